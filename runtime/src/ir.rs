@@ -526,16 +526,16 @@ impl Rule {
 
     /// The event types this rule reads (each once, in first-use order).
     pub fn event_types(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
-        let mut push = |e: &'_ str, out: &mut Vec<&'_ str>| {
-            if !out.contains(&e) {
-                out.push(e)
-            }
+        let names: Vec<&str> = match &self.kind {
+            RuleKind::Single { events, .. } => events.iter().map(String::as_str).collect(),
+            RuleKind::Threshold(t) => t.events.iter().map(String::as_str).collect(),
+            RuleKind::Sequence(s) => s.steps.iter().map(|st| st.event.as_str()).collect(),
         };
-        match &self.kind {
-            RuleKind::Single { events, .. } => events.iter().for_each(|e| push(e, &mut out)),
-            RuleKind::Threshold(t) => t.events.iter().for_each(|e| push(e, &mut out)),
-            RuleKind::Sequence(s) => s.steps.iter().for_each(|st| push(&st.event, &mut out)),
+        let mut out: Vec<&str> = Vec::with_capacity(names.len());
+        for name in names {
+            if !out.contains(&name) {
+                out.push(name);
+            }
         }
         out
     }
