@@ -68,6 +68,10 @@ pub struct File {
 
 /// A top-level declaration.
 #[derive(Clone, Debug, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "items are few per file and moved rarely; boxing would only add indirection"
+)]
 pub enum Item {
     /// `list NAME [: TYPE] = [ ... ]`
     List(ListDecl),
@@ -501,8 +505,12 @@ impl Expr {
                 out.push(take(e))
             }
             ExprKind::Binary(_, a, b)
-            | ExprKind::StrAnyAll { lhs: a, list: b, .. }
-            | ExprKind::Quant { list: a, body: b, .. } => {
+            | ExprKind::StrAnyAll {
+                lhs: a, list: b, ..
+            }
+            | ExprKind::Quant {
+                list: a, body: b, ..
+            } => {
                 out.push(take(a));
                 out.push(take(b));
             }
@@ -533,8 +541,12 @@ impl Expr {
             }
             ExprKind::Field(e, _) | ExprKind::Exists(e) | ExprKind::Unary(_, e) => f(e),
             ExprKind::Binary(_, a, b)
-            | ExprKind::StrAnyAll { lhs: a, list: b, .. }
-            | ExprKind::Quant { list: a, body: b, .. } => {
+            | ExprKind::StrAnyAll {
+                lhs: a, list: b, ..
+            }
+            | ExprKind::Quant {
+                list: a, body: b, ..
+            } => {
                 f(a);
                 f(b);
             }

@@ -35,7 +35,11 @@ impl Span {
     pub fn sub(self, offset: u32, len: u32) -> Span {
         let start = self.start.saturating_add(offset).min(self.end);
         let end = start.saturating_add(len).min(self.end);
-        Span { file: self.file, start, end }
+        Span {
+            file: self.file,
+            start,
+            end,
+        }
     }
 
     /// Length in bytes.
