@@ -800,34 +800,6 @@ fn error_messages_follow_the_style() {
 }
 
 #[test]
-#[ignore = "prints messages for a human to read"]
-fn show_messages() {
-    for text in [
-        "rule r { on x bogus }",
-        "rule r { on x when a == }",
-        "rule r { on x when a b }",
-        "rule r { meta { a b } on x }",
-        "rule r { on x",
-        "list x = [1 2]",
-        "test t { process_start { a: 1 } => 3 }",
-        "rule r { sequence by a { x } }",
-        "fn f(a) -> int { 1 }",
-        "rule r { on x threshold count > 3 }",
-        "bogus",
-    ] {
-        let (_, errors) = parse(F, text);
-        for e in errors {
-            println!(
-                "{text}\n    {}: {} [{}]",
-                e.code,
-                e.message,
-                slice(text, &e)
-            );
-        }
-    }
-}
-
-#[test]
 fn project_example_rules_parse() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/rules");
     let Ok(entries) = std::fs::read_dir(&dir) else {
