@@ -41,12 +41,18 @@ pub const FLAG_TRUNCATED: u8 = 2;
 impl Slot {
     /// A bool slot.
     pub fn from_bool(b: bool) -> Slot {
-        Slot { w0: u64::from(b), w1: 0 }
+        Slot {
+            w0: u64::from(b),
+            w1: 0,
+        }
     }
 
     /// An int slot.
     pub fn from_int(i: i64) -> Slot {
-        Slot { w0: i as u64, w1: 0 }
+        Slot {
+            w0: i as u64,
+            w1: 0,
+        }
     }
 
     /// An ip slot (IPv4 stored in its IPv4-mapped IPv6 form).
@@ -56,7 +62,10 @@ impl Slot {
             std::net::IpAddr::V6(v6) => v6,
         };
         let bits = u128::from(v6);
-        Slot { w0: (bits >> 64) as u64, w1: bits as u64 }
+        Slot {
+            w0: (bits >> 64) as u64,
+            w1: bits as u64,
+        }
     }
 
     /// The ip a slot holds (IPv4-mapped addresses come back as IPv4).
@@ -70,6 +79,9 @@ impl Slot {
 
     /// A string slot pointing at `s` (the event keeps `s` alive while the slot is in use).
     pub fn for_str(s: &str) -> Slot {
-        Slot { w0: s.as_ptr() as u64, w1: s.len() as u64 }
+        Slot {
+            w0: s.as_ptr() as u64,
+            w1: s.len() as u64,
+        }
     }
 }

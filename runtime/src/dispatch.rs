@@ -1,0 +1,86 @@
+//! Dispatch: which rules run on an event of a given type, built once per program, and the
+//! check that an event has the shape the program was bound to.
+//!
+//! Input: a program and its [`Binding`]; output: a [`Dispatch`] table: per host event type, the
+//! single-event rules to evaluate (in program order) and the number of stateful rules
+//! (sequence, threshold) that would see it; per event type, the slots the program reads with
+//! the kind of value each must hold. The whole-bundle literal prefilter will live here too
+//! (not yet: every rule of the type is evaluated).
+
+use crate::bind::{for_each_field_ref, Binding};
+use crate::event::{Event, Kind};
+use crate::ir::{Program, RuleId, RuleKind};
+use crate::schema::EventTypeId;
+
+/// Per event type: the rules to run, and what the program reads.
+#[derive(Clone, Debug, Default)]
+struct PerType {
+    rules: Vec<RuleId>,
+    stateful: u32,
+    /// `(field index, kind)` of every slot a rule reads on this type.
+    reads: Vec<(u16, Kind)>,
+}
+
+/// Rules per event type, built once.
+#[derive(Clone, Debug, Default)]
+pub struct Dispatch {
+    types: Vec<PerType>,
+}
+
+impl Dispatch {
+    /// Builds the table for `program` bound by `binding`.
+    pub fn new(program: &Program, binding: &Binding) -> Dispatch {
+        let mut types: Vec<PerType> = Vec::new();
+        for (i, rule) in program.rules.iter().enumerate() {
+            let Ok(id) = u32::try_from(i) else { break };
+            let rule_id = RuleId(id);
+            let events = binding.rule_events(rule_id);
+            for ev in events {
+                let t = usize::from(ev.0);
+                if types.len() <= t {
+                    types.resize_with(t + 1, PerType::default);
+                }
+                let Some(per) = types.get_mut(t) else {
+                    continue;
+                };
+                match rule.kind {
+                    RuleKind::Single { .. } => per.rules.push(rule_id),
+                    RuleKind::Sequence(_) | RuleKind::Threshold(_) => per.stateful += 1,
+                }
+                for_each_field_ref(rule, |f| {
+                    if let Some(b) = binding.field_on(f, *ev) {
+                        let read = (b.index.0, Kind::of(b.ty));
+                        if !per.reads.contains(&read) {
+                            per.reads.push(read);
+                        }
+                    }
+                });
+            }
+        }
+        Dispatch { types }
+    }
+
+    /// The single-event rules that run on events of type `ty`, in program order.
+    pub fn rules_for(&self, ty: EventTypeId) -> &[RuleId] {
+        self.types
+            .get(usize::from(ty.0))
+            .map_or(&[], |p| p.rules.as_slice())
+    }
+
+    /// How many stateful rules (not evaluated yet) run on events of type `ty`.
+    pub fn stateful_for(&self, ty: EventTypeId) -> u32 {
+        self.types.get(usize::from(ty.0)).map_or(0, |p| p.stateful)
+    }
+
+    /// Whether `event` has every slot the program reads on its type, holding the kind of value
+    /// the binding expects: an event built against another schema is refused before any rule
+    /// (in particular JIT code, which reads slots by fixed offsets) sees it.
+    pub fn fits(&self, event: &Event<'_>) -> bool {
+        let Some(per) = self.types.get(usize::from(event.ty().0)) else {
+            return true; // no rule reads anything on this type
+        };
+        per.reads
+            .iter()
+            .all(|&(ix, kind)| event.kind_at(ix) == Some(kind))
+    }
+}

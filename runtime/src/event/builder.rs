@@ -1,0 +1,422 @@
+//! [`EventBuilder`]: the one way to fill an [`Event`], used by the decoders and by agents that
+//! supply events directly (no JSON). It enforces the host schema's bounds on every value.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use super::{Event, Kind, Pending, Source, NONE};
+use crate::decode::{DecodeCode, DecodeError};
+use crate::event::slot::{Slot, FLAG_PRESENT, FLAG_TRUNCATED};
+use crate::schema::{EventType, EventTypeId, FieldDef, FieldIndex, Schema};
+
+/// Names an event type: by name (`"process_start"`) or by [`EventTypeId`].
+pub trait EventTypeKey {
+    /// The id in `schema`, if it has the type.
+    fn resolve(&self, schema: &Schema) -> Option<EventTypeId>;
+    /// How the key reads in an error message.
+    fn describe(&self) -> String;
+}
+
+impl EventTypeKey for &str {
+    fn resolve(&self, schema: &Schema) -> Option<EventTypeId> {
+        schema.event(self).map(|(id, _)| id)
+    }
+    fn describe(&self) -> String {
+        format!("`{self}`")
+    }
+}
+
+impl EventTypeKey for EventTypeId {
+    fn resolve(&self, schema: &Schema) -> Option<EventTypeId> {
+        schema.event_by_id(*self).map(|_| *self)
+    }
+    fn describe(&self) -> String {
+        format!("#{}", self.0)
+    }
+}
+
+/// Names a field of the builder's event type: by name (`"image"`) or, the fast path, by
+/// [`FieldIndex`].
+pub trait FieldKey {
+    /// The index in `event`, if it has the field.
+    fn resolve(&self, event: &EventType) -> Option<FieldIndex>;
+    /// How the key reads in an error message.
+    fn describe(&self) -> String;
+}
+
+impl FieldKey for &str {
+    fn resolve(&self, event: &EventType) -> Option<FieldIndex> {
+        event.field(self).map(|(ix, _)| ix)
+    }
+    fn describe(&self) -> String {
+        format!("`{self}`")
+    }
+}
+
+impl FieldKey for FieldIndex {
+    fn resolve(&self, event: &EventType) -> Option<FieldIndex> {
+        event.field_by_index(*self).map(|_| *self)
+    }
+    fn describe(&self) -> String {
+        format!("#{}", self.0)
+    }
+}
+
+/// Builds one [`Event`] of one event type of a host schema.
+///
+/// ```
+/// use vigil_runtime::event::EventBuilder;
+/// use vigil_runtime::schema::Schema;
+///
+/// let schema = Schema::endpoint();
+/// let mut b = EventBuilder::new(&schema, "process_start").unwrap();
+/// b.set_str("image", r"C:\Windows\System32\cmd.exe").unwrap();
+/// b.set_int("pid", 42).unwrap();
+/// b.push_item("args", "/c").unwrap();
+/// let event = b.finish();
+/// let (_, ty) = schema.event("process_start").unwrap();
+/// let (image, _) = ty.field("image").unwrap();
+/// assert_eq!(event.get_str(image), r"C:\Windows\System32\cmd.exe");
+/// ```
+///
+/// Bounds: a string longer than its field's `max_len` is cut at the last whole character
+/// within the limit and the field flagged truncated; list items beyond `max_items` are dropped
+/// and the field flagged. Both are counted on the event ([`Event::truncated_values`],
+/// [`Event::dropped_items`]). Setting a field again replaces its value.
+#[derive(Debug)]
+pub struct EventBuilder<'s, 'a> {
+    event_type: &'s EventType,
+    ev: Event<'a>,
+}
+
+impl<'s, 'a> EventBuilder<'s, 'a> {
+    /// A builder for an event of type `ty` (a name or an id) of `schema`.
+    pub fn new(schema: &'s Schema, ty: impl EventTypeKey) -> Result<Self, DecodeError> {
+        Self::reuse(schema, ty, Event::default())
+    }
+
+    /// Like [`EventBuilder::new`], reusing the buffers of `old` (any source lifetime): no
+    /// allocation when `old` had room for this event.
+    pub fn reuse(
+        schema: &'s Schema,
+        ty: impl EventTypeKey,
+        old: Event<'_>,
+    ) -> Result<Self, DecodeError> {
+        let unknown = || {
+            DecodeError::new(
+                DecodeCode::UnknownEventType,
+                0,
+                format!(
+                    "unknown event type {} in schema `{}`",
+                    ty.describe(),
+                    schema.name
+                ),
+            )
+        };
+        let id = ty.resolve(schema).ok_or_else(unknown)?;
+        let event_type = schema.event_by_id(id).ok_or_else(unknown)?;
+        Ok(Self::for_type(id, event_type, old))
+    }
+
+    /// A builder for `event_type` (whose id is `id`), reusing `old`'s buffers.
+    pub(crate) fn for_type(id: EventTypeId, event_type: &'s EventType, old: Event<'_>) -> Self {
+        let mut ev: Event<'a> = old.recycle();
+        let n = event_type.fields.len();
+        ev.ty = id;
+        ev.kinds
+            .extend(event_type.fields.iter().map(|f| Kind::of(f.ty)));
+        ev.slots.resize(n, Slot::default());
+        ev.flags.resize(n, 0);
+        ev.refs.resize(n, NONE);
+        ev.time_ix = event_type.field("time").map(|(ix, _)| ix.0);
+        ev.host_ix = event_type.field("host").map(|(ix, _)| ix.0);
+        EventBuilder { event_type, ev }
+    }
+
+    /// The event type being built.
+    pub fn event_type(&self) -> &'s EventType {
+        self.event_type
+    }
+
+    fn field(
+        &self,
+        f: &impl FieldKey,
+        want: &[Kind],
+        what: &str,
+    ) -> Result<(usize, &'s FieldDef), DecodeError> {
+        let Some(ix) = f.resolve(self.event_type) else {
+            return Err(DecodeError::new(
+                DecodeCode::UnknownField,
+                0,
+                format!(
+                    "no field {} on event `{}`",
+                    f.describe(),
+                    self.event_type.name
+                ),
+            ));
+        };
+        let i = usize::from(ix.0);
+        let def = self.event_type.fields.get(i).ok_or_else(|| {
+            DecodeError::new(
+                DecodeCode::UnknownField,
+                0,
+                format!("no field {}", f.describe()),
+            )
+        })?;
+        if !want.contains(&Kind::of(def.ty)) {
+            return Err(DecodeError::new(
+                DecodeCode::WrongType,
+                0,
+                format!(
+                    "field `{}` of event `{}` is `{}`, not {what}",
+                    def.name, self.event_type.name, def.ty
+                ),
+            ));
+        }
+        Ok((i, def))
+    }
+
+    fn set_scalar(&mut self, i: usize, slot: Slot) {
+        if let Some(s) = self.ev.slots.get_mut(i) {
+            *s = slot;
+        }
+        if let Some(fl) = self.ev.flags.get_mut(i) {
+            *fl = FLAG_PRESENT;
+        }
+    }
+
+    /// Sets a string field to a borrowed string.
+    pub fn set_str(&mut self, f: impl FieldKey, v: &'a str) -> Result<(), DecodeError> {
+        self.set_cow(f, Cow::Borrowed(v))
+    }
+
+    /// Sets a string field to an owned string.
+    pub fn set_string(&mut self, f: impl FieldKey, v: String) -> Result<(), DecodeError> {
+        self.set_cow(f, Cow::Owned(v))
+    }
+
+    /// Sets a string field, borrowed or owned.
+    pub fn set_cow(&mut self, f: impl FieldKey, v: Cow<'a, str>) -> Result<(), DecodeError> {
+        let (i, def) = self.field(&f, &[Kind::Str], "a string")?;
+        let (v, cut) = cut_to(v, def.max_len as usize);
+        let ix = self.ev.strs.len() as u32;
+        self.ev.strs.push(v);
+        if let Some(r) = self.ev.refs.get_mut(i) {
+            *r = ix;
+        }
+        if let Some(fl) = self.ev.flags.get_mut(i) {
+            *fl = FLAG_PRESENT;
+        }
+        if cut {
+            self.flag_truncated(i);
+        }
+        Ok(())
+    }
+
+    /// Sets an int field.
+    pub fn set_int(&mut self, f: impl FieldKey, v: i64) -> Result<(), DecodeError> {
+        let (i, _) = self.field(&f, &[Kind::Int], "an int")?;
+        self.set_scalar(i, Slot::from_int(v));
+        Ok(())
+    }
+
+    /// Sets a bool field.
+    pub fn set_bool(&mut self, f: impl FieldKey, v: bool) -> Result<(), DecodeError> {
+        let (i, _) = self.field(&f, &[Kind::Bool], "a bool")?;
+        self.set_scalar(i, Slot::from_bool(v));
+        Ok(())
+    }
+
+    /// Sets an ip field.
+    pub fn set_ip(&mut self, f: impl FieldKey, v: IpAddr) -> Result<(), DecodeError> {
+        let (i, _) = self.field(&f, &[Kind::Ip], "an ip")?;
+        self.set_scalar(i, Slot::from_ip(v));
+        Ok(())
+    }
+
+    /// Makes a field absent again (any type; a list loses its items).
+    pub fn set_absent(&mut self, f: impl FieldKey) -> Result<(), DecodeError> {
+        let all = [
+            Kind::Bool,
+            Kind::Int,
+            Kind::Str,
+            Kind::Ip,
+            Kind::StrList,
+            Kind::IntList,
+            Kind::IpList,
+        ];
+        let (i, _) = self.field(&f, &all, "any type")?;
+        self.drop_items_of(i);
+        if let Some(s) = self.ev.slots.get_mut(i) {
+            *s = Slot::default();
+        }
+        if let Some(fl) = self.ev.flags.get_mut(i) {
+            *fl = 0;
+        }
+        if let Some(r) = self.ev.refs.get_mut(i) {
+            *r = NONE;
+        }
+        Ok(())
+    }
+
+    fn drop_items_of(&mut self, i: usize) {
+        let field = i as u16;
+        if self.ev.pending.iter().any(|p| p.field == field) {
+            self.ev.pending.retain(|p| p.field != field);
+        }
+    }
+
+    /// Makes a list field present with no items (replacing any items pushed before): a source
+    /// that carries an empty list.
+    pub fn start_list(&mut self, f: impl FieldKey) -> Result<(), DecodeError> {
+        let (i, _) = self.field(&f, &[Kind::StrList, Kind::IntList, Kind::IpList], "a list")?;
+        self.drop_items_of(i);
+        self.set_scalar(i, Slot::default());
+        Ok(())
+    }
+
+    fn push(&mut self, i: usize, max_items: u32, slot: Slot, str_ix: u32) {
+        let Some(s) = self.ev.slots.get_mut(i) else {
+            return;
+        };
+        if let Some(fl) = self.ev.flags.get_mut(i) {
+            *fl |= FLAG_PRESENT;
+        }
+        if s.w1 >= u64::from(max_items) {
+            self.ev.dropped_items += 1;
+            self.flag_truncated(i);
+            return;
+        }
+        // While building, w1 counts the field's items; finish() writes w0.
+        s.w1 += 1;
+        self.ev.pending.push(Pending {
+            field: i as u16,
+            slot,
+            str_ix,
+        });
+    }
+
+    /// Appends a borrowed string item to a `[string]` field.
+    pub fn push_item(&mut self, f: impl FieldKey, v: &'a str) -> Result<(), DecodeError> {
+        self.push_item_cow(f, Cow::Borrowed(v))
+    }
+
+    /// Appends a string item, borrowed or owned, to a `[string]` field.
+    pub fn push_item_cow(&mut self, f: impl FieldKey, v: Cow<'a, str>) -> Result<(), DecodeError> {
+        let (i, def) = self.field(&f, &[Kind::StrList], "a list of strings")?;
+        let full = self
+            .ev
+            .slots
+            .get(i)
+            .is_some_and(|s| s.w1 >= u64::from(def.max_items));
+        if full {
+            self.push(i, def.max_items, Slot::default(), NONE);
+            return Ok(());
+        }
+        let (v, cut) = cut_to(v, def.max_len as usize);
+        let ix = self.ev.strs.len() as u32;
+        self.ev.strs.push(v);
+        self.push(i, def.max_items, Slot::default(), ix);
+        if cut {
+            self.flag_truncated(i);
+        }
+        Ok(())
+    }
+
+    /// Appends an item to an `[int]` field.
+    pub fn push_int_item(&mut self, f: impl FieldKey, v: i64) -> Result<(), DecodeError> {
+        let (i, def) = self.field(&f, &[Kind::IntList], "a list of ints")?;
+        self.push(i, def.max_items, Slot::from_int(v), NONE);
+        Ok(())
+    }
+
+    /// Appends an item to an `[ip]` field.
+    pub fn push_ip_item(&mut self, f: impl FieldKey, v: IpAddr) -> Result<(), DecodeError> {
+        let (i, def) = self.field(&f, &[Kind::IpList], "a list of ips")?;
+        self.push(i, def.max_items, Slot::from_ip(v), NONE);
+        Ok(())
+    }
+
+    fn flag_truncated(&mut self, i: usize) {
+        if let Some(fl) = self.ev.flags.get_mut(i) {
+            *fl |= FLAG_TRUNCATED;
+        }
+        self.ev.truncated_values += 1;
+    }
+
+    /// Flags a present field as truncated (a decoder that replaced invalid UTF-8 in it).
+    pub fn mark_truncated(&mut self, f: impl FieldKey) -> Result<(), DecodeError> {
+        let all = [
+            Kind::Bool,
+            Kind::Int,
+            Kind::Str,
+            Kind::Ip,
+            Kind::StrList,
+            Kind::IntList,
+            Kind::IpList,
+        ];
+        let (i, _) = self.field(&f, &all, "any type")?;
+        self.flag_truncated(i);
+        Ok(())
+    }
+
+    /// Whether the field has been set (is present) so far.
+    pub fn is_set(&self, f: impl FieldKey) -> bool {
+        f.resolve(self.event_type).is_some_and(|ix| {
+            self.ev
+                .flags
+                .get(usize::from(ix.0))
+                .is_some_and(|fl| fl & FLAG_PRESENT != 0)
+        })
+    }
+
+    /// Sets where the event came from.
+    pub fn set_source(&mut self, source: Option<Source>) {
+        self.ev.source = source;
+    }
+
+    /// The finished event: list items placed, every slot address written.
+    pub fn finish(self) -> Event<'a> {
+        let mut ev = self.ev;
+        ev.items.clear();
+        ev.item_strs.clear();
+        if !ev.pending.is_empty() {
+            for i in 0..ev.kinds.len() {
+                let count = ev.slots.get(i).map_or(0, |s| s.w1);
+                if !matches!(ev.kinds.get(i), Some(k) if k.is_list()) || count == 0 {
+                    continue;
+                }
+                let start = ev.items.len() as u32;
+                if let Some(r) = ev.refs.get_mut(i) {
+                    *r = start;
+                }
+                for p in ev.pending.iter().filter(|p| usize::from(p.field) == i) {
+                    ev.items.push(p.slot);
+                    ev.item_strs.push(p.str_ix);
+                }
+            }
+            ev.pending.clear();
+        }
+        ev.fix_addresses();
+        ev
+    }
+}
+
+/// `v` cut at the last whole character within `max` bytes; whether it was cut.
+fn cut_to(v: Cow<'_, str>, max: usize) -> (Cow<'_, str>, bool) {
+    if v.len() <= max {
+        return (v, false);
+    }
+    let mut end = max;
+    while end > 0 && !v.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = match v {
+        Cow::Borrowed(b) => Cow::Borrowed(b.get(..end).unwrap_or_default()),
+        Cow::Owned(mut o) => {
+            o.truncate(end);
+            Cow::Owned(o)
+        }
+    };
+    (cut, true)
+}

@@ -1,0 +1,774 @@
+//! The reference interpreter: runs a verified program's IR over one [`Event`], exactly as
+//! LANGUAGE.md defines it. It is the ORACLE the JIT is tested against, so it prefers plain code
+//! to clever code; it still avoids allocating per node where that is easy (strings are
+//! borrowed from the event and the program, constant lists are prepared once).
+//!
+//! Input: a [`Verified`] program (taken by reference and copied, so the interpreter owns what it
+//! runs); output: per rule and event, a condition's truth ([`Interp::eval_cond`]) or a node's
+//! [`Value`] ([`Interp::eval_value`], for `emit` and `fields`).
+//!
+//! Evaluation is iterative, never recursive: an explicit task stack visits nodes from the root
+//! down (short-circuiting `and`/`or`/quantifiers), with a value stack for operands. Hostile
+//! nesting cannot overflow the native stack, whatever the verifier's depth limit. Each node
+//! visit and each quantifier iteration counts one step ([`Interp::eval_cond_counted`]); that
+//! count never exceeds the verifier's cost bound for the rule, which charges at least one step
+//! per node per visit.
+//!
+//! Semantics: ints wrap; `/` and `%` by zero give 0; `i64::MIN / -1` wraps; `%` takes the sign of
+//! the dividend. String tests are case-sensitive unless `fold`, which folds both sides with
+//! [`crate::casefold`]. `op any []` is false, `op all []` true. `ip in [cidr]` is a network
+//! match (IPv4-mapped IPv6 addresses match IPv4 prefixes); ips compare equal across the mapped
+//! and plain forms. Absent fields read as their type's empty value.
+
+use std::borrow::Cow;
+
+use regex_automata::meta;
+
+use crate::bind::Binding;
+use crate::builtins::{self, Builtin, ParamTy};
+use crate::casefold::{eq_folded, fold_str};
+use crate::engine::{EngineError, EvalError, Evaluator};
+use crate::event::Event;
+use crate::ir::{
+    ArithOp, CmpOp, Const, ConstList, Expr, ExprId, ExprKind, FieldRef, ListId, Program, Quant,
+    Rule, RuleId, RuleKind, StrTest,
+};
+use crate::types::{Scalar, Ty};
+use crate::value::{canonical_ip, Cidr, Value};
+use crate::verify::Verified;
+
+/// A constant list, prepared once.
+#[derive(Clone, Debug)]
+struct Prepared {
+    /// The items as values.
+    values: Vec<Value<'static>>,
+    /// String items folded (for `fold` tests); empty for other lists.
+    folded: Vec<String>,
+}
+
+impl Prepared {
+    fn new(list: &ConstList) -> Prepared {
+        let values: Vec<Value<'static>> = list.items.iter().map(const_value).collect();
+        let folded = if list.elem == Scalar::Str {
+            values
+                .iter()
+                .map(|v| fold_str(v.as_str().unwrap_or_default()).into_owned())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Prepared { values, folded }
+    }
+}
+
+pub(crate) fn const_value(c: &Const) -> Value<'static> {
+    match c {
+        Const::Bool(b) => Value::Bool(*b),
+        Const::Int(i) => Value::Int(*i),
+        Const::Str(s) => Value::Str(Cow::Owned(s.clone())),
+        Const::Ip(ip) => Value::Ip(*ip),
+        Const::Cidr(addr, prefix) => Value::Cidr(Cidr {
+            addr: *addr,
+            prefix: *prefix,
+        }),
+    }
+}
+
+/// The reference interpreter for one verified program.
+#[derive(Clone, Debug)]
+pub struct Interp {
+    program: Program,
+    binding: Binding,
+    regexes: Vec<meta::Regex>,
+    lists: Vec<Prepared>,
+    /// Per `CallId`: the registry row.
+    calls: Vec<Option<&'static Builtin>>,
+}
+
+/// What a quantifier iterates over.
+enum ListSrc<'e> {
+    Const(ListId),
+    Field(FieldRef),
+    Value(Vec<Value<'e>>),
+}
+
+/// A running quantifier, at its level.
+struct Frame<'e> {
+    src: ListSrc<'e>,
+    len: usize,
+    next: usize,
+    current: Value<'e>,
+}
+
+enum Task {
+    Eval(ExprId),
+    /// Continue node `id` at stage `stage`.
+    Resume(ExprId, u32),
+    /// Push the truncated flag of a field (a `FieldRef` argument of a builtin).
+    Truncated(FieldRef),
+}
+
+/// One evaluation's working state.
+struct Run<'e> {
+    tasks: Vec<Task>,
+    values: Vec<Value<'e>>,
+    frames: Vec<Option<Frame<'e>>>,
+    steps: u64,
+}
+
+fn internal(msg: &str) -> EvalError {
+    EvalError::Internal(msg.to_owned())
+}
+
+impl Interp {
+    /// Prepares `verified` for interpretation: copies the program, its binding and its
+    /// compiled regexes, prepares the constant lists and resolves builtins.
+    pub fn new(verified: &Verified) -> Result<Interp, EngineError> {
+        let program = verified.program().clone();
+        let binding = verified.binding().clone();
+        let regexes = verified.regexes().to_vec();
+        if regexes.len() != program.regexes.len() {
+            return Err(EngineError::Internal(
+                "regex table does not match the program".into(),
+            ));
+        }
+        let lists = program.lists.iter().map(Prepared::new).collect();
+        let mut calls = Vec::with_capacity(program.builtins.len());
+        for i in 0..program.builtins.len() {
+            let id = u16::try_from(i)
+                .ok()
+                .and_then(|c| binding.builtin(crate::ir::CallId(c)))
+                .and_then(builtins::get);
+            calls.push(id);
+        }
+        Ok(Interp {
+            program,
+            binding,
+            regexes,
+            lists,
+            calls,
+        })
+    }
+
+    /// The program being run.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// Its binding to the host schema.
+    pub fn binding(&self) -> &Binding {
+        &self.binding
+    }
+
+    fn rule(&self, rule: RuleId) -> Result<&Rule, EvalError> {
+        self.program
+            .rules
+            .get(rule.0 as usize)
+            .ok_or_else(|| internal("rule id out of range"))
+    }
+
+    /// Whether single-event rule `rule`'s condition holds on `event` (a rule without `when`
+    /// holds on every event). Stateful rules are not evaluated here: false.
+    pub fn eval_cond(&self, rule: RuleId, event: &Event<'_>) -> Result<bool, EvalError> {
+        self.eval_cond_counted(rule, event).map(|(b, _)| b)
+    }
+
+    /// [`Interp::eval_cond`], also giving the steps taken (one per node visit and per
+    /// quantifier iteration).
+    pub fn eval_cond_counted(
+        &self,
+        rule: RuleId,
+        event: &Event<'_>,
+    ) -> Result<(bool, u64), EvalError> {
+        let r = self.rule(rule)?;
+        let RuleKind::Single { cond, .. } = &r.kind else {
+            return Ok((false, 0));
+        };
+        let Some(cond) = cond else {
+            return Ok((true, 0));
+        };
+        let (v, steps) = self.run(r, *cond, event)?;
+        match v {
+            Value::Bool(b) => Ok((b, steps)),
+            _ => Err(internal("condition is not a bool")),
+        }
+    }
+
+    /// The value of node `expr` of rule `rule` on `event` (for `emit` and `fields`).
+    pub fn eval_value<'e>(
+        &'e self,
+        rule: RuleId,
+        expr: ExprId,
+        event: &'e Event<'_>,
+    ) -> Result<Value<'e>, EvalError> {
+        let r = self.rule(rule)?;
+        self.run(r, expr, event).map(|(v, _)| v)
+    }
+
+    fn expr<'r>(&self, rule: &'r Rule, id: ExprId) -> Result<&'r Expr, EvalError> {
+        rule.expr(id)
+            .ok_or_else(|| internal("node id out of range"))
+    }
+
+    /// Evaluates `root` of `rule` on `event` without recursion.
+    fn run<'e>(
+        &'e self,
+        rule: &'e Rule,
+        root: ExprId,
+        event: &'e Event<'_>,
+    ) -> Result<(Value<'e>, u64), EvalError> {
+        let mut run = Run {
+            tasks: vec![Task::Eval(root)],
+            values: Vec::new(),
+            frames: Vec::new(),
+            steps: 0,
+        };
+        while let Some(task) = run.tasks.pop() {
+            match task {
+                Task::Eval(id) => {
+                    run.steps += 1;
+                    self.visit(rule, id, event, &mut run)?;
+                }
+                Task::Resume(id, stage) => self.resume(rule, id, stage, event, &mut run)?,
+                Task::Truncated(f) => {
+                    let t = self
+                        .field_index(f, event)
+                        .is_some_and(|ix| event.is_truncated(ix));
+                    run.values.push(Value::Bool(t));
+                }
+            }
+        }
+        let v = run.values.pop().ok_or_else(|| internal("no value"))?;
+        if !run.values.is_empty() {
+            return Err(internal("values left over"));
+        }
+        Ok((v, run.steps))
+    }
+
+    fn field_index(&self, f: FieldRef, event: &Event<'_>) -> Option<crate::schema::FieldIndex> {
+        self.binding.field_on(f, event.ty()).map(|b| b.index)
+    }
+
+    fn field_value<'e>(&'e self, f: FieldRef, ty: Ty, event: &'e Event<'_>) -> Value<'e> {
+        match self.field_index(f, event).and_then(|ix| event.value(ix)) {
+            Some(v) => v,
+            None => Value::empty(ty),
+        }
+    }
+
+    /// First visit of a node: leaves push their value; others schedule their operands.
+    fn visit<'e>(
+        &'e self,
+        rule: &'e Rule,
+        id: ExprId,
+        event: &'e Event<'_>,
+        run: &mut Run<'e>,
+    ) -> Result<(), EvalError> {
+        let node = self.expr(rule, id)?;
+        let push_ops = |run: &mut Run<'e>, ops: &[ExprId]| {
+            run.tasks.push(Task::Resume(id, 0));
+            for op in ops.iter().rev() {
+                run.tasks.push(Task::Eval(*op));
+            }
+        };
+        match &node.kind {
+            ExprKind::Bool(b) => run.values.push(Value::Bool(*b)),
+            ExprKind::Int(i) => run.values.push(Value::Int(*i)),
+            ExprKind::Str(s) => {
+                let text = self
+                    .program
+                    .strings
+                    .get(s.0 as usize)
+                    .ok_or_else(|| internal("string id"))?;
+                run.values.push(Value::Str(Cow::Borrowed(text)));
+            }
+            ExprKind::Ip(ip) => run.values.push(Value::Ip(*ip)),
+            ExprKind::List(l) => {
+                let p = self
+                    .lists
+                    .get(l.0 as usize)
+                    .ok_or_else(|| internal("list id"))?;
+                run.values.push(Value::List(p.values.clone()));
+            }
+            ExprKind::Field(f) => run.values.push(self.field_value(*f, node.ty, event)),
+            ExprKind::Exists(f) => {
+                run.values.push(Value::Bool(
+                    self.field_index(*f, event)
+                        .is_some_and(|ix| event.is_present(ix)),
+                ));
+            }
+            ExprKind::Truncated(f) => {
+                run.values.push(Value::Bool(
+                    self.field_index(*f, event)
+                        .is_some_and(|ix| event.is_truncated(ix)),
+                ));
+            }
+            // Captures exist only in sequence rules, which this engine does not run yet.
+            ExprKind::Captured(_) => run.values.push(Value::empty(node.ty)),
+            ExprKind::Local(l) => {
+                let v = match run.frames.get(usize::from(l.0)) {
+                    Some(Some(frame)) => frame.current.clone(),
+                    _ => Value::empty(node.ty),
+                };
+                run.values.push(v);
+            }
+            ExprKind::Not(e) | ExprKind::Neg(e) => push_ops(run, &[*e]),
+            ExprKind::And(_) | ExprKind::Or(_) => run.tasks.push(Task::Resume(id, 0)),
+            ExprKind::Arith(_, a, b) | ExprKind::Cmp(_, a, b) => push_ops(run, &[*a, *b]),
+            ExprKind::StrTest { lhs, rhs, .. } => push_ops(run, &[*lhs, *rhs]),
+            ExprKind::StrList { lhs, .. } | ExprKind::Matches { lhs, .. } => push_ops(run, &[*lhs]),
+            ExprKind::Member { lhs, list, .. } => {
+                // Constant lists and list fields are read in place; other lists are evaluated.
+                match self.expr(rule, *list)?.kind {
+                    ExprKind::List(_) | ExprKind::Field(_) => push_ops(run, &[*lhs]),
+                    _ => push_ops(run, &[*lhs, *list]),
+                }
+            }
+            ExprKind::Call { builtin, args } => {
+                let b = self.calls.get(usize::from(builtin.0)).copied().flatten();
+                run.tasks.push(Task::Resume(id, 0));
+                for (i, arg) in args.iter().enumerate().rev() {
+                    let field_param = b
+                        .and_then(|b| b.params.get(i))
+                        .is_some_and(|p| matches!(p, ParamTy::FieldRef(_)));
+                    match (&self.expr(rule, *arg)?.kind, field_param) {
+                        (ExprKind::Field(f), true) => run.tasks.push(Task::Truncated(*f)),
+                        _ => run.tasks.push(Task::Eval(*arg)),
+                    }
+                }
+            }
+            ExprKind::Quant {
+                local, list, body, ..
+            } => {
+                let src = match &self.expr(rule, *list)?.kind {
+                    ExprKind::List(l) => Some(ListSrc::Const(*l)),
+                    ExprKind::Field(f) => Some(ListSrc::Field(*f)),
+                    _ => None,
+                };
+                match src {
+                    Some(src) => {
+                        run.steps += 1; // the list operand, read in place
+                        self.start_quant(id, *body, usize::from(local.0), src, event, run)?;
+                    }
+                    None => push_ops(run, &[*list]),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn list_len(&self, src: &ListSrc<'_>, event: &Event<'_>) -> usize {
+        match src {
+            ListSrc::Const(l) => self.lists.get(l.0 as usize).map_or(0, |p| p.values.len()),
+            ListSrc::Field(f) => self
+                .field_index(*f, event)
+                .map_or(0, |ix| event.list_len(ix)),
+            ListSrc::Value(v) => v.len(),
+        }
+    }
+
+    fn list_item<'e>(
+        &'e self,
+        src: &ListSrc<'e>,
+        i: usize,
+        event: &'e Event<'_>,
+    ) -> Option<Value<'e>> {
+        match src {
+            ListSrc::Const(l) => self.lists.get(l.0 as usize)?.values.get(i).cloned(),
+            ListSrc::Field(f) => event.list_item(self.field_index(*f, event)?, i),
+            ListSrc::Value(v) => v.get(i).cloned(),
+        }
+    }
+
+    fn start_quant<'e>(
+        &'e self,
+        id: ExprId,
+        body: ExprId,
+        level: usize,
+        src: ListSrc<'e>,
+        event: &'e Event<'_>,
+        run: &mut Run<'e>,
+    ) -> Result<(), EvalError> {
+        let len = self.list_len(&src, event);
+        if run.frames.len() <= level {
+            run.frames.resize_with(level + 1, || None);
+        }
+        if let Some(slot) = run.frames.get_mut(level) {
+            *slot = Some(Frame {
+                src,
+                len,
+                next: 0,
+                current: Value::Bool(false),
+            });
+        }
+        self.next_item(id, body, level, event, run)
+    }
+
+    /// Binds the next item and schedules the body, or finishes the quantifier.
+    fn next_item<'e>(
+        &'e self,
+        id: ExprId,
+        body: ExprId,
+        level: usize,
+        event: &'e Event<'_>,
+        run: &mut Run<'e>,
+    ) -> Result<(), EvalError> {
+        let frame = run
+            .frames
+            .get_mut(level)
+            .and_then(Option::as_mut)
+            .ok_or_else(|| internal("no frame"))?;
+        if frame.next >= frame.len {
+            run.tasks.push(Task::Resume(id, 2));
+            return Ok(());
+        }
+        let item = self
+            .list_item(&frame.src, frame.next, event)
+            .ok_or_else(|| internal("list item"))?;
+        frame.current = item;
+        frame.next += 1;
+        run.steps += 1;
+        run.tasks.push(Task::Resume(id, 3));
+        run.tasks.push(Task::Eval(body));
+        Ok(())
+    }
+
+    /// A node's continuation, once its scheduled operands are on the value stack.
+    fn resume<'e>(
+        &'e self,
+        rule: &'e Rule,
+        id: ExprId,
+        stage: u32,
+        event: &'e Event<'_>,
+        run: &mut Run<'e>,
+    ) -> Result<(), EvalError> {
+        let node = self.expr(rule, id)?;
+        let pop = |run: &mut Run<'e>| {
+            run.values
+                .pop()
+                .ok_or_else(|| internal("value stack empty"))
+        };
+        let result: Value<'e> = match &node.kind {
+            ExprKind::Not(_) => Value::Bool(!as_bool(&pop(run)?)?),
+            ExprKind::Neg(_) => Value::Int(as_int(&pop(run)?)?.wrapping_neg()),
+            ExprKind::And(ops) | ExprKind::Or(ops) => {
+                let is_and = matches!(node.kind, ExprKind::And(_));
+                if stage > 0 {
+                    let b = as_bool(&pop(run)?)?;
+                    if b != is_and {
+                        // and: a false operand; or: a true one.
+                        run.values.push(Value::Bool(b));
+                        return Ok(());
+                    }
+                }
+                match ops.get(stage as usize) {
+                    Some(op) => {
+                        run.tasks.push(Task::Resume(id, stage + 1));
+                        run.tasks.push(Task::Eval(*op));
+                        return Ok(());
+                    }
+                    None => Value::Bool(is_and),
+                }
+            }
+            ExprKind::Arith(op, _, _) => {
+                let b = as_int(&pop(run)?)?;
+                let a = as_int(&pop(run)?)?;
+                Value::Int(arith(*op, a, b))
+            }
+            ExprKind::Cmp(op, _, _) => {
+                let b = pop(run)?;
+                let a = pop(run)?;
+                Value::Bool(compare(*op, &a, &b)?)
+            }
+            ExprKind::StrTest { op, fold, .. } => {
+                let b = pop(run)?;
+                let a = pop(run)?;
+                let (a, b) = (as_str(&a)?, as_str(&b)?);
+                Value::Bool(if *fold {
+                    str_test(*op, &fold_str(a), &fold_str(b))
+                } else {
+                    str_test(*op, a, b)
+                })
+            }
+            ExprKind::StrList {
+                op,
+                fold,
+                quant,
+                list,
+                ..
+            } => {
+                let a = pop(run)?;
+                let a = as_str(&a)?;
+                let p = self
+                    .lists
+                    .get(list.0 as usize)
+                    .ok_or_else(|| internal("list id"))?;
+                let hit = |pat: &str, s: &str| str_test(*op, s, pat);
+                let b = if *fold {
+                    let s = fold_str(a);
+                    match quant {
+                        Quant::Any => p.folded.iter().any(|pat| hit(pat, &s)),
+                        Quant::All => p.folded.iter().all(|pat| hit(pat, &s)),
+                    }
+                } else {
+                    let pats = p.values.iter().map(|v| v.as_str().unwrap_or_default());
+                    let mut pats = pats;
+                    match quant {
+                        Quant::Any => pats.any(|pat| hit(pat, a)),
+                        Quant::All => pats.all(|pat| hit(pat, a)),
+                    }
+                };
+                Value::Bool(b)
+            }
+            ExprKind::Matches { regex, .. } => {
+                let a = pop(run)?;
+                let re = self
+                    .regexes
+                    .get(regex.0 as usize)
+                    .ok_or_else(|| internal("regex id"))?;
+                Value::Bool(re.is_match(as_str(&a)?))
+            }
+            ExprKind::Member { list, fold, .. } => {
+                let list_node = self.expr(rule, *list)?;
+                match &list_node.kind {
+                    ExprKind::List(l) => {
+                        let a = pop(run)?;
+                        let p = self
+                            .lists
+                            .get(l.0 as usize)
+                            .ok_or_else(|| internal("list id"))?;
+                        Value::Bool(if *fold && !p.folded.is_empty() {
+                            let s = fold_str(as_str(&a)?);
+                            p.folded.iter().any(|item| *item == *s)
+                        } else {
+                            p.values.iter().any(|item| member_eq(&a, item, *fold))
+                        })
+                    }
+                    ExprKind::Field(f) => {
+                        let a = pop(run)?;
+                        let src = ListSrc::Field(*f);
+                        let n = self.list_len(&src, event);
+                        let hit = (0..n)
+                            .filter_map(|i| self.list_item(&src, i, event))
+                            .any(|item| member_eq(&a, &item, *fold));
+                        Value::Bool(hit)
+                    }
+                    _ => {
+                        let l = pop(run)?;
+                        let a = pop(run)?;
+                        let items = l
+                            .as_list()
+                            .ok_or_else(|| internal("member of a non-list"))?;
+                        Value::Bool(items.iter().any(|item| member_eq(&a, item, *fold)))
+                    }
+                }
+            }
+            ExprKind::Call { builtin, args } => {
+                let b = self
+                    .calls
+                    .get(usize::from(builtin.0))
+                    .copied()
+                    .flatten()
+                    .ok_or_else(|| internal("unbound builtin"))?;
+                let n = args.len();
+                let start = run
+                    .values
+                    .len()
+                    .checked_sub(n)
+                    .ok_or_else(|| internal("value stack short"))?;
+                let v = (b.eval)(run.values.get(start..).unwrap_or_default());
+                run.values.truncate(start);
+                v
+            }
+            ExprKind::Quant {
+                quant, local, body, ..
+            } => {
+                let level = usize::from(local.0);
+                match stage {
+                    0 => {
+                        // A list that had to be evaluated.
+                        let items = match pop(run)? {
+                            Value::List(items) => items,
+                            _ => return Err(internal("quantifier over a non-list")),
+                        };
+                        return self.start_quant(
+                            id,
+                            *body,
+                            level,
+                            ListSrc::Value(items),
+                            event,
+                            run,
+                        );
+                    }
+                    3 => {
+                        // The body's value for the current item.
+                        let b = as_bool(&pop(run)?)?;
+                        let decided = match quant {
+                            Quant::Any => b,
+                            Quant::All => !b,
+                        };
+                        if !decided {
+                            return self.next_item(id, *body, level, event, run);
+                        }
+                        if let Some(slot) = run.frames.get_mut(level) {
+                            *slot = None;
+                        }
+                        Value::Bool(b)
+                    }
+                    _ => {
+                        // 2: the list is exhausted.
+                        if let Some(slot) = run.frames.get_mut(level) {
+                            *slot = None;
+                        }
+                        Value::Bool(matches!(quant, Quant::All))
+                    }
+                }
+            }
+            ExprKind::Bool(_)
+            | ExprKind::Int(_)
+            | ExprKind::Str(_)
+            | ExprKind::Ip(_)
+            | ExprKind::List(_)
+            | ExprKind::Field(_)
+            | ExprKind::Exists(_)
+            | ExprKind::Truncated(_)
+            | ExprKind::Captured(_)
+            | ExprKind::Local(_) => return Err(internal("leaf resumed")),
+        };
+        run.values.push(result);
+        Ok(())
+    }
+}
+
+impl Evaluator for Interp {
+    fn eval(&self, rule: RuleId, event: &Event<'_>) -> Result<bool, EvalError> {
+        self.eval_cond(rule, event)
+    }
+}
+
+fn as_bool(v: &Value<'_>) -> Result<bool, EvalError> {
+    v.as_bool().ok_or_else(|| internal("expected a bool"))
+}
+
+fn as_int(v: &Value<'_>) -> Result<i64, EvalError> {
+    v.as_int().ok_or_else(|| internal("expected an int"))
+}
+
+fn as_str<'v>(v: &'v Value<'_>) -> Result<&'v str, EvalError> {
+    v.as_str().ok_or_else(|| internal("expected a string"))
+}
+
+/// Wrapping arithmetic; `/` and `%` by zero give 0; `%` takes the dividend's sign.
+pub fn arith(op: ArithOp, a: i64, b: i64) -> i64 {
+    match op {
+        ArithOp::Add => a.wrapping_add(b),
+        ArithOp::Sub => a.wrapping_sub(b),
+        ArithOp::Mul => a.wrapping_mul(b),
+        ArithOp::Div => {
+            if b == 0 {
+                0
+            } else {
+                a.wrapping_div(b)
+            }
+        }
+        ArithOp::Rem => {
+            if b == 0 {
+                0
+            } else {
+                a.wrapping_rem(b)
+            }
+        }
+    }
+}
+
+fn compare(op: CmpOp, a: &Value<'_>, b: &Value<'_>) -> Result<bool, EvalError> {
+    match op {
+        CmpOp::Eq => scalar_eq(a, b),
+        CmpOp::Ne => scalar_eq(a, b).map(|e| !e),
+        _ => {
+            let (a, b) = (as_int(a)?, as_int(b)?);
+            Ok(match op {
+                CmpOp::Lt => a < b,
+                CmpOp::Le => a <= b,
+                CmpOp::Gt => a > b,
+                _ => a >= b,
+            })
+        }
+    }
+}
+
+fn scalar_eq(a: &Value<'_>, b: &Value<'_>) -> Result<bool, EvalError> {
+    Ok(match (a, b) {
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Str(x), Value::Str(y)) => x == y,
+        (Value::Ip(x), Value::Ip(y)) => canonical_ip(*x) == canonical_ip(*y),
+        (Value::Cidr(x), Value::Cidr(y)) => x == y,
+        _ => return Err(internal("compared values of different types")),
+    })
+}
+
+/// Membership of `a` against one list item: equality (folded for `iin`), a network match for
+/// an ip against a prefix.
+pub(crate) fn member_eq(a: &Value<'_>, item: &Value<'_>, fold: bool) -> bool {
+    match (a, item) {
+        (Value::Str(x), Value::Str(y)) => {
+            if fold {
+                eq_folded(x, y)
+            } else {
+                x == y
+            }
+        }
+        (Value::Ip(ip), Value::Cidr(net)) => net.contains(*ip),
+        (Value::Ip(x), Value::Ip(y)) => canonical_ip(*x) == canonical_ip(*y),
+        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        _ => false,
+    }
+}
+
+pub(crate) fn str_test(op: StrTest, s: &str, pat: &str) -> bool {
+    match op {
+        StrTest::Eq => s == pat,
+        StrTest::Contains => s.contains(pat),
+        StrTest::StartsWith => s.starts_with(pat),
+        StrTest::EndsWith => s.ends_with(pat),
+    }
+}
+
+/// How a value prints in `{...}` interpolation (`docs/alerts.md`): strings as they are, ints in
+/// decimal, bools `true`/`false`, ips in their usual text (IPv4 dotted, IPv6 RFC 5952), lists
+/// as a JSON array. Absent fields print their type's empty value.
+pub fn write_interpolated(out: &mut String, v: &Value<'_>) {
+    use std::fmt::Write as _;
+    match v {
+        Value::Str(s) => out.push_str(s),
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Ip(ip) => {
+            let _ = write!(out, "{}", canonical_ip(*ip));
+        }
+        Value::Cidr(c) => {
+            let _ = write!(out, "{c}");
+        }
+        Value::List(_) => {
+            let json = value_to_json(v);
+            out.push_str(&json.to_string());
+        }
+    }
+}
+
+/// A value as JSON, for alerts: strings, numbers, bools; ips and prefixes as strings; lists as
+/// arrays.
+pub fn value_to_json(v: &Value<'_>) -> serde_json::Value {
+    match v {
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Int(i) => serde_json::Value::from(*i),
+        Value::Str(s) => serde_json::Value::String(s.to_string()),
+        Value::Ip(ip) => serde_json::Value::String(canonical_ip(*ip).to_string()),
+        Value::Cidr(c) => serde_json::Value::String(c.to_string()),
+        Value::List(items) => serde_json::Value::Array(items.iter().map(value_to_json).collect()),
+    }
+}
