@@ -5,12 +5,34 @@
 /// text. Deterministic: the same `n` gives the same text.
 pub fn generate_rules(n: usize) -> String {
     const IMAGES: &[&str] = &[
-        "powershell.exe", "cmd.exe", "rundll32.exe", "regsvr32.exe", "mshta.exe", "certutil.exe",
-        "bitsadmin.exe", "wmic.exe", "schtasks.exe", "msiexec.exe", "cscript.exe", "wscript.exe",
+        "powershell.exe",
+        "cmd.exe",
+        "rundll32.exe",
+        "regsvr32.exe",
+        "mshta.exe",
+        "certutil.exe",
+        "bitsadmin.exe",
+        "wmic.exe",
+        "schtasks.exe",
+        "msiexec.exe",
+        "cscript.exe",
+        "wscript.exe",
     ];
     const NEEDLES: &[&str] = &[
-        "-enc", "downloadstring", "urlcache", "/transfer", "javascript:", "scrobj.dll", "/create",
-        "shadowcopy", "-nop", "bypass", "invoke-", "frombase64string", "/s /q", "\\\\temp\\\\",
+        "-enc",
+        "downloadstring",
+        "urlcache",
+        "/transfer",
+        "javascript:",
+        "scrobj.dll",
+        "/create",
+        "shadowcopy",
+        "-nop",
+        "bypass",
+        "invoke-",
+        "frombase64string",
+        "/s /q",
+        "\\\\temp\\\\",
     ];
     let mut out = String::with_capacity(n * 260);
     out.push_str("list gen_shells = [\"cmd.exe\", \"powershell.exe\", \"pwsh.exe\"]\n\n");

@@ -375,7 +375,7 @@ pub enum Quant {
 }
 
 /// A typed node.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Expr {
     /// The node's type (checked by the verifier against its operands).
     pub ty: Ty,
@@ -384,7 +384,7 @@ pub struct Expr {
 }
 
 /// What a node computes. Operand ids are always smaller than the node's own id.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ExprKind {
     /// A bool constant.
     Bool(bool),

@@ -7,9 +7,26 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod alert;
+pub mod bind;
+pub mod budget;
 pub mod builtins;
+pub mod bundle;
 pub mod casefold;
+pub mod coerce;
+pub mod decode;
+pub mod dispatch;
+pub mod engine;
+pub mod error;
+pub mod event;
+pub mod hash;
+pub mod interp;
 pub mod ir;
+pub mod jit;
 pub mod schema;
+pub mod state;
+#[cfg(any(test, feature = "testgen"))]
+pub mod testgen;
 pub mod types;
 pub mod value;
+pub mod verify;

@@ -1,0 +1,426 @@
+//! The Cranelift JIT: compiles each single-event rule's condition to native code, one function
+//! per (rule, event type), and runs it as an [`Evaluator`].
+//!
+//! Input: a [`Verified`] program (so every field read is bound to the host and every bound is
+//! proven); output: a [`JitProgram`] owning the machine code, the constants it refers to and a
+//! pool of per-call contexts. The interpreter ([`crate::interp::Interp`]) is the oracle: both
+//! engines must agree on every program and event (`tests/tests/differential.rs`). This module
+//! must not define semantics: helpers call the interpreter's own functions.
+//!
+//! # Calling convention of a compiled rule
+//!
+//! ```text
+//!   extern "C" fn(slots: *const Slot, flags: *const u8, ctx: *mut EvalCtx) -> u32
+//!
+//!   slots ──► ┌──────────────── Slot 0 ───────────────┐┌─ Slot 1 ─┐      one per field of the
+//!             │ w0 (offset 0)      │ w1 (offset 8)     ││   ...    │ ...  event type, at
+//!             └────────────────────┴───────────────────┘└──────────┘      FieldIndex * 16
+//!   flags ──► [ f0 ][ f1 ] ...   one byte per field: bit 0 present, bit 1 truncated
+//!   ctx   ──► EvalCtx            opaque to compiled code; passed through to helpers
+//!
+//!   returns 0  the condition is false
+//!           1  the condition is true
+//!           2  STATUS_PANIC: a helper caught a panic (the event is an internal error)
+//!           3  STATUS_ERROR: a helper was handed something it refuses (a bug)
+//! ```
+//!
+//! The slot words are those of [`crate::event::slot`]: bool and int in `w0`; a string's
+//! address in `w0` and its byte length in `w1` (`<= max_len`); an ip's high and low 64 bits
+//! (IPv4 mapped, and all zero when absent, which compiled code replaces by `0.0.0.0` unless the
+//! present flag is set); a list's first item slot address in `w0` and item count in `w1`
+//! (`<= max_items`), items laid out as slots too. Compiled code reads a field as
+//! `load.i64 slots + index * 16 + {0, 8}` and its flag as `load.i8 flags + index`.
+//!
+//! Inline: constants, field reads, `exists`, `truncated`, `not`/`and`/`or` (short-circuit
+//! branches), int arithmetic (wrapping; `/` and `%` guarded by selects so that no instruction
+//! can trap), comparisons of ints, bools and ips, string `==`/`startswith`/`endswith` against
+//! a constant of up to 32 bytes (length check, then word compares), quantifiers (a loop over
+//! the list's item slots, bounded by its count), `len` and `truncated(field)`.
+//!
+//! Helpers (`helpers.rs`, `extern "C"`, each under `catch_unwind`): every other string test
+//! (folded or not), `OP any|all [...]`, membership (constant lists: strings, ints, ips, ip in
+//! cidr; list fields), `matches` (the verifier's compiled regex, with a cache per call) and
+//! every other builtin (the registry's own `eval`; a string result lives in the call's
+//! scratch). A helper returns 0/1 or a status `>= 2`, which compiled code returns at once.
+//!
+//! Sequence and threshold rules are not compiled: like the interpreter's `eval_cond`, their
+//! evaluation here is `false` (the engine runs stateful rules elsewhere).
+//!
+//! # Threads
+//!
+//! A [`JitProgram`] is `Send + Sync`. Each call takes an [`EvalCtx`] from a pool
+//! (`regex_automata::util::pool::Pool`: its owner thread takes its context without locking,
+//! other threads from a small striped stack), so each thread in effect keeps one context and its
+//! regex caches warm. The machine code itself is immutable.
+#![expect(
+    unsafe_code,
+    reason = "calling JIT-compiled code and reading event strings by address in its helpers"
+)]
+
+mod helpers;
+mod module;
+mod prepare;
+mod translate;
+
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cranelift_codegen::ir::{types, AbiParam, UserFuncName};
+use cranelift_frontend::FunctionBuilderContext;
+use cranelift_jit::JITModule;
+use cranelift_module::Module;
+use regex_automata::meta;
+use regex_automata::util::pool::Pool;
+
+use crate::engine::{EvalError, Evaluator};
+use crate::event::{Event, Slot};
+use crate::ir::{RuleId, RuleKind};
+use crate::schema::EventTypeId;
+use crate::verify::Verified;
+
+/// A helper caught a panic: the event is reported as an internal error.
+pub const STATUS_PANIC: u32 = 2;
+/// A helper was handed an id or a value it refuses (a bug in the JIT, never in content).
+pub const STATUS_ERROR: u32 = 3;
+
+/// Why a program could not be compiled.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum JitError {
+    /// The host cannot run the JIT (not a supported or not a 64-bit ISA).
+    #[error("host: {0}")]
+    Host(String),
+    /// A node the JIT does not compile (none on a verified single-event rule).
+    #[error("rule `{rule}`: node {expr}: the JIT does not compile {what}")]
+    Unsupported {
+        /// The rule's name.
+        rule: String,
+        /// The node.
+        expr: u32,
+        /// What it is.
+        what: String,
+    },
+    /// Sharing in the rule's arena would be duplicated into too much code.
+    #[error("rule `{rule}`: the compiled code would be too large")]
+    TooLarge {
+        /// The rule's name.
+        rule: String,
+    },
+    /// Cranelift refused the generated code (a bug).
+    #[error("code generation: {0}")]
+    Codegen(String),
+    /// An internal inconsistency (a bug).
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// What compiling took.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JitStats {
+    /// Rules compiled (single-event rules).
+    pub rules: usize,
+    /// Native functions (one per rule and event type it runs on).
+    pub functions: usize,
+    /// Stateful rules skipped.
+    pub skipped: usize,
+    /// Bytes of machine code.
+    pub code_bytes: usize,
+    /// Wall time of `compile`, translation and code generation included.
+    pub compile_time: Duration,
+}
+
+/// The native code of one rule for one event type.
+type RuleFn = unsafe extern "C" fn(*const Slot, *const u8, *mut EvalCtx) -> u32;
+
+#[derive(Clone, Copy)]
+struct Compiled {
+    event: EventTypeId,
+    code: RuleFn,
+    /// The event must have at least this many slots (largest field index read, plus one).
+    min_slots: usize,
+}
+
+type CtxFactory =
+    Box<dyn Fn() -> EvalCtx + Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>;
+
+/// A compiled program: machine code per (rule, event type), the constants it refers to, and a
+/// pool of [`EvalCtx`]. See the module documentation.
+pub struct JitProgram {
+    /// Per rule (by [`RuleId`]): its functions, one per event type; empty for stateful rules.
+    rules: Vec<Vec<Compiled>>,
+    /// The constants compiled code embeds addresses of; dropped after the code is freed.
+    shared: Arc<prepare::Shared>,
+    pool: Pool<EvalCtx, CtxFactory>,
+    /// Owns the code memory; freed on drop. Behind a mutex only so that `JitProgram` is
+    /// `Sync` (`JITModule` is not); never locked while running.
+    module: Mutex<Option<JITModule>>,
+    stats: JitStats,
+}
+
+impl fmt::Debug for JitProgram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JitProgram")
+            .field("stats", &self.stats)
+            .field("regexes", &self.shared.regexes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Per-call working state of compiled code: regex caches (one per regex of the program)
+/// and the scratch that holds builtin string results until the call ends. Opaque to
+/// compiled code, which passes its address through to the helpers. Not shared between
+/// threads: each call holds one exclusively (see [`JitProgram`]).
+pub struct EvalCtx {
+    pub(crate) shared: Arc<prepare::Shared>,
+    pub(crate) caches: Vec<meta::Cache>,
+    scratch: Vec<String>,
+}
+
+impl fmt::Debug for EvalCtx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EvalCtx")
+            .field("scratch", &self.scratch.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EvalCtx {
+    pub(crate) fn new(shared: Arc<prepare::Shared>) -> EvalCtx {
+        let caches = shared
+            .regexes
+            .iter()
+            .map(meta::Regex::create_cache)
+            .collect();
+        EvalCtx {
+            shared,
+            caches,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Keeps a builtin's string result alive until the call ends; returns it in place.
+    pub(crate) fn keep(&mut self, s: Cow<'static, str>) -> &str {
+        match s {
+            Cow::Borrowed(s) => s,
+            Cow::Owned(s) => {
+                // A `String`'s bytes stay where they are when the vector grows.
+                self.scratch.push(s);
+                self.scratch.last().map_or("", String::as_str)
+            }
+        }
+    }
+
+    /// Ends a call: drops its scratch strings (compiled code holds no address into them
+    /// any more).
+    pub(crate) fn end_call(&mut self) {
+        self.scratch.clear();
+    }
+
+    /// After a caught panic: fresh regex caches (a search may have stopped half-way).
+    pub(crate) fn reset(&mut self) {
+        for (cache, re) in self.caches.iter_mut().zip(&self.shared.regexes) {
+            cache.reset(re);
+        }
+        self.scratch.clear();
+    }
+}
+
+/// Compiles every single-event rule of `verified` to native code.
+pub fn compile(verified: &Verified) -> Result<JitProgram, JitError> {
+    compile_with(verified, |_| {})
+}
+
+/// [`compile`], with `hook` run on the prepared constants before they are frozen (tests use it
+/// to inject a panicking builtin).
+pub(crate) fn compile_with(
+    verified: &Verified,
+    hook: impl FnOnce(&mut prepare::Shared),
+) -> Result<JitProgram, JitError> {
+    let started = Instant::now();
+    let program = verified.program();
+    let binding = verified.binding();
+    let (mut module, helper_ids) = module::new_module()?;
+    let mut prep = prepare::Prepare::new(verified.regexes().to_vec());
+    let mut ctx = module.make_context();
+    let mut fctx = FunctionBuilderContext::new();
+    let mut sig = module.make_signature();
+    for _ in 0..3 {
+        sig.params.push(AbiParam::new(types::I64));
+    }
+    sig.returns.push(AbiParam::new(types::I32));
+
+    let mut stats = JitStats::default();
+    // (rule index, event, function id, min slots)
+    let mut defined = Vec::new();
+    for (i, rule) in program.rules.iter().enumerate() {
+        let rule_id =
+            RuleId(u32::try_from(i).map_err(|_| JitError::Internal("too many rules".into()))?);
+        let RuleKind::Single { cond, .. } = &rule.kind else {
+            stats.skipped += 1;
+            continue;
+        };
+        stats.rules += 1;
+        for &event in binding.rule_events(rule_id) {
+            let func_id = module
+                .declare_anonymous_function(&sig)
+                .map_err(|e| JitError::Codegen(e.to_string()))?;
+            ctx.func.signature = sig.clone();
+            ctx.func.name = UserFuncName::user(0, func_id.as_u32());
+            let unit = translate::Unit {
+                program,
+                binding,
+                rule_id,
+                rule,
+                cond: *cond,
+                event,
+            };
+            let min_slots = translate::translate(
+                &mut module,
+                &helper_ids,
+                &mut ctx.func,
+                &mut fctx,
+                &mut prep,
+                &unit,
+            );
+            let min_slots = match min_slots {
+                Ok(m) => m,
+                Err(e) => {
+                    module.clear_context(&mut ctx);
+                    return Err(e);
+                }
+            };
+            module
+                .define_function(func_id, &mut ctx)
+                .map_err(|e| JitError::Codegen(format!("rule `{}`: {e:?}", rule.name)))?;
+            stats.code_bytes += ctx.compiled_code().map_or(0, |c| c.code_buffer().len());
+            module.clear_context(&mut ctx);
+            defined.push((i, event, func_id, min_slots));
+            stats.functions += 1;
+        }
+    }
+    module
+        .finalize_definitions()
+        .map_err(|e| JitError::Codegen(e.to_string()))?;
+
+    let mut rules: Vec<Vec<Compiled>> = program.rules.iter().map(|_| Vec::new()).collect();
+    for (i, event, func_id, min_slots) in defined {
+        let ptr = module.get_finalized_function(func_id);
+        // SAFETY: `ptr` is the entry of a function just finalized in `module` with the
+        // signature `sig` (three i64 parameters, one i32 result, the host's default calling
+        // convention, which is `extern "C"`), matching `RuleFn`. It stays valid while `module`
+        // lives, i.e. as long as the `JitProgram` that stores both.
+        let code = unsafe { std::mem::transmute::<*const u8, RuleFn>(ptr) };
+        if let Some(slot) = rules.get_mut(i) {
+            slot.push(Compiled {
+                event,
+                code,
+                min_slots,
+            });
+        }
+    }
+
+    let mut shared = prep.shared;
+    hook(&mut shared);
+    let shared = Arc::new(shared);
+    let for_pool = Arc::clone(&shared);
+    let factory: CtxFactory = Box::new(move || EvalCtx::new(Arc::clone(&for_pool)));
+    stats.compile_time = started.elapsed();
+    Ok(JitProgram {
+        rules,
+        shared,
+        pool: Pool::new(factory),
+        module: Mutex::new(Some(module)),
+        stats,
+    })
+}
+
+impl JitProgram {
+    /// What compiling took.
+    pub fn stats(&self) -> JitStats {
+        self.stats
+    }
+
+    /// Whether rule `rule` was compiled for events of type `event`.
+    pub fn is_compiled(&self, rule: RuleId, event: EventTypeId) -> bool {
+        self.find(rule, event).is_some()
+    }
+
+    fn find(&self, rule: RuleId, event: EventTypeId) -> Option<Compiled> {
+        self.rules
+            .get(rule.0 as usize)?
+            .iter()
+            .find(|c| c.event == event)
+            .copied()
+    }
+
+    /// Runs rule `rule` on `event`, giving the raw result or status of the compiled code
+    /// (0 false, 1 true, `>= 2` a status, see the module documentation).
+    pub fn run_raw(&self, rule: RuleId, event: &Event<'_>) -> Result<u32, EvalError> {
+        let Some(compiled) = self.find(rule, event.ty()) else {
+            return match self.rules.get(rule.0 as usize) {
+                // Stateful rules (not compiled): `false`, as the interpreter's `eval_cond`.
+                Some(v) if v.is_empty() => Ok(0),
+                Some(_) => Err(EvalError::Internal(format!(
+                    "rule #{} does not run on event type #{}",
+                    rule.0,
+                    event.ty().0
+                ))),
+                None => Err(EvalError::Internal("rule id out of range".into())),
+            };
+        };
+        let slots = event.slots();
+        let flags = event.flags();
+        if slots.len() < compiled.min_slots || flags.len() < compiled.min_slots {
+            return Err(EvalError::Internal(
+                "event has fewer fields than the binding".into(),
+            ));
+        }
+        let mut ctx = self.pool.get();
+        // SAFETY: `compiled.code` is live machine code owned by `self` (see `compile`) with the
+        // `RuleFn` convention. It reads `slots[i]` and `flags[i]` only for field indexes
+        // `i < min_slots <= slots.len(), flags.len()` (checked just above; the binding proved
+        // the indexes belong to this event type), string bytes within each slot's length and
+        // list items within each list's count (established by `event::EventBuilder`, whose
+        // addresses stay valid while `event` is borrowed), and the prepared constants in
+        // `self.shared`. `ctx` is exclusively ours for the call (taken from the pool).
+        let r = unsafe { (compiled.code)(slots.as_ptr(), flags.as_ptr(), &raw mut *ctx) };
+        if r >= 2 {
+            ctx.reset();
+        } else {
+            ctx.end_call();
+        }
+        Ok(r)
+    }
+}
+
+impl Evaluator for JitProgram {
+    fn eval(&self, rule: RuleId, event: &Event<'_>) -> Result<bool, EvalError> {
+        match self.run_raw(rule, event)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            STATUS_PANIC => Err(EvalError::Helper("a JIT helper panicked (caught)".into())),
+            s => Err(EvalError::Helper(format!(
+                "a JIT helper failed with status {s}"
+            ))),
+        }
+    }
+}
+
+impl Drop for JitProgram {
+    fn drop(&mut self) {
+        let module = match self.module.get_mut() {
+            Ok(m) => m.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(module) = module {
+            // SAFETY: `drop` has `&mut self`, so no call into the code is running (calls
+            // borrow `&self`), and the function pointers in `self.rules` are dropped with
+            // `self` and never called again.
+            unsafe { module.free_memory() };
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Count and size limits over the whole program (E0401, E0402, E0421–E0423, E0431), and the
+//! validity of constants (E0420, E0422). Runs first: every later pass does work proportional to
+//! the counts checked here.
+
+use std::net::IpAddr;
+
+use super::{Cx, VerifyError};
+use crate::error::Code;
+use crate::ir::{Const, MetaValue, RuleKind, TemplatePart};
+use crate::types::Scalar;
+
+/// Table counts, node counts and literal bytes.
+pub(super) fn check(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) {
+    let p = cx.program;
+    let l = &cx.budget.limits;
+    let count = |what: &str, n: usize, max: u64, code: Code, errors: &mut Vec<VerifyError>| {
+        if n as u64 > max {
+            errors.push(Cx::global(
+                code,
+                format!("the program has {n} {what}, the limit is {max}"),
+            ));
+        }
+    };
+    count(
+        "rules",
+        p.rules.len(),
+        u64::from(l.max_rules),
+        Code::TooManyRules,
+        errors,
+    );
+    count(
+        "field requirements",
+        p.fields.len(),
+        u64::from(l.max_fields),
+        Code::TooManyConstants,
+        errors,
+    );
+    count(
+        "builtins",
+        p.builtins.len(),
+        u64::from(l.max_builtins),
+        Code::TooManyConstants,
+        errors,
+    );
+    count(
+        "strings",
+        p.strings.len(),
+        u64::from(l.max_strings),
+        Code::TooManyConstants,
+        errors,
+    );
+    count(
+        "constant lists",
+        p.lists.len(),
+        u64::from(l.max_lists),
+        Code::TooManyConstants,
+        errors,
+    );
+    count(
+        "regular expressions",
+        p.regexes.len(),
+        u64::from(l.max_regexes),
+        Code::TooManyRegexes,
+        errors,
+    );
+
+    let items: u64 = p
+        .lists
+        .iter()
+        .map(|list| list.items.len() as u64)
+        .fold(0, u64::saturating_add);
+    if items > l.max_total_list_items {
+        errors.push(Cx::global(
+            Code::TooManyConstants,
+            format!(
+                "the program's constant lists hold {items} items, the limit is {}",
+                l.max_total_list_items
+            ),
+        ));
+    }
+
+    // Nodes and operand edges: the size of the work of every per-node pass.
+    let mut nodes: u64 = 0;
+    for rule in &p.rules {
+        nodes = nodes.saturating_add(rule.exprs.len() as u64);
+        for expr in &rule.exprs {
+            let mut edges = 0u64;
+            expr.kind.for_each_operand(|_| edges += 1);
+            nodes = nodes.saturating_add(edges);
+        }
+    }
+    if nodes > l.max_nodes_total {
+        errors.push(Cx::global(
+            Code::TooManyNodes,
+            format!(
+                "the program has {nodes} expression nodes and operands, the limit is {}",
+                l.max_nodes_total
+            ),
+        ));
+    }
+
+    let bytes = literal_bytes(cx);
+    if bytes > l.max_literal_bytes {
+        errors.push(Cx::global(
+            Code::TooManyLiteralBytes,
+            format!(
+                "the program holds {bytes} bytes of literals, the limit is {}",
+                l.max_literal_bytes
+            ),
+        ));
+    }
+}
+
+/// Every byte of text the program carries: strings, list items, patterns, names, meta,
+/// templates, field and builtin names.
+fn literal_bytes(cx: &Cx<'_>) -> u64 {
+    let p = cx.program;
+    let mut total: u64 = 0;
+    let mut add = |n: usize| total = total.saturating_add(n as u64);
+    add(p.schema.name.len());
+    p.strings.iter().for_each(|s| add(s.len()));
+    p.regexes.iter().for_each(|s| add(s.len()));
+    for list in &p.lists {
+        for item in &list.items {
+            if let Const::Str(s) = item {
+                add(s.len());
+            }
+        }
+    }
+    for f in &p.fields {
+        add(f.event.len());
+        add(f.field.len());
+    }
+    p.builtins.iter().for_each(|b| add(b.name.len()));
+    for rule in &p.rules {
+        add(rule.id.len());
+        add(rule.name.len());
+        add(rule.title.len());
+        for (key, value) in &rule.meta {
+            add(key.len());
+            match value {
+                MetaValue::Str(s) => add(s.len()),
+                MetaValue::List(items) => items.iter().for_each(|s| add(s.len())),
+                MetaValue::Int(_) | MetaValue::Bool(_) => {}
+            }
+        }
+        for part in &rule.emit {
+            if let TemplatePart::Lit(s) = part {
+                add(s.len());
+            }
+        }
+        rule.fields.iter().for_each(|(name, _)| add(name.len()));
+        match &rule.kind {
+            RuleKind::Single { events, .. } => events.iter().for_each(|e| add(e.len())),
+            RuleKind::Threshold(t) => t.events.iter().for_each(|e| add(e.len())),
+            RuleKind::Sequence(s) => s.steps.iter().for_each(|st| {
+                add(st.name.len());
+                add(st.event.len());
+            }),
+        }
+    }
+    total
+}
+
+/// Each constant is a value of its type and within the size limits.
+pub(super) fn check_constants(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) {
+    let p = cx.program;
+    let l = &cx.budget.limits;
+    let max = l.max_const_bytes as usize;
+    for (i, s) in p.strings.iter().enumerate() {
+        if errors.len() >= super::MAX_REPORTED_ERRORS {
+            return;
+        }
+        if s.len() > max {
+            errors.push(Cx::global(
+                Code::ConstantTooLarge,
+                format!(
+                    "string constant #{i} is {} bytes long, the limit is {max}",
+                    s.len()
+                ),
+            ));
+        }
+    }
+    for (i, s) in p.regexes.iter().enumerate() {
+        if s.len() > max {
+            errors.push(Cx::global(
+                Code::ConstantTooLarge,
+                format!("regex #{i} is {} bytes long, the limit is {max}", s.len()),
+            ));
+        }
+    }
+    for (i, list) in p.lists.iter().enumerate() {
+        if errors.len() >= super::MAX_REPORTED_ERRORS {
+            return;
+        }
+        if list.items.len() > l.max_list_items as usize {
+            errors.push(Cx::global(
+                Code::ConstantTooLarge,
+                format!(
+                    "constant list #{i} has {} items, the limit is {}",
+                    list.items.len(),
+                    l.max_list_items
+                ),
+            ));
+            continue;
+        }
+        for (j, item) in list.items.iter().enumerate() {
+            let fault = match (list.elem, item) {
+                (Scalar::Bool, Const::Bool(_)) | (Scalar::Int, Const::Int(_)) => None,
+                (Scalar::Str, Const::Str(s)) => (s.len() > max).then(|| {
+                    (
+                        Code::ConstantTooLarge,
+                        format!("is {} bytes long, the limit is {max}", s.len()),
+                    )
+                }),
+                (Scalar::Ip, Const::Ip(_)) => None,
+                // In a `[cidr]` list a plain address is a /32 or /128.
+                (Scalar::Cidr, Const::Ip(_)) => None,
+                (Scalar::Cidr, Const::Cidr(addr, prefix)) => {
+                    let width = match addr {
+                        IpAddr::V4(_) => 32,
+                        IpAddr::V6(_) => 128,
+                    };
+                    (*prefix > width).then(|| {
+                        (
+                            Code::InvalidConstant,
+                            format!("has prefix length {prefix}, past the address width {width}"),
+                        )
+                    })
+                }
+                (elem, _) => Some((
+                    Code::InvalidConstant,
+                    format!("is not a `{elem}` although the list's items are"),
+                )),
+            };
+            if let Some((code, what)) = fault {
+                if errors.len() >= super::MAX_REPORTED_ERRORS {
+                    return;
+                }
+                errors.push(Cx::global(
+                    code,
+                    format!("item {j} of constant list #{i} {what}"),
+                ));
+            }
+        }
+    }
+}

@@ -1,0 +1,594 @@
+//! Unit tests of the verifier over hand-built and generated programs. The must-reject corpus
+//! (`tests/verify/`) is run by `runtime/tests/verify_corpus.rs`.
+
+use super::*;
+use crate::bind::bind;
+use crate::ir::{
+    BuiltinRef, CmpOp, Const, ConstList, Expr, ExprKind, FieldRef, FieldReq, ListId, LocalId,
+    Quant, RegexId, Rule, RuleKind, SchemaRef, Severity, StrId, StrTest,
+};
+use crate::schema::Schema;
+use crate::testgen::{endpoint, program_from_seed};
+use crate::types::{Scalar, Ty};
+
+fn empty_program() -> Program {
+    Program {
+        schema: SchemaRef {
+            name: "endpoint".to_string(),
+            major: 1,
+            minor: 0,
+        },
+        fields: Vec::new(),
+        builtins: Vec::new(),
+        strings: Vec::new(),
+        lists: Vec::new(),
+        regexes: Vec::new(),
+        rules: Vec::new(),
+    }
+}
+
+fn req(schema: &Schema, event: &str, field: &str) -> FieldReq {
+    let def = schema
+        .event(event)
+        .and_then(|(_, e)| e.field(field))
+        .map(|(_, d)| d.clone())
+        .expect("test field exists");
+    FieldReq {
+        event: event.to_string(),
+        field: field.to_string(),
+        ty: def.ty,
+        max_len: def.max_len,
+        max_items: def.max_items,
+    }
+}
+
+fn single(name: &str, events: &[&str], exprs: Vec<Expr>, cond: Option<u32>) -> Rule {
+    Rule {
+        id: name.to_string(),
+        name: name.to_string(),
+        title: name.to_string(),
+        severity: Severity::Medium,
+        shadow: false,
+        meta: Vec::new(),
+        exprs,
+        kind: RuleKind::Single {
+            events: events.iter().map(ToString::to_string).collect(),
+            cond: cond.map(ExprId),
+        },
+        emit: Vec::new(),
+        fields: Vec::new(),
+    }
+}
+
+fn e(ty: Ty, kind: ExprKind) -> Expr {
+    Expr { ty, kind }
+}
+
+fn check(program: Program, schema: &Schema, budget: &Budget) -> Result<Verified, Vec<Code>> {
+    let binding =
+        bind(&program, schema).map_err(|v| v.iter().map(|e| e.code).collect::<Vec<_>>())?;
+    verify(program, binding, budget).map_err(|v| v.iter().map(|e| e.code).collect())
+}
+
+#[test]
+fn generated_programs_mostly_verify() {
+    let schema = endpoint();
+    let mut rejected = Vec::new();
+    let total = 300u64;
+    for seed in 0..total {
+        let program = program_from_seed(seed, schema);
+        if let Err(codes) = check(program, schema, &Budget::default()) {
+            rejected.push((seed, codes));
+        }
+    }
+    // Cost rejections are expected now and then (several regexes over a 98 KiB field in one
+    // rule); anything else is a generator or verifier bug.
+    for (seed, codes) in &rejected {
+        assert!(
+            codes.iter().all(|c| *c == Code::RuleCostOverBudget),
+            "seed {seed}: {codes:?}"
+        );
+    }
+    assert!(
+        rejected.len() * 10 < total as usize,
+        "{} of {total} rejected",
+        rejected.len()
+    );
+}
+
+#[test]
+fn ten_thousand_small_rules_verify() {
+    let schema = endpoint();
+    let mut p = empty_program();
+    p.fields.push(req(schema, "process_start", "image"));
+    p.fields.push(req(schema, "process_start", "command_line"));
+    for i in 0..10_000u32 {
+        p.strings.push(format!("tool{i}.exe"));
+        p.lists.push(ConstList {
+            elem: Scalar::Str,
+            items: vec![
+                Const::Str(format!("-flag{i}")),
+                Const::Str(format!("/x{i}")),
+            ],
+        });
+        let exprs = vec![
+            e(Ty::STR, ExprKind::Field(FieldRef(0))),
+            e(Ty::STR, ExprKind::Str(StrId(i))),
+            e(
+                Ty::BOOL,
+                ExprKind::StrTest {
+                    op: StrTest::EndsWith,
+                    fold: true,
+                    lhs: ExprId(0),
+                    rhs: ExprId(1),
+                },
+            ),
+            e(Ty::STR, ExprKind::Field(FieldRef(1))),
+            e(
+                Ty::BOOL,
+                ExprKind::StrList {
+                    op: StrTest::Contains,
+                    fold: true,
+                    quant: Quant::Any,
+                    lhs: ExprId(3),
+                    list: ListId(i),
+                },
+            ),
+            e(Ty::BOOL, ExprKind::And(vec![ExprId(2), ExprId(4)])),
+        ];
+        p.rules
+            .push(single(&format!("r{i}"), &["process_start"], exprs, Some(5)));
+    }
+    let verified = check(p, schema, &Budget::default()).expect("10,000 small rules verify");
+    let report = verified.cost();
+    assert_eq!(report.rules.len(), 10_000);
+    let event = report.events.first().expect("one event type");
+    assert_eq!(event.rules.len(), 10_000);
+    // Both fields are scanned once, folded, whatever the number of rules.
+    assert_eq!(event.prefilter.len(), 2);
+    assert_eq!(event.prefilter_steps, 2 * cost::folded(98_304));
+}
+
+/// About 1,500 Sigma-like `process_start` rules: literal tests on long fields, some builtins,
+/// some regexes on the command line, some quantifiers over `args`: within the default budget.
+#[test]
+fn sigma_sized_rule_set_fits_the_default_budget() {
+    let schema = endpoint();
+    let mut p = empty_program();
+    for f in [
+        "image",
+        "command_line",
+        "parent_image",
+        "parent_command_line",
+        "original_file_name",
+        "user",
+        "args",
+    ] {
+        p.fields.push(req(schema, "process_start", f));
+    }
+    p.builtins.push(BuiltinRef {
+        name: "basename".to_string(),
+        params: vec![Ty::STR],
+        ret: Ty::STR,
+    });
+    p.regexes.push(r"-e(nc)?\s+[a-z0-9+/=]{40,}".to_string());
+    p.strings.push("-e".to_string());
+    for i in 0..1_500u32 {
+        p.lists.push(ConstList {
+            elem: Scalar::Str,
+            items: (0..12)
+                .map(|k| Const::Str(format!("pattern-{i}-{k}")))
+                .collect(),
+        });
+        let field = FieldRef(i % 5);
+        let mut exprs = vec![
+            e(Ty::STR, ExprKind::Field(field)),
+            e(
+                Ty::BOOL,
+                ExprKind::StrList {
+                    op: if i % 2 == 0 {
+                        StrTest::Contains
+                    } else {
+                        StrTest::EndsWith
+                    },
+                    fold: i % 3 != 0,
+                    quant: Quant::Any,
+                    lhs: ExprId(0),
+                    list: ListId(i),
+                },
+            ),
+        ];
+        let extra = match i % 30 {
+            // 50 rules with a regex over the command line
+            0 => vec![
+                e(Ty::STR, ExprKind::Field(FieldRef(1))),
+                e(
+                    Ty::BOOL,
+                    ExprKind::Matches {
+                        lhs: ExprId(2),
+                        regex: RegexId(0),
+                    },
+                ),
+            ],
+            // 50 rules with a quantifier over args
+            1 => vec![
+                e(Ty::List(Scalar::Str), ExprKind::Field(FieldRef(6))),
+                e(Ty::STR, ExprKind::Local(LocalId(0))),
+                e(Ty::STR, ExprKind::Str(StrId(0))),
+                e(
+                    Ty::BOOL,
+                    ExprKind::StrTest {
+                        op: StrTest::StartsWith,
+                        fold: true,
+                        lhs: ExprId(3),
+                        rhs: ExprId(4),
+                    },
+                ),
+                e(
+                    Ty::BOOL,
+                    ExprKind::Quant {
+                        quant: Quant::Any,
+                        local: LocalId(0),
+                        list: ExprId(2),
+                        body: ExprId(5),
+                    },
+                ),
+            ],
+            // 200 rules with basename(image) iin [...]
+            2..=5 => vec![
+                e(Ty::STR, ExprKind::Field(FieldRef(0))),
+                e(
+                    Ty::STR,
+                    ExprKind::Call {
+                        builtin: crate::ir::CallId(0),
+                        args: vec![ExprId(2)],
+                    },
+                ),
+                e(
+                    Ty::BOOL,
+                    ExprKind::StrList {
+                        op: StrTest::Eq,
+                        fold: true,
+                        quant: Quant::Any,
+                        lhs: ExprId(3),
+                        list: ListId(i),
+                    },
+                ),
+            ],
+            _ => vec![e(Ty::BOOL, ExprKind::Bool(true))],
+        };
+        exprs.extend(extra);
+        let last = u32::try_from(exprs.len()).expect("small") - 1;
+        exprs.push(e(Ty::BOOL, ExprKind::And(vec![ExprId(1), ExprId(last)])));
+        p.rules.push(single(
+            &format!("sigma_{i}"),
+            &["process_start"],
+            exprs,
+            Some(last + 1),
+        ));
+    }
+    let budget = Budget::default();
+    let verified = match check(p, schema, &budget) {
+        Ok(v) => v,
+        Err(codes) => panic!("the Sigma-sized set is refused: {codes:?}"),
+    };
+    let event = verified.cost().events.first().expect("process_start");
+    assert_eq!(event.rules.len(), 1_500);
+    eprintln!(
+        "DEBUG sigma {} prefilter {} maxrule {:?}",
+        event.total_steps,
+        event.prefilter_steps,
+        verified.cost().rules.iter().map(|r| r.steps).max()
+    );
+    assert!(event.total_steps <= budget.max_event_cost);
+}
+
+fn quantified_regex_program(max_len: u32, max_items: u32) -> (Program, Schema) {
+    let toml = format!(
+        "name = \"endpoint\"\nversion = \"1.0\"\n\n[events.process_start]\nfields = [\n  {{ name = \"time\", type = \"int\" }},\n  {{ name = \"host\", type = \"string\", max_len = 255 }},\n  {{ name = \"args\", type = \"[string]\", max_items = {max_items}, max_len = {max_len} }},\n]\n"
+    );
+    let schema = Schema::from_toml("test.toml", &toml).expect("test schema");
+    let mut p = empty_program();
+    p.fields.push(req(&schema, "process_start", "args"));
+    p.regexes.push(r"[a-z]+\d+".to_string());
+    let exprs = vec![
+        e(Ty::List(Scalar::Str), ExprKind::Field(FieldRef(0))),
+        e(Ty::STR, ExprKind::Local(LocalId(0))),
+        e(
+            Ty::BOOL,
+            ExprKind::Matches {
+                lhs: ExprId(1),
+                regex: RegexId(0),
+            },
+        ),
+        e(
+            Ty::BOOL,
+            ExprKind::Quant {
+                quant: Quant::Any,
+                local: LocalId(0),
+                list: ExprId(0),
+                body: ExprId(2),
+            },
+        ),
+    ];
+    p.rules.push(single(
+        "regex_over_args",
+        &["process_start"],
+        exprs,
+        Some(3),
+    ));
+    (p, schema)
+}
+
+#[test]
+fn pathological_quantified_regex_is_over_budget() {
+    let (p, schema) = quantified_regex_program(32 * 1024, 64);
+    assert_eq!(
+        check(p, &schema, &Budget::default()).err(),
+        Some(vec![Code::RuleCostOverBudget])
+    );
+    // The same rule over short arguments is fine.
+    let (p, schema) = quantified_regex_program(256, 64);
+    assert!(check(p, &schema, &Budget::default()).is_ok());
+}
+
+#[test]
+fn looser_host_bounds_are_named_when_they_break_the_proof() {
+    // Built against args of 64 x 1 KiB; the host has 128 x 32 KiB.
+    let (mut p, _) = quantified_regex_program(1024, 64);
+    let (_, host) = quantified_regex_program(32 * 1024, 128);
+    p.rules[0].name = "args_regex".to_string();
+    let binding = bind(&p, &host).expect("binds");
+    let errors = verify(p, binding, &Budget::default()).expect_err("refused");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].code, Code::HostBoundsBreakProof);
+    let text = errors[0].to_string();
+    assert!(
+        text.starts_with("error[E0627]: rule args_regex: host bounds "),
+        "{text}"
+    );
+    assert!(
+        text.contains("`process_start.args` at 128 items, the bundle assumed 64"),
+        "{text}"
+    );
+    assert!(text.contains("the cost proof fails"), "{text}");
+    // Looser bounds under which the proof holds are accepted.
+    let (mut p, _) = quantified_regex_program(64, 4);
+    p.rules[0].name = "short".to_string();
+    let (_, host) = quantified_regex_program(128, 8);
+    let binding = bind(&p, &host).expect("binds");
+    assert!(verify(p, binding, &Budget::default()).is_ok());
+}
+
+#[test]
+fn doubling_dag_saturates_instead_of_overflowing() {
+    let schema = endpoint();
+    let mut p = empty_program();
+    p.fields.push(req(schema, "process_start", "command_line"));
+    p.regexes.push("a".to_string());
+    let mut exprs = vec![
+        e(Ty::STR, ExprKind::Field(FieldRef(0))),
+        e(
+            Ty::BOOL,
+            ExprKind::Matches {
+                lhs: ExprId(0),
+                regex: RegexId(0),
+            },
+        ),
+    ];
+    for i in 1..200u32 {
+        exprs.push(e(Ty::BOOL, ExprKind::And(vec![ExprId(i), ExprId(i)])));
+    }
+    p.rules
+        .push(single("doubling", &["process_start"], exprs, Some(200)));
+    let codes = check(p, schema, &Budget::default()).expect_err("refused");
+    assert!(codes.contains(&Code::RuleCostOverBudget), "{codes:?}");
+}
+
+#[test]
+fn long_chains_are_refused_without_recursion() {
+    let schema = endpoint();
+    let mut p = empty_program();
+    let mut exprs = vec![e(Ty::BOOL, ExprKind::Bool(true))];
+    for i in 0..60_000u32 {
+        exprs.push(e(Ty::BOOL, ExprKind::Not(ExprId(i))));
+    }
+    p.rules
+        .push(single("chain", &["process_start"], exprs, Some(60_000)));
+    assert_eq!(
+        check(p, schema, &Budget::default()).err(),
+        Some(vec![Code::TooDeep])
+    );
+}
+
+#[test]
+fn multi_event_rules_read_fields_by_name_on_each_type() {
+    let schema = endpoint();
+    let mut p = empty_program();
+    p.fields.push(req(schema, "process_start", "image"));
+    p.strings.push("x".to_string());
+    let exprs = vec![
+        e(Ty::STR, ExprKind::Field(FieldRef(0))),
+        e(Ty::STR, ExprKind::Str(StrId(0))),
+        e(
+            Ty::BOOL,
+            ExprKind::StrTest {
+                op: StrTest::Contains,
+                fold: false,
+                lhs: ExprId(0),
+                rhs: ExprId(1),
+            },
+        ),
+    ];
+    p.rules.push(single(
+        "both",
+        &["process_start", "process_end"],
+        exprs.clone(),
+        Some(2),
+    ));
+    let verified = check(p.clone(), schema, &Budget::default()).expect("image is on both");
+    let binding = verified.binding();
+    let (end, _) = schema.event("process_end").expect("event");
+    let on_end = binding.field_on(FieldRef(0), end).expect("alternate");
+    assert_eq!(on_end.event, end);
+    assert_eq!(verified.cost().events.len(), 2);
+    assert!(verified
+        .cost()
+        .events
+        .iter()
+        .all(|ev| ev.prefilter.len() == 1));
+
+    p.rules[0].kind = RuleKind::Single {
+        events: vec!["process_start".to_string(), "logon_failure".to_string()],
+        cond: Some(ExprId(2)),
+    };
+    p.fields[0] = req(schema, "process_start", "command_line");
+    assert_eq!(
+        check(p, schema, &Budget::default()).err(),
+        Some(vec![Code::MissingField])
+    );
+}
+
+#[test]
+fn errors_print_code_rule_and_node() {
+    let schema = endpoint();
+    let mut p = empty_program();
+    let exprs = vec![
+        e(Ty::INT, ExprKind::Int(1)),
+        e(Ty::BOOL, ExprKind::Cmp(CmpOp::Lt, ExprId(0), ExprId(2))),
+        e(Ty::INT, ExprKind::Int(2)),
+    ];
+    p.rules.push(single(
+        "encoded_powershell",
+        &["process_start"],
+        exprs,
+        Some(1),
+    ));
+    let binding = bind(&p, schema).expect("binds");
+    let errors = verify(p, binding, &Budget::default()).expect_err("refused");
+    assert_eq!(
+        errors[0].to_string(),
+        "error[E0403]: rule encoded_powershell: node 1 has operand 2, which does not precede it \
+         (node 1)"
+    );
+}
+
+#[test]
+fn missing_field_names_rules_and_field() {
+    let schema = endpoint();
+    let mut p = empty_program();
+    p.fields.push(FieldReq {
+        event: "process_start".to_string(),
+        field: "comand_line".to_string(),
+        ty: Ty::STR,
+        max_len: 98_304,
+        max_items: 0,
+    });
+    let exprs = vec![e(Ty::BOOL, ExprKind::Exists(FieldRef(0)))];
+    p.rules
+        .push(single("a", &["process_start"], exprs.clone(), Some(0)));
+    p.rules
+        .push(single("b", &["process_start"], exprs, Some(0)));
+    let errors = bind(&p, schema).expect_err("refused");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(
+        errors[0].to_string(),
+        "error[E0623]: rules `a`, `b`: reads field `process_start.comand_line`, which host schema \
+         `endpoint 1.0` does not supply"
+    );
+    assert_eq!(
+        errors[0].field.as_deref(),
+        Some("process_start.comand_line")
+    );
+}
+
+#[test]
+fn binding_of_another_program_is_refused() {
+    let schema = endpoint();
+    let mut p = empty_program();
+    let binding = bind(&p, schema).expect("binds");
+    p.fields.push(req(schema, "process_start", "image"));
+    let errors = verify(p, binding, &Budget::default()).expect_err("refused");
+    assert_eq!(errors[0].code, Code::FieldOutOfRange);
+}
+
+#[test]
+fn fold_bound_is_three_halves_rounded_up() {
+    assert_eq!(cost::folded(0), 0);
+    assert_eq!(cost::folded(1), 2);
+    assert_eq!(cost::folded(2), 3);
+    assert_eq!(cost::folded(98_304), 147_456);
+    assert_eq!(cost::folded(u64::MAX), u64::MAX);
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::ir::CaptureId;
+
+    /// One structural mutation of a generated program, chosen by `pick`.
+    fn mutate(program: &mut Program, pick: u64, value: u32) {
+        let rules = program.rules.len() as u64;
+        let Some(rule) = program.rules.get_mut((pick % rules.max(1)) as usize) else {
+            return;
+        };
+        let n = rule.exprs.len() as u64;
+        let Some(expr) = rule.exprs.get_mut(((pick >> 8) % n.max(1)) as usize) else {
+            return;
+        };
+        match (pick >> 16) % 8 {
+            0 => expr.ty = Ty::INT,
+            1 => expr.ty = Ty::List(Scalar::Str),
+            2 => expr.kind = ExprKind::Field(FieldRef(value % 8)),
+            3 => expr.kind = ExprKind::Local(LocalId((value % 5) as u16)),
+            4 => expr.kind = ExprKind::Captured(CaptureId((value % 2) as u16)),
+            5 => expr.kind = ExprKind::Not(ExprId(value % 64)),
+            6 => {
+                expr.kind = ExprKind::Quant {
+                    quant: Quant::All,
+                    local: LocalId((value % 3) as u16),
+                    list: ExprId(value % 16),
+                    body: ExprId((value >> 4) % 16),
+                }
+            }
+            _ => expr.kind = ExprKind::Str(StrId(value % 4)),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn mutated_programs_fail_with_a_code_or_verify(
+            seed in any::<u64>(),
+            edits in prop::collection::vec((any::<u64>(), any::<u32>()), 1..4),
+        ) {
+            let schema = endpoint();
+            let mut program = program_from_seed(seed, schema);
+            for (pick, value) in edits {
+                mutate(&mut program, pick, value);
+            }
+            match bind(&program, schema) {
+                Err(errors) => prop_assert!(!errors.is_empty()),
+                Ok(binding) => match verify(program, binding, &Budget::default()) {
+                    Ok(v) => prop_assert_eq!(v.cost().rules.len(), v.program().rules.len()),
+                    Err(errors) => {
+                        prop_assert!(!errors.is_empty());
+                        for e in &errors {
+                            prop_assert!(!e.to_string().is_empty());
+                        }
+                    }
+                },
+            }
+        }
+
+        #[test]
+        fn generated_programs_hash_and_round_trip(program in crate::testgen::arbitrary_program()) {
+            let bytes = postcard::to_allocvec(&program).expect("encodes");
+            let back: Program = postcard::from_bytes(&bytes).expect("decodes");
+            prop_assert_eq!(crate::hash::program_hash(&back), crate::hash::program_hash(&program));
+            prop_assert_eq!(back, program);
+        }
+    }
+}
