@@ -8,8 +8,8 @@
 //! - an expression that fits in [`WIDTH`] columns stays on one line; a longer `and`/`or` chain
 //!   puts one operand per line, the operator first, four columns deeper than its clause; a long
 //!   list puts one item per line with a trailing comma;
-//! - parentheses only where precedence needs them, and around the operand of `not` unless it
-//!   is atomic (`not exists(x)`, `not (a ieq b)`);
+//! - parentheses where precedence needs them, around an `and` inside an `or`, and around the
+//!   operand of `not` unless it is atomic (`not exists(x)`, `not (a ieq b)`);
 //! - strings holding a backslash print raw (`r"C:\Windows"`, `r#"say "hi""#`); other strings
 //!   print with escapes; names that are keywords or not plain identifiers print in backticks.
 //!
@@ -383,7 +383,9 @@ fn flat(e: &Expr) -> String {
             flat(body)
         ),
         ExprKind::And(v) => join_flat(v, " and ", 3),
-        ExprKind::Or(v) => join_flat(v, " or ", 2),
+        // `and` inside `or` is parenthesised although precedence does not need it: readers
+        // should not have to remember which binds tighter.
+        ExprKind::Or(v) => join_flat(v, " or ", 3),
         // Error placeholders only come from recovery; print something that re-parses as an
         // error rather than silently changing meaning.
         ExprKind::Error => "(?)".to_owned(),
@@ -431,7 +433,7 @@ fn pretty(e: &Expr, indent: usize, col: usize) -> String {
             let (word, min) = if matches!(e.kind, ExprKind::And(_)) {
                 ("and ", 3)
             } else {
-                ("or ", 2)
+                ("or ", 3)
             };
             let mut s = String::new();
             for (i, x) in v.iter().enumerate() {

@@ -90,6 +90,11 @@ impl SourceMap {
         self.files.get(id.0 as usize)
     }
 
+    /// Every file's name, in id order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.files.iter().map(|f| f.name.as_str())
+    }
+
     /// The file's name, or `<unknown>`.
     pub fn name(&self, id: FileId) -> &str {
         self.file(id).map_or("<unknown>", |f| f.name.as_str())

@@ -44,6 +44,8 @@ pub enum Code {
     Error(ErrorCode),
     /// W02xx / W03xx.
     Warning(WarningCode),
+    /// E04xx (the verifier) and E06xx (binding), from the runtime, mapped to source spans.
+    Runtime(vigil_runtime::error::Code),
 }
 
 impl Code {
@@ -53,6 +55,7 @@ impl Code {
             Code::Syntax(c) => c.code().to_owned(),
             Code::Error(c) => c.code(),
             Code::Warning(c) => c.code(),
+            Code::Runtime(c) => c.code().to_string(),
         }
     }
 
@@ -62,6 +65,7 @@ impl Code {
             Code::Syntax(c) => c.title(),
             Code::Error(c) => c.title(),
             Code::Warning(c) => c.title(),
+            Code::Runtime(c) => c.title(),
         }
     }
 
@@ -69,7 +73,7 @@ impl Code {
     pub fn severity(self) -> Severity {
         match self {
             Code::Warning(_) => Severity::Warning,
-            Code::Syntax(_) | Code::Error(_) => Severity::Error,
+            Code::Syntax(_) | Code::Error(_) | Code::Runtime(_) => Severity::Error,
         }
     }
 }

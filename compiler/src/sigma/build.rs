@@ -106,11 +106,14 @@ fn nary(items: Vec<Expr>, is_and: bool) -> Expr {
             _ => flat.push(x),
         }
     }
+    if !is_and {
+        flat = merge_or(flat);
+    }
     match flat.len() {
         0 => e(ExprKind::Bool(is_and)),
         1 => flat.pop().expect("one item"),
         _ if is_and => e(ExprKind::And(flat)),
-        _ => e(ExprKind::Or(merge_or(flat))),
+        _ => e(ExprKind::Or(flat)),
     }
 }
 

@@ -81,7 +81,7 @@
 //! kept), or with time. `measured_bytes` reports the bytes held now from the actual
 //! capacities; the `*_bound_bytes` functions give the most they ever hold.
 
-mod key;
+pub mod key;
 mod lru;
 mod sequence;
 mod threshold;

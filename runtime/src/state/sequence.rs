@@ -266,6 +266,7 @@ impl Layout {
 /// with `C` the number of captures, `S` the sum of the string captures' `max_bytes`, 32 the
 /// key slot (128-bit key hash, last-update time, two links). A capacity of 0 counts as 1.
 /// Saturates at `u64::MAX`.
+#[must_use]
 pub fn sequence_state_bound_bytes(steps: usize, capacity: u32, captures: &[CaptureSpec]) -> u64 {
     let l = Layout::of(steps, captures);
     u64::from(capacity.max(1))

@@ -58,6 +58,7 @@ pub struct ThresholdFired {
 ///
 /// 32 is the key slot (128-bit key hash, last-update time, two links), 8 the entry count and
 /// ring head. A capacity of 0 counts as 1. Saturates at `u64::MAX`.
+#[must_use]
 pub fn threshold_state_bound_bytes(capacity: u32, per_key: u32, distinct: bool) -> u64 {
     let entry = if distinct { 16 } else { 8 };
     let slot = 8u64.saturating_add(u64::from(per_key).saturating_mul(entry));

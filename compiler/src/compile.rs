@@ -1,0 +1,123 @@
+//! The whole compile: check → lower → bind → verify, with the verifier's findings mapped back
+//! to source spans.
+//!
+//! This is what `vigil build`, `explain`, `run` and `test` share. The verifier and binding are
+//! the runtime's own (`vigil_runtime::bind`, `vigil_runtime::verify`): an engineer sees at
+//! compile time exactly what an agent would refuse at load, against the schema and budget given.
+
+use vigil_grammar::span::{FileId, Span};
+use vigil_runtime::bind::{self, BindError};
+use vigil_runtime::budget::Budget;
+use vigil_runtime::ir;
+use vigil_runtime::schema::Schema;
+use vigil_runtime::verify::{self, Verified, VerifyError};
+
+use crate::diag::{Code, Diagnostic};
+use crate::lower::{self, Lowered};
+use crate::typeck::Typed;
+use crate::{check, Options, Sources};
+
+/// A compiled, verified program.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The checked HIR (tests and `explain` read it).
+    pub typed: Typed,
+    /// The IR's debug section: source spans per rule and node.
+    pub debug: ir::DebugInfo,
+    /// For each IR rule, the HIR rule it came from.
+    pub origin: Vec<crate::hir::RuleId>,
+    /// The program, bound to the schema and verified under the budget.
+    pub verified: Verified,
+    /// Warnings found on the way (errors make [`compile`] fail).
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Compiled {
+    /// The IR program.
+    pub fn program(&self) -> &ir::Program {
+        self.verified.program()
+    }
+}
+
+/// Compiles the sources against `schema`, verifying under `budget`. On failure, every
+/// diagnostic found (warnings included) is returned.
+pub fn compile(
+    sources: &Sources,
+    schema: &Schema,
+    opts: &Options,
+    budget: &Budget,
+) -> Result<Compiled, Vec<Diagnostic>> {
+    let (typed, diags) = check(sources, schema, opts);
+    let Some(typed) = typed else {
+        return Err(diags);
+    };
+    let names: Vec<String> = sources.map.names().map(str::to_owned).collect();
+    let Lowered {
+        program,
+        debug,
+        origin,
+    } = match lower::lower(&typed, &names) {
+        Ok(l) => l,
+        Err(mut errs) => {
+            errs.extend(diags);
+            return Err(errs);
+        }
+    };
+    let binding = match bind::bind(&program, schema) {
+        Ok(b) => b,
+        Err(errs) => {
+            let mut out: Vec<Diagnostic> =
+                errs.iter().map(|e| bind_diag(e, &program, &debug)).collect();
+            out.extend(diags);
+            return Err(out);
+        }
+    };
+    match verify::verify(program, binding, budget) {
+        Ok(verified) => Ok(Compiled {
+            typed,
+            debug,
+            origin,
+            verified,
+            warnings: diags,
+        }),
+        Err(errs) => {
+            let mut out: Vec<Diagnostic> = errs.iter().map(|e| verify_diag(e, &debug)).collect();
+            out.extend(diags);
+            Err(out)
+        }
+    }
+}
+
+fn span_of(s: ir::SrcSpan) -> Span {
+    Span::new(FileId(s.file), s.start, s.end)
+}
+
+/// A verifier error as a diagnostic at the node's (or the rule's) source span.
+pub fn verify_diag(e: &VerifyError, debug: &ir::DebugInfo) -> Diagnostic {
+    let rule = e.rule.and_then(|r| debug.rules.get(r.0 as usize));
+    let node = rule.and_then(|r| e.expr.and_then(|x| r.exprs.get(x.0 as usize)));
+    let span = node
+        .or(rule.map(|r| &r.name))
+        .map_or_else(Span::default, |s| span_of(*s));
+    let label = if node.is_some() {
+        "here"
+    } else {
+        "in this rule"
+    };
+    let mut d = Diagnostic::new(Code::Runtime(e.code), span, e.message.clone(), label);
+    if let Some(name) = &e.rule_name {
+        d = d.with_note(format!("found by the verifier in rule `{name}`"));
+    }
+    d
+}
+
+/// A binding error as a diagnostic at the first rule it names.
+fn bind_diag(e: &BindError, program: &ir::Program, debug: &ir::DebugInfo) -> Diagnostic {
+    let span = e
+        .rules
+        .first()
+        .and_then(|name| program.rules.iter().position(|r| &r.name == name))
+        .and_then(|i| debug.rules.get(i))
+        .map_or_else(Span::default, |r| span_of(r.name));
+    Diagnostic::new(Code::Runtime(e.code), span, e.message.clone(), "this rule")
+}
