@@ -66,8 +66,10 @@ pub fn compile(
     let binding = match bind::bind(&program, schema) {
         Ok(b) => b,
         Err(errs) => {
-            let mut out: Vec<Diagnostic> =
-                errs.iter().map(|e| bind_diag(e, &program, &debug)).collect();
+            let mut out: Vec<Diagnostic> = errs
+                .iter()
+                .map(|e| bind_diag(e, &program, &debug))
+                .collect();
             out.extend(diags);
             return Err(out);
         }

@@ -19,9 +19,9 @@
 use std::fmt::Write as _;
 
 use vigil_grammar::ast::{
-    BinOp, Expect, Expr, ExprKind, FieldPath, File, FnDecl, Ident, Item, ListDecl, Meta,
-    MetaValue, Quantifier, RuleDecl, Sequence, StrLit, TestDecl, Threshold, ThresholdKind,
-    Trigger, TypeExpr, UnOp,
+    BinOp, Expect, Expr, ExprKind, FieldPath, File, FnDecl, Ident, Item, ListDecl, Meta, MetaValue,
+    Quantifier, RuleDecl, Sequence, StrLit, TestDecl, Threshold, ThresholdKind, Trigger, TypeExpr,
+    UnOp,
 };
 
 /// The column limit a line is kept within where the layout allows it.
@@ -29,10 +29,42 @@ pub const WIDTH: usize = 100;
 
 /// The words of the language that cannot be used as bare names.
 const KEYWORDS: &[&str] = &[
-    "list", "fn", "rule", "test", "meta", "on", "sequence", "by", "within", "when", "threshold",
-    "count", "distinct", "emit", "fields", "at", "fires", "quiet", "and", "or", "not", "in",
-    "iin", "matches", "any", "all", "exists", "true", "false", "ieq", "contains", "startswith",
-    "endswith", "icontains", "istartswith", "iendswith",
+    "list",
+    "fn",
+    "rule",
+    "test",
+    "meta",
+    "on",
+    "sequence",
+    "by",
+    "within",
+    "when",
+    "threshold",
+    "count",
+    "distinct",
+    "emit",
+    "fields",
+    "at",
+    "fires",
+    "quiet",
+    "and",
+    "or",
+    "not",
+    "in",
+    "iin",
+    "matches",
+    "any",
+    "all",
+    "exists",
+    "true",
+    "false",
+    "ieq",
+    "contains",
+    "startswith",
+    "endswith",
+    "icontains",
+    "istartswith",
+    "iendswith",
 ];
 
 /// Prints a whole file: its items in order, separated by one blank line, ending in a newline.
@@ -64,9 +96,7 @@ pub fn is_bare_name(name: &str) -> bool {
     let first_ok = chars
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    first_ok
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !KEYWORDS.contains(&name)
+    first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') && !KEYWORDS.contains(&name)
 }
 
 /// A name, in backticks when it cannot be written bare.
@@ -177,7 +207,11 @@ fn meta(out: &mut String, m: &Meta) {
     out.push_str("    meta {\n");
     for e in &m.entries {
         let key = ident(&e.key);
-        let _ = writeln!(out, "        {key}: {},", meta_value(&e.value, 8 + key.len() + 2));
+        let _ = writeln!(
+            out,
+            "        {key}: {},",
+            meta_value(&e.value, 8 + key.len() + 2)
+        );
     }
     out.push_str("    }\n");
 }

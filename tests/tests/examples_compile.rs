@@ -20,7 +20,10 @@ fn example_sources() -> Sources {
     let mut sources = Sources::with_stdlib();
     for p in paths {
         let text = std::fs::read(&p).expect("readable example");
-        let name = format!("examples/rules/{}", p.file_name().unwrap_or_default().to_string_lossy());
+        let name = format!(
+            "examples/rules/{}",
+            p.file_name().unwrap_or_default().to_string_lossy()
+        );
         sources.add(name, text);
     }
     sources
@@ -47,12 +50,22 @@ fn examples_compile_and_verify_without_diagnostics() {
 #[test]
 fn same_sources_give_the_same_program() {
     let schema = Schema::endpoint();
-    let a = compile(&example_sources(), &schema, &Options::default(), &Budget::default())
-        .map_err(|d| format!("{d:?}"))
-        .expect("compiles");
-    let b = compile(&example_sources(), &schema, &Options::default(), &Budget::default())
-        .map_err(|d| format!("{d:?}"))
-        .expect("compiles");
+    let a = compile(
+        &example_sources(),
+        &schema,
+        &Options::default(),
+        &Budget::default(),
+    )
+    .map_err(|d| format!("{d:?}"))
+    .expect("compiles");
+    let b = compile(
+        &example_sources(),
+        &schema,
+        &Options::default(),
+        &Budget::default(),
+    )
+    .map_err(|d| format!("{d:?}"))
+    .expect("compiles");
     assert_eq!(a.program(), b.program());
     assert_eq!(
         vigil_runtime::hash::program_hash(a.program()),

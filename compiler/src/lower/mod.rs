@@ -23,8 +23,8 @@ use std::collections::HashMap;
 use vigil_grammar::span::Span;
 use vigil_runtime::builtins::{self, BuiltinId, ParamTy};
 use vigil_runtime::ir::{
-    self, BuiltinRef, CallId, Capture, CaptureId, CmpOp, Const, ConstList, FieldRef,
-    ListId, LocalId, Quant, RegexId, SrcSpan, StateDecl, StrId, StrTest, TemplatePart,
+    self, BuiltinRef, CallId, Capture, CaptureId, CmpOp, Const, ConstList, FieldRef, ListId,
+    LocalId, Quant, RegexId, SrcSpan, StateDecl, StrId, StrTest, TemplatePart,
 };
 use vigil_runtime::types::{Scalar, Ty};
 use vigil_runtime::value::Value;
@@ -493,11 +493,11 @@ impl<'a> RuleLowerer<'a> {
         let span = e.span;
         let ty = self.ty_of(id);
         let v = match &e.kind {
-            hir::ExprKind::Bool(b) => Lv::Node(self.push(Ty::BOOL, ir::ExprKind::Bool(*b), span)?),
-            hir::ExprKind::Int(i) => Lv::Node(self.push(Ty::INT, ir::ExprKind::Int(*i), span)?),
-            hir::ExprKind::Str(s) => {
-                Lv::Node(self.push_const(Const::Str(s.value.clone()), span)?)
+            hir::ExprKind::Bool(b) => {
+                Lv::Node(self.push(Ty::BOOL, ir::ExprKind::Bool(*b), span)?)
             }
+            hir::ExprKind::Int(i) => Lv::Node(self.push(Ty::INT, ir::ExprKind::Int(*i), span)?),
+            hir::ExprKind::Str(s) => Lv::Node(self.push_const(Const::Str(s.value.clone()), span)?),
             hir::ExprKind::Ip(ip) => Lv::Node(self.push(Ty::IP, ir::ExprKind::Ip(*ip), span)?),
             hir::ExprKind::Cidr(..) => return unreachable_cidr(span).map(Lv::Node),
             hir::ExprKind::List(_) | hir::ExprKind::ListRef(_) => {
@@ -741,11 +741,19 @@ impl<'a> RuleLowerer<'a> {
             Some(EventSel::Current) => {
                 let event = self.event_name.clone();
                 let fref = self.field_ref(field, &event);
-                Ok(Lv::Node(self.push(field.ty, ir::ExprKind::Field(fref), span)?))
+                Ok(Lv::Node(self.push(
+                    field.ty,
+                    ir::ExprKind::Field(fref),
+                    span,
+                )?))
             }
             Some(EventSel::Step(j)) => {
                 let cap = self.capture(j, field);
-                Ok(Lv::Node(self.push(field.ty, ir::ExprKind::Captured(cap), span)?))
+                Ok(Lv::Node(self.push(
+                    field.ty,
+                    ir::ExprKind::Captured(cap),
+                    span,
+                )?))
             }
             None => Err(Diagnostic::error(
                 ErrorCode::FieldOnNonEvent,
@@ -799,7 +807,11 @@ impl<'a> RuleLowerer<'a> {
                 return Err(self.not_value(arg));
             };
             let fref = self.current_field(*base, field, frame, span, "truncated")?;
-            return Ok(Lv::Node(self.push(Ty::BOOL, ir::ExprKind::Truncated(fref), span)?));
+            return Ok(Lv::Node(self.push(
+                Ty::BOOL,
+                ir::ExprKind::Truncated(fref),
+                span,
+            )?));
         }
         let mut nodes = Vec::with_capacity(args.len());
         let mut params = Vec::with_capacity(args.len());

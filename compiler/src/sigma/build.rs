@@ -129,22 +129,32 @@ fn merge_or(items: Vec<Expr>) -> Vec<Expr> {
     fn key(x: &Expr) -> Option<(Key, Vec<Expr>)> {
         match &x.kind {
             ExprKind::Binary(BinOp::Str(StrOp::Ieq), l, r) => {
-                let ExprKind::Name(n) = &l.kind else { return None };
+                let ExprKind::Name(n) = &l.kind else {
+                    return None;
+                };
                 matches!(r.kind, ExprKind::Str(_))
                     .then(|| (Key::In(BinOp::IIn, n.name.clone()), vec![(**r).clone()]))
             }
             ExprKind::Binary(BinOp::Eq, l, r) => {
-                let ExprKind::Name(n) = &l.kind else { return None };
+                let ExprKind::Name(n) = &l.kind else {
+                    return None;
+                };
                 matches!(r.kind, ExprKind::Str(_) | ExprKind::Int(_))
                     .then(|| (Key::In(BinOp::In, n.name.clone()), vec![(**r).clone()]))
             }
             ExprKind::Binary(op @ (BinOp::In | BinOp::IIn), l, r) => {
-                let ExprKind::Name(n) = &l.kind else { return None };
-                let ExprKind::List(items) = &r.kind else { return None };
+                let ExprKind::Name(n) = &l.kind else {
+                    return None;
+                };
+                let ExprKind::List(items) = &r.kind else {
+                    return None;
+                };
                 Some((Key::In(*op, n.name.clone()), items.clone()))
             }
             ExprKind::Binary(BinOp::Str(op), l, r) => {
-                let ExprKind::Name(n) = &l.kind else { return None };
+                let ExprKind::Name(n) = &l.kind else {
+                    return None;
+                };
                 matches!(r.kind, ExprKind::Str(_))
                     .then(|| (Key::Str(*op, n.name.clone()), vec![(**r).clone()]))
             }
@@ -154,8 +164,12 @@ fn merge_or(items: Vec<Expr>) -> Vec<Expr> {
                 lhs,
                 list,
             } => {
-                let ExprKind::Name(n) = &lhs.kind else { return None };
-                let ExprKind::List(items) = &list.kind else { return None };
+                let ExprKind::Name(n) = &lhs.kind else {
+                    return None;
+                };
+                let ExprKind::List(items) = &list.kind else {
+                    return None;
+                };
                 Some((Key::Str(*op, n.name.clone()), items.clone()))
             }
             _ => None,

@@ -56,7 +56,10 @@ fn lex(text: &str) -> Result<Vec<Tok>> {
             "and" => Tok::And,
             "or" => Tok::Or,
             "not" => Tok::Not,
-            _ if words.get(i + 1).is_some_and(|n| n.eq_ignore_ascii_case("of")) => {
+            _ if words
+                .get(i + 1)
+                .is_some_and(|n| n.eq_ignore_ascii_case("of")) =>
+            {
                 let q = match lower.as_str() {
                     "1" | "any" => Quant::One,
                     "all" => Quant::All,

@@ -39,7 +39,9 @@ fn timespan(t: &str) -> Option<u64> {
 
 pub(crate) fn convert(c: &Correlation, by_ref: &HashMap<String, Converted>) -> Result<DeclParts> {
     if c.has_aliases {
-        return Err(refuse("correlation `aliases` (field names differing per rule)"));
+        return Err(refuse(
+            "correlation `aliases` (field names differing per rule)",
+        ));
     }
     if c.kind == "temporal" {
         return Err(refuse(
@@ -47,7 +49,10 @@ pub(crate) fn convert(c: &Correlation, by_ref: &HashMap<String, Converted>) -> R
         ));
     }
     if c.rules.is_empty() {
-        return Err(Refusal::new(Code::InvalidRule, "the correlation names no rules"));
+        return Err(Refusal::new(
+            Code::InvalidRule,
+            "the correlation names no rules",
+        ));
     }
     let mut rules = Vec::with_capacity(c.rules.len());
     for r in &c.rules {
@@ -64,8 +69,12 @@ pub(crate) fn convert(c: &Correlation, by_ref: &HashMap<String, Converted>) -> R
         .timespan
         .as_deref()
         .ok_or_else(|| Refusal::new(Code::InvalidRule, "the correlation has no `timespan`"))?;
-    let nanos = timespan(span_text)
-        .ok_or_else(|| Refusal::new(Code::InvalidRule, format!("cannot read the timespan `{span_text}`")))?;
+    let nanos = timespan(span_text).ok_or_else(|| {
+        Refusal::new(
+            Code::InvalidRule,
+            format!("cannot read the timespan `{span_text}`"),
+        )
+    })?;
     let within = Some(DurationLit {
         nanos,
         span: Span::default(),
@@ -82,7 +91,9 @@ pub(crate) fn convert(c: &Correlation, by_ref: &HashMap<String, Converted>) -> R
                 )
             })?;
             if name.as_ref().is_some_and(|n| n != &f.name) {
-                return Err(refuse(format!("`{g}` maps to different fields in the rules")));
+                return Err(refuse(format!(
+                    "`{g}` maps to different fields in the rules"
+                )));
             }
             name = Some(f.name.clone());
         }
@@ -98,7 +109,10 @@ pub(crate) fn convert(c: &Correlation, by_ref: &HashMap<String, Converted>) -> R
             let count = at_least(&cond)?;
             let kind = if c.kind == "value_count" {
                 let Some(f) = cond.get("field").and_then(|y| y.as_str()) else {
-                    return Err(Refusal::new(Code::InvalidRule, "`value_count` without `condition.field`"));
+                    return Err(Refusal::new(
+                        Code::InvalidRule,
+                        "`value_count` without `condition.field`",
+                    ));
                 };
                 let mapped = rules[0].1.source.fields.get(f).ok_or_else(|| {
                     Refusal::new(
@@ -112,7 +126,10 @@ pub(crate) fn convert(c: &Correlation, by_ref: &HashMap<String, Converted>) -> R
             };
             let when = b::or(rules.iter().map(|(_, r)| r.when.clone()).collect());
             Ok(DeclParts {
-                trigger: Trigger::On(events.iter().map(|e| b::ident(e)).collect(), Span::default()),
+                trigger: Trigger::On(
+                    events.iter().map(|e| b::ident(e)).collect(),
+                    Span::default(),
+                ),
                 when: Some(when),
                 threshold: Some(Threshold {
                     kind,
@@ -169,7 +186,11 @@ pub(crate) fn convert(c: &Correlation, by_ref: &HashMap<String, Converted>) -> R
 
 /// The N of "at least N" from `gte: N` or `gt: N - 1`; other comparisons are refused.
 fn at_least(cond: &HashMap<&str, &Yaml>) -> Result<u64> {
-    let num = |k: &str| cond.get(k).and_then(|y| y.as_i64()).and_then(|n| u64::try_from(n).ok());
+    let num = |k: &str| {
+        cond.get(k)
+            .and_then(|y| y.as_i64())
+            .and_then(|n| u64::try_from(n).ok())
+    };
     if let Some(n) = num("gte") {
         return Ok(n.max(1));
     }

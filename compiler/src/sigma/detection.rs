@@ -126,7 +126,10 @@ impl<'a> Converter<'a> {
             Yaml::String(_) | Yaml::Integer(_) | Yaml::Real(_) | Yaml::Boolean(_) => {
                 self.keywords(std::slice::from_ref(y))
             }
-            _ => Err(Refusal::new(Code::InvalidRule, "a search is neither a map nor a list")),
+            _ => Err(Refusal::new(
+                Code::InvalidRule,
+                "a search is neither a map nor a list",
+            )),
         }
     }
 
@@ -136,7 +139,10 @@ impl<'a> Converter<'a> {
         if fields.is_empty() {
             return Err(Refusal::new(
                 Code::UnsupportedCondition,
-                format!("keyword search on `{}`, whose events have no string field", self.label),
+                format!(
+                    "keyword search on `{}`, whose events have no string field",
+                    self.label
+                ),
             ));
         }
         let mods = Mods {
@@ -415,7 +421,10 @@ impl<'a> Converter<'a> {
             if g.ty != f.ty {
                 return Err(Refusal::new(
                     Code::TypeMismatch,
-                    format!("`fieldref` compares `{}` and `{}` of different types", f.name, g.name),
+                    format!(
+                        "`fieldref` compares `{}` and `{}` of different types",
+                        f.name, g.name
+                    ),
                 ));
             }
             let (l, r) = (b::name(&f.name), b::name(&g.name));
@@ -439,7 +448,10 @@ impl<'a> Converter<'a> {
             } else {
                 return Err(Refusal::new(
                     Code::TypeMismatch,
-                    format!("`fieldref` with a string modifier on the non-string `{}`", f.name),
+                    format!(
+                        "`fieldref` with a string modifier on the non-string `{}`",
+                        f.name
+                    ),
                 ));
             };
             alts.push(e);
@@ -454,7 +466,10 @@ fn has_case(s: &str) -> bool {
     s.chars().any(|c| {
         let mut lower = c.to_lowercase();
         let mut upper = c.to_uppercase();
-        !(lower.next() == Some(c) && lower.next().is_none() && upper.next() == Some(c) && upper.next().is_none())
+        !(lower.next() == Some(c)
+            && lower.next().is_none()
+            && upper.next() == Some(c)
+            && upper.next().is_none())
     })
 }
 
@@ -478,7 +493,10 @@ pub(crate) fn check_regex(re: &str) -> Result<()> {
             let first = e.to_string().lines().last().unwrap_or_default().to_owned();
             Refusal::new(
                 Code::UnsupportedRegex,
-                format!("regex `{re}` is not accepted by the linear-time engine: {}", first.trim()),
+                format!(
+                    "regex `{re}` is not accepted by the linear-time engine: {}",
+                    first.trim()
+                ),
             )
         })
 }
@@ -586,7 +604,10 @@ fn int_value(f: &Field, mods: &Mods, v: &Yaml, text: &str) -> Result<Expr> {
     let n = parse_int(v, text).ok_or_else(|| {
         Refusal::new(
             Code::TypeMismatch,
-            format!("`{text}` is not an integer, but `{}` is an int field", f.name),
+            format!(
+                "`{text}` is not an integer, but `{}` is an int field",
+                f.name
+            ),
         )
     })?;
     let op = match (mods.cmp, mods.neq) {
@@ -598,7 +619,12 @@ fn int_value(f: &Field, mods: &Mods, v: &Yaml, text: &str) -> Result<Expr> {
 }
 
 fn bool_value(f: &Field, mods: &Mods, v: &Yaml, text: &str) -> Result<Expr> {
-    if mods.anchor.is_some() || mods.re || mods.cidr || mods.cmp.is_some() || !mods.encodings.is_empty() {
+    if mods.anchor.is_some()
+        || mods.re
+        || mods.cidr
+        || mods.cmp.is_some()
+        || !mods.encodings.is_empty()
+    {
         return Err(Refusal::new(
             Code::TypeMismatch,
             format!("a string modifier on the bool field `{}`", f.name),
@@ -611,12 +637,19 @@ fn bool_value(f: &Field, mods: &Mods, v: &Yaml, text: &str) -> Result<Expr> {
         _ => {
             return Err(Refusal::new(
                 Code::TypeMismatch,
-                format!("`{text}` is not a boolean, but `{}` is a bool field", f.name),
+                format!(
+                    "`{text}` is not a boolean, but `{}` is a bool field",
+                    f.name
+                ),
             ))
         }
     };
     let op = if mods.neq { BinOp::Ne } else { BinOp::Eq };
-    Ok(b::bin(op, b::name(&f.name), b::e(vigil_grammar::ast::ExprKind::Bool(want))))
+    Ok(b::bin(
+        op,
+        b::name(&f.name),
+        b::e(vigil_grammar::ast::ExprKind::Bool(want)),
+    ))
 }
 
 fn ip_value(f: &Field, mods: &Mods, text: &str) -> Result<Expr> {
@@ -634,13 +667,24 @@ fn ip_value(f: &Field, mods: &Mods, text: &str) -> Result<Expr> {
         parse_cidr(text).ok_or_else(|| mismatch(&format!("the invalid prefix `{text}`")))?;
         b::bin(BinOp::In, lhs(), b::list(vec![b::string(text)]))
     } else {
-        let pat = value::compile(&SigmaStr::parse(text), mods.anchor.unwrap_or(Anchor::Whole), true);
+        let pat = value::compile(
+            &SigmaStr::parse(text),
+            mods.anchor.unwrap_or(Anchor::Whole),
+            true,
+        );
         match pat {
-            Pattern::Eq(s) if s.parse::<IpAddr>().is_ok() => b::bin(BinOp::Eq, lhs(), b::string(&s)),
+            Pattern::Eq(s) if s.parse::<IpAddr>().is_ok() => {
+                b::bin(BinOp::Eq, lhs(), b::string(&s))
+            }
             Pattern::Start(p) => {
-                let cidrs = ipv4_prefix_cidrs(&p)
-                    .ok_or_else(|| mismatch(&format!("`startswith \"{p}\"` (not a whole IPv4 prefix)")))?;
-                b::bin(BinOp::In, lhs(), b::list(cidrs.iter().map(|c| b::string(c)).collect()))
+                let cidrs = ipv4_prefix_cidrs(&p).ok_or_else(|| {
+                    mismatch(&format!("`startswith \"{p}\"` (not a whole IPv4 prefix)"))
+                })?;
+                b::bin(
+                    BinOp::In,
+                    lhs(),
+                    b::list(cidrs.iter().map(|c| b::string(c)).collect()),
+                )
             }
             Pattern::Any => b::exists(lhs()),
             _ => return Err(mismatch(&format!("the value `{text}`"))),
@@ -748,7 +792,10 @@ mod tests {
     #[test]
     fn ipv4_prefixes_become_networks() {
         assert_eq!(ipv4_prefix_cidrs("10.").unwrap(), vec!["10.0.0.0/8"]);
-        assert_eq!(ipv4_prefix_cidrs("192.168.").unwrap(), vec!["192.168.0.0/16"]);
+        assert_eq!(
+            ipv4_prefix_cidrs("192.168.").unwrap(),
+            vec!["192.168.0.0/16"]
+        );
         let v = ipv4_prefix_cidrs("172.2").unwrap();
         assert_eq!(v.len(), 11);
         assert!(v.contains(&"172.2.0.0/16".to_owned()));

@@ -225,7 +225,8 @@ fn source(
                     .and_then(|(_, t)| t.field(&def.name))
                     .is_some_and(|(_, d)| d.ty == def.ty)
             });
-            let is_text = def.ty == Ty::STR || def.ty == Ty::List(vigil_runtime::types::Scalar::Str);
+            let is_text =
+                def.ty == Ty::STR || def.ty == Ty::List(vigil_runtime::types::Scalar::Str);
             if common && is_text && def.name != "host" {
                 string_fields.push(Field {
                     name: def.name.clone(),

@@ -30,9 +30,9 @@ use vigil_grammar::ast::{self, Item, Meta, RuleDecl, Trigger};
 use vigil_grammar::span::Span;
 use vigil_runtime::schema::Schema;
 
+pub use detection::MAX_VALUES;
 pub use error::{Code, Refusal};
 pub use logsource::Table;
-pub use detection::MAX_VALUES;
 pub use rule::{MAX_DEPTH, MAX_FILE_BYTES};
 
 use detection::Converter;
@@ -402,7 +402,10 @@ pub fn snake(s: &str) -> String {
     while out.ends_with('_') {
         out.pop();
     }
-    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) || !crate::fmt::is_bare_name(&out) {
+    if out.is_empty()
+        || out.starts_with(|c: char| c.is_ascii_digit())
+        || !crate::fmt::is_bare_name(&out)
+    {
         out.insert_str(0, "rule_");
     }
     out
@@ -418,7 +421,10 @@ fn check_one(file: &ast::File, schema: &Schema) -> Result<(), Refusal> {
         None => Ok(()),
         Some(d) => Err(Refusal::new(
             Code::DoesNotCompile,
-            format!("the converted rule does not compile: {}: {}", d.code, d.message),
+            format!(
+                "the converted rule does not compile: {}: {}",
+                d.code, d.message
+            ),
         )),
     }
 }

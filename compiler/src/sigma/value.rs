@@ -154,8 +154,10 @@ pub(crate) fn windash(s: &SigmaStr, limit: usize) -> Result<Vec<SigmaStr>> {
     let p = &s.0;
     for (i, piece) in p.iter().enumerate() {
         let is_dash = matches!(piece, Piece::Char('-' | '/'));
-        let prev_word = i > 0 && matches!(p[i - 1], Piece::Char(c) if c.is_alphanumeric() || c == '_');
-        let next_word = matches!(p.get(i + 1), Some(Piece::Char(c)) if c.is_alphanumeric() || *c == '_');
+        let prev_word =
+            i > 0 && matches!(p[i - 1], Piece::Char(c) if c.is_alphanumeric() || c == '_');
+        let next_word =
+            matches!(p.get(i + 1), Some(Piece::Char(c)) if c.is_alphanumeric() || *c == '_');
         if is_dash && !prev_word && next_word {
             if out.len() * DASHES.len() > limit {
                 return Err(Refusal::new(
@@ -278,12 +280,21 @@ mod tests {
     #[test]
     fn cheapest_exact_form() {
         let c = |v: &str, a| compile(&SigmaStr::parse(v), a, false);
-        assert_eq!(c(r"*\cmd.exe", Anchor::Whole), Pattern::End(r"\cmd.exe".into()));
+        assert_eq!(
+            c(r"*\cmd.exe", Anchor::Whole),
+            Pattern::End(r"\cmd.exe".into())
+        );
         assert_eq!(c("abc*", Anchor::Whole), Pattern::Start("abc".into()));
         assert_eq!(c("*abc*", Anchor::Whole), Pattern::Contains("abc".into()));
         assert_eq!(c("abc", Anchor::End), Pattern::End("abc".into()));
-        assert_eq!(c("a*b", Anchor::Contains), Pattern::Regex("(?is)a.*b".into()));
-        assert_eq!(c("a?b.", Anchor::Whole), Pattern::Regex(r"(?is)^a.b\.$".into()));
+        assert_eq!(
+            c("a*b", Anchor::Contains),
+            Pattern::Regex("(?is)a.*b".into())
+        );
+        assert_eq!(
+            c("a?b.", Anchor::Whole),
+            Pattern::Regex(r"(?is)^a.b\.$".into())
+        );
         assert_eq!(c("*", Anchor::Whole), Pattern::Any);
     }
 

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod check;
+mod common;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,166 @@
+//! What every subcommand that reads rules shares: collecting `*.vgl` files, the standard
+//! library and the schema (`--stdlib`, `--schema`), printing diagnostics, and usage errors.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::ValueEnum;
+use vigil_compiler::diag::{json, render, Diagnostic};
+use vigil_compiler::{stdlib, Sources};
+use vigil_runtime::schema::Schema;
+
+/// When to colour human output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Color {
+    /// When stderr is a terminal.
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl Color {
+    /// Whether to colour stderr.
+    pub(crate) fn enabled(self) -> bool {
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+/// Where the rules, the standard library and the schema come from.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SourceArgs {
+    /// Rule files or directories (searched recursively for `*.vgl`).
+    #[arg(required = true, value_name = "PATH")]
+    pub(crate) paths: Vec<PathBuf>,
+    /// Use the `*.vgl` files of this directory as the standard library instead of the
+    /// embedded one.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) stdlib: Option<PathBuf>,
+    /// Use this schema file instead of the embedded `endpoint` schema.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) schema: Option<PathBuf>,
+}
+
+/// Rules, stdlib and schema, loaded.
+pub(crate) struct Loaded {
+    /// The user's files and the standard library.
+    pub(crate) sources: Sources,
+    /// The schema compiled against.
+    pub(crate) schema: Schema,
+    /// The user's rule files, in the order loaded.
+    pub(crate) files: Vec<PathBuf>,
+}
+
+/// A usage or I/O error: printed, exit status 2.
+pub(crate) fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+/// Collects `*.vgl` files under `dir`, recursively.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "vgl") {
+                out.push(path);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `*.vgl` files the paths name (directories recursively, each sorted).
+pub(crate) fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found = Vec::new();
+            walk(p, &mut found)
+                .map_err(|e| format!("cannot read directory `{}`: {e}", p.display()))?;
+            found.sort();
+            files.extend(found);
+        } else if p.exists() {
+            files.push(p.clone());
+        } else {
+            return Err(format!("`{}` does not exist", p.display()));
+        }
+    }
+    Ok(files)
+}
+
+/// Reads a schema file, or the embedded `endpoint` schema.
+pub(crate) fn load_schema(path: Option<&Path>) -> Result<Schema, String> {
+    match path {
+        None => Ok(stdlib::schema()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read schema `{}`: {e}", path.display()))?;
+            Schema::from_toml(&path.display().to_string(), &text).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Loads the rule files, the standard library and the schema.
+pub(crate) fn load(args: &SourceArgs) -> Result<Loaded, String> {
+    let files = collect_files(&args.paths)?;
+    let mut sources = Sources::new();
+    for f in &files {
+        let bytes = std::fs::read(f).map_err(|e| format!("cannot read `{}`: {e}", f.display()))?;
+        sources.add(f.display().to_string(), bytes);
+    }
+    match &args.stdlib {
+        Some(dir) => {
+            let lib = stdlib::load_dir(dir)
+                .map_err(|e| format!("cannot read standard library `{}`: {e}", dir.display()))?;
+            for (name, text) in lib {
+                sources.add_stdlib(name, text);
+            }
+        }
+        None => {
+            for (name, text) in stdlib::FILES {
+                sources.add_stdlib(*name, (*text).to_owned());
+            }
+        }
+    }
+    let schema = load_schema(args.schema.as_deref())?;
+    Ok(Loaded {
+        sources,
+        schema,
+        files,
+    })
+}
+
+/// Prints diagnostics: rendered on stderr, or as JSON lines on stdout. Returns false when
+/// stdout is closed.
+pub(crate) fn print_diags(
+    diags: &[Diagnostic],
+    sources: &Sources,
+    as_json: bool,
+    color: bool,
+) -> bool {
+    if as_json {
+        let mut out = std::io::stdout().lock();
+        for d in diags {
+            if writeln!(out, "{}", json::to_line(d, &sources.map)).is_err() {
+                return false;
+            }
+        }
+    } else {
+        let mut err = std::io::stderr().lock();
+        for d in diags {
+            let _ = write!(err, "{}", render::render(d, &sources.map, color));
+        }
+    }
+    true
+}
