@@ -56,7 +56,7 @@ pub fn lower(typed: &Typed, file_names: &[String]) -> Result<Lowered, Vec<Diagno
         rules: Vec::new(),
     };
     let mut origin = Vec::new();
-    let mut errors = Vec::new();
+    let mut errors: Vec<Diagnostic> = Vec::new();
     for (index, rule) in typed.module.rules.iter().enumerate() {
         if rule.stdlib {
             continue;
@@ -70,7 +70,7 @@ pub fn lower(typed: &Typed, file_names: &[String]) -> Result<Lowered, Vec<Diagno
                     origin.push(rid);
                 }
             }
-            Err(e) => errors.push(e),
+            Err(e) => errors.push(*e),
         }
     }
     if !errors.is_empty() {
@@ -95,6 +95,12 @@ pub fn lower(typed: &Typed, file_names: &[String]) -> Result<Lowered, Vec<Diagno
         origin,
     })
 }
+
+/// A rule's `emit` template and `fields`, lowered.
+type Outputs = (Vec<TemplatePart>, Vec<(String, ir::ExprId)>);
+
+/// One lowered IR rule and its spans.
+type Lowered1 = (ir::Rule, ir::RuleDebug);
 
 /// An interner: values in first-use order, deterministic for a deterministic traversal.
 struct Interner<T: std::hash::Hash + Eq + Clone> {
@@ -184,8 +190,8 @@ fn src(span: Span) -> SrcSpan {
     }
 }
 
-fn too_large(span: Span) -> Diagnostic {
-    Diagnostic::error(
+fn too_large(span: Span) -> Box<Diagnostic> {
+    Box::new(Diagnostic::error(
         ErrorCode::InlinedTooLarge,
         span,
         "rule is too large once its functions are inlined",
@@ -193,7 +199,7 @@ fn too_large(span: Span) -> Diagnostic {
     )
     .with_note(format!(
         "a rule may have at most {MAX_RULE_NODES} nodes after inlining"
-    ))
+    )))
 }
 
 fn state_decl(meta: &hir::RuleMeta, per_key: u64) -> StateDecl {
@@ -208,7 +214,7 @@ fn lower_rule(
     typed: &Typed,
     rule: &hir::Rule,
     p: &mut ProgramBuilder,
-) -> Result<Vec<(ir::Rule, ir::RuleDebug)>, Diagnostic> {
+) -> Result<Vec<Lowered1>, Box<Diagnostic>> {
     let mut out = Vec::new();
     match &rule.kind {
         hir::RuleKind::Single { events, cond } => {
@@ -342,7 +348,7 @@ impl<'a> RuleLowerer<'a> {
     }
 
     /// Adds a node (hash-consed) and returns its id.
-    fn push(&mut self, ty: Ty, kind: ir::ExprKind, span: Span) -> Result<ir::ExprId, Diagnostic> {
+    fn push(&mut self, ty: Ty, kind: ir::ExprKind, span: Span) -> Result<ir::ExprId, Box<Diagnostic>> {
         let e = ir::Expr { ty, kind };
         if let Some(&id) = self.cons.get(&e) {
             return Ok(id);
@@ -371,7 +377,7 @@ impl<'a> RuleLowerer<'a> {
         }
     }
 
-    fn push_const(&mut self, c: Const, span: Span) -> Result<ir::ExprId, Diagnostic> {
+    fn push_const(&mut self, c: Const, span: Span) -> Result<ir::ExprId, Box<Diagnostic>> {
         match c {
             Const::Bool(b) => self.push(Ty::BOOL, ir::ExprKind::Bool(b), span),
             Const::Int(i) => self.push(Ty::INT, ir::ExprKind::Int(i), span),
@@ -422,7 +428,7 @@ impl<'a> RuleLowerer<'a> {
         CaptureId(i as u16)
     }
 
-    fn lower_bool_root(&mut self, root: ExprId) -> Result<ir::ExprId, Diagnostic> {
+    fn lower_bool_root(&mut self, root: ExprId) -> Result<ir::ExprId, Box<Diagnostic>> {
         let mut frame = Frame {
             args: Vec::new(),
             base_level: 0,
@@ -437,7 +443,7 @@ impl<'a> RuleLowerer<'a> {
     fn lower_outputs(
         &mut self,
         rule: &hir::Rule,
-    ) -> Result<(Vec<TemplatePart>, Vec<(String, ir::ExprId)>), Diagnostic> {
+    ) -> Result<Outputs, Box<Diagnostic>> {
         let mut emit = Vec::new();
         if let Some(parts) = &rule.emit {
             for part in parts {
@@ -459,17 +465,17 @@ impl<'a> RuleLowerer<'a> {
     }
 
     /// Lowers a root expression of any value type.
-    fn lower_bool_root_any(&mut self, root: ExprId) -> Result<ir::ExprId, Diagnostic> {
+    fn lower_bool_root_any(&mut self, root: ExprId) -> Result<ir::ExprId, Box<Diagnostic>> {
         self.lower_bool_root(root)
     }
 
-    fn not_value(&self, id: ExprId) -> Diagnostic {
-        Diagnostic::error(
+    fn not_value(&self, id: ExprId) -> Box<Diagnostic> {
+        Box::new(Diagnostic::error(
             ErrorCode::NotAValue,
             self.module().expr(id).span,
             "an event is not a value here",
             "event value",
-        )
+        ))
     }
 
     fn ty_of(&self, id: ExprId) -> Ty {
@@ -482,7 +488,7 @@ impl<'a> RuleLowerer<'a> {
     }
 
     /// Lowers HIR node `id` in `frame`; `depth` counts enclosing quantifiers inside the frame.
-    fn lower(&mut self, id: ExprId, frame: &mut Frame, depth: u16) -> Result<Lv, Diagnostic> {
+    fn lower(&mut self, id: ExprId, frame: &mut Frame, depth: u16) -> Result<Lv, Box<Diagnostic>> {
         if let Some(v) = frame.memo.get(&id) {
             // Nodes under a quantifier body depend on its binder; memoising is still sound
             // because a HIR node always sits at one quantifier depth.
@@ -692,7 +698,7 @@ impl<'a> RuleLowerer<'a> {
         self.memo(frame, id, v)
     }
 
-    fn memo(&mut self, frame: &mut Frame, id: ExprId, v: Lv) -> Result<Lv, Diagnostic> {
+    fn memo(&mut self, frame: &mut Frame, id: ExprId, v: Lv) -> Result<Lv, Box<Diagnostic>> {
         frame.memo.insert(id, v);
         Ok(v)
     }
@@ -702,7 +708,7 @@ impl<'a> RuleLowerer<'a> {
         id: ExprId,
         frame: &mut Frame,
         depth: u16,
-    ) -> Result<ir::ExprId, Diagnostic> {
+    ) -> Result<ir::ExprId, Box<Diagnostic>> {
         match self.lower(id, frame, depth)? {
             Lv::Node(n) => Ok(n),
             Lv::Event(_) => Err(self.not_value(id)),
@@ -736,7 +742,7 @@ impl<'a> RuleLowerer<'a> {
         field: &FieldInfo,
         frame: &Frame,
         span: Span,
-    ) -> Result<Lv, Diagnostic> {
+    ) -> Result<Lv, Box<Diagnostic>> {
         match self.base_sel(base, frame) {
             Some(EventSel::Current) => {
                 let event = self.event_name.clone();
@@ -755,12 +761,12 @@ impl<'a> RuleLowerer<'a> {
                     span,
                 )?))
             }
-            None => Err(Diagnostic::error(
+            None => Err(Box::new(Diagnostic::error(
                 ErrorCode::FieldOnNonEvent,
                 span,
                 format!("`{}` is not read from an event", field.name),
                 "field of a non-event value",
-            )),
+            ))),
         }
     }
 
@@ -772,19 +778,19 @@ impl<'a> RuleLowerer<'a> {
         frame: &Frame,
         span: Span,
         what: &str,
-    ) -> Result<FieldRef, Diagnostic> {
+    ) -> Result<FieldRef, Box<Diagnostic>> {
         match self.base_sel(base, frame) {
             Some(EventSel::Current) => {
                 let event = self.event_name.clone();
                 Ok(self.field_ref(field, &event))
             }
-            _ => Err(Diagnostic::error(
+            _ => Err(Box::new(Diagnostic::error(
                 ErrorCode::NotAField,
                 span,
                 format!("`{what}` reads a field of the event being matched"),
                 "an earlier step's field",
             )
-            .with_note("an earlier step's values are captured without their flags")),
+            .with_note("an earlier step's values are captured without their flags"))),
         }
     }
 
@@ -796,7 +802,7 @@ impl<'a> RuleLowerer<'a> {
         frame: &mut Frame,
         depth: u16,
         span: Span,
-    ) -> Result<Lv, Diagnostic> {
+    ) -> Result<Lv, Box<Diagnostic>> {
         let module = self.module();
         let Some(def) = builtins::get(builtin) else {
             return Err(self.not_value(args.first().copied().unwrap_or(ExprId(0))));
@@ -848,7 +854,7 @@ impl<'a> RuleLowerer<'a> {
     }
 
     /// Interns the constant list that HIR node `id` denotes.
-    fn const_list(&mut self, id: ExprId) -> Result<ListId, Diagnostic> {
+    fn const_list(&mut self, id: ExprId) -> Result<ListId, Box<Diagnostic>> {
         let module = self.module();
         let (elem, items) = match &module.expr(id).kind {
             hir::ExprKind::ListRef(l) => {
@@ -885,13 +891,13 @@ impl<'a> RuleLowerer<'a> {
     }
 }
 
-fn unreachable_cidr(span: Span) -> Result<ir::ExprId, Diagnostic> {
-    Err(Diagnostic::error(
+fn unreachable_cidr(span: Span) -> Result<ir::ExprId, Box<Diagnostic>> {
+    Err(Box::new(Diagnostic::error(
         ErrorCode::TypeNotAllowed,
         span,
         "a network prefix is only allowed in a list",
         "cidr outside a list",
-    ))
+    )))
 }
 
 fn fold_cmp(op: CmpOp, a: &Const, b: &Const) -> bool {
