@@ -163,7 +163,7 @@ fn duration(nanos: u64) -> String {
         (MS, "ms"),
     ];
     for (size, unit) in UNITS {
-        if nanos >= size && nanos % size == 0 {
+        if nanos >= size && nanos.is_multiple_of(size) {
             return format!("{}{unit}", nanos / size);
         }
     }
@@ -314,12 +314,16 @@ fn threshold(out: &mut String, t: &Threshold) {
         ThresholdKind::Count(_) => "count".to_owned(),
         ThresholdKind::Distinct(f, _) => format!("distinct({})", ident(f)),
     };
-    let _ = writeln!(
-        out,
-        "    threshold {kind} >= {}{}",
-        t.count,
-        window(&t.by, t.within.map(|d| d.nanos))
-    );
+    // `within D by K`, as LANGUAGE.md writes thresholds (sequences read `by K within D`).
+    let mut line = format!("    threshold {kind} >= {}", t.count);
+    if let Some(d) = t.within {
+        let _ = write!(line, " within {}", duration(d.nanos));
+    }
+    if !t.by.is_empty() {
+        let names: Vec<String> = t.by.iter().map(ident).collect();
+        let _ = write!(line, " by {}", names.join(", "));
+    }
+    let _ = writeln!(out, "{line}");
 }
 
 fn test_decl(out: &mut String, t: &TestDecl) {

@@ -9,8 +9,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bundle;
 pub mod compile;
 pub mod diag;
+pub mod explain;
 pub mod fmt;
 pub mod hir;
 pub mod lower;
@@ -18,6 +20,7 @@ pub mod resolve;
 pub mod sigma;
 pub mod source;
 pub mod stdlib;
+pub mod testing;
 pub mod typeck;
 
 use vigil_grammar::span::FileId;

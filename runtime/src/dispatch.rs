@@ -2,9 +2,9 @@
 //! check that an event has the shape the program was bound to.
 //!
 //! Input: a program and its [`Binding`]; output: a [`Dispatch`] table: per host event type, the
-//! single-event rules to evaluate (in program order) and the number of stateful rules
-//! (sequence, threshold) that would see it; per event type, the slots the program reads with
-//! the kind of value each must hold. The whole-bundle literal prefilter will live here too
+//! single-event rules to evaluate, the stateful rules (sequence, threshold) that see it, and
+//! all of them together, each in program order; per event type, the slots the program reads
+//! (conditions, keys, captures, distinct fields) with the kind of value each must hold. The whole-bundle literal prefilter will live here too
 //! (not yet: every rule of the type is evaluated).
 
 use crate::bind::{for_each_field_ref, Binding};
@@ -16,7 +16,8 @@ use crate::schema::EventTypeId;
 #[derive(Clone, Debug, Default)]
 struct PerType {
     rules: Vec<RuleId>,
-    stateful: u32,
+    stateful: Vec<RuleId>,
+    all: Vec<RuleId>,
     /// `(field index, kind)` of every slot a rule reads on this type.
     reads: Vec<(u16, Kind)>,
 }
@@ -45,8 +46,9 @@ impl Dispatch {
                 };
                 match rule.kind {
                     RuleKind::Single { .. } => per.rules.push(rule_id),
-                    RuleKind::Sequence(_) | RuleKind::Threshold(_) => per.stateful += 1,
+                    RuleKind::Sequence(_) | RuleKind::Threshold(_) => per.stateful.push(rule_id),
                 }
+                per.all.push(rule_id);
                 for_each_field_ref(rule, |f| {
                     if let Some(b) = binding.field_on(f, *ev) {
                         let read = (b.index.0, Kind::of(b.ty));
@@ -67,9 +69,27 @@ impl Dispatch {
             .map_or(&[], |p| p.rules.as_slice())
     }
 
-    /// How many stateful rules (not evaluated yet) run on events of type `ty`.
+    /// How many stateful rules (sequences, thresholds) see events of type `ty`.
     pub fn stateful_for(&self, ty: EventTypeId) -> u32 {
-        self.types.get(usize::from(ty.0)).map_or(0, |p| p.stateful)
+        self.types
+            .get(usize::from(ty.0))
+            .map_or(0, |p| u32::try_from(p.stateful.len()).unwrap_or(u32::MAX))
+    }
+
+    /// The stateful rules (sequences, thresholds) that see events of type `ty`, in program
+    /// order.
+    pub fn stateful_rules_for(&self, ty: EventTypeId) -> &[RuleId] {
+        self.types
+            .get(usize::from(ty.0))
+            .map_or(&[], |p| p.stateful.as_slice())
+    }
+
+    /// Every rule that runs on events of type `ty`, single-event and stateful, in program
+    /// order.
+    pub fn all_rules_for(&self, ty: EventTypeId) -> &[RuleId] {
+        self.types
+            .get(usize::from(ty.0))
+            .map_or(&[], |p| p.all.as_slice())
     }
 
     /// Whether `event` has every slot the program reads on its type, holding the kind of value

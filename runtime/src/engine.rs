@@ -7,32 +7,80 @@
 //! interpreter ([`Interp`]) or the JIT; `emit` messages and alert fields are always computed by
 //! the interpreter (they run only when a rule fires).
 //!
-//! Sequence and threshold rules are not evaluated yet: they are skipped and counted
-//! ([`EngineStats::stateful_rules_skipped`]).
+//! # Correlation (sequences and thresholds)
+//!
+//! Each stateful rule owns one table of the state module ([`crate::state`]: the ONE
+//! implementation of the semantics, whichever evaluator runs) behind a [`Mutex`]. For an event
+//! of a type the rule sees, the engine reads the rule's `by` fields and the event's `host`
+//! into a key hash (an event whose key field is absent takes no part, and is counted), takes
+//! the event's `time` (`None` when absent: counted, skipped), and hands both to the table. A
+//! sequence's table calls back into the evaluator for each step that could advance, with the
+//! partial match's captures ([`Evaluator::eval_root`]); when the last step matches, the alert
+//! takes its time, host and source from that last event, and its `emit`/`fields` read the
+//! earlier steps' captures and the last event's fields. A threshold's condition is evaluated
+//! first; a counted event goes to the table, and when the key's count reaches N the alert is
+//! that event's. Per-rule counters are in [`Engine::rule_state_stats`], totals in
+//! [`EngineStats`]; the bytes the tables hold ([`EngineStats::state_bytes`]) never exceed the
+//! verifier's bound ([`Engine::state_bound_bytes`]), computed by the same functions.
+//!
+//! **Order.** Stateful rules see events in the order `process` is called. An engine may be
+//! shared by threads (`process` takes `&self`, each table has its own lock), but then the
+//! order in which events reach a table is the order in which the threads happen to call it.
+//! DESIGN.md's pattern is "one ordered stage": decode and run stateless rules in parallel
+//! ([`Engine::process_stateless`], no locks taken), and feed every event, in input order,
+//! through one thread calling [`Engine::process_stateful`]. Calling [`Engine::process`] from
+//! one thread does both, in program order. Alerts are delivered after a table's lock is
+//! released, so the callback may call into the engine.
+//!
+//! **Reload.** [`Engine::adopt_state`] moves the tables of unchanged rules (same id, same
+//! canonical IR hash, same layout) from the engine being replaced.
 //!
 //! The engine never panics across its API: evaluator calls run under `catch_unwind` as a last
 //! line of defence (a panic there is a bug, counted in [`EngineStats::internal_errors`], and
 //! the event goes on with the next rule). `Engine` is `Send + Sync`; `process` takes `&self`.
 
+mod correlate;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::alert::{Alert, BundleInfo};
 use crate::bundle::load::Loaded;
 use crate::dispatch::Dispatch;
 use crate::event::Event;
 use crate::interp::{write_interpolated, Interp};
-use crate::ir::{RuleId, TemplatePart};
+use crate::ir::{ExprId, RuleId, TemplatePart};
+use crate::state::{CaptureView, Counters as StateCounters, TimeConfig};
 use crate::value::Value;
 use crate::verify::Verified;
 
-/// Evaluates single-event rule conditions. Implemented by the interpreter and by JIT-compiled
-/// code; both must agree on every program and event (the interpreter is the oracle).
+use correlate::{capture_of, key_of, value_of, Stateful, Table};
+
+/// Evaluates rule conditions. Implemented by the interpreter and by JIT-compiled code; both
+/// must agree on every program and event (the interpreter is the oracle).
 pub trait Evaluator: Send + Sync {
-    /// Whether rule `rule`'s condition holds on `event`. The engine calls it only for rules
-    /// that run on the event's type, with events whose shape fits the program's binding.
+    /// Whether single-event rule `rule`'s condition holds on `event`. The engine calls it only
+    /// for rules that run on the event's type, with events whose shape fits the program's
+    /// binding.
     fn eval(&self, rule: RuleId, event: &Event<'_>) -> Result<bool, EvalError>;
+
+    /// Whether the condition rooted at node `root` of stateful rule `rule` (a sequence step's
+    /// or a threshold's) holds on `event`, with `Captured(i)` read from `captures` (the
+    /// partial match's values; `None` for thresholds). The default refuses: an evaluator
+    /// that only knows single-event rules makes stateful rules count evaluation errors.
+    fn eval_root(
+        &self,
+        rule: RuleId,
+        root: ExprId,
+        event: &Event<'_>,
+        captures: Option<&CaptureView<'_>>,
+    ) -> Result<bool, EvalError> {
+        let _ = (rule, root, event, captures);
+        Err(EvalError::Internal(
+            "this evaluator does not evaluate stateful rule conditions".into(),
+        ))
+    }
 }
 
 /// An evaluation that could not complete. None occurs on a verified program; each is a bug,
@@ -57,6 +105,9 @@ pub enum EngineError {
     /// The JIT failed to compile the program.
     #[error("jit: {0}")]
     Jit(String),
+    /// A stateful rule's table could not be built (the verifier refuses such rules first).
+    #[error("rule `{0}`: its state table cannot be built: {1}")]
+    State(String, String),
     /// An internal inconsistency.
     #[error("internal engine error: {0}")]
     Internal(String),
@@ -79,6 +130,10 @@ pub struct EngineOptions {
     pub engine: EngineKind,
     /// Run the whole bundle in shadow mode: every alert is marked `shadow`.
     pub shadow: bool,
+    /// How much older than the newest time a stateful rule has seen an event may be and still
+    /// touch its state (default 0: an older event is late, counted, and only single-event
+    /// rules evaluate it). See [`crate::state`], "Time".
+    pub lateness_ns: u64,
 }
 
 /// Counters of an engine, since it was built.
@@ -90,7 +145,8 @@ pub struct EngineStats {
     pub evaluations: u64,
     /// Alerts produced.
     pub alerts: u64,
-    /// Evaluations of stateful rules skipped (sequence and threshold rules are not run yet).
+    /// Stateful rules not run on an event because the caller asked for
+    /// [`Engine::process_stateless`] (0 when every event goes through [`Engine::process`]).
     pub stateful_rules_skipped: u64,
     /// Evaluations that returned an [`EvalError`].
     pub eval_errors: u64,
@@ -98,6 +154,60 @@ pub struct EngineStats {
     pub internal_errors: u64,
     /// Events refused because their shape does not fit the binding.
     pub refused_events: u64,
+    /// Stateful rules, summed: events handed to their tables (late ones included).
+    pub state_events: u64,
+    /// Stateful rules, summed: times they fired.
+    pub state_fired: u64,
+    /// Stateful rules, summed: keys evicted to make room (capacity reached).
+    pub state_evicted: u64,
+    /// Stateful rules, summed: keys dropped because their window had passed.
+    pub state_expired: u64,
+    /// Stateful rules, summed: late events (older than the lateness allowance; state
+    /// untouched).
+    pub state_late: u64,
+    /// Stateful rules, summed: events whose key field was absent (they take no part).
+    pub state_absent_key: u64,
+    /// Stateful rules, summed: events without a `time` (state untouched).
+    pub state_missing_time: u64,
+    /// Stateful rules, summed: times the clock jumped back past the reset horizon (the
+    /// table was cleared).
+    pub state_clock_resets: u64,
+    /// Distinct thresholds, summed: events whose counted field was absent.
+    pub state_absent_value: u64,
+    /// Bytes the stateful rules' tables hold now (`measured_bytes`, summed); never more than
+    /// [`Engine::state_bound_bytes`].
+    pub state_bytes: u64,
+}
+
+/// The state of one stateful rule of an engine ([`Engine::rule_state_stats`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleStateStats {
+    /// The rule.
+    pub rule: RuleId,
+    /// Its id (meta `id`).
+    pub id: String,
+    /// Its table's counters.
+    pub counters: StateCounters,
+    /// Keys held now.
+    pub keys: usize,
+    /// Keys held at most.
+    pub capacity: usize,
+    /// Bytes the table holds now.
+    pub bytes: u64,
+    /// The verifier's bound on the table's bytes (`bytes` never exceeds it).
+    pub bound_bytes: u64,
+}
+
+/// What [`Engine::adopt_state`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AdoptReport {
+    /// Stateful rules whose table was taken over from the old engine (same id, same canonical
+    /// IR hash, same table layout).
+    pub kept: Vec<String>,
+    /// Stateful rules of the old engine whose table was dropped (rule removed or changed).
+    pub dropped: Vec<String>,
+    /// Stateful rules of this engine that start with an empty table (new or changed).
+    pub fresh: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -124,6 +234,18 @@ pub struct Engine {
     bundle: Option<BundleInfo>,
     shadow: bool,
     counters: Counters,
+    /// Per rule (by [`RuleId`]): its index in `stateful`, for stateful rules.
+    stateful_ix: Vec<Option<usize>>,
+    /// The stateful rules, in program order.
+    stateful: Vec<Stateful>,
+    /// Serialises [`Engine::adopt_state`] calls (tables are swapped one lock at a time).
+    adopt: Mutex<()>,
+}
+
+/// A stateful evaluation that failed.
+enum Failure {
+    Eval,
+    Panic,
 }
 
 impl std::fmt::Debug for Engine {
@@ -162,7 +284,41 @@ impl Engine {
     pub fn new(verified: &Verified, options: EngineOptions) -> Result<Engine, EngineError> {
         let interp = Arc::new(Interp::new(verified)?);
         let (evaluator, kind) = make_evaluator(options.engine, verified, &interp)?;
-        let dispatch = Dispatch::new(verified.program(), verified.binding());
+        let program = verified.program();
+        let binding = verified.binding();
+        let dispatch = Dispatch::new(program, binding);
+        let time = TimeConfig {
+            lateness_ns: options.lateness_ns,
+            ..TimeConfig::default()
+        };
+        let mut stateful = Vec::new();
+        let mut stateful_ix = Vec::with_capacity(program.rules.len());
+        for (i, rule) in program.rules.iter().enumerate() {
+            let rid = RuleId(
+                u32::try_from(i).map_err(|_| EngineError::Internal("too many rules".into()))?,
+            );
+            let bound = verified
+                .cost()
+                .rules
+                .get(i)
+                .map_or(u64::MAX, |c| c.state_bytes);
+            match Stateful::build(program, binding, rid, rule, bound, time) {
+                None => stateful_ix.push(None),
+                Some(Ok(s)) => {
+                    stateful_ix.push(Some(stateful.len()));
+                    stateful.push(s);
+                }
+                Some(Err(correlate::BuildError::Capture(name))) => {
+                    return Err(EngineError::State(
+                        name,
+                        "it captures a list field, which tables do not store".into(),
+                    ))
+                }
+                Some(Err(correlate::BuildError::State(name, e))) => {
+                    return Err(EngineError::State(name, e.to_string()))
+                }
+            }
+        }
         Ok(Engine {
             interp,
             evaluator,
@@ -171,6 +327,9 @@ impl Engine {
             bundle: None,
             shadow: options.shadow,
             counters: Counters::default(),
+            stateful_ix,
+            stateful,
+            adopt: Mutex::new(()),
         })
     }
 
@@ -226,7 +385,7 @@ impl Engine {
     pub fn stats(&self) -> EngineStats {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        EngineStats {
+        let mut s = EngineStats {
             events: get(&c.events),
             evaluations: get(&c.evaluations),
             alerts: get(&c.alerts),
@@ -234,14 +393,128 @@ impl Engine {
             eval_errors: get(&c.eval_errors),
             internal_errors: get(&c.internal_errors),
             refused_events: get(&c.refused_events),
+            ..EngineStats::default()
+        };
+        for st in &self.stateful {
+            let table = st.lock();
+            let k = table.counters();
+            let add = |a: &mut u64, b: u64| *a = a.saturating_add(b);
+            add(&mut s.state_events, k.events);
+            add(&mut s.state_fired, k.fired);
+            add(&mut s.state_evicted, k.evicted);
+            add(&mut s.state_expired, k.expired);
+            add(&mut s.state_late, k.late);
+            add(&mut s.state_absent_key, k.absent_key);
+            add(&mut s.state_missing_time, k.missing_time);
+            add(&mut s.state_clock_resets, k.clock_resets);
+            add(&mut s.state_absent_value, k.absent_value);
+            add(&mut s.state_bytes, table.measured_bytes());
         }
+        s
+    }
+
+    /// Per stateful rule, in program order: its counters, keys and bytes.
+    pub fn rule_state_stats(&self) -> Vec<RuleStateStats> {
+        self.stateful
+            .iter()
+            .map(|st| {
+                let table = st.lock();
+                RuleStateStats {
+                    rule: st.rule,
+                    id: st.identity.id.clone(),
+                    counters: table.counters(),
+                    keys: table.keys(),
+                    capacity: table.capacity(),
+                    bytes: table.measured_bytes(),
+                    bound_bytes: st.bound_bytes,
+                }
+            })
+            .collect()
+    }
+
+    /// The verifier's bound on the bytes of every stateful rule's table, summed (from the
+    /// program's cost report, computed with the state module's own bound functions):
+    /// [`EngineStats::state_bytes`] never exceeds it.
+    pub fn state_bound_bytes(&self) -> u64 {
+        self.stateful
+            .iter()
+            .map(|s| s.bound_bytes)
+            .fold(0, u64::saturating_add)
+    }
+
+    /// Takes over the tables of `old`'s stateful rules that are unchanged in this engine: same
+    /// rule id, same canonical IR hash ([`crate::hash::rule_hash`]) and same table layout
+    /// (capture lengths from the host's bounds, time configuration). Their partial matches,
+    /// counts and counters carry on here; `old` is left with this engine's empty tables for
+    /// them (it should not process events any more). Every other table of `old` is dropped
+    /// with `old`; every other rule here starts empty. Call it before this engine processes
+    /// events, while `old` no longer does.
+    pub fn adopt_state(&self, old: &Engine) -> AdoptReport {
+        let mut report = AdoptReport::default();
+        if std::ptr::eq(self, old) {
+            report.kept = self
+                .stateful
+                .iter()
+                .map(|s| s.identity.id.clone())
+                .collect();
+            return report;
+        }
+        let _serial = self.adopt.lock().unwrap_or_else(|e| e.into_inner());
+        let mut taken = vec![false; old.stateful.len()];
+        for st in &self.stateful {
+            let found = old.stateful.iter().enumerate().find(|(i, o)| {
+                !taken.get(*i).copied().unwrap_or(true) && o.identity == st.identity
+            });
+            match found {
+                Some((i, o)) => {
+                    if let Some(t) = taken.get_mut(i) {
+                        *t = true;
+                    }
+                    let mut mine = st.lock();
+                    let mut theirs = o.lock();
+                    std::mem::swap(&mut *mine, &mut *theirs);
+                    report.kept.push(st.identity.id.clone());
+                }
+                None => report.fresh.push(st.identity.id.clone()),
+            }
+        }
+        for (o, t) in old.stateful.iter().zip(&taken) {
+            if !*t {
+                report.dropped.push(o.identity.id.clone());
+            }
+        }
+        report
     }
 
     /// Runs the rules for `event`'s type, calling `on_alert` for each that fires, in program
     /// order; returns how many fired. An event that does not fit the program's binding is
     /// refused ([`EngineError::EventShape`]) and counted. Evaluation errors and caught panics
     /// are counted and the rule is taken as not firing.
+    ///
+    /// Stateful rules run too, in the same program order (see the module docs, "Order").
     pub fn process(
+        &self,
+        event: &Event<'_>,
+        on_alert: &mut dyn FnMut(&Alert),
+    ) -> Result<usize, EngineError> {
+        let c = &self.counters;
+        bump(&c.events, 1);
+        if !self.dispatch.fits(event) {
+            bump(&c.refused_events, 1);
+            return Err(EngineError::EventShape(event.ty().0));
+        }
+        let mut fired = 0;
+        for &rule in self.dispatch.all_rules_for(event.ty()) {
+            fired += self.run_rule(rule, event, on_alert);
+        }
+        Ok(fired)
+    }
+
+    /// [`Engine::process`] for single-event rules only: no lock is taken, so any number of
+    /// threads may call it at once. The stateful rules of the event's type are skipped and
+    /// counted ([`EngineStats::stateful_rules_skipped`]); run them with
+    /// [`Engine::process_stateful`], from one thread, in input order.
+    pub fn process_stateless(
         &self,
         event: &Event<'_>,
         on_alert: &mut dyn FnMut(&Alert),
@@ -258,36 +531,194 @@ impl Engine {
         );
         let mut fired = 0;
         for &rule in self.dispatch.rules_for(event.ty()) {
-            bump(&c.evaluations, 1);
-            let outcome = catch_unwind(AssertUnwindSafe(|| self.evaluator.eval(rule, event)));
-            match outcome {
-                Ok(Ok(true)) => {}
-                Ok(Ok(false)) => continue,
-                Ok(Err(_)) => {
-                    bump(&c.eval_errors, 1);
-                    continue;
-                }
-                Err(_) => {
-                    bump(&c.internal_errors, 1);
-                    continue;
-                }
-            }
-            let alert = catch_unwind(AssertUnwindSafe(|| self.alert(rule, event)));
-            match alert {
-                Ok(Ok(alert)) => {
-                    fired += 1;
-                    bump(&c.alerts, 1);
-                    on_alert(&alert);
-                }
-                Ok(Err(_)) => bump(&c.eval_errors, 1),
-                Err(_) => bump(&c.internal_errors, 1),
-            }
+            fired += self.run_rule(rule, event, on_alert);
         }
         Ok(fired)
     }
 
-    /// The alert of `rule` firing on `event`.
-    fn alert(&self, rule: RuleId, event: &Event<'_>) -> Result<Alert, EvalError> {
+    /// [`Engine::process`] for stateful rules only (sequences, thresholds), in program order:
+    /// the ordered stage of a pipeline whose stateless rules run elsewhere
+    /// ([`Engine::process_stateless`]). Events must come in input order. Does not count the
+    /// event in [`EngineStats::events`] (the stateless call did); a refused event is refused
+    /// here too.
+    pub fn process_stateful(
+        &self,
+        event: &Event<'_>,
+        on_alert: &mut dyn FnMut(&Alert),
+    ) -> Result<usize, EngineError> {
+        if !self.dispatch.fits(event) {
+            return Err(EngineError::EventShape(event.ty().0));
+        }
+        let mut fired = 0;
+        for &rule in self.dispatch.stateful_rules_for(event.ty()) {
+            fired += self.run_rule(rule, event, on_alert);
+        }
+        Ok(fired)
+    }
+
+    /// Runs one rule on `event`; returns how many alerts it delivered (0 or 1).
+    fn run_rule(&self, rule: RuleId, event: &Event<'_>, on_alert: &mut dyn FnMut(&Alert)) -> usize {
+        let c = &self.counters;
+        if let Some(Some(ix)) = self.stateful_ix.get(rule.0 as usize) {
+            let Some(st) = self.stateful.get(*ix) else {
+                return 0;
+            };
+            let alert = self.run_stateful(st, event);
+            return match alert {
+                Some(alert) => {
+                    bump(&c.alerts, 1);
+                    on_alert(&alert);
+                    1
+                }
+                None => 0,
+            };
+        }
+        {
+            bump(&c.evaluations, 1);
+            let outcome = catch_unwind(AssertUnwindSafe(|| self.evaluator.eval(rule, event)));
+            match outcome {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) => return 0,
+                Ok(Err(_)) => {
+                    bump(&c.eval_errors, 1);
+                    return 0;
+                }
+                Err(_) => {
+                    bump(&c.internal_errors, 1);
+                    return 0;
+                }
+            }
+            match self.alert_caught(rule, event, None) {
+                Some(alert) => {
+                    bump(&c.alerts, 1);
+                    on_alert(&alert);
+                    1
+                }
+                None => 0,
+            }
+        }
+    }
+
+    /// Evaluates a stateful rule's condition under `catch_unwind`, counting the evaluation.
+    fn eval_root_caught(
+        &self,
+        rule: RuleId,
+        root: Option<ExprId>,
+        event: &Event<'_>,
+        captures: Option<&CaptureView<'_>>,
+    ) -> Result<bool, Failure> {
+        let Some(root) = root else {
+            return Ok(true);
+        };
+        bump(&self.counters.evaluations, 1);
+        match catch_unwind(AssertUnwindSafe(|| {
+            self.evaluator.eval_root(rule, root, event, captures)
+        })) {
+            Ok(Ok(b)) => Ok(b),
+            Ok(Err(_)) => Err(Failure::Eval),
+            Err(_) => Err(Failure::Panic),
+        }
+    }
+
+    fn count_failure(&self, f: &Failure) {
+        match f {
+            Failure::Eval => bump(&self.counters.eval_errors, 1),
+            Failure::Panic => bump(&self.counters.internal_errors, 1),
+        }
+    }
+
+    /// Hands `event` to stateful rule `st`'s table; the alert when it fires. The alert is
+    /// built while the table is locked (it reads the completed match's captures) and
+    /// delivered by the caller after the lock is released.
+    fn run_stateful(&self, st: &Stateful, event: &Event<'_>) -> Option<Alert> {
+        let plan = st.plan(event.ty())?;
+        let rule = st.rule;
+        let time = event.time_opt();
+        if st.step_conds.is_empty() {
+            // A threshold: its condition first, then the table.
+            match self.eval_root_caught(rule, st.cond, event, None) {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(f) => {
+                    self.count_failure(&f);
+                    return None;
+                }
+            }
+            let Some(key) = key_of(event, &plan.key) else {
+                st.lock().note_absent_key();
+                return None;
+            };
+            let value = plan.distinct.and_then(|d| value_of(event, d));
+            let fired = match &mut *st.lock() {
+                Table::Threshold(t) => t.on_event(key, time, value),
+                Table::Sequence(_) => None,
+            };
+            fired?;
+            return self.alert_caught(rule, event, None);
+        }
+        let Some(key) = key_of(event, &plan.key) else {
+            st.lock().note_absent_key();
+            return None;
+        };
+        let mut guard = st.lock();
+        let Table::Sequence(seq) = &mut *guard else {
+            return None;
+        };
+        let mut failure = None;
+        let outcome = seq.on_event(
+            key,
+            time,
+            &plan.steps,
+            |step, view| {
+                let root = st.step_conds.get(step).copied().flatten();
+                self.eval_root_caught(rule, root, event, Some(view))
+            },
+            |i| capture_of(event, plan.captures.get(i).copied().flatten()),
+        );
+        match outcome {
+            Ok(Some(fired)) => self.alert_caught(rule, event, Some(&fired.captures)),
+            Ok(None) => None,
+            Err(f) => {
+                failure = Some(f);
+                None
+            }
+        }
+        .or_else(|| {
+            if let Some(f) = &failure {
+                self.count_failure(f);
+            }
+            None
+        })
+    }
+
+    /// [`Engine::alert`] under `catch_unwind`, counting failures.
+    fn alert_caught(
+        &self,
+        rule: RuleId,
+        event: &Event<'_>,
+        captures: Option<&CaptureView<'_>>,
+    ) -> Option<Alert> {
+        match catch_unwind(AssertUnwindSafe(|| self.alert(rule, event, captures))) {
+            Ok(Ok(alert)) => Some(alert),
+            Ok(Err(_)) => {
+                bump(&self.counters.eval_errors, 1);
+                None
+            }
+            Err(_) => {
+                bump(&self.counters.internal_errors, 1);
+                None
+            }
+        }
+    }
+
+    /// The alert of `rule` firing on `event` (for a sequence: its last step's event, with the
+    /// completed match's `captures`).
+    fn alert(
+        &self,
+        rule: RuleId,
+        event: &Event<'_>,
+        captures: Option<&CaptureView<'_>>,
+    ) -> Result<Alert, EvalError> {
         let program = self.interp.program();
         let r = program
             .rules
@@ -301,7 +732,7 @@ impl Engine {
                 match part {
                     TemplatePart::Lit(text) => m.push_str(text),
                     TemplatePart::Expr(e) => {
-                        let v = self.interp.eval_value(rule, *e, event)?;
+                        let v = self.interp.eval_value_with(rule, *e, event, captures)?;
                         write_interpolated(&mut m, &v);
                     }
                 }
@@ -310,7 +741,10 @@ impl Engine {
         };
         let mut fields = Vec::with_capacity(r.fields.len());
         for (name, e) in &r.fields {
-            let v: Value<'static> = self.interp.eval_value(rule, *e, event)?.into_owned();
+            let v: Value<'static> = self
+                .interp
+                .eval_value_with(rule, *e, event, captures)?
+                .into_owned();
             fields.push((name.clone(), v));
         }
         Ok(Alert {

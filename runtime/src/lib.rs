@@ -15,6 +15,7 @@ pub mod bundle;
 pub mod casefold;
 pub mod coerce;
 pub mod decode;
+pub mod deploy;
 pub mod dispatch;
 pub mod engine;
 pub mod error;

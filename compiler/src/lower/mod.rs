@@ -191,15 +191,17 @@ fn src(span: Span) -> SrcSpan {
 }
 
 fn too_large(span: Span) -> Box<Diagnostic> {
-    Box::new(Diagnostic::error(
-        ErrorCode::InlinedTooLarge,
-        span,
-        "rule is too large once its functions are inlined",
-        "this rule",
+    Box::new(
+        Diagnostic::error(
+            ErrorCode::InlinedTooLarge,
+            span,
+            "rule is too large once its functions are inlined",
+            "this rule",
+        )
+        .with_note(format!(
+            "a rule may have at most {MAX_RULE_NODES} nodes after inlining"
+        )),
     )
-    .with_note(format!(
-        "a rule may have at most {MAX_RULE_NODES} nodes after inlining"
-    )))
 }
 
 fn state_decl(meta: &hir::RuleMeta, per_key: u64) -> StateDecl {
@@ -348,7 +350,12 @@ impl<'a> RuleLowerer<'a> {
     }
 
     /// Adds a node (hash-consed) and returns its id.
-    fn push(&mut self, ty: Ty, kind: ir::ExprKind, span: Span) -> Result<ir::ExprId, Box<Diagnostic>> {
+    fn push(
+        &mut self,
+        ty: Ty,
+        kind: ir::ExprKind,
+        span: Span,
+    ) -> Result<ir::ExprId, Box<Diagnostic>> {
         let e = ir::Expr { ty, kind };
         if let Some(&id) = self.cons.get(&e) {
             return Ok(id);
@@ -440,10 +447,7 @@ impl<'a> RuleLowerer<'a> {
         }
     }
 
-    fn lower_outputs(
-        &mut self,
-        rule: &hir::Rule,
-    ) -> Result<Outputs, Box<Diagnostic>> {
+    fn lower_outputs(&mut self, rule: &hir::Rule) -> Result<Outputs, Box<Diagnostic>> {
         let mut emit = Vec::new();
         if let Some(parts) = &rule.emit {
             for part in parts {
@@ -784,13 +788,15 @@ impl<'a> RuleLowerer<'a> {
                 let event = self.event_name.clone();
                 Ok(self.field_ref(field, &event))
             }
-            _ => Err(Box::new(Diagnostic::error(
-                ErrorCode::NotAField,
-                span,
-                format!("`{what}` reads a field of the event being matched"),
-                "an earlier step's field",
-            )
-            .with_note("an earlier step's values are captured without their flags"))),
+            _ => Err(Box::new(
+                Diagnostic::error(
+                    ErrorCode::NotAField,
+                    span,
+                    format!("`{what}` reads a field of the event being matched"),
+                    "an earlier step's field",
+                )
+                .with_note("an earlier step's values are captured without their flags"),
+            )),
         }
     }
 

@@ -702,7 +702,8 @@ fn parse_cidr(text: &str) -> Option<()> {
 }
 
 /// The IPv4 networks whose dotted-decimal text starts with `prefix` (`"10."` → `10.0.0.0/8`;
-/// `"172.2"` → `172.2.0.0/16`, `172.20.0.0/16` .. `172.29.0.0/16`), or `None` when the prefix
+/// `"172.2"` → `172.2.0.0/16`, `172.20.0.0/16` .. `172.29.0.0/16`, `172.200.0.0/16` ..
+/// `172.255.0.0/16`), or `None` when the prefix
 /// is not IPv4 dotted decimal.
 pub(crate) fn ipv4_prefix_cidrs(prefix: &str) -> Option<Vec<String>> {
     let parts: Vec<&str> = prefix.split('.').collect();
@@ -797,9 +798,12 @@ mod tests {
             vec!["192.168.0.0/16"]
         );
         let v = ipv4_prefix_cidrs("172.2").unwrap();
-        assert_eq!(v.len(), 11);
+        // 2, 20..=29 and 200..=255.
+        assert_eq!(v.len(), 67);
         assert!(v.contains(&"172.2.0.0/16".to_owned()));
         assert!(v.contains(&"172.29.0.0/16".to_owned()));
+        assert!(v.contains(&"172.255.0.0/16".to_owned()));
+        assert!(!v.contains(&"172.3.0.0/16".to_owned()));
         assert!(ipv4_prefix_cidrs("fe80:").is_none());
     }
 }

@@ -112,7 +112,7 @@ pub enum Doc {
     /// A correlation rule.
     Correlation(Box<Correlation>),
     /// A document that is not a rule, with the reason.
-    Invalid(Info, Refusal),
+    Invalid(Box<Info>, Refusal),
 }
 
 /// Parses a file into its documents (empty documents are skipped).
@@ -222,7 +222,7 @@ fn doc(y: Yaml) -> Doc {
     let info = info(&y);
     if !matches!(y, Yaml::Hash(_)) {
         return Doc::Invalid(
-            info,
+            Box::new(info),
             Refusal::new(Code::InvalidRule, "the document is not a mapping"),
         );
     }
@@ -231,7 +231,7 @@ fn doc(y: Yaml) -> Doc {
     }
     if get(&y, "action").is_some() {
         return Doc::Invalid(
-            info,
+            Box::new(info),
             Refusal::new(
                 Code::InvalidRule,
                 "rule collections (`action: global`) are not supported",
@@ -245,7 +245,7 @@ fn doc(y: Yaml) -> Doc {
             searches,
             conditions,
         })),
-        Err(r) => Doc::Invalid(info, r),
+        Err(r) => Doc::Invalid(Box::new(info), r),
     }
 }
 

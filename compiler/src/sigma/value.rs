@@ -212,7 +212,7 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
 pub(crate) fn base64_offsets(bytes: &[u8]) -> Vec<String> {
     const START: [usize; 3] = [0, 2, 3];
     let mut out = Vec::with_capacity(3);
-    for i in 0..3 {
+    for (i, start) in START.iter().enumerate() {
         let mut padded = vec![b' '; i];
         padded.extend_from_slice(bytes);
         let enc = base64(&padded);
@@ -223,7 +223,7 @@ pub(crate) fn base64_offsets(bytes: &[u8]) -> Vec<String> {
             _ => 2,
         };
         let end = enc.len().saturating_sub(cut_end);
-        let start = START[i].min(end);
+        let start = (*start).min(end);
         out.push(enc[start..end].to_owned());
     }
     out

@@ -324,6 +324,13 @@ impl<'a> Event<'a> {
         self.time_ix.map_or(0, |ix| self.get_int(FieldIndex(ix)))
     }
 
+    /// The event's `time` when it carries one (`None` when its type has no `time` field or
+    /// the event left it absent): what correlation windows are measured on.
+    pub fn time_opt(&self) -> Option<i64> {
+        let ix = FieldIndex(self.time_ix?);
+        self.is_present(ix).then(|| self.get_int(ix))
+    }
+
     /// The event's `host`; `""` when absent.
     pub fn host(&self) -> &str {
         self.host_ix.map_or("", |ix| self.get_str(FieldIndex(ix)))

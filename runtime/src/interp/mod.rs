@@ -5,7 +5,12 @@
 //!
 //! Input: a [`Verified`] program (taken by reference and copied, so the interpreter owns what it
 //! runs); output: per rule and event, a condition's truth ([`Interp::eval_cond`]) or a node's
-//! [`Value`] ([`Interp::eval_value`], for `emit` and `fields`).
+//! [`Value`] ([`Interp::eval_value`], for `emit` and `fields`). Stateful rules' conditions (a
+//! sequence step's, a threshold's) are evaluated from their root node with the partial match's
+//! captured values ([`Interp::eval_root`]): `Captured(i)` reads capture `i` of the
+//! [`CaptureView`] the state table hands over, through its safe getters (an absent capture
+//! reads as its type's empty value, as an absent field does). The JIT reads the very same
+//! captures through the view's slots.
 //!
 //! Evaluation is iterative, never recursive: an explicit task stack visits nodes from the root
 //! down (short-circuiting `and`/`or`/quantifiers), with a value stack for operands. Hostile
@@ -30,9 +35,10 @@ use crate::casefold::{eq_folded, fold_str};
 use crate::engine::{EngineError, EvalError, Evaluator};
 use crate::event::Event;
 use crate::ir::{
-    ArithOp, CmpOp, Const, ConstList, Expr, ExprId, ExprKind, FieldRef, ListId, Program, Quant,
-    Rule, RuleId, RuleKind, StrTest,
+    ArithOp, CaptureId, CmpOp, Const, ConstList, Expr, ExprId, ExprKind, FieldRef, ListId, Program,
+    Quant, Rule, RuleId, RuleKind, StrTest,
 };
+use crate::state::CaptureView;
 use crate::types::{Scalar, Ty};
 use crate::value::{canonical_ip, Cidr, Value};
 use crate::verify::Verified;
@@ -114,6 +120,23 @@ struct Run<'e> {
     values: Vec<Value<'e>>,
     frames: Vec<Option<Frame<'e>>>,
     steps: u64,
+    /// The captured values `Captured(i)` reads (sequence steps, `emit` of a sequence).
+    captures: Option<CaptureView<'e>>,
+}
+
+/// Capture `c` of `captures` as a value of type `ty` (its type's empty value when absent).
+fn captured_value<'e>(captures: Option<CaptureView<'e>>, c: CaptureId, ty: Ty) -> Value<'e> {
+    let i = usize::from(c.0);
+    match captures {
+        Some(cv) if cv.is_present(i) => match ty {
+            Ty::Scalar(Scalar::Bool) => Value::Bool(cv.get_bool(i)),
+            Ty::Scalar(Scalar::Int) => Value::Int(cv.get_int(i)),
+            Ty::Scalar(Scalar::Str) => Value::Str(Cow::Borrowed(cv.get_str(i))),
+            Ty::Scalar(Scalar::Ip) => Value::Ip(cv.get_ip(i)),
+            _ => Value::empty(ty),
+        },
+        _ => Value::empty(ty),
+    }
 }
 
 fn internal(msg: &str) -> EvalError {
@@ -187,7 +210,38 @@ impl Interp {
         let Some(cond) = cond else {
             return Ok((true, 0));
         };
-        let (v, steps) = self.run(r, *cond, event)?;
+        let (v, steps) = self.run(r, *cond, event, None)?;
+        match v {
+            Value::Bool(b) => Ok((b, steps)),
+            _ => Err(internal("condition is not a bool")),
+        }
+    }
+
+    /// Whether the boolean node `root` of rule `rule` holds on `event`, with `Captured(i)`
+    /// read from `captures` (absent when `None`). This is how a sequence step's condition
+    /// (with the captures of the partial match it would extend) and a threshold's condition
+    /// (`None`) are evaluated.
+    pub fn eval_root(
+        &self,
+        rule: RuleId,
+        root: ExprId,
+        event: &Event<'_>,
+        captures: Option<&CaptureView<'_>>,
+    ) -> Result<bool, EvalError> {
+        self.eval_root_counted(rule, root, event, captures)
+            .map(|(b, _)| b)
+    }
+
+    /// [`Interp::eval_root`], also giving the steps taken.
+    pub fn eval_root_counted(
+        &self,
+        rule: RuleId,
+        root: ExprId,
+        event: &Event<'_>,
+        captures: Option<&CaptureView<'_>>,
+    ) -> Result<(bool, u64), EvalError> {
+        let r = self.rule(rule)?;
+        let (v, steps) = self.run(r, root, event, captures.copied())?;
         match v {
             Value::Bool(b) => Ok((b, steps)),
             _ => Err(internal("condition is not a bool")),
@@ -202,7 +256,20 @@ impl Interp {
         event: &'e Event<'_>,
     ) -> Result<Value<'e>, EvalError> {
         let r = self.rule(rule)?;
-        self.run(r, expr, event).map(|(v, _)| v)
+        self.run(r, expr, event, None).map(|(v, _)| v)
+    }
+
+    /// [`Interp::eval_value`] with `Captured(i)` read from `captures` (a sequence's `emit`
+    /// and `fields`, evaluated on the last step's event with the completed match's captures).
+    pub fn eval_value_with<'e>(
+        &'e self,
+        rule: RuleId,
+        expr: ExprId,
+        event: &'e Event<'_>,
+        captures: Option<&CaptureView<'e>>,
+    ) -> Result<Value<'e>, EvalError> {
+        let r = self.rule(rule)?;
+        self.run(r, expr, event, captures.copied()).map(|(v, _)| v)
     }
 
     fn expr<'r>(&self, rule: &'r Rule, id: ExprId) -> Result<&'r Expr, EvalError> {
@@ -216,12 +283,14 @@ impl Interp {
         rule: &'e Rule,
         root: ExprId,
         event: &'e Event<'_>,
+        captures: Option<CaptureView<'e>>,
     ) -> Result<(Value<'e>, u64), EvalError> {
         let mut run = Run {
             tasks: vec![Task::Eval(root)],
             values: Vec::new(),
             frames: Vec::new(),
             steps: 0,
+            captures,
         };
         while let Some(task) = run.tasks.pop() {
             match task {
@@ -303,8 +372,10 @@ impl Interp {
                         .is_some_and(|ix| event.is_truncated(ix)),
                 ));
             }
-            // Captures exist only in sequence rules, which this engine does not run yet.
-            ExprKind::Captured(_) => run.values.push(Value::empty(node.ty)),
+            ExprKind::Captured(c) => {
+                let v = captured_value(run.captures, *c, node.ty);
+                run.values.push(v);
+            }
             ExprKind::Local(l) => {
                 let v = match run.frames.get(usize::from(l.0)) {
                     Some(Some(frame)) => frame.current.clone(),
@@ -643,6 +714,16 @@ impl Interp {
 impl Evaluator for Interp {
     fn eval(&self, rule: RuleId, event: &Event<'_>) -> Result<bool, EvalError> {
         self.eval_cond(rule, event)
+    }
+
+    fn eval_root(
+        &self,
+        rule: RuleId,
+        root: ExprId,
+        event: &Event<'_>,
+        captures: Option<&CaptureView<'_>>,
+    ) -> Result<bool, EvalError> {
+        Interp::eval_root(self, rule, root, event, captures)
     }
 }
 

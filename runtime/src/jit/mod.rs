@@ -1,5 +1,7 @@
 //! The Cranelift JIT: compiles each single-event rule's condition to native code, one function
-//! per (rule, event type), and runs it as an [`Evaluator`].
+//! per (rule, event type), and each stateful rule's conditions (every sequence step's, on its
+//! step's event type; a threshold's, on each of its event types), one function per (rule,
+//! event type, condition root), and runs them as an [`Evaluator`].
 //!
 //! Input: a [`Verified`] program (so every field read is bound to the host and every bound is
 //! proven); output: a [`JitProgram`] owning the machine code, the constants it refers to and a
@@ -10,13 +12,19 @@
 //! # Calling convention of a compiled rule
 //!
 //! ```text
-//!   extern "C" fn(slots: *const Slot, flags: *const u8, ctx: *mut EvalCtx) -> u32
+//!   extern "C" fn(slots: *const Slot, flags: *const u8, ctx: *mut EvalCtx,
+//!                 captures: *const Slot, capture_flags: *const u8) -> u32
 //!
 //!   slots ──► ┌──────────────── Slot 0 ───────────────┐┌─ Slot 1 ─┐      one per field of the
 //!             │ w0 (offset 0)      │ w1 (offset 8)     ││   ...    │ ...  event type, at
 //!             └────────────────────┴───────────────────┘└──────────┘      FieldIndex * 16
 //!   flags ──► [ f0 ][ f1 ] ...   one byte per field: bit 0 present, bit 1 truncated
 //!   ctx   ──► EvalCtx            opaque to compiled code; passed through to helpers
+//!   captures ──► [ Slot 0 ][ Slot 1 ] ...   a sequence step's partial match: Captured(i) at
+//!                                           captures + 16 * i, laid out as event slots (a
+//!                                           string's bytes live in the state table)
+//!   capture_flags ──► [ c0 ][ c1 ] ...      one byte per capture, as `flags`
+//!                     (both null for single-event rules and thresholds, which read none)
 //!
 //!   returns 0  the condition is false
 //!           1  the condition is true
@@ -43,8 +51,11 @@
 //! every other builtin (the registry's own `eval`; a string result lives in the call's
 //! scratch). A helper returns 0/1 or a status `>= 2`, which compiled code returns at once.
 //!
-//! Sequence and threshold rules are not compiled: like the interpreter's `eval_cond`, their
-//! evaluation here is `false` (the engine runs stateful rules elsewhere).
+//! Stateful rules are driven by the engine through the state module, which calls
+//! [`Evaluator::eval_root`] with the partial match's [`CaptureView`]: its `slots()` and
+//! `flags()` are passed as `captures` and `capture_flags` (the view borrows the table, so the
+//! string addresses stay valid for the call). Like the interpreter's `eval_cond`,
+//! [`Evaluator::eval`] on a stateful rule is `false`.
 //!
 //! # Threads
 //!
@@ -79,8 +90,9 @@ use regex_automata::util::pool::Pool;
 
 use crate::engine::{EvalError, Evaluator};
 use crate::event::{Event, Slot};
-use crate::ir::{RuleId, RuleKind};
+use crate::ir::{ExprId, RuleId, RuleKind};
 use crate::schema::EventTypeId;
+use crate::state::CaptureView;
 use crate::verify::Verified;
 
 /// A helper caught a panic: the event is reported as an internal error.
@@ -125,23 +137,34 @@ pub struct JitStats {
     pub rules: usize,
     /// Native functions (one per rule and event type it runs on).
     pub functions: usize,
-    /// Stateful rules skipped.
+    /// Stateful rules (not compiled as single-event rules: their conditions are, see
+    /// `conditions`).
     pub skipped: usize,
+    /// Stateful rules' conditions compiled (one per step or threshold and event type).
+    pub conditions: usize,
     /// Bytes of machine code.
     pub code_bytes: usize,
     /// Wall time of `compile`, translation and code generation included.
     pub compile_time: Duration,
 }
 
-/// The native code of one rule for one event type.
-type RuleFn = unsafe extern "C" fn(*const Slot, *const u8, *mut EvalCtx) -> u32;
+/// What to compile for one rule: (event type, condition, root if stateful, captures).
+type UnitSpec = (EventTypeId, Option<ExprId>, Option<ExprId>, Option<usize>);
+
+/// The native code of one rule (or stateful condition) for one event type.
+type RuleFn =
+    unsafe extern "C" fn(*const Slot, *const u8, *mut EvalCtx, *const Slot, *const u8) -> u32;
 
 #[derive(Clone, Copy)]
 struct Compiled {
     event: EventTypeId,
+    /// For a stateful rule's condition: its root node.
+    root: Option<ExprId>,
     code: RuleFn,
     /// The event must have at least this many slots (largest field index read, plus one).
     min_slots: usize,
+    /// The capture view must have at least this many captures.
+    min_captures: usize,
 }
 
 type CtxFactory =
@@ -152,6 +175,8 @@ type CtxFactory =
 pub struct JitProgram {
     /// Per rule (by [`RuleId`]): its functions, one per event type; empty for stateful rules.
     rules: Vec<Vec<Compiled>>,
+    /// Per rule (by [`RuleId`]): its stateful conditions, one per (event type, root).
+    conds: Vec<Vec<Compiled>>,
     /// The constants compiled code embeds addresses of; dropped after the code is freed.
     shared: Arc<prepare::Shared>,
     pool: Pool<EvalCtx, CtxFactory>,
@@ -248,23 +273,55 @@ pub(crate) fn compile_with(
     let mut ctx = module.make_context();
     let mut fctx = FunctionBuilderContext::new();
     let mut sig = module.make_signature();
-    for _ in 0..3 {
+    for _ in 0..5 {
         sig.params.push(AbiParam::new(types::I64));
     }
     sig.returns.push(AbiParam::new(types::I32));
 
     let mut stats = JitStats::default();
-    // (rule index, event, function id, min slots)
+    // (rule index, event, root of a stateful condition, function id, reads)
     let mut defined = Vec::new();
     for (i, rule) in program.rules.iter().enumerate() {
         let rule_id =
             RuleId(u32::try_from(i).map_err(|_| JitError::Internal("too many rules".into()))?);
-        let RuleKind::Single { cond, .. } = &rule.kind else {
-            stats.skipped += 1;
-            continue;
+        // The units of this rule: (event type, condition, root if stateful, captures).
+        let units: Vec<UnitSpec> = match &rule.kind {
+            RuleKind::Single { cond, .. } => {
+                stats.rules += 1;
+                binding
+                    .rule_events(rule_id)
+                    .iter()
+                    .map(|&ev| (ev, *cond, None, None))
+                    .collect()
+            }
+            RuleKind::Sequence(seq) => {
+                stats.skipped += 1;
+                let mut units = Vec::new();
+                for (step, &ev) in seq.steps.iter().zip(binding.step_events(rule_id)) {
+                    if let Some(root) = step.cond {
+                        if !units
+                            .iter()
+                            .any(|u: &UnitSpec| u.0 == ev && u.2 == Some(root))
+                        {
+                            units.push((ev, Some(root), Some(root), Some(seq.captures.len())));
+                        }
+                    }
+                }
+                units
+            }
+            RuleKind::Threshold(t) => {
+                stats.skipped += 1;
+                match t.cond {
+                    Some(root) => binding
+                        .rule_events(rule_id)
+                        .iter()
+                        .map(|&ev| (ev, Some(root), Some(root), None))
+                        .collect(),
+                    None => Vec::new(),
+                }
+            }
         };
-        stats.rules += 1;
-        for &event in binding.rule_events(rule_id) {
+        for (event, cond, root, captures) in units {
             let func_id = module
                 .declare_anonymous_function(&sig)
                 .map_err(|e| JitError::Codegen(e.to_string()))?;
@@ -275,10 +332,11 @@ pub(crate) fn compile_with(
                 binding,
                 rule_id,
                 rule,
-                cond: *cond,
+                cond,
                 event,
+                captures,
             };
-            let min_slots = translate::translate(
+            let reads = translate::translate(
                 &mut module,
                 &helper_ids,
                 &mut ctx.func,
@@ -286,7 +344,7 @@ pub(crate) fn compile_with(
                 &mut prep,
                 &unit,
             );
-            let min_slots = match min_slots {
+            let reads = match reads {
                 Ok(m) => m,
                 Err(e) => {
                     module.clear_context(&mut ctx);
@@ -298,8 +356,11 @@ pub(crate) fn compile_with(
                 .map_err(|e| JitError::Codegen(format!("rule `{}`: {e:?}", rule.name)))?;
             stats.code_bytes += ctx.compiled_code().map_or(0, |c| c.code_buffer().len());
             module.clear_context(&mut ctx);
-            defined.push((i, event, func_id, min_slots));
+            defined.push((i, event, root, func_id, reads));
             stats.functions += 1;
+            if root.is_some() {
+                stats.conditions += 1;
+            }
         }
     }
     module
@@ -307,18 +368,26 @@ pub(crate) fn compile_with(
         .map_err(|e| JitError::Codegen(e.to_string()))?;
 
     let mut rules: Vec<Vec<Compiled>> = program.rules.iter().map(|_| Vec::new()).collect();
-    for (i, event, func_id, min_slots) in defined {
+    let mut conds: Vec<Vec<Compiled>> = program.rules.iter().map(|_| Vec::new()).collect();
+    for (i, event, root, func_id, reads) in defined {
         let ptr = module.get_finalized_function(func_id);
         // SAFETY: `ptr` is the entry of a function just finalized in `module` with the
-        // signature `sig` (three i64 parameters, one i32 result, the host's default calling
+        // signature `sig` (five i64 parameters, one i32 result, the host's default calling
         // convention, which is `extern "C"`), matching `RuleFn`. It stays valid while `module`
         // lives, i.e. as long as the `JitProgram` that stores both.
         let code = unsafe { std::mem::transmute::<*const u8, RuleFn>(ptr) };
-        if let Some(slot) = rules.get_mut(i) {
+        let table = if root.is_some() {
+            &mut conds
+        } else {
+            &mut rules
+        };
+        if let Some(slot) = table.get_mut(i) {
             slot.push(Compiled {
                 event,
+                root,
                 code,
-                min_slots,
+                min_slots: reads.slots,
+                min_captures: reads.captures,
             });
         }
     }
@@ -331,6 +400,7 @@ pub(crate) fn compile_with(
     stats.compile_time = started.elapsed();
     Ok(JitProgram {
         rules,
+        conds,
         shared,
         pool: Pool::new(factory),
         module: Mutex::new(Some(module)),
@@ -386,8 +456,94 @@ impl JitProgram {
         // the indexes belong to this event type), string bytes within each slot's length and
         // list items within each list's count (established by `event::EventBuilder`, whose
         // addresses stay valid while `event` is borrowed), and the prepared constants in
-        // `self.shared`. `ctx` is exclusively ours for the call (taken from the pool).
-        let r = unsafe { (compiled.code)(slots.as_ptr(), flags.as_ptr(), &raw mut *ctx) };
+        // `self.shared`. A single-event rule's code reads no capture (`translate` refuses
+        // `Captured` without a capture count), so the null capture pointers are never read.
+        // `ctx` is exclusively ours for the call (taken from the pool).
+        let r = unsafe {
+            (compiled.code)(
+                slots.as_ptr(),
+                flags.as_ptr(),
+                &raw mut *ctx,
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        if r >= 2 {
+            ctx.reset();
+        } else {
+            ctx.end_call();
+        }
+        Ok(r)
+    }
+
+    /// Whether stateful rule `rule`'s condition `root` was compiled for events of type `event`.
+    pub fn is_compiled_root(&self, rule: RuleId, root: ExprId, event: EventTypeId) -> bool {
+        self.find_root(rule, root, event).is_some()
+    }
+
+    fn find_root(&self, rule: RuleId, root: ExprId, event: EventTypeId) -> Option<Compiled> {
+        self.conds
+            .get(rule.0 as usize)?
+            .iter()
+            .find(|c| c.event == event && c.root == Some(root))
+            .copied()
+    }
+
+    /// Runs stateful rule `rule`'s condition `root` on `event` with `captures` (see
+    /// [`Evaluator::eval_root`]), giving the raw result or status of the compiled code.
+    pub fn run_root_raw(
+        &self,
+        rule: RuleId,
+        root: ExprId,
+        event: &Event<'_>,
+        captures: Option<&CaptureView<'_>>,
+    ) -> Result<u32, EvalError> {
+        let Some(compiled) = self.find_root(rule, root, event.ty()) else {
+            return Err(EvalError::Internal(format!(
+                "rule #{}: condition {} is not compiled for event type #{}",
+                rule.0,
+                root.0,
+                event.ty().0
+            )));
+        };
+        let slots = event.slots();
+        let flags = event.flags();
+        if slots.len() < compiled.min_slots || flags.len() < compiled.min_slots {
+            return Err(EvalError::Internal(
+                "event has fewer fields than the binding".into(),
+            ));
+        }
+        let (cap_slots, cap_flags) = match captures {
+            Some(c) => (c.slots(), c.flags()),
+            None => (&[][..], &[][..]),
+        };
+        if cap_slots.len() < compiled.min_captures || cap_flags.len() < compiled.min_captures {
+            return Err(EvalError::Internal(
+                "the partial match has fewer captures than the rule reads".into(),
+            ));
+        }
+        let (cap_slots, cap_flags) = if compiled.min_captures == 0 {
+            (std::ptr::null(), std::ptr::null())
+        } else {
+            (cap_slots.as_ptr(), cap_flags.as_ptr())
+        };
+        let mut ctx = self.pool.get();
+        // SAFETY: as in `run_raw` for the event's slots, flags, string bytes, list items, the
+        // prepared constants and `ctx`. Captures: the code reads `captures[i]` and
+        // `capture_flags[i]` only for `i < min_captures <= cap_slots.len(), cap_flags.len()`
+        // (checked just above; null only when `min_captures` is 0, i.e. nothing is read), and
+        // a present string capture's bytes within its length `w1`: `CaptureView` guarantees
+        // that `w0` addresses that many bytes of UTF-8 inside the state table, valid while the
+        // view is borrowed, which it is for the whole call.
+        let r = unsafe {
+            (compiled.code)(
+                slots.as_ptr(),
+                flags.as_ptr(),
+                &raw mut *ctx,
+                cap_slots,
+                cap_flags,
+            )
+        };
         if r >= 2 {
             ctx.reset();
         } else {
@@ -397,16 +553,30 @@ impl JitProgram {
     }
 }
 
+fn status_result(r: u32) -> Result<bool, EvalError> {
+    match r {
+        0 => Ok(false),
+        1 => Ok(true),
+        STATUS_PANIC => Err(EvalError::Helper("a JIT helper panicked (caught)".into())),
+        s => Err(EvalError::Helper(format!(
+            "a JIT helper failed with status {s}"
+        ))),
+    }
+}
+
 impl Evaluator for JitProgram {
     fn eval(&self, rule: RuleId, event: &Event<'_>) -> Result<bool, EvalError> {
-        match self.run_raw(rule, event)? {
-            0 => Ok(false),
-            1 => Ok(true),
-            STATUS_PANIC => Err(EvalError::Helper("a JIT helper panicked (caught)".into())),
-            s => Err(EvalError::Helper(format!(
-                "a JIT helper failed with status {s}"
-            ))),
-        }
+        status_result(self.run_raw(rule, event)?)
+    }
+
+    fn eval_root(
+        &self,
+        rule: RuleId,
+        root: ExprId,
+        event: &Event<'_>,
+        captures: Option<&CaptureView<'_>>,
+    ) -> Result<bool, EvalError> {
+        status_result(self.run_root_raw(rule, root, event, captures)?)
     }
 }
 

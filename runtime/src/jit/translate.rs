@@ -1,5 +1,5 @@
-//! IR → Cranelift IR: one native function per (rule, event type) with the calling convention
-//! drawn in `jit/mod.rs`.
+//! IR → Cranelift IR: one native function per (rule, event type), or per (stateful rule, event
+//! type, condition root), with the calling convention drawn in `jit/mod.rs`.
 //!
 //! Input: one rule's expression arena, the program's [`Binding`] (field → slot index) and the
 //! program-wide [`Prepare`] tables (which this pass fills with the constants the helpers need);
@@ -88,11 +88,15 @@ const MAX_DEPTH: usize = 512;
 const EMIT_FACTOR: usize = 16;
 const EMIT_SLACK: usize = 4096;
 
-/// Where the three parameters of the compiled function live.
+/// Where the five parameters of the compiled function live.
 struct Params {
     slots: Value,
     flags: Value,
     ctx: Value,
+    /// The captured values' slots (`Captured(i)` at `+ 16 * i`); null for single-event rules.
+    captures: Value,
+    /// The captured values' flag bytes; null for single-event rules.
+    capture_flags: Value,
 }
 
 /// What to translate: one rule's condition, for one event type it runs on.
@@ -104,10 +108,21 @@ pub(crate) struct Unit<'a> {
     /// The condition; `None` holds on every event.
     pub(crate) cond: Option<ExprId>,
     pub(crate) event: EventTypeId,
+    /// A sequence step's condition: the number of captures the rule has (`Captured(i)` is read
+    /// only for `i` below it). `None`: the code reads no captures.
+    pub(crate) captures: Option<usize>,
 }
 
-/// Translates `unit` into `func`; returns how many slots an event must have for the code's
-/// reads (largest field index read, plus one).
+/// What the code of a [`Unit`] reads, for the caller's checks before each call.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Reads {
+    /// Largest field index read, plus one: the event must have that many slots.
+    pub(crate) slots: usize,
+    /// Largest capture index read, plus one: the capture view must have that many.
+    pub(crate) captures: usize,
+}
+
+/// Translates `unit` into `func`; returns what the code reads.
 pub(crate) fn translate(
     module: &mut JITModule,
     helper_ids: &HelperIds,
@@ -115,7 +130,7 @@ pub(crate) fn translate(
     fctx: &mut FunctionBuilderContext,
     prep: &mut Prepare,
     unit: &Unit<'_>,
-) -> Result<usize, JitError> {
+) -> Result<Reads, JitError> {
     let Unit {
         program,
         binding,
@@ -123,6 +138,7 @@ pub(crate) fn translate(
         rule,
         cond,
         event,
+        captures,
     } = *unit;
     let mut b = FunctionBuilder::new(func, fctx);
     let helpers = HelperRefs {
@@ -139,9 +155,9 @@ pub(crate) fn translate(
     let status = b.append_block_param(status_block, types::I32);
     b.set_cold_block(status_block);
     b.switch_to_block(entry);
-    let &[slots, flags, ctx] = b.block_params(entry) else {
+    let &[slots, flags, ctx, capture_slots, capture_flags] = b.block_params(entry) else {
         return Err(JitError::Internal(
-            "the rule signature has three parameters".into(),
+            "the rule signature has five parameters".into(),
         ));
     };
     let mut t = Translator {
@@ -153,7 +169,15 @@ pub(crate) fn translate(
         rule,
         event,
         helpers,
-        params: Params { slots, flags, ctx },
+        params: Params {
+            slots,
+            flags,
+            ctx,
+            captures: capture_slots,
+            capture_flags,
+        },
+        capture_count: captures,
+        min_captures: 0,
         status_block,
         scopes: vec![HashMap::new()],
         locals: Vec::new(),
@@ -176,10 +200,13 @@ pub(crate) fn translate(
     t.b.ins().return_(&[result]);
     t.b.switch_to_block(status_block);
     t.b.ins().return_(&[status]);
-    let min_slots = t.min_slots;
+    let reads = Reads {
+        slots: t.min_slots,
+        captures: t.min_captures,
+    };
     t.b.seal_all_blocks();
     t.b.finalize(module.target_config());
-    Ok(min_slots)
+    Ok(reads)
 }
 
 /// The signature of every helper, in [`HelperIds`] order: parameters (all `i64` but the
@@ -225,6 +252,10 @@ struct Translator<'a, 'f> {
     depth: usize,
     /// Largest field index read plus one (the caller checks events have that many slots).
     min_slots: usize,
+    /// The rule's number of captures, when the code may read them.
+    capture_count: Option<usize>,
+    /// Largest capture index read plus one (the caller checks the view has that many).
+    min_captures: usize,
 }
 
 /// Memory flags for slot and flag-byte loads: aligned, cannot trap (the binding proved the
@@ -389,6 +420,49 @@ impl Translator<'_, '_> {
         self.b.ins().icmp_imm_s(IntCC::NotEqual, masked, 0)
     }
 
+    /// Capture `i` (`< min_captures`, checked by the caller before each call) as a value of
+    /// type `ty`: its slot's words as an event field's, an absent ip reading `0.0.0.0`.
+    fn captured(&mut self, id: ExprId, i: usize, ty: Ty) -> Result<Val, JitError> {
+        let off = i32::try_from(i * SLOT_BYTES as usize)
+            .map_err(|_| self.unsupported(id, "a capture index this large"))?;
+        let flag_off =
+            i32::try_from(i).map_err(|_| self.unsupported(id, "a capture index this large"))?;
+        let base = self.params.captures;
+        let load = |t: &mut Self, o: i32| {
+            t.b.ins()
+                .load(types::I64, slot_flags(), base, Offset32::new(o))
+        };
+        Ok(match ty {
+            Ty::Scalar(Scalar::Bool) => {
+                let w0 = load(self, off);
+                Val::Bool(self.b.ins().icmp_imm_s(IntCC::NotEqual, w0, 0))
+            }
+            Ty::Scalar(Scalar::Int) => Val::Int(load(self, off)),
+            Ty::Scalar(Scalar::Str) => Val::Str(load(self, off), load(self, off + 8)),
+            Ty::Scalar(Scalar::Ip) => {
+                let hi = load(self, off);
+                let lo = load(self, off + 8);
+                let flag = self.b.ins().load(
+                    types::I8,
+                    slot_flags(),
+                    self.params.capture_flags,
+                    Offset32::new(flag_off),
+                );
+                let masked = self.b.ins().band_imm_u(flag, i64::from(FLAG_PRESENT));
+                let present = self.b.ins().icmp_imm_s(IntCC::NotEqual, masked, 0);
+                let empty = crate::event::Slot::from_ip(std::net::IpAddr::V4(
+                    std::net::Ipv4Addr::UNSPECIFIED,
+                ));
+                let ehi = self.uconst(empty.w0);
+                let elo = self.uconst(empty.w1);
+                let hi = self.b.ins().select(present, hi, ehi);
+                let lo = self.b.ins().select(present, lo, elo);
+                Val::Ip(hi, lo)
+            }
+            _ => return Err(self.unsupported(id, "a captured value of this type")),
+        })
+    }
+
     /// Reads a slot's words as a value of scalar type `s` (item slots: always present).
     fn slot_val(&mut self, addr: Value, offset: i32, s: Scalar) -> Val {
         let w0 = self
@@ -471,10 +545,13 @@ impl Translator<'_, '_> {
                 let (index, _) = self.field_index(*f, id)?;
                 Val::Bool(self.flag_test(index, FLAG_TRUNCATED))
             }
-            ExprKind::Captured(_) => {
-                return Err(
-                    self.unsupported(id, "a captured value (sequences run in the interpreter)")
-                )
+            ExprKind::Captured(c) => {
+                let i = usize::from(c.0);
+                if self.capture_count.is_none_or(|n| i >= n) {
+                    return Err(self.unsupported(id, "a captured value outside a sequence step"));
+                }
+                self.min_captures = self.min_captures.max(i + 1);
+                self.captured(id, i, ty)?
             }
             ExprKind::Local(l) => *self
                 .locals

@@ -30,7 +30,7 @@ mod cost;
 mod kinds;
 mod limits;
 mod regex;
-mod state;
+pub(crate) mod state;
 mod structure;
 
 use std::fmt;

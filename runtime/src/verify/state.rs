@@ -1,22 +1,26 @@
 //! The state model: worst-case bytes of a stateful rule's table, and the steps its update takes
 //! per event (E0426, E0427; E0627 when only looser host bounds break the proof).
 //!
-//! Keys are stored as 128-bit hashes ([`KEY_HASH_BYTES`]), distinct values as 64-bit hashes
-//! ([`VALUE_HASH_BYTES`]), times as [`TIMESTAMP_BYTES`]; each key's entry has a fixed
-//! [`STATE_ENTRY_OVERHEAD_BYTES`] (table slot, eviction links, counters).
+//! The bytes are not a model of the tables but their exact upper bound: this module calls the
+//! state module's own bound functions ([`crate::state::sequence_state_bound_bytes`],
+//! [`crate::state::threshold_state_bound_bytes`]) with the very parameters the engine builds
+//! the tables from ([`capture_specs`]: each capture's [`CaptureSpec`] from the HOST field's
+//! bounds through the binding). A table's `measured_bytes()` never exceeds that bound, so the
+//! verifier's number is a proof about the engine's memory, not an estimate.
 //!
-//! - sequence: `capacity x (key + overhead + per_key x (steps x timestamp + captures))`, where a
-//!   captured string costs [`CAPTURE_HEADER_BYTES`] plus its bound cut to `capture_len`, a
-//!   captured list that per item plus a header, and any other value 16 bytes;
-//! - threshold: `capacity x (key + overhead + per_key x (timestamp [+ value hash if distinct]))`.
+//! A sequence that captures a list field cannot be stored (the tables keep scalars and
+//! strings only): its bound is `u64::MAX`, which no budget admits, so the rule is refused.
 //!
-//! Per event, a stateful rule also hashes its key fields, copies its captures, and touches up
-//! to `per_key` entries (expiry): [`STATE_UPDATE_STEPS`] plus those bytes, added to its steps.
+//! The byte constants below are informational (what a key, a time, a value hash take); the
+//! bound functions are the arithmetic. Per event, a stateful rule also hashes its key fields,
+//! copies its captures, and touches up to `per_key` entries (expiry): [`STATE_UPDATE_STEPS`]
+//! plus those bytes, added to its steps.
 
 use super::cost::{field_bound, Bounds};
 use super::Cx;
-use crate::ir::{Counting, Rule, RuleId, RuleKind};
-use crate::types::{Scalar, Ty};
+use crate::bind::Binding;
+use crate::ir::{Counting, Program, Rule, RuleId, RuleKind, SequenceDef};
+use crate::state::{sequence_state_bound_bytes, threshold_state_bound_bytes, CaptureSpec};
 
 /// Bytes of a key's hash.
 pub const KEY_HASH_BYTES: u64 = 16;
@@ -24,59 +28,73 @@ pub const KEY_HASH_BYTES: u64 = 16;
 pub const TIMESTAMP_BYTES: u64 = 8;
 /// Bytes of a distinct value's hash.
 pub const VALUE_HASH_BYTES: u64 = 8;
-/// Bytes of a captured value's header (length, pointer, flag).
-pub const CAPTURE_HEADER_BYTES: u64 = 24;
-/// Fixed bytes per key of a state table.
-pub const STATE_ENTRY_OVERHEAD_BYTES: u64 = 64;
+/// Bytes of a captured value's slot (pointer or value, length).
+pub const CAPTURE_HEADER_BYTES: u64 = 16;
+/// Fixed bytes per key of a state table's key slot (key hash, last update, two links).
+pub const STATE_ENTRY_OVERHEAD_BYTES: u64 = 32;
 /// Fixed steps of a stateful rule's update per event.
 pub const STATE_UPDATE_STEPS: u64 = 64;
-/// Bytes of a stored non-string scalar.
-const SCALAR_BYTES: u64 = 16;
 
-/// Worst-case state bytes of one rule.
+/// The captures of sequence `seq` (rule `rule`) as the engine stores them: one
+/// [`CaptureSpec`] per capture, strings cut to `min(capture_len, the HOST field's max_len)`
+/// (for a field read on several event types, the largest of them). `None` when a capture
+/// cannot be stored (a list field, or a field out of range: the verifier refuses both).
+/// The engine builds its tables from exactly this, so the bound below is theirs.
+pub(crate) fn capture_specs(
+    program: &Program,
+    binding: &Binding,
+    rule: RuleId,
+    seq: &SequenceDef,
+) -> Option<Vec<CaptureSpec>> {
+    specs_with(program, seq, |f| {
+        let mut len = binding.field(f).map_or(0, |b| u64::from(b.max_len));
+        for &ev in binding.rule_events(rule) {
+            if let Some(b) = binding.field_on(f, ev) {
+                len = len.max(u64::from(b.max_len));
+            }
+        }
+        len
+    })
+}
+
+fn specs_with(
+    program: &Program,
+    seq: &SequenceDef,
+    mut max_len: impl FnMut(crate::ir::FieldRef) -> u64,
+) -> Option<Vec<CaptureSpec>> {
+    seq.captures
+        .iter()
+        .map(|c| {
+            let ty = program.fields.get(c.field.0 as usize)?.ty;
+            CaptureSpec::for_type(c.step, ty, max_len(c.field), seq.state.capture_len)
+        })
+        .collect()
+}
+
+/// Worst-case state bytes of one rule: the state module's bound for the table the engine
+/// builds (see the module docs).
 pub(crate) fn rule_bytes(cx: &Cx<'_>, rid: RuleId, rule: &Rule, mode: Bounds) -> u64 {
     match &rule.kind {
         RuleKind::Single { .. } => 0,
         RuleKind::Sequence(seq) => {
-            let capture_len = u64::from(seq.state.capture_len);
-            let captures = seq
-                .captures
-                .iter()
-                .map(|c| {
-                    let ty = cx.program.fields.get(c.field.0 as usize).map(|r| r.ty);
-                    let b = field_bound(cx, rid, c.field, mode);
-                    let string = CAPTURE_HEADER_BYTES.saturating_add(b.len.min(capture_len));
-                    match ty {
-                        Some(Ty::Scalar(Scalar::Str)) => string,
-                        Some(Ty::List(Scalar::Str)) => {
-                            CAPTURE_HEADER_BYTES.saturating_add(b.items.saturating_mul(string))
-                        }
-                        Some(Ty::List(_)) => CAPTURE_HEADER_BYTES
-                            .saturating_add(b.items.saturating_mul(SCALAR_BYTES)),
-                        _ => SCALAR_BYTES,
-                    }
-                })
-                .fold(0u64, u64::saturating_add);
-            let entry = (seq.steps.len() as u64)
-                .saturating_mul(TIMESTAMP_BYTES)
-                .saturating_add(captures);
-            u64::from(seq.state.capacity).saturating_mul(
-                KEY_HASH_BYTES
-                    .saturating_add(STATE_ENTRY_OVERHEAD_BYTES)
-                    .saturating_add(u64::from(seq.state.per_key).saturating_mul(entry)),
-            )
-        }
-        RuleKind::Threshold(t) => {
-            let entry = match t.counting {
-                Counting::Count => TIMESTAMP_BYTES,
-                Counting::Distinct(_) => TIMESTAMP_BYTES + VALUE_HASH_BYTES,
+            let specs = match mode {
+                Bounds::Host => capture_specs(cx.program, cx.binding, rid, seq),
+                Bounds::Assumed => {
+                    specs_with(cx.program, seq, |f| field_bound(cx, rid, f, mode).len)
+                }
             };
-            u64::from(t.state.capacity).saturating_mul(
-                KEY_HASH_BYTES
-                    .saturating_add(STATE_ENTRY_OVERHEAD_BYTES)
-                    .saturating_add(u64::from(t.state.per_key).saturating_mul(entry)),
-            )
+            match specs {
+                Some(specs) => {
+                    sequence_state_bound_bytes(seq.steps.len(), seq.state.capacity, &specs)
+                }
+                None => u64::MAX,
+            }
         }
+        RuleKind::Threshold(t) => threshold_state_bound_bytes(
+            t.state.capacity,
+            u32::try_from(t.count).unwrap_or(u32::MAX),
+            matches!(t.counting, Counting::Distinct(_)),
+        ),
     }
 }
 

@@ -114,21 +114,26 @@ def rule_fields(docs):
                 walk(v)
     return fields
 
+_EVENTS = None
+
 def event_values(channels, ids):
+    """EventData key -> values seen (up to 200) in the corpus's events of these channels."""
+    global _EVENTS
+    if _EVENTS is None:
+        _EVENTS = collections.defaultdict(lambda: collections.defaultdict(list))
+        for f in glob.glob(f'{CORPUS}/events/*/*.jsonl.gz'):
+            for line in gzip.open(f, 'rt'):
+                d = json.loads(line)
+                bucket = _EVENTS[(str(d.get('Channel', '')).lower(), str(d.get('EventID')))]
+                for k, v in d.items():
+                    if k not in SYSTEM_KEYS and len(bucket[k]) < 200:
+                        bucket[k].append(v)
     vals = collections.defaultdict(list)
     chans = {c.lower() for c in channels}
-    for f in glob.glob(f'{CORPUS}/events/*/*.jsonl.gz'):
-        for line in gzip.open(f, 'rt'):
-            d = json.loads(line)
-            if str(d.get('Channel', '')).lower() not in chans:
-                continue
-            if ids is not None and str(d.get('EventID')) not in {str(i) for i in ids}:
-                continue
-            for k, v in d.items():
-                if k in SYSTEM_KEYS:
-                    continue
-                if len(vals[k]) < 200:
-                    vals[k].append(v)
+    for (ch, eid), bucket in _EVENTS.items():
+        if ch in chans and (ids is None or eid in {str(i) for i in ids}):
+            for k, v in bucket.items():
+                vals[k].extend(v[:200 - len(vals[k])])
     return vals
 
 def is_int(v):
@@ -142,6 +147,8 @@ def is_bool(v):
     return isinstance(v, bool) or (isinstance(v, str) and v.lower() in ('true', 'false'))
 
 def type_of(name, ev, rv):
+    if any(isinstance(v, list) for v in ev):
+        return 'list'
     if any(m for m, _ in rv if set(m) & {'contains', 'startswith', 'endswith', 're', 'windash', 'base64offset', 'base64', 'cidr'}):
         return 'string'
     rvals = [x for _, x in rv if x is not None]
@@ -185,8 +192,10 @@ def main():
                 fields[sn] = (old[0] if old[0] == ty else 'string', old[1] + [n])
             else:
                 fields[sn] = (ty, [n])
-        for reserved in ('time', 'host'):
-            fields.pop(reserved, None)
+        # EventData names that collide with the record's own fields get a `_data` suffix.
+        for reserved in ('time', 'host', 'event_id', 'provider_name', 'channel', 'security_user_id'):
+            if reserved in fields:
+                fields[reserved + '_data'] = fields.pop(reserved)
         desc = what + (f" events {', '.join(map(str, ids))}" if ids else '')
         schema.append(f'[events.{ev}]')
         schema.append(f'description = "{desc} ({channels[0]}), with the fields SigmaHQ rules read."')

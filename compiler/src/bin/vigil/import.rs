@@ -15,14 +15,14 @@ use vigil_compiler::sigma::{self, report::Report, InputFile};
 
 /// The formats `vigil import` reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// Sigma rules (YAML), including correlation rules.
     Sigma,
 }
 
 /// Arguments of `vigil import`.
 #[derive(Debug, Args)]
-pub struct ImportArgs {
+pub(crate) struct ImportArgs {
     /// The format of the input rules.
     #[arg(value_enum)]
     pub format: Format,
@@ -44,7 +44,7 @@ pub struct ImportArgs {
 }
 
 /// Runs the import; returns the exit code.
-pub fn run(args: ImportArgs) -> anyhow::Result<i32> {
+pub(crate) fn run(args: ImportArgs) -> anyhow::Result<i32> {
     let Format::Sigma = args.format;
     let mut inputs = Vec::new();
     for p in &args.paths {
@@ -53,9 +53,12 @@ pub fn run(args: ImportArgs) -> anyhow::Result<i32> {
     if inputs.is_empty() {
         anyhow::bail!("no .yml or .yaml files under the given paths");
     }
-    let import = sigma::import(&inputs, sigma::Options {
-        check: !args.no_check,
-    })
+    let import = sigma::import(
+        &inputs,
+        sigma::Options {
+            check: !args.no_check,
+        },
+    )
     .context("the built-in Sigma log source table is broken")?;
     for f in &import.files {
         let path = args.out.join(&f.rel);
@@ -119,8 +122,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
             if ty.is_dir() {
                 stack.push(p);
             } else if ty.is_file()
-                && p.extension()
-                    .is_some_and(|e| e.eq_ignore_ascii_case("yml") || e.eq_ignore_ascii_case("yaml"))
+                && p.extension().is_some_and(|e| {
+                    e.eq_ignore_ascii_case("yml") || e.eq_ignore_ascii_case("yaml")
+                })
             {
                 out.push(p);
             }

@@ -3,8 +3,16 @@
 
 #![forbid(unsafe_code)]
 
+mod build;
 mod check;
 mod common;
+mod explain;
+mod import;
+mod inspect;
+mod keygen;
+mod run;
+mod test;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -24,11 +32,42 @@ struct Cli {
 enum Command {
     /// Check rule files: syntax, names, types and fields, without building a bundle.
     Check(check::Args),
+    /// Compile, verify and write a signed (or `--unsigned`) bundle.
+    Build(build::Args),
+    /// Load a bundle as an agent would (signature, expiry, schema binding, verifier) and
+    /// report its worst-case cost.
+    Verify(verify::Args),
+    /// Print a bundle's header, field requirements and rules (the signature is not checked).
+    Inspect(inspect::Args),
+    /// Print each rule's IR, worst-case cost and state bytes, and the fields it reads.
+    Explain(explain::Args),
+    /// Generate an ed25519 signing key pair: `NAME.key` and `NAME.pub`.
+    Keygen(keygen::Args),
+    /// Run rules (`.vgl` files or a `.vglb` bundle) over JSON-lines events and print alerts.
+    Run(run::Args),
+    /// Compile rule files and run their `test` blocks.
+    Test(test::Args),
+    /// Convert rules from another language (Sigma) into formatted `.vgl` files.
+    Import(import::ImportArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Build(args) => build::run(&args),
+        Command::Verify(args) => verify::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
+        Command::Explain(args) => explain::run(&args),
+        Command::Keygen(args) => keygen::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Test(args) => test::run(&args),
+        Command::Import(args) => match import::run(args) {
+            Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(2)),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
     }
 }

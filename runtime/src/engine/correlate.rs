@@ -1,0 +1,325 @@
+//! The engine's side of correlation: one state table per stateful rule (the state module's
+//! [`SequenceState`] / [`ThresholdState`], the ONE implementation both evaluators share), and
+//! per (rule, event type) a plan of what to read from an event: key fields, the steps it can
+//! fill and their conditions, the captures, a threshold's distinct field.
+//!
+//! Input: a verified program and its binding; output: [`Stateful`] entries the engine drives
+//! from `process`. Nothing here evaluates an expression (the engine's evaluator does) and
+//! nothing allocates per event: keys are hashed in place ([`KeyHasher`]), captured values
+//! are borrowed from the event until the table copies them.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::bind::Binding;
+use crate::event::Event;
+use crate::hash::{rule_hash, Digest32};
+use crate::ir::{Counting, ExprId, FieldRef, Program, Rule, RuleId, RuleKind};
+use crate::schema::{EventTypeId, FieldIndex};
+use crate::state::{
+    value_hash, CaptureSpec, CaptureValue, Counters, KeyHash, KeyHasher, KeyPart, SequenceParams,
+    SequenceState, StateError, ThresholdParams, ThresholdState, TimeConfig, ValueHash,
+};
+use crate::types::{Scalar, Ty};
+
+/// A field as read on one event type: where it is and its scalar type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Read {
+    pub(crate) index: FieldIndex,
+    pub(crate) scalar: Scalar,
+}
+
+/// What a stateful rule reads from events of one type.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Plan {
+    /// The key fields (`by`), in order; empty: one key per host.
+    pub(crate) key: Vec<Read>,
+    /// Sequence: the steps events of this type can fill.
+    pub(crate) steps: Vec<usize>,
+    /// Sequence: each capture's field on this type (`None` for captures of other types'
+    /// steps: the table asks only for the captures of the step that matched).
+    pub(crate) captures: Vec<Option<Read>>,
+    /// Threshold: the counted field of `distinct(F)`.
+    pub(crate) distinct: Option<Read>,
+}
+
+/// A rule's table.
+#[derive(Debug)]
+pub(crate) enum Table {
+    /// A sequence.
+    Sequence(SequenceState),
+    /// A threshold.
+    Threshold(ThresholdState),
+}
+
+impl Table {
+    pub(crate) fn counters(&self) -> Counters {
+        match self {
+            Table::Sequence(s) => s.counters(),
+            Table::Threshold(t) => t.counters(),
+        }
+    }
+
+    pub(crate) fn note_absent_key(&mut self) {
+        match self {
+            Table::Sequence(s) => s.note_absent_key(),
+            Table::Threshold(t) => t.note_absent_key(),
+        }
+    }
+
+    pub(crate) fn measured_bytes(&self) -> u64 {
+        match self {
+            Table::Sequence(s) => s.measured_bytes(),
+            Table::Threshold(t) => t.measured_bytes(),
+        }
+    }
+
+    pub(crate) fn keys(&self) -> usize {
+        match self {
+            Table::Sequence(s) => s.keys(),
+            Table::Threshold(t) => t.keys(),
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        match self {
+            Table::Sequence(s) => s.capacity(),
+            Table::Threshold(t) => t.capacity(),
+        }
+    }
+}
+
+/// What must be equal for a rule's table to be handed from one engine to the next: the
+/// rule's id, its canonical IR hash, and the table's layout (capture specs from the host's
+/// bounds, time configuration).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub(crate) id: String,
+    pub(crate) hash: Digest32,
+    pub(crate) captures: Vec<CaptureSpec>,
+    pub(crate) time: TimeConfig,
+}
+
+/// One stateful rule of an engine.
+#[derive(Debug)]
+pub(crate) struct Stateful {
+    pub(crate) rule: RuleId,
+    pub(crate) identity: Identity,
+    /// Per host event type id: the plan, when the rule sees that type.
+    plans: Vec<Option<Plan>>,
+    /// Sequence: each step's condition root.
+    pub(crate) step_conds: Vec<Option<ExprId>>,
+    /// Threshold: the condition root.
+    pub(crate) cond: Option<ExprId>,
+    /// The verifier's bound on this table's bytes.
+    pub(crate) bound_bytes: u64,
+    table: Mutex<Table>,
+}
+
+/// Why a rule's table could not be built (the verifier refuses such rules first).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum BuildError {
+    /// A capture the tables cannot store (a list field).
+    Capture(String),
+    /// The table refused its parameters.
+    State(String, StateError),
+}
+
+fn read_of(binding: &Binding, f: FieldRef, ev: EventTypeId) -> Option<Read> {
+    let b = binding.field_on(f, ev)?;
+    match b.ty {
+        Ty::Scalar(s) => Some(Read {
+            index: b.index,
+            scalar: s,
+        }),
+        Ty::List(_) => None,
+    }
+}
+
+fn plans_len(binding: &Binding, rule: RuleId) -> usize {
+    binding
+        .rule_events(rule)
+        .iter()
+        .map(|e| usize::from(e.0) + 1)
+        .max()
+        .unwrap_or(0)
+}
+
+impl Stateful {
+    /// The entry of rule `rid` (`None` for a single-event rule).
+    pub(crate) fn build(
+        program: &Program,
+        binding: &Binding,
+        rid: RuleId,
+        rule: &Rule,
+        bound_bytes: u64,
+        time: TimeConfig,
+    ) -> Option<Result<Stateful, BuildError>> {
+        let hash = rule_hash(program, rule);
+        let mut plans: Vec<Option<Plan>> = vec![None; plans_len(binding, rid)];
+        let out = match &rule.kind {
+            RuleKind::Single { .. } => return None,
+            RuleKind::Sequence(seq) => {
+                let Some(specs) = crate::verify::state::capture_specs(program, binding, rid, seq)
+                else {
+                    return Some(Err(BuildError::Capture(rule.name.clone())));
+                };
+                let step_events = binding.step_events(rid);
+                for (k, &ev) in step_events.iter().enumerate() {
+                    let Some(slot) = plans.get_mut(usize::from(ev.0)) else {
+                        continue;
+                    };
+                    let plan = slot.get_or_insert_with(|| Plan {
+                        key: seq
+                            .steps
+                            .get(k)
+                            .map(|s| {
+                                s.key
+                                    .iter()
+                                    .filter_map(|f| read_of(binding, *f, ev))
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                        captures: seq
+                            .captures
+                            .iter()
+                            .map(|c| {
+                                let own = step_events.get(usize::from(c.step)) == Some(&ev);
+                                own.then(|| read_of(binding, c.field, ev)).flatten()
+                            })
+                            .collect(),
+                        ..Plan::default()
+                    });
+                    plan.steps.push(k);
+                }
+                let table = SequenceState::new(SequenceParams {
+                    steps: seq.steps.len(),
+                    within_ns: seq.within_ns,
+                    capacity: seq.state.capacity,
+                    captures: &specs,
+                    time,
+                })
+                .map_err(|e| BuildError::State(rule.name.clone(), e));
+                table.map(|t| Stateful {
+                    rule: rid,
+                    identity: Identity {
+                        id: rule.id.clone(),
+                        hash,
+                        captures: specs.clone(),
+                        time,
+                    },
+                    plans,
+                    step_conds: seq.steps.iter().map(|s| s.cond).collect(),
+                    cond: None,
+                    bound_bytes,
+                    table: Mutex::new(Table::Sequence(t)),
+                })
+            }
+            RuleKind::Threshold(t) => {
+                for &ev in binding.rule_events(rid) {
+                    let name = binding.event_name(ev);
+                    let Some(i) = t.events.iter().position(|e| e == name) else {
+                        continue;
+                    };
+                    let Some(slot) = plans.get_mut(usize::from(ev.0)) else {
+                        continue;
+                    };
+                    *slot = Some(Plan {
+                        key: t
+                            .key
+                            .get(i)
+                            .map(|k| k.iter().filter_map(|f| read_of(binding, *f, ev)).collect())
+                            .unwrap_or_default(),
+                        distinct: match t.counting {
+                            Counting::Count => None,
+                            Counting::Distinct(f) => read_of(binding, f, ev),
+                        },
+                        ..Plan::default()
+                    });
+                }
+                let table = ThresholdState::new(ThresholdParams {
+                    count: u32::try_from(t.count).unwrap_or(u32::MAX),
+                    within_ns: t.within_ns,
+                    capacity: t.state.capacity,
+                    distinct: matches!(t.counting, Counting::Distinct(_)),
+                    time,
+                })
+                .map_err(|e| BuildError::State(rule.name.clone(), e));
+                table.map(|tab| Stateful {
+                    rule: rid,
+                    identity: Identity {
+                        id: rule.id.clone(),
+                        hash,
+                        captures: Vec::new(),
+                        time,
+                    },
+                    plans,
+                    step_conds: Vec::new(),
+                    cond: t.cond,
+                    bound_bytes,
+                    table: Mutex::new(Table::Threshold(tab)),
+                })
+            }
+        };
+        Some(out)
+    }
+
+    /// The plan for events of type `ty`.
+    pub(crate) fn plan(&self, ty: EventTypeId) -> Option<&Plan> {
+        self.plans.get(usize::from(ty.0)).and_then(Option::as_ref)
+    }
+
+    /// The table, locked. A poisoned lock (a panic while it was held: a bug, since evaluator
+    /// panics are caught before they reach the table) is taken over as it is: the table's
+    /// invariants hold between its operations, and its memory stays bounded whatever.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The key hash of `event` for key fields `key` (with its `host`); `None` when a key field
+/// is absent.
+pub(crate) fn key_of(event: &Event<'_>, key: &[Read]) -> Option<KeyHash> {
+    let mut h = KeyHasher::new(event.host());
+    for r in key {
+        if !event.is_present(r.index) {
+            return None;
+        }
+        h.push(part_of(event, *r));
+    }
+    Some(h.finish())
+}
+
+fn part_of<'e>(event: &'e Event<'_>, r: Read) -> KeyPart<'e> {
+    match r.scalar {
+        Scalar::Int => KeyPart::Int(event.get_int(r.index)),
+        Scalar::Bool => KeyPart::Bool(event.get_bool(r.index)),
+        Scalar::Ip => KeyPart::Ip(event.get_ip(r.index)),
+        Scalar::Str | Scalar::Cidr => KeyPart::Str(event.get_str(r.index)),
+    }
+}
+
+/// The hash of a distinct field's value; `None` when absent.
+pub(crate) fn value_of(event: &Event<'_>, r: Read) -> Option<ValueHash> {
+    event
+        .is_present(r.index)
+        .then(|| value_hash(part_of(event, r)))
+}
+
+/// Capture `read`'s value on `event`.
+pub(crate) fn capture_of<'e>(event: &'e Event<'_>, read: Option<Read>) -> CaptureValue<'e> {
+    let Some(r) = read else {
+        return CaptureValue::Absent;
+    };
+    if !event.is_present(r.index) {
+        return CaptureValue::Absent;
+    }
+    match r.scalar {
+        Scalar::Int => CaptureValue::Int(event.get_int(r.index)),
+        Scalar::Bool => CaptureValue::Bool(event.get_bool(r.index)),
+        Scalar::Ip => CaptureValue::Ip(event.get_ip(r.index)),
+        Scalar::Str | Scalar::Cidr => CaptureValue::Str {
+            value: event.get_str(r.index),
+            truncated: event.is_truncated(r.index),
+        },
+    }
+}

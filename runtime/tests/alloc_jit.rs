@@ -1,0 +1,197 @@
+//! The JIT evaluation path allocates nothing per event that raises no alert: `Engine::process`
+//! with `EngineKind::Jit` over 10,000 non-matching `process_start` events, after a warm-up,
+//! makes zero heap allocations. Measured with a counting global allocator (counting only on
+//! the test's own thread, so the harness does not disturb it).
+//!
+//! The program is three hand-built rules over the endpoint schema: a case-sensitive
+//! `command_line contains "..."`, a folded `image iendswith any [...]`, and `pid == 4`.
+//!
+//! One case is known to allocate and is ignored until fixed: a folded test on a subject with
+//! upper-case letters (a typical Windows path). The helpers fold the subject with
+//! `casefold::fold_str`, which returns an owned `String` whenever folding changes the text
+//! (`runtime/src/jit/helpers.rs`, `vigil_str_list` and `vigil_str_test`).
+
+mod jit_common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use jit_common::{field, str_const, Prog};
+use vigil_runtime::engine::{Engine, EngineKind, EngineOptions};
+use vigil_runtime::event::{Event, EventBuilder};
+use vigil_runtime::ir::{CmpOp, ExprKind, Quant, StrTest};
+use vigil_runtime::schema::Schema;
+use vigil_runtime::types::Ty;
+use vigil_runtime::verify::Verified;
+
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn note() {
+    // `try_with`: the thread-locals may be gone while a thread shuts down.
+    let _ = COUNTING.try_with(|on| {
+        if on.get() {
+            let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; the counting only touches
+// const-initialised thread-locals, which never allocate.
+#[expect(unsafe_code, reason = "a counting global allocator for this test")]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_during(f: impl FnOnce()) -> u64 {
+    ALLOCS.with(|n| n.set(0));
+    COUNTING.with(|on| on.set(true));
+    f();
+    COUNTING.with(|on| on.set(false));
+    ALLOCS.with(Cell::get)
+}
+
+/// The three rules: `command_line contains "sekurlsa::"`, `image iendswith any
+/// ["\\powershell.exe", "\\mshta.exe"]`, `pid == 4`.
+fn program() -> Verified {
+    let mut p = Prog::new(Schema::endpoint());
+    p.rule("contains", &["process_start"], |p, rb| {
+        let lhs = field(p, rb, "process_start", "command_line");
+        let rhs = str_const(p, rb, "sekurlsa::");
+        Some(rb.e(
+            Ty::BOOL,
+            ExprKind::StrTest {
+                op: StrTest::Contains,
+                fold: false,
+                lhs,
+                rhs,
+            },
+        ))
+    });
+    p.rule("folded_list", &["process_start"], |p, rb| {
+        let lhs = field(p, rb, "process_start", "image");
+        let list = p.str_list(&["\\powershell.exe", "\\mshta.exe"]);
+        Some(rb.e(
+            Ty::BOOL,
+            ExprKind::StrList {
+                op: StrTest::EndsWith,
+                fold: true,
+                quant: Quant::Any,
+                lhs,
+                list,
+            },
+        ))
+    });
+    p.rule("int_cmp", &["process_start"], |p, rb| {
+        let lhs = field(p, rb, "process_start", "pid");
+        let rhs = rb.int(4);
+        Some(rb.e(Ty::BOOL, ExprKind::Cmp(CmpOp::Eq, lhs, rhs)))
+    });
+    p.verify()
+}
+
+/// Events none of the rules fire on, with these images (and matching command lines).
+fn events(schema: &Schema, images: &[&'static str]) -> Vec<Event<'static>> {
+    images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| {
+            let mut b = EventBuilder::new(schema, "process_start").expect("process_start");
+            b.set_int("time", 1_700_000_000_000_000_000 + i as i64)
+                .expect("time");
+            b.set_str("host", "wks-7").expect("host");
+            b.set_int("pid", 1000 + i as i64).expect("pid");
+            b.set_str("image", image).expect("image");
+            b.set_string("command_line", format!("{image} --run {i}"))
+                .expect("command line");
+            b.finish()
+        })
+        .collect()
+}
+
+/// Allocations over 10,000 `process` calls cycling through `events`, after a warm-up.
+fn allocations_per_10k(events: &[Event<'_>]) -> u64 {
+    let engine = Engine::new(
+        &program(),
+        EngineOptions {
+            engine: EngineKind::Jit,
+            ..EngineOptions::default()
+        },
+    )
+    .expect("the JIT compiles the program");
+    let mut alerts = 0usize;
+    // Warm up: the context pool hands this thread its context and every helper runs once.
+    for event in events {
+        alerts += engine.process(event, &mut |_| {}).expect("fits");
+    }
+    assert_eq!(alerts, 0, "the events must not fire");
+    let allocs = allocations_during(|| {
+        for event in events.iter().cycle().take(10_000) {
+            alerts += engine.process(event, &mut |_| {}).expect("fits");
+        }
+    });
+    assert_eq!(alerts, 0, "the events must not fire");
+    assert_eq!(engine.stats().eval_errors, 0);
+    assert_eq!(engine.stats().internal_errors, 0);
+    allocs
+}
+
+#[test]
+fn jit_path_allocates_nothing_per_non_alerting_event() {
+    // The counter works: a real allocation is seen.
+    assert!(allocations_during(|| drop(std::hint::black_box(Vec::<u8>::with_capacity(8)))) >= 1);
+    let schema = Schema::endpoint();
+    // Already folded (lower case), so folding borrows.
+    let events = events(
+        &schema,
+        &[
+            r"c:\windows\system32\svchost.exe",
+            r"c:\program files\google\chrome\application\chrome.exe",
+            r"c:\windows\system32\conhost.exe",
+            r"c:\windows\explorer.exe",
+        ],
+    );
+    assert_eq!(allocations_per_10k(&events), 0);
+}
+
+#[test]
+#[ignore = "known: folded helpers allocate the folded subject when it has upper-case letters \
+            (jit/helpers.rs, casefold::fold_str); un-ignore once they fold into a per-call buffer"]
+fn jit_path_allocates_nothing_on_mixed_case_subjects() {
+    let schema = Schema::endpoint();
+    let events = events(
+        &schema,
+        &[
+            r"C:\Windows\System32\svchost.exe",
+            r"C:\Program Files\Google\Chrome\Application\chrome.exe",
+            r"C:\Windows\System32\conhost.exe",
+            r"C:\Windows\explorer.exe",
+        ],
+    );
+    assert_eq!(allocations_per_10k(&events), 0);
+}
