@@ -35,8 +35,13 @@ fn load_bench(c: &mut Criterion) {
         created_by: "vigil-benches".into(),
         ..HeaderInput::default()
     };
-    let bytes = encode(program, Some(&compiled.debug), &header, Some(key.signing_key()))
-        .expect("the bundle encodes");
+    let bytes = encode(
+        program,
+        Some(&compiled.debug),
+        &header,
+        Some(key.signing_key()),
+    )
+    .expect("the bundle encodes");
     eprintln!("load: a {RULES}-rule bundle is {} bytes", bytes.len());
     let id = |name: &str| BenchmarkId::new(name, format!("rules={RULES}"));
 
@@ -47,8 +52,13 @@ fn load_bench(c: &mut Criterion) {
 
     g.bench_function(id("full"), |b| {
         b.iter(|| {
-            let bytes = encode(program, Some(&compiled.debug), &header, Some(key.signing_key()))
-                .expect("the bundle encodes");
+            let bytes = encode(
+                program,
+                Some(&compiled.debug),
+                &header,
+                Some(key.signing_key()),
+            )
+            .expect("the bundle encodes");
             let loaded = load(&bytes, &schema, &trust, &budget, NOW_UNIX).expect("it loads");
             jit::compile(&loaded.verified).expect("it JIT-compiles")
         });

@@ -72,9 +72,8 @@ fn per_event(c: &mut Criterion) {
         } else {
             Box::new(baseline_10(&schema))
         };
-        let run_baseline = |events: &[Event<'_>]| -> usize {
-            events.iter().map(|e| baseline(black_box(e))).sum()
-        };
+        let run_baseline =
+            |events: &[Event<'_>]| -> usize { events.iter().map(|e| baseline(black_box(e))).sum() };
         // The three agree on the inputs (the library's tests check it event by event).
         let want = run_baseline(&events);
         assert_eq!(run_engine(&jit, &events), want, "jit, {n} rules");

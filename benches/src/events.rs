@@ -32,7 +32,10 @@ impl Rng {
 
     /// One item of `items` (non-empty).
     pub fn pick<'t>(&mut self, items: &[&'t str]) -> &'t str {
-        items.get(self.below(items.len())).copied().unwrap_or_default()
+        items
+            .get(self.below(items.len()))
+            .copied()
+            .unwrap_or_default()
     }
 }
 

@@ -144,7 +144,10 @@ mod tests {
         let events = generate_events(&schema, 240);
         assert_eq!(events.len(), 240);
         for (n, baseline) in [
-            (1, Box::new(per_event::baseline_1(&schema)) as Box<dyn Fn(&_) -> usize>),
+            (
+                1,
+                Box::new(per_event::baseline_1(&schema)) as Box<dyn Fn(&_) -> usize>,
+            ),
             (10, Box::new(per_event::baseline_10(&schema))),
         ] {
             let compiled = compile_text(&per_event::rules(n), &schema);
@@ -166,7 +169,10 @@ mod tests {
                 }
             }
             assert!(total > 0, "{n} rules: nothing fired");
-            assert!(total < events.len() / 4, "{n} rules: too much fired ({total})");
+            assert!(
+                total < events.len() / 4,
+                "{n} rules: too much fired ({total})"
+            );
         }
     }
 }

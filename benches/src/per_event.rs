@@ -161,9 +161,14 @@ impl Fields {
 fn encoded_powershell(f: &Fields, e: &Event<'_>) -> bool {
     fold_str(e.get_str(f.image)).ends_with("\\powershell.exe") && {
         let cmd = fold_str(e.get_str(f.command_line));
-        ["-enc", "-encodedcommand", "frombase64string", "downloadstring"]
-            .iter()
-            .any(|p| cmd.contains(p))
+        [
+            "-enc",
+            "-encodedcommand",
+            "frombase64string",
+            "downloadstring",
+        ]
+        .iter()
+        .any(|p| cmd.contains(p))
     }
 }
 
@@ -197,9 +202,14 @@ pub fn baseline_10(schema: &Schema) -> impl Fn(&Event<'_>) -> usize {
                     .any(|s| p.ends_with(s))
             } && {
                 let i = image();
-                ["\\cmd.exe", "\\powershell.exe", "\\wscript.exe", "\\mshta.exe"]
-                    .iter()
-                    .any(|s| i.ends_with(s))
+                [
+                    "\\cmd.exe",
+                    "\\powershell.exe",
+                    "\\wscript.exe",
+                    "\\mshta.exe",
+                ]
+                .iter()
+                .any(|s| i.ends_with(s))
             },
             image().ends_with("\\rundll32.exe") && cmd().contains("javascript:"),
             fold_str(e.get_str(f.original_file_name)) == "certutil.exe" && {

@@ -169,8 +169,8 @@ mod tests {
         let mut trust = TrustStore::new();
         trust.trust(key.verifying_key());
         for bytes in [&a.bytes, &stripped.bytes] {
-            let loaded = load(bytes, &Schema::endpoint(), &trust, &Budget::default(), 0)
-                .expect("loads");
+            let loaded =
+                load(bytes, &Schema::endpoint(), &trust, &Budget::default(), 0).expect("loads");
             assert_eq!(loaded.header.content_version, 7);
         }
         let decoded = decode(&stripped.bytes).expect("decodes");

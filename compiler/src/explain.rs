@@ -16,8 +16,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 use vigil_runtime::ir::{
-    self, ArithOp, CmpOp, Counting, ExprId, ExprKind, FieldRef, Program, Quant, RuleKind,
-    StrTest, TemplatePart,
+    self, ArithOp, CmpOp, Counting, ExprId, ExprKind, FieldRef, Program, Quant, RuleKind, StrTest,
+    TemplatePart,
 };
 use vigil_runtime::verify::{CostReport, Verified};
 
@@ -576,7 +576,13 @@ fn node_line(program: &Program, rule: &ir::Rule, n: usize) -> String {
             fold: f,
             lhs,
             rhs,
-        } => format!("str_test {}{} {}, {}", str_test(*op), fold(*f), a(*lhs), a(*rhs)),
+        } => format!(
+            "str_test {}{} {}, {}",
+            str_test(*op),
+            fold(*f),
+            a(*lhs),
+            a(*rhs)
+        ),
         ExprKind::StrList {
             op,
             fold: f,
@@ -684,7 +690,10 @@ mod tests {
             rules: vec![rule],
         };
         let e = explain(&program, None);
-        assert_eq!(e.rules[0].nodes, ["%0 = const 4 : int", "%1 = not %9? : bool"]);
+        assert_eq!(
+            e.rules[0].nodes,
+            ["%0 = const 4 : int", "%1 = not %9? : bool"]
+        );
         assert_eq!(e.rules[0].roots, ["when %1"]);
         assert!(e.to_text().contains("reads: nothing"));
     }

@@ -12,10 +12,8 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "vigil-cli-bundle-{}-{name}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("vigil-cli-bundle-{}-{name}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("temp dir is writable");
         Scratch(dir)
@@ -62,9 +60,16 @@ fn code(o: &Output) -> i32 {
 /// `vigil keygen --out DIR/NAME`; returns the `.key` and `.pub` paths.
 fn keygen(s: &Scratch, name: &str) -> (PathBuf, PathBuf) {
     let prefix = s.path(name);
-    let o = vigil([OsStr::new("keygen"), OsStr::new("--out"), prefix.as_os_str()]);
+    let o = vigil([
+        OsStr::new("keygen"),
+        OsStr::new("--out"),
+        prefix.as_os_str(),
+    ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    (s.path(&format!("{name}.key")), s.path(&format!("{name}.pub")))
+    (
+        s.path(&format!("{name}.key")),
+        s.path(&format!("{name}.pub")),
+    )
 }
 
 /// `vigil build examples/rules -o OUT` with the extra arguments.
@@ -112,7 +117,11 @@ fn keygen_writes_both_files_and_refuses_to_overwrite() {
         assert_eq!(mode & 0o777, 0o600, "secret key mode {mode:o}");
     }
     let prefix = s.path("ci");
-    let again = vigil([OsStr::new("keygen"), OsStr::new("--out"), prefix.as_os_str()]);
+    let again = vigil([
+        OsStr::new("keygen"),
+        OsStr::new("--out"),
+        prefix.as_os_str(),
+    ]);
     assert_eq!(code(&again), 2);
     assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
     assert_eq!(fs::read_to_string(&key).expect("kept"), secret_text);
@@ -149,7 +158,10 @@ fn build_then_verify_round_trips() {
     assert_eq!(code(&v), 0, "{}", stderr(&v));
     let report = stdout(&v);
     assert!(report.starts_with("ok: "), "{report}");
-    assert!(report.contains(&format!("signed by key {key_id}")), "{report}");
+    assert!(
+        report.contains(&format!("signed by key {key_id}")),
+        "{report}"
+    );
     assert!(report.contains("event process_start: "), "{report}");
     assert!(report.contains("state: "), "{report}");
 }
@@ -178,7 +190,10 @@ fn tampered_bundles_wrong_and_revoked_keys_are_refused() {
     tampered[mid] ^= 0x01;
     let tampered_path = s.path("tampered.vglb");
     fs::write(&tampered_path, &tampered).expect("write");
-    let v = verify(&tampered_path, &[OsStr::new("--pubkey"), public.as_os_str()]);
+    let v = verify(
+        &tampered_path,
+        &[OsStr::new("--pubkey"), public.as_os_str()],
+    );
     assert_eq!(code(&v), 1, "{}", stderr(&v));
     assert!(stderr(&v).contains("error[E05"), "{}", stderr(&v));
     assert!(stderr(&v).contains("error[E0511]"), "{}", stderr(&v));
@@ -267,7 +282,11 @@ fn a_host_lacking_a_field_is_refused_naming_the_rule_and_field() {
         .filter(|l| !l.trim_start().starts_with("{ name = \"command_line\","))
         .map(|l| format!("{l}\n"))
         .collect();
-    assert_ne!(without.len(), schema.len(), "the schema had a command_line field");
+    assert_ne!(
+        without.len(),
+        schema.len(),
+        "the schema had a command_line field"
+    );
     let host = s.path("old_sensor.toml");
     fs::write(&host, without).expect("write");
     let v = verify(
@@ -347,7 +366,11 @@ fn builds_are_deterministic_and_strip_still_verifies() {
     let v = verify(&stripped, &[OsStr::new("--pubkey"), public.as_os_str()]);
     assert_eq!(code(&v), 0, "{}", stderr(&v));
     let i = vigil([OsStr::new("inspect"), stripped.as_os_str()]);
-    assert!(stdout(&i).contains("debug section: stripped"), "{}", stdout(&i));
+    assert!(
+        stdout(&i).contains("debug section: stripped"),
+        "{}",
+        stdout(&i)
+    );
 }
 
 #[test]

@@ -55,7 +55,7 @@ use crate::state::{CaptureView, Counters as StateCounters, TimeConfig};
 use crate::value::Value;
 use crate::verify::Verified;
 
-use correlate::{capture_of, key_of, value_of, Stateful, Table};
+use correlate::{capture_of, value_of, KeyCache, Stateful, Table};
 
 /// Evaluates rule conditions. Implemented by the interpreter and by JIT-compiled code; both
 /// must agree on every program and event (the interpreter is the oracle).
@@ -504,8 +504,9 @@ impl Engine {
             return Err(EngineError::EventShape(event.ty().0));
         }
         let mut fired = 0;
+        let mut keys = KeyCache::default();
         for &rule in self.dispatch.all_rules_for(event.ty()) {
-            fired += self.run_rule(rule, event, on_alert);
+            fired += self.run_rule(rule, event, &mut keys, on_alert);
         }
         Ok(fired)
     }
@@ -530,8 +531,9 @@ impl Engine {
             u64::from(self.dispatch.stateful_for(event.ty())),
         );
         let mut fired = 0;
+        let mut keys = KeyCache::default();
         for &rule in self.dispatch.rules_for(event.ty()) {
-            fired += self.run_rule(rule, event, on_alert);
+            fired += self.run_rule(rule, event, &mut keys, on_alert);
         }
         Ok(fired)
     }
@@ -550,20 +552,27 @@ impl Engine {
             return Err(EngineError::EventShape(event.ty().0));
         }
         let mut fired = 0;
+        let mut keys = KeyCache::default();
         for &rule in self.dispatch.stateful_rules_for(event.ty()) {
-            fired += self.run_rule(rule, event, on_alert);
+            fired += self.run_rule(rule, event, &mut keys, on_alert);
         }
         Ok(fired)
     }
 
     /// Runs one rule on `event`; returns how many alerts it delivered (0 or 1).
-    fn run_rule(&self, rule: RuleId, event: &Event<'_>, on_alert: &mut dyn FnMut(&Alert)) -> usize {
+    fn run_rule(
+        &self,
+        rule: RuleId,
+        event: &Event<'_>,
+        keys: &mut KeyCache,
+        on_alert: &mut dyn FnMut(&Alert),
+    ) -> usize {
         let c = &self.counters;
         if let Some(Some(ix)) = self.stateful_ix.get(rule.0 as usize) {
             let Some(st) = self.stateful.get(*ix) else {
                 return 0;
             };
-            let alert = self.run_stateful(st, event);
+            let alert = self.run_stateful(st, event, keys);
             return match alert {
                 Some(alert) => {
                     bump(&c.alerts, 1);
@@ -630,7 +639,7 @@ impl Engine {
     /// Hands `event` to stateful rule `st`'s table; the alert when it fires. The alert is
     /// built while the table is locked (it reads the completed match's captures) and
     /// delivered by the caller after the lock is released.
-    fn run_stateful(&self, st: &Stateful, event: &Event<'_>) -> Option<Alert> {
+    fn run_stateful(&self, st: &Stateful, event: &Event<'_>, keys: &mut KeyCache) -> Option<Alert> {
         let plan = st.plan(event.ty())?;
         let rule = st.rule;
         let time = event.time_opt();
@@ -644,7 +653,7 @@ impl Engine {
                     return None;
                 }
             }
-            let Some(key) = key_of(event, &plan.key) else {
+            let Some(key) = keys.key(event, &plan.key) else {
                 st.lock().note_absent_key();
                 return None;
             };
@@ -656,7 +665,7 @@ impl Engine {
             fired?;
             return self.alert_caught(rule, event, None);
         }
-        let Some(key) = key_of(event, &plan.key) else {
+        let Some(key) = keys.key(event, &plan.key) else {
             st.lock().note_absent_key();
             return None;
         };
@@ -664,7 +673,6 @@ impl Engine {
         let Table::Sequence(seq) = &mut *guard else {
             return None;
         };
-        let mut failure = None;
         let outcome = seq.on_event(
             key,
             time,
@@ -679,16 +687,10 @@ impl Engine {
             Ok(Some(fired)) => self.alert_caught(rule, event, Some(&fired.captures)),
             Ok(None) => None,
             Err(f) => {
-                failure = Some(f);
+                self.count_failure(&f);
                 None
             }
         }
-        .or_else(|| {
-            if let Some(f) = &failure {
-                self.count_failure(f);
-            }
-            None
-        })
     }
 
     /// [`Engine::alert`] under `catch_unwind`, counting failures.

@@ -116,7 +116,11 @@ fn a_schema_with_too_many_fields_is_refused() {
 fn a_program_with_too_many_builtins_cannot_bind() {
     let mut program: Program =
         serde_json::from_str(&read("tests/verify/ok_single.json")).expect("IR JSON");
-    let one = program.builtins.first().cloned().expect("ok_single calls a builtin");
+    let one = program
+        .builtins
+        .first()
+        .cloned()
+        .expect("ok_single calls a builtin");
     program.builtins = vec![one; usize::from(u16::MAX) + 2];
     let errors = bind(&program, &Schema::endpoint()).expect_err("cannot number the builtins");
     assert!(

@@ -110,3 +110,28 @@ fn agent_refuses_unsigned_bundles_unless_allowed_and_checks_signatures() {
     }
     assert!(run_agent(&tampered, &trust, demo_records(), 2).is_err());
 }
+
+#[test]
+fn agent_depends_on_the_runtime_alone() {
+    let manifest = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/embed/Cargo.toml"),
+    )
+    .expect("the agent's manifest");
+    let mut in_deps = false;
+    let mut deps = Vec::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_deps = line.ends_with("dependencies]");
+            continue;
+        }
+        if in_deps && !line.is_empty() && !line.starts_with('#') {
+            deps.push(
+                line.split(['.', ' ', '='])
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+        }
+    }
+    assert_eq!(deps, ["vigil-runtime"], "{manifest}");
+}

@@ -500,10 +500,16 @@ fn reload_keeps_the_state_of_unchanged_rules_only() {
         assert_eq!(report.dropped, vec!["thr".to_owned()]);
         assert_eq!(report.fresh, vec!["thr".to_owned(), "new".to_owned()]);
         // The sequence's partial match carried over; the changed threshold starts afresh.
-        assert_eq!(fired(&new, &event(&schema, "process_end", 7, 3)), vec!["seq"]);
+        assert_eq!(
+            fired(&new, &event(&schema, "process_end", 7, 3)),
+            vec!["seq"]
+        );
         assert!(fired(&new, &event(&schema, "process_start", 7, 4)).is_empty());
         let stats = new.rule_state_stats();
-        assert_eq!(stats[0].counters.events, 4, "counters travel with the state");
+        assert_eq!(
+            stats[0].counters.events, 4,
+            "counters travel with the state"
+        );
         assert_eq!(stats[1].counters.events, 1);
     }
 }
@@ -525,7 +531,10 @@ fn lateness_lets_older_events_count() {
         .expect("engine");
         fired(&engine, &event(&schema, "process_start", 7, 100));
         let late = fired(&engine, &event(&schema, "process_start", 7, 95));
-        assert!(late.contains(&"one".to_owned()), "single-event rules see late events");
+        assert!(
+            late.contains(&"one".to_owned()),
+            "single-event rules see late events"
+        );
         assert_eq!(engine.stats().state_late, 1 - want as u64);
         // Within the allowance the older event counted: 95, 100, 101 reach 3.
         let third = fired(&engine, &event(&schema, "process_start", 7, 101));

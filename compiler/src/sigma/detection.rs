@@ -326,7 +326,13 @@ impl<'a> Converter<'a> {
             return Ok(if mods.neq { b::not(e) } else { e });
         }
         let patterns = self.patterns(mods, text)?;
-        let mut alts = Vec::with_capacity(patterns.len());
+        let dash = patterns.iter().any(|p| match p {
+            Pattern::Eq(s) | Pattern::Contains(s) | Pattern::Start(s) | Pattern::End(s) => {
+                s == "-" || s.is_empty() && !matches!(p, Pattern::Eq(_))
+            }
+            Pattern::Regex(_) | Pattern::Any => false,
+        });
+        let mut alts = Vec::with_capacity(patterns.len() + 1);
         for p in patterns {
             let (op_i, op_c) = match &p {
                 Pattern::Eq(_) => (StrOp::Ieq, None),
@@ -354,6 +360,11 @@ impl<'a> Converter<'a> {
                 }
             };
             alts.push(e);
+        }
+        if dash && f.name != ITEM {
+            // The decoder reads Windows' "no value" placeholder `-` as absent (the coercion
+            // table): a test the text `-` passes also passes an absent field.
+            alts.push(b::not(b::exists(lhs())));
         }
         let e = b::or(alts);
         Ok(if mods.neq { b::not(e) } else { e })
@@ -615,7 +626,28 @@ fn int_value(f: &Field, mods: &Mods, v: &Yaml, text: &str) -> Result<Expr> {
         (None, true) => BinOp::Ne,
         (None, false) => BinOp::Eq,
     };
-    Ok(b::bin(op, b::name(&f.name), b::int(n)))
+    let e = b::bin(op, b::name(&f.name), b::int(n));
+    // An absent int reads as 0; in Sigma a missing field matches no value.
+    let zero_passes = match op {
+        BinOp::Eq => n == 0,
+        BinOp::Lt => 0 < n,
+        BinOp::Le => 0 <= n,
+        BinOp::Gt => 0 > n,
+        BinOp::Ge => 0 >= n,
+        _ => false,
+    };
+    Ok(guard_absent(f, zero_passes && !mods.neq, e))
+}
+
+/// `exists(f) and e` when `guard` holds and `f` is a field (not a list item): for tests that
+/// the empty value an absent field reads as (`0`, `false`, `0.0.0.0`) would pass, where Sigma's
+/// missing field matches nothing.
+fn guard_absent(f: &Field, guard: bool, e: Expr) -> Expr {
+    if guard && f.name != ITEM {
+        b::and(vec![b::exists(b::name(&f.name)), e])
+    } else {
+        e
+    }
 }
 
 fn bool_value(f: &Field, mods: &Mods, v: &Yaml, text: &str) -> Result<Expr> {
@@ -645,11 +677,12 @@ fn bool_value(f: &Field, mods: &Mods, v: &Yaml, text: &str) -> Result<Expr> {
         }
     };
     let op = if mods.neq { BinOp::Ne } else { BinOp::Eq };
-    Ok(b::bin(
+    let e = b::bin(
         op,
         b::name(&f.name),
         b::e(vigil_grammar::ast::ExprKind::Bool(want)),
-    ))
+    );
+    Ok(guard_absent(f, !want && !mods.neq, e))
 }
 
 fn ip_value(f: &Field, mods: &Mods, text: &str) -> Result<Expr> {
@@ -664,8 +697,10 @@ fn ip_value(f: &Field, mods: &Mods, text: &str) -> Result<Expr> {
         return Err(mismatch("a string modifier"));
     }
     let e = if mods.cidr {
-        parse_cidr(text).ok_or_else(|| mismatch(&format!("the invalid prefix `{text}`")))?;
-        b::bin(BinOp::In, lhs(), b::list(vec![b::string(text)]))
+        let zero =
+            parse_cidr(text).ok_or_else(|| mismatch(&format!("the invalid prefix `{text}`")))?;
+        let e = b::bin(BinOp::In, lhs(), b::list(vec![b::string(text)]));
+        guard_absent(f, zero && !mods.neq, e)
     } else {
         let pat = value::compile(
             &SigmaStr::parse(text),
@@ -674,7 +709,12 @@ fn ip_value(f: &Field, mods: &Mods, text: &str) -> Result<Expr> {
         );
         match pat {
             Pattern::Eq(s) if s.parse::<IpAddr>().is_ok() => {
-                b::bin(BinOp::Eq, lhs(), b::string(&s))
+                let zero = s.parse::<IpAddr>().is_ok_and(|ip| ip.is_unspecified());
+                guard_absent(
+                    f,
+                    zero && !mods.neq,
+                    b::bin(BinOp::Eq, lhs(), b::string(&s)),
+                )
             }
             Pattern::Start(p) => {
                 let cidrs = ipv4_prefix_cidrs(&p).ok_or_else(|| {
@@ -693,12 +733,22 @@ fn ip_value(f: &Field, mods: &Mods, text: &str) -> Result<Expr> {
     Ok(if mods.neq { b::not(e) } else { e })
 }
 
-fn parse_cidr(text: &str) -> Option<()> {
+/// Parses a network; `Some(true)` when it holds the unspecified address (`0.0.0.0`, `::`),
+/// which an absent ip field reads as.
+fn parse_cidr(text: &str) -> Option<bool> {
     let (addr, len) = text.split_once('/')?;
     let ip: IpAddr = addr.parse().ok()?;
-    let len: u8 = len.parse().ok()?;
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    (len <= max).then_some(())
+    let len: u32 = len.parse().ok()?;
+    let (bits, max) = match ip {
+        IpAddr::V4(a) => (u128::from(u32::from(a)) << 96, 32),
+        IpAddr::V6(a) => (u128::from(a), 128),
+    };
+    if len > max {
+        return None;
+    }
+    // The address's top `len` bits (an IPv4 address sits in the top 32).
+    let net = bits.checked_shr(128 - len).unwrap_or(0);
+    Some(net == 0)
 }
 
 /// The IPv4 networks whose dotted-decimal text starts with `prefix` (`"10."` → `10.0.0.0/8`;

@@ -411,12 +411,19 @@ pub fn snake(s: &str) -> String {
     out
 }
 
-/// Checks one converted rule with the front end; the first error becomes an E0913 refusal.
+/// Checks one converted rule: the front end, then lowering, binding and the verifier under the
+/// default budget ([`vigil_runtime::budget::Budget::default`]), so that every rule written also
+/// loads into an engine with the default budget. The first error becomes an E0913 refusal.
 fn check_one(file: &ast::File, schema: &Schema) -> Result<(), Refusal> {
     let text = crate::fmt::format_file(file);
     let mut sources = crate::Sources::with_stdlib();
     sources.add("imported.vgl", text.into_bytes());
-    let (_, diags) = crate::check(&sources, schema, &crate::Options::default());
+    let budget = vigil_runtime::budget::Budget::default();
+    let diags = match crate::compile::compile(&sources, schema, &crate::Options::default(), &budget)
+    {
+        Ok(_) => return Ok(()),
+        Err(d) => d,
+    };
     match diags.iter().find(|d| d.is_error()) {
         None => Ok(()),
         Some(d) => Err(Refusal::new(

@@ -3,7 +3,7 @@
 //! The agent depends on the runtime alone (no parser, no compiler, no CLI crates): rules
 //! arrive as a compiled, signed bundle, built elsewhere by `vigil build`. What it shows:
 //!
-//! 1. **Loading** ([`Agent::load`]): [`bundle::load`] checks the signature against the agent's
+//! 1. **Loading** ([`Agent::load`]): [`bundle::load()`] checks the signature against the agent's
 //!    [`TrustStore`], binds the bundle to the host schema and verifies it under the host's
 //!    [`Budget`]; a refused bundle is an error and an agent would keep the one it had.
 //! 2. **Events without JSON** ([`Agent::handle`]): the sensor's own records ([`Record`]) are

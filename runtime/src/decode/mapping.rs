@@ -16,10 +16,16 @@ use serde::Deserialize;
 use super::error::{DecodeCode, DecodeError};
 
 /// The mappings shipped with the runtime, by name.
-const BUILTIN: &[(&str, &str)] = &[(
-    "sysmon",
-    include_str!("../../../stdlib/mappings/sysmon.toml"),
-)];
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "sysmon",
+        include_str!("../../../stdlib/mappings/sysmon.toml"),
+    ),
+    (
+        "windows",
+        include_str!("../../../stdlib/mappings/windows.toml"),
+    ),
+];
 
 /// A value a `when` condition accepts.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -142,13 +148,15 @@ impl Mapping {
         })
     }
 
-    /// A mapping shipped with the runtime: `sysmon` (`stdlib/mappings/sysmon.toml`).
+    /// A mapping shipped with the runtime: `sysmon` (`stdlib/mappings/sysmon.toml`) or `windows`
+    /// (`stdlib/mappings/windows.toml`, a superset of `sysmon` with every Windows channel that
+    /// SigmaHQ rules read).
     pub fn builtin(name: &str) -> Result<Mapping, DecodeError> {
         let (file, text) = BUILTIN.iter().find(|(n, _)| *n == name).ok_or_else(|| {
             DecodeError::new(
                 DecodeCode::MappingSyntax,
                 0,
-                format!("no built-in mapping `{name}` (there is: sysmon)"),
+                format!("no built-in mapping `{name}` (there are: sysmon, windows)"),
             )
         })?;
         Mapping::from_toml(&format!("stdlib/mappings/{file}.toml"), text)

@@ -176,4 +176,16 @@ mod tests {
         }
         assert_eq!(DeployCode::Downgrade.code(), "E0801");
     }
+
+    #[test]
+    fn every_code_has_an_entry_in_the_error_index() {
+        let docs = include_str!("../../../docs/errors.md");
+        for code in DeployCode::ALL {
+            let heading = format!("## {}: {}", code.code(), code.title());
+            assert!(
+                docs.lines().any(|l| l == heading),
+                "docs/errors.md lacks `{heading}`"
+            );
+        }
+    }
 }

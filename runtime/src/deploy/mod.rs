@@ -584,6 +584,11 @@ impl Deployer {
         })
     }
 
+    /// The last known good bundle.
+    pub fn last_known_good(&self) -> Option<BundleRecord> {
+        lock(&self.control).persisted.lkg.clone()
+    }
+
     /// The staged candidate.
     pub fn candidate(&self) -> Option<BundleRecord> {
         self.candidate

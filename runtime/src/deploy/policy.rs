@@ -220,7 +220,7 @@ mod tests {
         assert_eq!(noisy.map_err(|e| e.0), Err(DeployCode::CandidateTooNoisy));
         let same = decide(&p, &report(1000, &[("a", 60)], &[("a", 60)]));
         assert!(same.is_ok(), "{same:?}");
-        assert!(decide(&p, &report(1000, &[("a", 50)], &[])).is_ok());
+        assert!(decide(&p, &report(1000, &[("a", 50)], &[("b", 30)])).is_ok());
     }
 
     #[test]

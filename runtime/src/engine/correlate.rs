@@ -276,6 +276,54 @@ impl Stateful {
     }
 }
 
+/// Key hashes already computed for the current event, so rules keyed on the same fields hash
+/// once per event (a handful of entries on the stack; key field lists longer than
+/// [`CACHED_KEY_FIELDS`] are not cached).
+#[derive(Debug, Default)]
+pub(crate) struct KeyCache {
+    entries: [Option<CachedKey>; 4],
+    next: usize,
+}
+
+/// Key field lists up to this long are cached.
+const CACHED_KEY_FIELDS: usize = 4;
+
+#[derive(Clone, Copy, Debug)]
+struct CachedKey {
+    fields: [u16; CACHED_KEY_FIELDS],
+    len: usize,
+    key: Option<KeyHash>,
+}
+
+impl KeyCache {
+    /// [`key_of`], remembered for this event.
+    pub(crate) fn key(&mut self, event: &Event<'_>, key: &[Read]) -> Option<KeyHash> {
+        if key.len() > CACHED_KEY_FIELDS {
+            return key_of(event, key);
+        }
+        let mut fields = [0u16; CACHED_KEY_FIELDS];
+        for (slot, r) in fields.iter_mut().zip(key) {
+            *slot = r.index.0;
+        }
+        for c in self.entries.iter().flatten() {
+            if c.len == key.len() && c.fields == fields {
+                return c.key;
+            }
+        }
+        let hash = key_of(event, key);
+        let len = self.entries.len();
+        if let Some(e) = self.entries.get_mut(self.next % len) {
+            *e = Some(CachedKey {
+                fields,
+                len: key.len(),
+                key: hash,
+            });
+        }
+        self.next = self.next.wrapping_add(1);
+        hash
+    }
+}
+
 /// The key hash of `event` for key fields `key` (with its `host`); `None` when a key field
 /// is absent.
 pub(crate) fn key_of(event: &Event<'_>, key: &[Read]) -> Option<KeyHash> {

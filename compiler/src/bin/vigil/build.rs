@@ -108,7 +108,12 @@ pub(crate) fn run(args: &Args) -> ExitCode {
     if files.is_empty() {
         return fail("no `.vgl` files found; nothing to build");
     }
-    let compiled = match compile(&sources, &schema, &Options::default(), &args.budget.budget()) {
+    let compiled = match compile(
+        &sources,
+        &schema,
+        &Options::default(),
+        &args.budget.budget(),
+    ) {
         Ok(c) => c,
         Err(diags) => {
             print_diags(&diags, &sources, false, args.color.enabled());

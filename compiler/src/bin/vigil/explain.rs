@@ -45,7 +45,12 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         return fail("no `.vgl` files found; nothing to explain");
     }
     let json = args.format == Format::Json;
-    let compiled = match compile(&sources, &schema, &Options::default(), &args.budget.budget()) {
+    let compiled = match compile(
+        &sources,
+        &schema,
+        &Options::default(),
+        &args.budget.budget(),
+    ) {
         Ok(c) => c,
         Err(diags) => {
             if !print_diags(&diags, &sources, json, args.color.enabled()) {

@@ -3,9 +3,11 @@
 
 #![forbid(unsafe_code)]
 
+mod agent;
 mod build;
 mod check;
 mod common;
+mod diff;
 mod explain;
 mod import;
 mod inspect;
@@ -49,6 +51,12 @@ enum Command {
     Test(test::Args),
     /// Convert rules from another language (Sigma) into formatted `.vgl` files.
     Import(import::ImportArgs),
+    /// Run bundles as an endpoint agent would: watch a folder for new bundles, shadow,
+    /// promote or reject them, keep the last known good, and report `status.json`.
+    Agent(agent::Args),
+    /// Compare two rule sets (bundles or rule folders): rules added, removed and changed, and
+    /// given events, the alerts that appear or disappear.
+    Diff(diff::Args),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +70,8 @@ fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Agent(args) => agent::run(&args),
+        Command::Diff(args) => diff::run(&args),
         Command::Import(args) => match import::run(args) {
             Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(2)),
             Err(e) => {

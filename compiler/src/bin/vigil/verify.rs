@@ -51,7 +51,8 @@ fn read_revoked(path: &Path) -> Result<Vec<KeyId>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("error: cannot read `{}`: {e}", path.display()))?;
     if text.starts_with("vigil-ed25519-public-key") {
-        let key = parse_public_key_text(&text).map_err(|e| format!("{e}\n  --> {}", path.display()))?;
+        let key =
+            parse_public_key_text(&text).map_err(|e| format!("{e}\n  --> {}", path.display()))?;
         return Ok(vec![key_id(&key)]);
     }
     let mut ids = Vec::new();
