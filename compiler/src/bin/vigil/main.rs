@@ -22,7 +22,7 @@ use clap::{Parser, Subcommand};
 
 /// Vigil: detection rules, checked, verified and run safely.
 #[derive(Debug, Parser)]
-#[command(name = "vigil", version, about, propagate_version = true)]
+#[command(name = "vigil", version, propagate_version = true)]
 struct Cli {
     /// What to do.
     #[command(subcommand)]
