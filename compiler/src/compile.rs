@@ -83,7 +83,13 @@ pub fn compile(
             warnings: diags,
         }),
         Err(errs) => {
-            let mut out: Vec<Diagnostic> = errs.iter().map(|e| verify_diag(e, &debug)).collect();
+            let whole = sources
+                .first_user_file()
+                .map_or_else(Span::default, |f| Span::new(f, 0, 0));
+            let mut out: Vec<Diagnostic> = errs
+                .iter()
+                .map(|e| verify_diag(e, &debug, whole))
+                .collect();
             out.extend(diags);
             Err(out)
         }
@@ -94,17 +100,20 @@ fn span_of(s: ir::SrcSpan) -> Span {
     Span::new(FileId(s.file), s.start, s.end)
 }
 
-/// A verifier error as a diagnostic at the node's (or the rule's) source span.
-pub fn verify_diag(e: &VerifyError, debug: &ir::DebugInfo) -> Diagnostic {
+/// A verifier error as a diagnostic at the node's (or the rule's) source span; a finding about
+/// the whole bundle (an event type's cost, the bundle's state) is reported at `whole`.
+pub fn verify_diag(e: &VerifyError, debug: &ir::DebugInfo, whole: Span) -> Diagnostic {
     let rule = e.rule.and_then(|r| debug.rules.get(r.0 as usize));
     let node = rule.and_then(|r| e.expr.and_then(|x| r.exprs.get(x.0 as usize)));
     let span = node
         .or(rule.map(|r| &r.name))
-        .map_or_else(Span::default, |s| span_of(*s));
+        .map_or(whole, |s| span_of(*s));
     let label = if node.is_some() {
         "here"
-    } else {
+    } else if rule.is_some() {
         "in this rule"
+    } else {
+        "in the rules compiled together"
     };
     let mut d = Diagnostic::new(Code::Runtime(e.code), span, e.message.clone(), label);
     if let Some(name) = &e.rule_name {

@@ -86,6 +86,11 @@ impl Sources {
         id
     }
 
+    /// The first user file, if any (where findings about the whole bundle are reported).
+    pub fn first_user_file(&self) -> Option<FileId> {
+        self.files.iter().find(|f| !f.stdlib).map(|f| f.id)
+    }
+
     /// The number of user files.
     pub fn user_file_count(&self) -> usize {
         self.files.iter().filter(|f| !f.stdlib).count()

@@ -518,7 +518,54 @@ impl ExprKind {
     }
 }
 
+impl ExprKind {
+    /// Rewrites each operand id with `f` (used by passes that renumber an arena).
+    pub fn map_operands(&mut self, mut f: impl FnMut(ExprId) -> ExprId) {
+        match self {
+            ExprKind::Bool(_)
+            | ExprKind::Int(_)
+            | ExprKind::Str(_)
+            | ExprKind::Ip(_)
+            | ExprKind::List(_)
+            | ExprKind::Field(_)
+            | ExprKind::Exists(_)
+            | ExprKind::Truncated(_)
+            | ExprKind::Captured(_)
+            | ExprKind::Local(_) => {}
+            ExprKind::Not(e) | ExprKind::Neg(e) => *e = f(*e),
+            ExprKind::And(v) | ExprKind::Or(v) | ExprKind::Call { args: v, .. } => {
+                v.iter_mut().for_each(|e| *e = f(*e))
+            }
+            ExprKind::Arith(_, a, b)
+            | ExprKind::Cmp(_, a, b)
+            | ExprKind::StrTest { lhs: a, rhs: b, .. }
+            | ExprKind::Member { lhs: a, list: b, .. }
+            | ExprKind::Quant { list: a, body: b, .. } => {
+                *a = f(*a);
+                *b = f(*b);
+            }
+            ExprKind::StrList { lhs, .. } | ExprKind::Matches { lhs, .. } => *lhs = f(*lhs),
+        }
+    }
+}
+
 impl Rule {
+    /// The root nodes of the rule: conditions, `emit` parts and alert fields.
+    pub fn roots(&self) -> Vec<ExprId> {
+        let mut out = Vec::new();
+        match &self.kind {
+            RuleKind::Single { cond, .. } => out.extend(cond),
+            RuleKind::Threshold(t) => out.extend(t.cond),
+            RuleKind::Sequence(s) => out.extend(s.steps.iter().filter_map(|st| st.cond)),
+        }
+        out.extend(self.emit.iter().filter_map(|p| match p {
+            TemplatePart::Expr(e) => Some(*e),
+            TemplatePart::Lit(_) => None,
+        }));
+        out.extend(self.fields.iter().map(|(_, e)| *e));
+        out
+    }
+
     /// The node with id `id`, if in range.
     pub fn expr(&self, id: ExprId) -> Option<&Expr> {
         self.exprs.get(id.0 as usize)

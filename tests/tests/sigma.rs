@@ -12,8 +12,10 @@ use vigil_compiler::sigma::{self, report::Report, Code, InputFile, Options};
 use vigil_grammar::span::FileId;
 
 /// The share of `rules/windows` that converts and compiles (docs/sigma.md); raise it when the
-/// importer improves, never lower it silently.
-const MIN_WINDOWS_PERCENT: f64 = 98.0;
+/// importer improves, never lower it silently. (Lowered from 98.0 when the importer began
+/// checking each rule against the verifier's default budget: 10 rules over `Data` lists, which
+/// converted but could not load, are now refused, E0913.)
+const MIN_WINDOWS_PERCENT: f64 = 97.6;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sigma")

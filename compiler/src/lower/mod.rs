@@ -330,7 +330,7 @@ impl<'a> RuleLowerer<'a> {
         emit: Vec<TemplatePart>,
         fields: Vec<(String, ir::ExprId)>,
     ) -> (ir::Rule, ir::RuleDebug) {
-        let r = ir::Rule {
+        let mut r = ir::Rule {
             id: rule.meta.id.clone(),
             name: rule.name.clone(),
             title: rule.meta.title.clone(),
@@ -342,10 +342,11 @@ impl<'a> RuleLowerer<'a> {
             emit,
             fields,
         };
-        let d = ir::RuleDebug {
+        let mut d = ir::RuleDebug {
             name: src(rule.span),
             exprs: self.spans,
         };
+        compact(&mut r, &mut d);
         (r, d)
     }
 
@@ -895,6 +896,57 @@ impl<'a> RuleLowerer<'a> {
         };
         Ok(ListId(self.p.lists.intern(ConstList { elem, items })))
     }
+}
+
+/// Drops the nodes no root reaches (operands that constant folding replaced) and renumbers the
+/// rest, keeping their order, so the arena stays topological and holds only live code.
+fn compact(rule: &mut ir::Rule, debug: &mut ir::RuleDebug) {
+    let n = rule.exprs.len();
+    let mut live = vec![false; n];
+    for root in rule.roots() {
+        if let Some(l) = live.get_mut(root.0 as usize) {
+            *l = true;
+        }
+    }
+    // Operands have smaller ids than their node: one backward pass marks everything reachable.
+    for i in (0..n).rev() {
+        if live[i] {
+            rule.exprs[i].kind.for_each_operand(|o| {
+                if let Some(l) = live.get_mut(o.0 as usize) {
+                    *l = true;
+                }
+            });
+        }
+    }
+    if live.iter().all(|&l| l) {
+        return;
+    }
+    let mut new_id = vec![ir::ExprId(u32::MAX); n];
+    let mut exprs = Vec::with_capacity(n);
+    let mut spans = Vec::with_capacity(n);
+    for (i, expr) in std::mem::take(&mut rule.exprs).into_iter().enumerate() {
+        if live[i] {
+            new_id[i] = ir::ExprId(exprs.len() as u32);
+            let mut expr = expr;
+            expr.kind.map_operands(|o| new_id[o.0 as usize]);
+            exprs.push(expr);
+            spans.push(debug.exprs.get(i).copied().unwrap_or_default());
+        }
+    }
+    rule.exprs = exprs;
+    debug.exprs = spans;
+    let map = |e: &mut ir::ExprId| *e = new_id[e.0 as usize];
+    match &mut rule.kind {
+        ir::RuleKind::Single { cond, .. } => cond.iter_mut().for_each(map),
+        ir::RuleKind::Threshold(t) => t.cond.iter_mut().for_each(map),
+        ir::RuleKind::Sequence(s) => s.steps.iter_mut().for_each(|st| st.cond.iter_mut().for_each(map)),
+    }
+    for part in &mut rule.emit {
+        if let TemplatePart::Expr(e) = part {
+            map(e);
+        }
+    }
+    rule.fields.iter_mut().for_each(|(_, e)| map(e));
 }
 
 fn unreachable_cidr(span: Span) -> Result<ir::ExprId, Box<Diagnostic>> {

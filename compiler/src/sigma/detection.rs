@@ -302,7 +302,7 @@ impl<'a> Converter<'a> {
             };
             alts.push(e);
         }
-        Ok(b::or(alts))
+        Ok(b::or(merge_regexes(alts)))
     }
 
     fn string_value(&mut self, f: &Field, mods: &Mods, text: &str) -> Result<Expr> {
@@ -805,6 +805,70 @@ pub(crate) fn ipv4_prefix_cidrs(prefix: &str) -> Option<Vec<String>> {
         })
         .collect();
     (!out.is_empty()).then_some(out)
+}
+
+/// `f matches r1 or f matches r2` → `f matches "(?:r1)|(?:r2)"`: one search of the subject
+/// instead of one per pattern (the same set of matches: inline flags stay inside their group).
+/// Alternatives are merged in file order while the merged pattern stays under the compiled-size
+/// limit; other operands are kept where they were.
+fn merge_regexes(alts: Vec<Expr>) -> Vec<Expr> {
+    use vigil_grammar::ast::ExprKind;
+    let regex_of = |e: &Expr| -> Option<(String, String)> {
+        if let ExprKind::Binary(BinOp::Matches, l, r) = &e.kind {
+            if let (ExprKind::Name(n), ExprKind::Str(lit)) = (&l.kind, &r.kind) {
+                return Some((n.name.clone(), lit.value.clone()));
+            }
+        }
+        None
+    };
+    if alts.iter().filter(|e| regex_of(e).is_some()).count() < 2 {
+        return alts;
+    }
+    let mut out: Vec<Expr> = Vec::with_capacity(alts.len());
+    // (field, patterns, position in `out`)
+    let mut open: Option<(String, Vec<String>, usize)> = None;
+    let close = |out: &mut Vec<Expr>, g: (String, Vec<String>, usize)| {
+        let (field, pats, at) = g;
+        let re = if pats.len() == 1 {
+            pats.into_iter().next().unwrap_or_default()
+        } else {
+            join_regexes(&pats)
+        };
+        if let Some(slot) = out.get_mut(at) {
+            *slot = b::bin(BinOp::Matches, b::name(&field), b::string(&re));
+        }
+    };
+    for e in alts {
+        let Some((field, re)) = regex_of(&e) else {
+            out.push(e);
+            continue;
+        };
+        if let Some(g) = open.as_mut() {
+            if g.0 == field {
+                g.1.push(re.clone());
+                if crate::typeck::regex::check_pattern(&join_regexes(&g.1)).is_ok() {
+                    continue;
+                }
+                g.1.pop();
+            }
+        }
+        if let Some(g) = open.take() {
+            close(&mut out, g);
+        }
+        open = Some((field, vec![re], out.len()));
+        out.push(e);
+    }
+    if let Some(g) = open.take() {
+        close(&mut out, g);
+    }
+    out
+}
+
+fn join_regexes(pats: &[String]) -> String {
+    pats.iter()
+        .map(|p| format!("(?:{p})"))
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
 /// `f icontains "a" and f icontains "b"` → `f icontains all ["a", "b"]`, keeping other operands.

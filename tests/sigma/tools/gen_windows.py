@@ -80,8 +80,10 @@ def snake(name):
 
 def load_rules():
     out = collections.defaultdict(list)
+    # rules/ and rules-threat-hunting/ keep Windows rules under windows/; rules-emerging-threats/
+    # is organised by year, so every file is read and the product decides.
     for root in ['rules', 'rules-emerging-threats', 'rules-threat-hunting']:
-        for f in glob.glob(f'{CORPUS}/sigma/{root}/windows/**/*.yml', recursive=True):
+        for f in glob.glob(f'{CORPUS}/sigma/{root}/**/*.yml', recursive=True):
             try:
                 docs = list(yaml.safe_load_all(open(f)))
             except Exception:
@@ -90,6 +92,8 @@ def load_rules():
                 if not isinstance(d, dict) or 'logsource' not in d:
                     continue
                 ls = d['logsource']
+                if not isinstance(ls, dict) or ls.get('product') != 'windows':
+                    continue
                 out[(ls.get('category'), ls.get('service'))].append(d)
     return out
 

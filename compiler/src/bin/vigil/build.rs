@@ -160,3 +160,24 @@ pub(crate) fn run(args: &Args) -> ExitCode {
     );
     ExitCode::SUCCESS
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_states_the_default_budget() {
+        // `--max-cost` and `--max-state` print these numbers in `--help`.
+        let budget = Budget::default();
+        assert_eq!(budget.max_rule_cost, 12_000_000);
+        assert_eq!(budget.max_state_bytes, 536_870_912);
+        assert_eq!(budget.max_rule_state_bytes, 64 << 20);
+        assert_eq!(BudgetArgs::default().budget(), budget);
+        let tight = BudgetArgs {
+            max_cost: Some(10),
+            max_state: Some(20),
+        }
+        .budget();
+        assert_eq!((tight.max_rule_cost, tight.max_state_bytes), (10, 20));
+    }
+}
