@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode};
 use vigil_benches::{bench_budget, compile_text, generate_rules, sources};
 use vigil_compiler::compile::compile;
 use vigil_compiler::{check, Options};
@@ -32,7 +32,9 @@ fn frontend(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("compile");
     g.sample_size(10);
-    g.measurement_time(Duration::from_secs(15));
+    // Flat: each iteration takes long; ten samples of a few iterations each.
+    g.sampling_mode(SamplingMode::Flat);
+    g.measurement_time(Duration::from_secs(10));
     g.warm_up_time(Duration::from_secs(2));
 
     g.bench_function(id("check"), |b| {

@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
 use vigil_benches::{bench_budget, compile_text, generate_rules};
 use vigil_runtime::bundle::{encode, load, HeaderInput, Keypair, TrustStore};
 use vigil_runtime::jit;
@@ -47,6 +47,8 @@ fn load_bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("load");
     g.sample_size(10);
+    // Flat: each iteration takes long; ten samples of a few iterations each.
+    g.sampling_mode(SamplingMode::Flat);
     g.measurement_time(Duration::from_secs(10));
     g.warm_up_time(Duration::from_secs(2));
 

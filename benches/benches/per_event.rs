@@ -10,6 +10,10 @@
 //!   safe getters (field indexes looked up once, case folded with `vigil_runtime::casefold`
 //!   where the rule is case-insensitive).
 //!
+//! Two diagnostics split the engine's own cost from the evaluators': `jit_cond` and
+//! `interp_cond` evaluate every rule's condition on every event through the `Evaluator` alone
+//! (no dispatch, counters, `catch_unwind` or alert building).
+//!
 //! Throughput is in elements (events). The rules and their shapes are listed in
 //! `vigil_benches::per_event` (1 rule: `image iendswith C and command_line icontains any
 //! [4 items]`; 10 rules: `iendswith`/`icontains`/`ieq`/`istartswith`, `any`/`all` lists,
@@ -26,8 +30,11 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use vigil_benches::per_event::{baseline_1, baseline_10, rules};
 use vigil_benches::{compile_text, generate_events};
-use vigil_runtime::engine::{Engine, EngineKind, EngineOptions};
+use vigil_runtime::engine::{Engine, EngineKind, EngineOptions, Evaluator};
 use vigil_runtime::event::Event;
+use vigil_runtime::interp::Interp;
+use vigil_runtime::ir::RuleId;
+use vigil_runtime::jit;
 use vigil_runtime::schema::Schema;
 
 const EVENTS: usize = 480;
@@ -55,6 +62,21 @@ fn run_engine(engine: &Engine, events: &[Event<'_>]) -> usize {
     fired
 }
 
+/// Every rule's condition on every event, through `evaluator` alone; how many hold.
+fn run_conds(evaluator: &dyn Evaluator, rules: u32, events: &[Event<'_>]) -> usize {
+    let mut hits = 0;
+    for event in events {
+        for r in 0..rules {
+            hits += usize::from(
+                evaluator
+                    .eval(RuleId(r), black_box(event))
+                    .expect("evaluates"),
+            );
+        }
+    }
+    hits
+}
+
 fn per_event(c: &mut Criterion) {
     let schema = Schema::endpoint();
     let events = generate_events(&schema, EVENTS);
@@ -79,6 +101,11 @@ fn per_event(c: &mut Criterion) {
         assert_eq!(run_engine(&jit, &events), want, "jit, {n} rules");
         assert_eq!(run_engine(&interp, &events), want, "interp, {n} rules");
         eprintln!("per_event: {n} rules fire {want} times on {EVENTS} events");
+        let jit_cond = jit::compile(&compiled.verified).expect("the JIT compiles");
+        let interp_cond = Interp::new(&compiled.verified).expect("the interpreter builds");
+        let count = u32::try_from(n).expect("few rules");
+        assert_eq!(run_conds(&jit_cond, count, &events), want);
+        assert_eq!(run_conds(&interp_cond, count, &events), want);
 
         let param = format!("rules={n}");
         g.bench_function(BenchmarkId::new("jit", &param), |b| {
@@ -89,6 +116,12 @@ fn per_event(c: &mut Criterion) {
         });
         g.bench_function(BenchmarkId::new("baseline", &param), |b| {
             b.iter(|| run_baseline(&events));
+        });
+        g.bench_function(BenchmarkId::new("jit_cond", &param), |b| {
+            b.iter(|| run_conds(&jit_cond, count, &events));
+        });
+        g.bench_function(BenchmarkId::new("interp_cond", &param), |b| {
+            b.iter(|| run_conds(&interp_cond, count, &events));
         });
     }
     g.finish();

@@ -161,8 +161,22 @@ fn figure() {
         )
         .expect("engine");
         let started = Instant::now();
-        let alerts = run(&schema, &strings, Some(&engine), 0, EVENTS);
+        let mut alerts = 0;
+        let mut chunks = Vec::new();
+        let total: u64 = std::env::var("VIGIL_BENCH_EVENTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(EVENTS);
+        for c in 0..total / CHUNK {
+            let t = Instant::now();
+            alerts += run(&schema, &strings, Some(&engine), c * CHUNK, (c + 1) * CHUNK);
+            chunks.push(format!("{:.2}", t.elapsed().as_secs_f64()));
+        }
         let took = started.elapsed();
+        println!(
+            "stateful/figure {kind:?}: s per 100,000 events: {}",
+            chunks.join(" ")
+        );
         let s = engine.stats();
         println!(
             "stateful/figure {kind:?}: {RULES} rules, {EVENTS} events, {KEYS} keys: {:.3} s, \

@@ -251,7 +251,7 @@ fn benign(rng: &mut Rng) -> Proc {
 ///
 /// When `schema` has no `process_start` type with the endpoint schema's fields.
 pub fn generate_events(schema: &Schema, n: usize) -> Vec<Event<'static>> {
-    let mut rng = Rng::new(0x5EED_0F_B1A5);
+    let mut rng = Rng::new(0x0000_005E_ED0F_B1A5);
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let p = if i % 12 == 5 {

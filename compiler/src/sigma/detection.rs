@@ -288,6 +288,22 @@ impl<'a> Converter<'a> {
                     format!("a value of `{}` is not a scalar", f.name),
                 ));
             };
+            let typed = matches!(f.ty, Ty::Scalar(Scalar::Int | Scalar::Bool | Scalar::Ip));
+            if typed
+                && (text.is_empty() || text == "-")
+                && mods.anchor.is_none()
+                && mods.cmp.is_none()
+                && !mods.re
+            {
+                // The decoder reads `""` and `-` as absent for non-strings (the coercion
+                // table), so these values are the absent field.
+                alts.push(if mods.neq {
+                    b::exists(lhs())
+                } else {
+                    b::not(b::exists(lhs()))
+                });
+                continue;
+            }
             let e = match f.ty {
                 Ty::Scalar(Scalar::Str) => self.string_value(f, mods, &text)?,
                 Ty::Scalar(Scalar::Int) => int_value(f, mods, v, &text)?,

@@ -21,7 +21,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -342,15 +342,73 @@ fn shard(host: &str, workers: usize) -> usize {
     (h.finish() % workers.max(1) as u64) as usize
 }
 
+/// Which stage reported an alert: stateless rules (the parallel workers) or stateful rules
+/// (the ordered stage). Within one record, stateless alerts sort first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    Stateless,
+    Stateful,
+}
+
 /// What a worker reports.
 enum Report {
-    Alert(u64, Box<Alert>),
+    Alert(u64, Stage, Box<Alert>),
     Error(u64, AgentError),
 }
 
-/// Runs `records` through `agent` on `workers` threads sharing its engine, and returns the
-/// alerts ordered by record id (within a record, in rule order) and the first error, if any
-/// record could not be handled. Records of one host go to one worker, in the order given.
+/// One pipeline stage: a thread building events from records and handing them to `eval`.
+fn spawn_stage(
+    name: String,
+    agent: &Agent,
+    stage: Stage,
+    report: Sender<Report>,
+) -> std::io::Result<(SyncSender<SensorRecord>, std::thread::JoinHandle<()>)> {
+    // Bounded: a slow engine pushes back on the sensor instead of buffering without end.
+    let (tx, rx) = sync_channel::<SensorRecord>(1024);
+    let engine = Arc::clone(&agent.engine);
+    let schema = Arc::clone(&agent.schema);
+    let fields = agent.fields;
+    let handle = std::thread::Builder::new().name(name).spawn(move || {
+        let mut spare: Event<'static> = Event::default();
+        for rec in rx {
+            let event = match build(&schema, &fields, &rec, spare) {
+                Ok(ev) => ev,
+                Err(e) => {
+                    // The stateless stage reports bad records; the ordered stage skips them.
+                    if stage == Stage::Stateless {
+                        let _ = report.send(Report::Error(rec.id, e));
+                    }
+                    spare = Event::default();
+                    continue;
+                }
+            };
+            let mut on_alert = |a: &Alert| {
+                let _ = report.send(Report::Alert(rec.id, stage, Box::new(a.clone())));
+            };
+            let result = match stage {
+                Stage::Stateless => engine.process_stateless(&event, &mut on_alert),
+                Stage::Stateful => engine.process_stateful(&event, &mut on_alert),
+            };
+            if let Err(e) = result {
+                if stage == Stage::Stateless {
+                    let _ = report.send(Report::Error(rec.id, e.into()));
+                }
+            }
+            spare = event.recycle();
+        }
+    })?;
+    Ok((tx, handle))
+}
+
+/// Runs `records` through `agent` and returns the alerts ordered by record id (within a
+/// record, stateless rules first, each stage in rule order) and the first error, if any record
+/// could not be handled.
+///
+/// This is the threading pattern DESIGN.md asks of an agent: single-event rules run on
+/// `workers` threads at once ([`Engine::process_stateless`] takes no lock; records of one host
+/// go to one worker), while sequences and thresholds run in ONE ordered stage that sees every
+/// record in input order ([`Engine::process_stateful`]): their windows and partial matches
+/// depend on the order of events across hosts, which parallel workers would scramble.
 pub fn run_records(
     agent: &Agent,
     records: Vec<SensorRecord>,
@@ -359,67 +417,65 @@ pub fn run_records(
     let workers = workers.max(1);
     let (report_tx, report_rx): (Sender<Report>, Receiver<Report>) = channel();
     let mut queues = Vec::with_capacity(workers);
-    let mut handles = Vec::with_capacity(workers);
+    let mut handles = Vec::with_capacity(workers + 1);
+    let mut start_error = None;
     for n in 0..workers {
-        // Bounded: a slow engine pushes back on the sensor instead of buffering without end.
-        let (tx, rx) = sync_channel::<SensorRecord>(1024);
-        queues.push(tx);
-        let engine = Arc::clone(&agent.engine);
-        let schema = Arc::clone(&agent.schema);
-        let fields = agent.fields;
-        let report = report_tx.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("agent-worker-{n}"))
-            .spawn(move || {
-                let mut spare: Event<'static> = Event::default();
-                for rec in rx {
-                    let event = match build(&schema, &fields, &rec, spare) {
-                        Ok(ev) => ev,
-                        Err(e) => {
-                            let _ = report.send(Report::Error(rec.id, e));
-                            spare = Event::default();
-                            continue;
-                        }
-                    };
-                    let result = engine.process(&event, &mut |a: &Alert| {
-                        let _ = report.send(Report::Alert(rec.id, Box::new(a.clone())));
-                    });
-                    if let Err(e) = result {
-                        let _ = report.send(Report::Error(rec.id, e.into()));
-                    }
-                    spare = event.recycle();
-                }
-            });
-        match spawned {
-            Ok(h) => handles.push(h),
+        match spawn_stage(
+            format!("agent-worker-{n}"),
+            agent,
+            Stage::Stateless,
+            report_tx.clone(),
+        ) {
+            Ok((tx, h)) => {
+                queues.push(tx);
+                handles.push(h);
+            }
             Err(e) => {
-                let _ = report_tx.send(Report::Error(
-                    0,
-                    AgentError::Engine(EngineError::Internal(format!(
-                        "cannot start a worker: {e}"
-                    ))),
-                ));
-                queues.pop();
+                start_error = Some(e);
                 break;
             }
         }
+    }
+    let ordered = match spawn_stage(
+        "agent-ordered".to_owned(),
+        agent,
+        Stage::Stateful,
+        report_tx.clone(),
+    ) {
+        Ok((tx, h)) => {
+            handles.push(h);
+            Some(tx)
+        }
+        Err(e) => {
+            start_error = Some(e);
+            None
+        }
+    };
+    if let Some(e) = start_error {
+        let _ = report_tx.send(Report::Error(
+            0,
+            AgentError::Engine(EngineError::Internal(format!("cannot start a stage: {e}"))),
+        ));
     }
     drop(report_tx);
     if !queues.is_empty() {
         let n = queues.len();
         for rec in records {
-            let q = shard(&rec.host, n);
-            if let Some(tx) = queues.get(q) {
+            if let Some(tx) = &ordered {
+                let _ = tx.send(rec.clone());
+            }
+            if let Some(tx) = queues.get(shard(&rec.host, n)) {
                 let _ = tx.send(rec);
             }
         }
     }
     drop(queues);
-    let mut alerts: Vec<(u64, Alert)> = Vec::new();
+    drop(ordered);
+    let mut alerts: Vec<(u64, Stage, Alert)> = Vec::new();
     let mut first_error: Option<(u64, AgentError)> = None;
     for report in report_rx {
         match report {
-            Report::Alert(id, a) => alerts.push((id, *a)),
+            Report::Alert(id, stage, a) => alerts.push((id, stage, *a)),
             Report::Error(id, e) => {
                 if first_error.as_ref().is_none_or(|(first, _)| id < *first) {
                     first_error = Some((id, e));
@@ -430,10 +486,10 @@ pub fn run_records(
     for h in handles {
         let _ = h.join();
     }
-    // Stable: one record's alerts keep their rule order.
-    alerts.sort_by_key(|(id, _)| *id);
+    // Stable: one stage's alerts for one record keep their rule order.
+    alerts.sort_by_key(|(id, stage, _)| (*id, *stage));
     (
-        alerts.into_iter().map(|(_, a)| a).collect(),
+        alerts.into_iter().map(|(_, _, a)| a).collect(),
         first_error.map(|(_, e)| e),
     )
 }
