@@ -162,3 +162,19 @@ impl Mapping {
         Mapping::from_toml(&format!("stdlib/mappings/{file}.toml"), text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_mappings_parse_and_fit_the_endpoint_schema() {
+        let schema = crate::schema::Schema::endpoint();
+        for name in ["sysmon", "windows"] {
+            let m = Mapping::builtin(name).expect("embedded mapping parses");
+            assert_eq!(m.name, name);
+            crate::decode::Decoder::with_mapping(&schema, &m).expect("mapping fits the schema");
+        }
+        assert!(Mapping::builtin("nope").is_err());
+    }
+}
