@@ -217,3 +217,48 @@ fn generated_programs_mostly_verify() {
         "only {accepted} of {total} generated programs verify"
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases() / 4))]
+
+    /// The verifier's promise, checked by execution: a generated program that verifies runs
+    /// every rule on every event within the worst-case steps the verifier computed for it.
+    /// The interpreter counts one step per node visit and per quantifier iteration; the
+    /// verifier's bound also charges every byte a string operation may scan, so it must
+    /// never be the smaller number.
+    #[test]
+    fn verified_programs_run_within_their_cost_bound(
+        seed in any::<u64>(),
+        events in proptest::collection::vec(proptest::collection::vec(choice(), 1..24), 8),
+    ) {
+        let schema = endpoint();
+        let program = program_from_seed(seed, schema);
+        let binding = bind(&program, schema).map_err(|e| TestCaseError::fail(format!("bind: {e:?}")))?;
+        let Ok(verified) = verify(program, binding, &Budget::default()) else {
+            return Err(TestCaseError::reject("refused by the verifier"));
+        };
+        let interp = Interp::new(&verified).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        for (r, rule) in verified.program().rules.iter().enumerate() {
+            let id = RuleId(r as u32);
+            let bound = verified
+                .cost()
+                .rules
+                .iter()
+                .find(|c| c.rule == id)
+                .map(|c| c.steps)
+                .ok_or_else(|| TestCaseError::fail("no cost for rule"))?;
+            for &ty in verified.binding().rule_events(id) {
+                let name = verified.binding().event_name(ty).to_owned();
+                for choices in &events {
+                    let event = build(schema, &name, choices);
+                    if let Ok((_, steps)) = interp.eval_cond_counted(id, &event) {
+                        prop_assert!(
+                            steps <= bound,
+                            "seed {} rule {} ({}): {} steps, bound {}", seed, r, rule.name, steps, bound
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
