@@ -4,8 +4,9 @@
 //! Input: a program and its [`Binding`]; output: a [`Dispatch`] table: per host event type, the
 //! single-event rules to evaluate, the stateful rules (sequence, threshold) that see it, and
 //! all of them together, each in program order; per event type, the slots the program reads
-//! (conditions, keys, captures, distinct fields) with the kind of value each must hold. The whole-bundle literal prefilter will live here too
-//! (not yet: every rule of the type is evaluated).
+//! (conditions, keys, captures, distinct fields) with the kind of value each must hold. The
+//! whole-bundle literal prefilter, which narrows a type's single-event rules down to those
+//! whose required literals occur in the event, is [`crate::prefilter`].
 
 use crate::bind::{for_each_field_ref, Binding};
 use crate::event::{Event, Kind};

@@ -7,6 +7,16 @@
 //! interpreter ([`Interp`]) or the JIT; `emit` messages and alert fields are always computed by
 //! the interpreter (they run only when a rule fires).
 //!
+//! # Prefilter
+//!
+//! With [`EngineOptions::prefilter`] (the default), each event is first scanned by the
+//! whole-bundle literal prefilter ([`crate::prefilter`]): one Aho-Corasick automaton per
+//! (field, folded) pair, run at most once; only the single-event rules whose required
+//! literals occurred are evaluated (the others are counted in
+//! [`EngineStats::prefilter_skipped`]), in program order, and the evaluator gets the scan's
+//! results ([`Evaluator::eval_hits`]: the JIT answers literal tests from them; the
+//! interpreter, the oracle, scans for itself). Stateful rules always run.
+//!
 //! # Correlation (sequences and thresholds)
 //!
 //! Each stateful rule owns one table of the state module ([`crate::state`]: the ONE
@@ -45,12 +55,15 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use regex_automata::util::pool::Pool;
+
 use crate::alert::{Alert, BundleInfo};
 use crate::bundle::load::Loaded;
 use crate::dispatch::Dispatch;
 use crate::event::Event;
 use crate::interp::{write_interpolated, Interp};
 use crate::ir::{ExprId, RuleId, TemplatePart};
+use crate::prefilter::{Hits, Prefilter};
 use crate::state::{CaptureView, Counters as StateCounters, TimeConfig};
 use crate::value::Value;
 use crate::verify::Verified;
@@ -64,6 +77,15 @@ pub trait Evaluator: Send + Sync {
     /// for rules that run on the event's type, with events whose shape fits the program's
     /// binding.
     fn eval(&self, rule: RuleId, event: &Event<'_>) -> Result<bool, EvalError>;
+
+    /// [`Evaluator::eval`], with the whole-bundle prefilter's results for `event` (`hits`,
+    /// scanned by the engine's [`Prefilter`], the one this evaluator was built with, if any):
+    /// an evaluator may answer literal tests from them instead of scanning again. The default
+    /// ignores them (the interpreter, the oracle, always scans).
+    fn eval_hits(&self, rule: RuleId, event: &Event<'_>, hits: &Hits) -> Result<bool, EvalError> {
+        let _ = hits;
+        self.eval(rule, event)
+    }
 
     /// Whether the condition rooted at node `root` of stateful rule `rule` (a sequence step's
     /// or a threshold's) holds on `event`, with `Captured(i)` read from `captures` (the
@@ -124,7 +146,7 @@ pub enum EngineKind {
 }
 
 /// How to build an [`Engine`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EngineOptions {
     /// The evaluator.
     pub engine: EngineKind,
@@ -134,6 +156,21 @@ pub struct EngineOptions {
     /// touch its state (default 0: an older event is late, counted, and only single-event
     /// rules evaluate it). See [`crate::state`], "Time".
     pub lateness_ns: u64,
+    /// Run the whole-bundle literal prefilter ([`crate::prefilter`]) before the single-event
+    /// rules of each event, skipping those whose required literals did not occur (default
+    /// true). Off: every rule of the event's type is evaluated, rule by rule.
+    pub prefilter: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> EngineOptions {
+        EngineOptions {
+            engine: EngineKind::default(),
+            shadow: false,
+            lateness_ns: 0,
+            prefilter: true,
+        }
+    }
 }
 
 /// Counters of an engine, since it was built.
@@ -143,6 +180,9 @@ pub struct EngineStats {
     pub events: u64,
     /// Rule evaluations.
     pub evaluations: u64,
+    /// Single-event rules not evaluated because the prefilter showed that their required
+    /// literals did not occur.
+    pub prefilter_skipped: u64,
     /// Alerts produced.
     pub alerts: u64,
     /// Stateful rules not run on an event because the caller asked for
@@ -214,6 +254,7 @@ pub struct AdoptReport {
 struct Counters {
     events: AtomicU64,
     evaluations: AtomicU64,
+    prefilter_skipped: AtomicU64,
     alerts: AtomicU64,
     stateful_rules_skipped: AtomicU64,
     eval_errors: AtomicU64,
@@ -240,6 +281,16 @@ pub struct Engine {
     stateful: Vec<Stateful>,
     /// Serialises [`Engine::adopt_state`] calls (tables are swapped one lock at a time).
     adopt: Mutex<()>,
+    /// The whole-bundle prefilter, when on, and its per-thread result buffers.
+    prefilter: Option<(Arc<Prefilter>, Pool<Hits, HitsFactory>)>,
+}
+
+type HitsFactory =
+    Box<dyn Fn() -> Hits + Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>;
+
+fn hits_pool(prefilter: &Arc<Prefilter>) -> Pool<Hits, HitsFactory> {
+    let p = Arc::clone(prefilter);
+    Pool::new(Box::new(move || p.hits()))
 }
 
 /// A stateful evaluation that failed.
@@ -267,13 +318,14 @@ fn make_evaluator(
     kind: EngineKind,
     verified: &Verified,
     interp: &Arc<Interp>,
+    prefilter: Option<&Prefilter>,
 ) -> Result<(Arc<dyn Evaluator>, EngineKind), EngineError> {
     match kind {
         EngineKind::Interp => Ok((interp.clone() as Arc<dyn Evaluator>, EngineKind::Interp)),
         // JIT PLUG-IN POINT.
         EngineKind::Jit => {
-            let compiled =
-                crate::jit::compile(verified).map_err(|e| EngineError::Jit(e.to_string()))?;
+            let compiled = crate::jit::compile_prefiltered(verified, prefilter)
+                .map_err(|e| EngineError::Jit(e.to_string()))?;
             Ok((Arc::new(compiled) as Arc<dyn Evaluator>, EngineKind::Jit))
         }
     }
@@ -283,9 +335,13 @@ impl Engine {
     /// An engine for `verified`.
     pub fn new(verified: &Verified, options: EngineOptions) -> Result<Engine, EngineError> {
         let interp = Arc::new(Interp::new(verified)?);
-        let (evaluator, kind) = make_evaluator(options.engine, verified, &interp)?;
         let program = verified.program();
         let binding = verified.binding();
+        let prefilter = options
+            .prefilter
+            .then(|| Arc::new(Prefilter::new(program, binding)));
+        let (evaluator, kind) =
+            make_evaluator(options.engine, verified, &interp, prefilter.as_deref())?;
         let dispatch = Dispatch::new(program, binding);
         let time = TimeConfig {
             lateness_ns: options.lateness_ns,
@@ -330,11 +386,18 @@ impl Engine {
             stateful_ix,
             stateful,
             adopt: Mutex::new(()),
+            prefilter: prefilter.map(|p| {
+                let pool = hits_pool(&p);
+                (p, pool)
+            }),
         })
     }
 
     /// An engine with a custom evaluator (a JIT, or a test double), conditions evaluated by
-    /// `evaluator` and reported as `kind`.
+    /// `evaluator` and reported as `kind`. The prefilter does not skip rules here (whatever
+    /// `options.prefilter` says): skipping relies on the evaluator following the IR's
+    /// semantics, which the engine cannot assume of a custom one, so it is asked about every
+    /// rule.
     pub fn with_evaluator(
         verified: &Verified,
         evaluator: Arc<dyn Evaluator>,
@@ -350,6 +413,7 @@ impl Engine {
         )?;
         engine.evaluator = evaluator;
         engine.kind = kind;
+        engine.prefilter = None;
         Ok(engine)
     }
 
@@ -388,6 +452,7 @@ impl Engine {
         let mut s = EngineStats {
             events: get(&c.events),
             evaluations: get(&c.evaluations),
+            prefilter_skipped: get(&c.prefilter_skipped),
             alerts: get(&c.alerts),
             stateful_rules_skipped: get(&c.stateful_rules_skipped),
             eval_errors: get(&c.eval_errors),
@@ -503,12 +568,12 @@ impl Engine {
             bump(&c.refused_events, 1);
             return Err(EngineError::EventShape(event.ty().0));
         }
-        let mut fired = 0;
-        let mut keys = KeyCache::default();
-        for &rule in self.dispatch.all_rules_for(event.ty()) {
-            fired += self.run_rule(rule, event, &mut keys, on_alert);
-        }
-        Ok(fired)
+        Ok(self.run_rules(
+            self.dispatch.all_rules_for(event.ty()),
+            true,
+            event,
+            on_alert,
+        ))
     }
 
     /// [`Engine::process`] for single-event rules only: no lock is taken, so any number of
@@ -530,12 +595,7 @@ impl Engine {
             &c.stateful_rules_skipped,
             u64::from(self.dispatch.stateful_for(event.ty())),
         );
-        let mut fired = 0;
-        let mut keys = KeyCache::default();
-        for &rule in self.dispatch.rules_for(event.ty()) {
-            fired += self.run_rule(rule, event, &mut keys, on_alert);
-        }
-        Ok(fired)
+        Ok(self.run_rules(self.dispatch.rules_for(event.ty()), false, event, on_alert))
     }
 
     /// [`Engine::process`] for stateful rules only (sequences, thresholds), in program order:
@@ -554,9 +614,72 @@ impl Engine {
         let mut fired = 0;
         let mut keys = KeyCache::default();
         for &rule in self.dispatch.stateful_rules_for(event.ty()) {
-            fired += self.run_rule(rule, event, &mut keys, on_alert);
+            fired += self.run_rule(rule, event, &mut keys, None, on_alert);
         }
         Ok(fired)
+    }
+
+    /// The prefilter, when this engine runs one.
+    pub fn prefilter(&self) -> Option<&Prefilter> {
+        self.prefilter.as_ref().map(|(p, _)| &**p)
+    }
+
+    /// Runs `rules` (the event type's single-event rules, and its stateful ones too when
+    /// `stateful`) on `event`, in program order. With the prefilter on, the event is scanned
+    /// once and only the candidate single-event rules run ([`Prefilter::candidates`]); the
+    /// others are counted as skipped.
+    fn run_rules(
+        &self,
+        rules: &[RuleId],
+        stateful: bool,
+        event: &Event<'_>,
+        on_alert: &mut dyn FnMut(&Alert),
+    ) -> usize {
+        let mut fired = 0;
+        let mut keys = KeyCache::default();
+        let Some((prefilter, pool)) = &self.prefilter else {
+            for &rule in rules {
+                fired += self.run_rule(rule, event, &mut keys, None, on_alert);
+            }
+            return fired;
+        };
+        let mut hits = pool.get();
+        let scanned = catch_unwind(AssertUnwindSafe(|| {
+            prefilter.scan(event, &mut hits);
+            prefilter.candidates(event, &mut hits);
+        }));
+        if scanned.is_err() {
+            // A bug; without results every rule runs and scans for itself.
+            bump(&self.counters.internal_errors, 1);
+            for &rule in rules {
+                fired += self.run_rule(rule, event, &mut keys, None, on_alert);
+            }
+            return fired;
+        }
+        let hits = &*hits;
+        let candidates = hits.candidates();
+        let stateful_rules = if stateful {
+            self.dispatch.stateful_rules_for(event.ty())
+        } else {
+            &[]
+        };
+        // Merge the two program-ordered lists.
+        let mut st = stateful_rules.iter().copied().peekable();
+        for &rule in candidates {
+            while let Some(s) = st.next_if(|s| *s < rule) {
+                fired += self.run_rule(s, event, &mut keys, Some(hits), on_alert);
+            }
+            fired += self.run_rule(rule, event, &mut keys, Some(hits), on_alert);
+        }
+        for s in st {
+            fired += self.run_rule(s, event, &mut keys, Some(hits), on_alert);
+        }
+        let ran = candidates.len() + stateful_rules.len();
+        bump(
+            &self.counters.prefilter_skipped,
+            rules.len().saturating_sub(ran) as u64,
+        );
+        fired
     }
 
     /// Runs one rule on `event`; returns how many alerts it delivered (0 or 1).
@@ -565,6 +688,7 @@ impl Engine {
         rule: RuleId,
         event: &Event<'_>,
         keys: &mut KeyCache,
+        hits: Option<&Hits>,
         on_alert: &mut dyn FnMut(&Alert),
     ) -> usize {
         let c = &self.counters;
@@ -584,7 +708,10 @@ impl Engine {
         }
         {
             bump(&c.evaluations, 1);
-            let outcome = catch_unwind(AssertUnwindSafe(|| self.evaluator.eval(rule, event)));
+            let outcome = catch_unwind(AssertUnwindSafe(|| match hits {
+                Some(h) => self.evaluator.eval_hits(rule, event, h),
+                None => self.evaluator.eval(rule, event),
+            }));
             match outcome {
                 Ok(Ok(true)) => {}
                 Ok(Ok(false)) => return 0,

@@ -195,3 +195,22 @@ fn jit_path_allocates_nothing_on_mixed_case_subjects() {
     );
     assert_eq!(allocations_per_10k(&events), 0);
 }
+
+/// With the whole-bundle prefilter on (the default, asserted here): mixed-case subjects are
+/// folded once per event into the prefilter's reused buffer and the folded tests read its bits,
+/// so nothing is allocated either.
+#[test]
+fn jit_path_with_the_prefilter_allocates_nothing_on_mixed_case_subjects() {
+    assert!(EngineOptions::default().prefilter);
+    let schema = Schema::endpoint();
+    let events = events(
+        &schema,
+        &[
+            r"C:\Windows\System32\svchost.exe",
+            r"C:\Program Files\Google\Chrome\Application\chrome.exe",
+            r"C:\Windows\System32\conhost.exe",
+            r"C:\Windows\explorer.exe",
+        ],
+    );
+    assert_eq!(allocations_per_10k(&events), 0);
+}

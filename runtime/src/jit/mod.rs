@@ -51,6 +51,14 @@
 //! every other builtin (the registry's own `eval`; a string result lives in the call's
 //! scratch). A helper returns 0/1 or a status `>= 2`, which compiled code returns at once.
 //!
+//! Prefilter bits: compiled against the engine's [`Prefilter`] ([`compile_prefiltered`]), a
+//! literal test on a `string` field whose patterns the prefilter scans for (`contains`,
+//! `startswith`, `endswith`, `==`, folded or not, `any`/`all` lists, `in`/`iin` constant
+//! lists) first loads the `hits` word of the [`EvalCtx`]: when not 0 (the engine passed this
+//! event's scan results through [`Evaluator::eval_hits`]), the test is one byte load and mask
+//! per pattern; when 0, the helper runs as above. Folding then happens once per event, in the
+//! prefilter's reused buffer.
+//!
 //! Stateful rules are driven by the engine through the state module, which calls
 //! [`Evaluator::eval_root`] with the partial match's [`CaptureView`]: its `slots()` and
 //! `flags()` are passed as `captures` and `capture_flags` (the view borrows the table, so the
@@ -91,9 +99,13 @@ use regex_automata::util::pool::Pool;
 use crate::engine::{EvalError, Evaluator};
 use crate::event::{Event, Slot};
 use crate::ir::{ExprId, RuleId, RuleKind};
+use crate::prefilter::{Hits, Prefilter};
 use crate::schema::EventTypeId;
 use crate::state::CaptureView;
 use crate::verify::Verified;
+
+/// Where compiled code finds the prefilter bits' address in an [`EvalCtx`].
+pub(crate) const HITS_OFFSET: i32 = std::mem::offset_of!(EvalCtx, hits) as i32;
 
 /// A helper caught a panic: the event is reported as an internal error.
 pub const STATUS_PANIC: u32 = 2;
@@ -173,6 +185,9 @@ type CtxFactory =
 /// A compiled program: machine code per (rule, event type), the constants it refers to, and a
 /// pool of [`EvalCtx`]. See the module documentation.
 pub struct JitProgram {
+    /// Per event type: the prefilter's literal count, when compiled against one (its bits
+    /// must be at least that long for compiled code to read them).
+    hit_lens: Vec<usize>,
     /// Per rule (by [`RuleId`]): its functions, one per event type; empty for stateful rules.
     rules: Vec<Vec<Compiled>>,
     /// Per rule (by [`RuleId`]): its stateful conditions, one per (event type, root).
@@ -200,6 +215,9 @@ impl fmt::Debug for JitProgram {
 /// compiled code, which passes its address through to the helpers. Not shared between
 /// threads: each call holds one exclusively (see [`JitProgram`]).
 pub struct EvalCtx {
+    /// The address of the prefilter's bits for the running call ([`Hits::bits`]), 0 when the
+    /// call has none; compiled code reads it at [`HITS_OFFSET`].
+    hits: u64,
     pub(crate) shared: Arc<prepare::Shared>,
     pub(crate) caches: Vec<meta::Cache>,
     scratch: Vec<String>,
@@ -221,6 +239,7 @@ impl EvalCtx {
             .map(meta::Regex::create_cache)
             .collect();
         EvalCtx {
+            hits: 0,
             shared,
             caches,
             scratch: Vec::new(),
@@ -259,10 +278,28 @@ pub fn compile(verified: &Verified) -> Result<JitProgram, JitError> {
     compile_with(verified, |_| {})
 }
 
+/// [`compile`], for an engine that runs `prefilter` (built from the same program): literal
+/// tests the prefilter scans for are answered from its per-event results when
+/// [`Evaluator::eval_hits`] passes them.
+pub fn compile_prefiltered(
+    verified: &Verified,
+    prefilter: Option<&Prefilter>,
+) -> Result<JitProgram, JitError> {
+    compile_inner(verified, prefilter, |_| {})
+}
+
 /// [`compile`], with `hook` run on the prepared constants before they are frozen (tests use it
 /// to inject a panicking builtin).
 pub(crate) fn compile_with(
     verified: &Verified,
+    hook: impl FnOnce(&mut prepare::Shared),
+) -> Result<JitProgram, JitError> {
+    compile_inner(verified, None, hook)
+}
+
+fn compile_inner(
+    verified: &Verified,
+    prefilter: Option<&Prefilter>,
     hook: impl FnOnce(&mut prepare::Shared),
 ) -> Result<JitProgram, JitError> {
     let started = Instant::now();
@@ -335,6 +372,7 @@ pub(crate) fn compile_with(
                 cond,
                 event,
                 captures,
+                prefilter,
             };
             let reads = translate::translate(
                 &mut module,
@@ -398,7 +436,15 @@ pub(crate) fn compile_with(
     let for_pool = Arc::clone(&shared);
     let factory: CtxFactory = Box::new(move || EvalCtx::new(Arc::clone(&for_pool)));
     stats.compile_time = started.elapsed();
+    // Per event type: how many bytes of prefilter bits compiled code may read.
+    let hit_lens = match prefilter {
+        Some(p) => (0..p.type_count())
+            .map(|t| u16::try_from(t).map_or(0, |t| p.literal_count(EventTypeId(t))))
+            .collect(),
+        None => Vec::new(),
+    };
     Ok(JitProgram {
+        hit_lens,
         rules,
         conds,
         shared,
@@ -430,6 +476,33 @@ impl JitProgram {
     /// Runs rule `rule` on `event`, giving the raw result or status of the compiled code
     /// (0 false, 1 true, `>= 2` a status, see the module documentation).
     pub fn run_raw(&self, rule: RuleId, event: &Event<'_>) -> Result<u32, EvalError> {
+        self.run_raw_with(rule, event, None)
+    }
+
+    /// [`JitProgram::run_raw`] with the prefilter's results for `event` (see
+    /// [`Evaluator::eval_hits`]): used when they are of `event`'s type and as long as the
+    /// code compiled against the prefilter may read.
+    pub fn run_raw_hits(
+        &self,
+        rule: RuleId,
+        event: &Event<'_>,
+        hits: &Hits,
+    ) -> Result<u32, EvalError> {
+        let ty = event.ty();
+        let usable = hits.event_type() == Some(ty)
+            && self
+                .hit_lens
+                .get(usize::from(ty.0))
+                .is_some_and(|&n| n > 0 && hits.bits().len() >= n);
+        self.run_raw_with(rule, event, usable.then_some(hits))
+    }
+
+    fn run_raw_with(
+        &self,
+        rule: RuleId,
+        event: &Event<'_>,
+        hits: Option<&Hits>,
+    ) -> Result<u32, EvalError> {
         let Some(compiled) = self.find(rule, event.ty()) else {
             return match self.rules.get(rule.0 as usize) {
                 // Stateful rules (not compiled): `false`, as the interpreter's `eval_cond`.
@@ -450,6 +523,7 @@ impl JitProgram {
             ));
         }
         let mut ctx = self.pool.get();
+        ctx.hits = hits.map_or(0, |h| h.bits().as_ptr() as u64);
         // SAFETY: `compiled.code` is live machine code owned by `self` (see `compile`) with the
         // `RuleFn` convention. It reads `slots[i]` and `flags[i]` only for field indexes
         // `i < min_slots <= slots.len(), flags.len()` (checked just above; the binding proved
@@ -458,7 +532,10 @@ impl JitProgram {
         // addresses stay valid while `event` is borrowed), and the prepared constants in
         // `self.shared`. A single-event rule's code reads no capture (`translate` refuses
         // `Captured` without a capture count), so the null capture pointers are never read.
-        // `ctx` is exclusively ours for the call (taken from the pool).
+        // `ctx` is exclusively ours for the call (taken from the pool). When `ctx.hits` is not
+        // 0 it is the address of `hits.bits()`, borrowed for the whole call, of this event's
+        // type and at least `hit_lens[type]` bytes long (checked by `run_raw_hits`); compiled
+        // code reads only literal numbers below that count (`translate::bits_or`).
         let r = unsafe {
             (compiled.code)(
                 slots.as_ptr(),
@@ -468,6 +545,7 @@ impl JitProgram {
                 std::ptr::null(),
             )
         };
+        ctx.hits = 0;
         if r >= 2 {
             ctx.reset();
         } else {
@@ -528,6 +606,8 @@ impl JitProgram {
             (cap_slots.as_ptr(), cap_flags.as_ptr())
         };
         let mut ctx = self.pool.get();
+        // Stateful conditions never read the prefilter's bits (their code falls back).
+        ctx.hits = 0;
         // SAFETY: as in `run_raw` for the event's slots, flags, string bytes, list items, the
         // prepared constants and `ctx`. Captures: the code reads `captures[i]` and
         // `capture_flags[i]` only for `i < min_captures <= cap_slots.len(), cap_flags.len()`
@@ -567,6 +647,10 @@ fn status_result(r: u32) -> Result<bool, EvalError> {
 impl Evaluator for JitProgram {
     fn eval(&self, rule: RuleId, event: &Event<'_>) -> Result<bool, EvalError> {
         status_result(self.run_raw(rule, event)?)
+    }
+
+    fn eval_hits(&self, rule: RuleId, event: &Event<'_>, hits: &Hits) -> Result<bool, EvalError> {
+        status_result(self.run_raw_hits(rule, event, hits)?)
     }
 
     fn eval_root(

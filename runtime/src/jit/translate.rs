@@ -35,6 +35,7 @@ use crate::event::{FLAG_PRESENT, FLAG_TRUNCATED, SLOT_BYTES};
 use crate::ir::{
     ArithOp, CmpOp, Expr, ExprId, ExprKind, ListId, Program, Quant, Rule, RuleId, StrTest,
 };
+use crate::prefilter::{require::at_of, Prefilter};
 use crate::schema::EventTypeId;
 use crate::types::{Scalar, Ty};
 
@@ -111,6 +112,9 @@ pub(crate) struct Unit<'a> {
     /// A sequence step's condition: the number of captures the rule has (`Captured(i)` is read
     /// only for `i` below it). `None`: the code reads no captures.
     pub(crate) captures: Option<usize>,
+    /// The engine's prefilter: literal tests it scans for read its per-event bits (through
+    /// [`super::EvalCtx`]'s `hits` word) when the call was given them.
+    pub(crate) prefilter: Option<&'a Prefilter>,
 }
 
 /// What the code of a [`Unit`] reads, for the caller's checks before each call.
@@ -139,6 +143,7 @@ pub(crate) fn translate(
         cond,
         event,
         captures,
+        prefilter,
     } = *unit;
     let mut b = FunctionBuilder::new(func, fctx);
     let helpers = HelperRefs {
@@ -178,6 +183,7 @@ pub(crate) fn translate(
         },
         capture_count: captures,
         min_captures: 0,
+        prefilter,
         status_block,
         scopes: vec![HashMap::new()],
         locals: Vec::new(),
@@ -256,6 +262,7 @@ struct Translator<'a, 'f> {
     capture_count: Option<usize>,
     /// Largest capture index read plus one (the caller checks the view has that many).
     min_captures: usize,
+    prefilter: Option<&'a Prefilter>,
 }
 
 /// Memory flags for slot and flag-byte loads: aligned, cannot trap (the binding proved the
@@ -582,20 +589,10 @@ impl Translator<'_, '_> {
                 quant,
                 lhs,
                 list,
-            } => {
-                let (p, l) = self.str_of(*lhs)?;
-                let ix = self.prep.str_list(self.program, *list, *fold)?;
-                let code = encode_test(*op, *fold, *quant);
-                let args = [
-                    self.params.ctx,
-                    self.uconst(ix as u64),
-                    self.iconst32(code),
-                    p,
-                    l,
-                ];
-                Val::Bool(self.call_checked(self.helpers.str_list, &args))
+            } => Val::Bool(self.str_list(*op, *fold, *quant, *lhs, *list)?),
+            ExprKind::Member { lhs, list, fold } => {
+                Val::Bool(self.member_node(id, *lhs, *list, *fold)?)
             }
-            ExprKind::Member { lhs, list, fold } => Val::Bool(self.member(id, *lhs, *list, *fold)?),
             ExprKind::Matches { lhs, regex } => {
                 let (p, l) = self.str_of(*lhs)?;
                 let ix = self.prep.regex(*regex)?;
@@ -610,6 +607,178 @@ impl Translator<'_, '_> {
                 body,
             } => Val::Bool(self.quant(id, *quant, *local, *list, *body)?),
         })
+    }
+
+    /// `lhs OP any|all list`: from the prefilter's bits when it scans for every item, else
+    /// by the helper. (Out of line, as every arm with locals: `compute` recurses once per
+    /// level of the DAG, and its frame size bounds the depth the native stack allows.)
+    #[inline(never)]
+    fn str_list(
+        &mut self,
+        op: StrTest,
+        fold: bool,
+        quant: Quant,
+        lhs: ExprId,
+        list: ListId,
+    ) -> Result<Value, JitError> {
+        if let Some(lits) = self.list_lits(lhs, fold, op, list) {
+            return self.bits_or(&lits, quant == Quant::All, |t| {
+                t.str_list_call(op, fold, quant, lhs, list)
+            });
+        }
+        self.str_list_call(op, fold, quant, lhs, list)
+    }
+
+    /// Membership: of a `string` field in a constant list the prefilter scans for, from its
+    /// bits; otherwise [`Translator::member`].
+    #[inline(never)]
+    fn member_node(
+        &mut self,
+        id: ExprId,
+        lhs: ExprId,
+        list: ExprId,
+        fold: bool,
+    ) -> Result<Value, JitError> {
+        if let Some(ExprKind::List(l)) = self.rule.expr(list).map(|e| e.kind.clone()) {
+            if let Some(lits) = self.list_lits(lhs, fold, StrTest::Eq, l) {
+                return self.bits_or(&lits, false, |t| t.member(id, lhs, list, fold));
+            }
+        }
+        self.member(id, lhs, list, fold)
+    }
+
+    /// `lhs OP any|all list` by the helper.
+    fn str_list_call(
+        &mut self,
+        op: StrTest,
+        fold: bool,
+        quant: Quant,
+        lhs: ExprId,
+        list: ListId,
+    ) -> Result<Value, JitError> {
+        let (p, l) = self.str_of(lhs)?;
+        let ix = self.prep.str_list(self.program, list, fold)?;
+        let code = encode_test(op, fold, quant);
+        let args = [
+            self.params.ctx,
+            self.uconst(ix as u64),
+            self.iconst32(code),
+            p,
+            l,
+        ];
+        Ok(self.call_checked(self.helpers.str_list, &args))
+    }
+
+    /// The prefilter literals answering `lhs OP pattern` for each of `patterns`, when `lhs` is
+    /// a `string` field of this event type and the prefilter scans for every pattern (so an
+    /// empty pattern, which it never scans for, leaves the test to the helper).
+    fn hit_lits(
+        &self,
+        lhs: ExprId,
+        fold: bool,
+        op: StrTest,
+        patterns: &[&str],
+    ) -> Option<Vec<(u32, u8)>> {
+        let prefilter = self.prefilter?;
+        let node = self.rule.expr(lhs)?;
+        let ExprKind::Field(f) = node.kind else {
+            return None;
+        };
+        let bound = self.binding.field_on(f, self.event)?;
+        if bound.ty != Ty::STR || node.ty != Ty::STR || patterns.is_empty() {
+            return None;
+        }
+        let at = at_of(op);
+        patterns
+            .iter()
+            .map(|p| {
+                prefilter
+                    .literal(self.event, bound.index, fold, p)
+                    .map(|l| (l, at))
+            })
+            .collect()
+    }
+
+    /// [`Translator::hit_lits`] for the items of constant string list `list`.
+    fn list_lits(
+        &self,
+        lhs: ExprId,
+        fold: bool,
+        op: StrTest,
+        list: ListId,
+    ) -> Option<Vec<(u32, u8)>> {
+        let items = self.program.lists.get(list.0 as usize)?;
+        let patterns: Option<Vec<&str>> = items
+            .items
+            .iter()
+            .map(|c| match c {
+                crate::ir::Const::Str(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect();
+        self.hit_lits(lhs, fold, op, &patterns?)
+    }
+
+    /// A literal test answered from the prefilter's bits when the call has them (any of
+    /// `lits`, or all when `all`), by `fallback` otherwise. The bits' address is the
+    /// `EvalCtx`'s `hits` word, 0 when the call has none; `JitProgram::run_raw` sets it only
+    /// to bits of this event's type, at least [`Prefilter::literal_count`] bytes long, so every
+    /// literal number read here (all below that count) is inside them.
+    fn bits_or(
+        &mut self,
+        lits: &[(u32, u8)],
+        all: bool,
+        fallback: impl FnOnce(&mut Self) -> Result<Value, JitError>,
+    ) -> Result<Value, JitError> {
+        let hits = self.b.ins().load(
+            types::I64,
+            slot_flags(),
+            self.params.ctx,
+            Offset32::new(super::HITS_OFFSET),
+        );
+        let bits_block = self.b.create_block();
+        let fallback_block = self.b.create_block();
+        let merge = self.b.create_block();
+        let result = self.b.append_block_param(merge, types::I8);
+        self.b
+            .ins()
+            .brif(hits, bits_block, &[], fallback_block, &[]);
+        self.b.switch_to_block(bits_block);
+        let mut acc: Option<Value> = None;
+        for &(lit, at) in lits {
+            let byte = match i32::try_from(lit) {
+                Ok(off) => self
+                    .b
+                    .ins()
+                    .load(types::I8, bytes_flags(), hits, Offset32::new(off)),
+                Err(_) => {
+                    let addr = self.b.ins().iadd_imm_s(hits, i64::from(lit));
+                    self.b
+                        .ins()
+                        .load(types::I8, bytes_flags(), addr, Offset32::new(0))
+                }
+            };
+            let masked = self.b.ins().band_imm_u(byte, i64::from(at));
+            let hit = self.b.ins().icmp_imm_s(IntCC::NotEqual, masked, 0);
+            acc = Some(match acc {
+                None => hit,
+                Some(prev) if all => self.b.ins().band(prev, hit),
+                Some(prev) => self.b.ins().bor(prev, hit),
+            });
+        }
+        let v = match acc {
+            Some(v) => v,
+            None => self.b.ins().iconst(types::I8, i64::from(all)),
+        };
+        self.b.ins().jump(merge, &[BlockArg::Value(v)]);
+        self.b.switch_to_block(fallback_block);
+        self.enter();
+        let v = fallback(self);
+        self.leave();
+        let v = v?;
+        self.b.ins().jump(merge, &[BlockArg::Value(v)]);
+        self.b.switch_to_block(merge);
+        Ok(result)
     }
 
     /// `and` (`is_and`) or `or` over `ops`, left to right, stopping at the first operand that
@@ -739,6 +908,23 @@ impl Translator<'_, '_> {
                 return Ok(self.const_compare(op, p, l, &pattern));
             }
         }
+        if let Some(lits) = self
+            .const_str(rhs)
+            .and_then(|p| self.hit_lits(lhs, fold, op, &[p]))
+        {
+            return self.bits_or(&lits, false, |t| t.str_test_call(op, fold, lhs, rhs));
+        }
+        self.str_test_call(op, fold, lhs, rhs)
+    }
+
+    /// `lhs OP rhs` by the helper.
+    fn str_test_call(
+        &mut self,
+        op: StrTest,
+        fold: bool,
+        lhs: ExprId,
+        rhs: ExprId,
+    ) -> Result<Value, JitError> {
         let (ap, al) = self.str_of(lhs)?;
         let (bp, bl) = self.str_of(rhs)?;
         let code = encode_test(op, fold, Quant::Any);

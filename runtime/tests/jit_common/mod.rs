@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use vigil_runtime::bind::bind;
 use vigil_runtime::budget::Budget;
 use vigil_runtime::builtins::{self, ParamTy};
-use vigil_runtime::engine::Evaluator;
+use vigil_runtime::engine::{Engine, EngineKind, EngineOptions, Evaluator};
 use vigil_runtime::event::Event;
 use vigil_runtime::interp::Interp;
 use vigil_runtime::ir::{
@@ -266,5 +266,44 @@ pub fn assert_agree(verified: &Verified, events: &[Event<'_>]) -> (usize, usize)
             }
         }
     }
+    assert_engines_agree(verified, events);
     (n, trues)
+}
+
+/// The engines end to end: the JIT with the whole-bundle prefilter (rules skipped, literal
+/// tests answered from its bits) against the interpreter without it, rule by rule; the same
+/// rules must fire on every event, in the same order.
+pub fn assert_engines_agree(verified: &Verified, events: &[Event<'_>]) {
+    let oracle = Engine::new(
+        verified,
+        EngineOptions {
+            engine: EngineKind::Interp,
+            prefilter: false,
+            ..EngineOptions::default()
+        },
+    )
+    .expect("interp engine");
+    let jit = Engine::new(
+        verified,
+        EngineOptions {
+            engine: EngineKind::Jit,
+            prefilter: true,
+            ..EngineOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("jit engine: {e}"));
+    for (e, event) in events.iter().enumerate() {
+        let mut want = Vec::new();
+        let mut got = Vec::new();
+        let w = oracle.process(event, &mut |a| want.push(a.rule.clone()));
+        let g = jit.process(event, &mut |a| got.push(a.rule.clone()));
+        assert_eq!(
+            (g.is_ok(), &got),
+            (w.is_ok(), &want),
+            "event {e}: jit+prefilter fired {got:?}, interp fired {want:?}\nprogram: {:#?}\nevent: {event:#?}",
+            verified.program().rules
+        );
+    }
+    assert_eq!(jit.stats().eval_errors, oracle.stats().eval_errors);
+    assert_eq!(jit.stats().internal_errors, 0);
 }

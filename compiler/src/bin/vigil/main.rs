@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod agent;
+mod bench;
 mod build;
 mod check;
 mod common;
@@ -47,6 +48,8 @@ enum Command {
     Keygen(keygen::Args),
     /// Run rules (`.vgl` files or a `.vglb` bundle) over JSON-lines events and print alerts.
     Run(run::Args),
+    /// Measure how fast rules run over events: decode, eval and end to end, per event.
+    Bench(bench::Args),
     /// Compile rule files and run their `test` blocks.
     Test(test::Args),
     /// Convert rules from another language (Sigma) into formatted `.vgl` files.
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Agent(args) => agent::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Import(args) => match import::run(args) {

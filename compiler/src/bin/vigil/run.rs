@@ -10,6 +10,17 @@
 //! in input order (files in the order given, lines in file order), which is the time order
 //! stateful rules need when the inputs are time-ordered.
 //!
+//! **Threads** (`--threads N`, default the available parallelism): the chunks of an input are
+//! numbered and handed through bounded queues (which block, never drop) to N workers, each
+//! decoding with its own decoder and running the single-event rules
+//! ([`Engine::process_stateless`], no lock). One ordered stage takes the chunks back in input
+//! order, runs the stateful rules over their events in input order
+//! ([`Engine::process_stateful`]; it decodes the chunk again for them, only when the program
+//! has stateful rules) and writes the alerts. **Alert order** is the same as with one thread,
+//! byte for byte: events in input order, and an event's alerts in program order (rule order
+//! in the program, stateless and stateful merged). Without `--threads`, inputs under 256 KiB
+//! are run on one thread (the pipeline's start-up costs more than it saves there).
+//!
 //! Alerts go to stdout (or `--output FILE`) as JSON lines (`docs/alerts.md`), `source` naming
 //! the input and the 1-based line of the (decompressed) input. A summary goes to stderr:
 //! events, alerts per rule, bad lines by code with their first line numbers, value counters,
@@ -22,9 +33,9 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -37,7 +48,7 @@ use vigil_compiler::Options;
 use vigil_runtime::alert::Alert;
 use vigil_runtime::budget::Budget;
 use vigil_runtime::bundle::{self, TrustStore};
-use vigil_runtime::decode::{DecodeCode, DecodeError, Decoder, Mapping};
+use vigil_runtime::decode::{DecodeCode, DecodeError, DecodeStats, Decoder, Mapping};
 use vigil_runtime::engine::{Engine, EngineKind, EngineOptions};
 use vigil_runtime::event::Event;
 use vigil_runtime::schema::Schema;
@@ -109,6 +120,10 @@ pub(crate) struct Args {
     /// Never draw a progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Threads that decode events and run the single-event rules (default: the available
+    /// parallelism). Stateful rules run on one thread, in input order, whatever this says.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
     /// Colour diagnostics.
     #[arg(long, value_enum, default_value_t)]
     color: Color,
@@ -122,16 +137,18 @@ const MAX_LINE_BYTES: u64 = 16 << 20;
 const CHUNK_BYTES: usize = 256 << 10;
 /// Chunks in flight between a reader and the decoder.
 const CHUNKS_IN_FLIGHT: usize = 8;
+/// Inputs smaller than this (bytes on disk) are decoded and run on one thread.
+const PARALLEL_MIN_BYTES: u64 = 256 << 10;
 /// Inputs at least this large (bytes on disk) get a progress bar on a terminal.
 const PROGRESS_MIN_BYTES: u64 = 16 << 20;
 
 /// One input of events.
 #[derive(Debug)]
-struct Input {
+pub(crate) struct Input {
     /// The name alerts carry in `source.file`: the path as given (or `-`).
-    name: String,
+    pub(crate) name: String,
     /// The file, or `None` for stdin.
-    path: Option<PathBuf>,
+    pub(crate) path: Option<PathBuf>,
 }
 
 /// Whole lines read from an input: `data[ends[i-1]..ends[i]]` is line i.
@@ -142,11 +159,11 @@ struct Chunk {
 }
 
 /// The rules, ready to run.
-struct Prepared {
-    engine: Engine,
-    schema: Schema,
+pub(crate) struct Prepared {
+    pub(crate) engine: Engine,
+    pub(crate) schema: Schema,
     /// Rule id → rule name, in program order.
-    rules: Vec<(String, String)>,
+    pub(crate) rules: Vec<(String, String)>,
 }
 
 /// Runs `vigil run`.
@@ -155,7 +172,7 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let decoder = match make_decoder(args, &prepared.schema) {
+    let decoder = match make_decoder(args.mapping.as_deref(), &prepared.schema) {
         Ok(d) => d,
         Err(e) => return fail(&e),
     };
@@ -170,7 +187,14 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         },
         None => Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout().lock())),
     };
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .max(1);
     let mut run = Run::new(&prepared, decoder, args.strict);
+    run.threads = threads;
+    run.threads_given = args.threads.is_some();
+    run.mapping.clone_from(&args.mapping);
     let progress = progress_bar(args, &inputs);
     let started = Instant::now();
     let mut status = ExitCode::SUCCESS;
@@ -205,11 +229,46 @@ pub(crate) fn run(args: &Args) -> ExitCode {
 /// Compiles the rules or loads the bundle, and builds the engine. Errors are printed; the
 /// exit code is returned.
 fn prepare(args: &Args) -> Result<Prepared, ExitCode> {
-    let is_bundle = args.rules.extension().is_some_and(|e| e == "vglb");
     let options = EngineOptions {
         engine: args.engine.kind(),
         ..EngineOptions::default()
     };
+    prepare_rules(
+        &RulesArgs {
+            rules: &args.rules,
+            schema: args.schema.as_deref(),
+            stdlib: args.stdlib.as_deref(),
+            pubkey: &args.pubkey,
+            allow_unsigned: args.allow_unsigned,
+            color: args.color,
+        },
+        options,
+    )
+}
+
+/// Where the rules come from (shared with `vigil bench`).
+pub(crate) struct RulesArgs<'a> {
+    /// Rule files or directories, or a `.vglb` bundle.
+    pub(crate) rules: &'a Path,
+    /// A schema file instead of the embedded `endpoint` schema.
+    pub(crate) schema: Option<&'a Path>,
+    /// A standard library directory.
+    pub(crate) stdlib: Option<&'a Path>,
+    /// Trusted public keys, for a bundle.
+    pub(crate) pubkey: &'a [String],
+    /// Load an unsigned bundle.
+    pub(crate) allow_unsigned: bool,
+    /// Colour diagnostics.
+    pub(crate) color: Color,
+}
+
+/// Compiles the rules or loads the bundle of `args`, and builds an engine with `options`.
+/// Errors are printed; the exit code is returned.
+pub(crate) fn prepare_rules(
+    args: &RulesArgs<'_>,
+    options: EngineOptions,
+) -> Result<Prepared, ExitCode> {
+    let is_bundle = args.rules.extension().is_some_and(|e| e == "vglb");
     let names = |p: &vigil_runtime::ir::Program| {
         p.rules
             .iter()
@@ -217,10 +276,10 @@ fn prepare(args: &Args) -> Result<Prepared, ExitCode> {
             .collect::<Vec<_>>()
     };
     if is_bundle {
-        let schema = load_schema(args.schema.as_deref()).map_err(|e| fail(&e))?;
-        let bytes = std::fs::read(&args.rules)
+        let schema = load_schema(args.schema).map_err(|e| fail(&e))?;
+        let bytes = std::fs::read(args.rules)
             .map_err(|e| fail(&format!("cannot read `{}`: {e}", args.rules.display())))?;
-        let trust = trust_store(&args.pubkey, args.allow_unsigned).map_err(|e| fail(&e))?;
+        let trust = trust_store(args.pubkey, args.allow_unsigned).map_err(|e| fail(&e))?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -244,9 +303,9 @@ fn prepare(args: &Args) -> Result<Prepared, ExitCode> {
         eprintln!("note: --pubkey and --allow-unsigned apply to bundles only; ignored");
     }
     let source_args = SourceArgs {
-        paths: vec![args.rules.clone()],
-        stdlib: args.stdlib.clone(),
-        schema: args.schema.clone(),
+        paths: vec![args.rules.to_path_buf()],
+        stdlib: args.stdlib.map(Path::to_path_buf),
+        schema: args.schema.map(Path::to_path_buf),
     };
     let loaded = load(&source_args).map_err(|e| fail(&e))?;
     if loaded.files.is_empty() {
@@ -309,8 +368,8 @@ fn trust_store(keys: &[String], allow_unsigned: bool) -> Result<TrustStore, Stri
 }
 
 /// The decoder: native, or through `--mapping` (a shipped mapping's name or a TOML file).
-fn make_decoder(args: &Args, schema: &Schema) -> Result<Decoder, String> {
-    let Some(m) = &args.mapping else {
+pub(crate) fn make_decoder(mapping: Option<&str>, schema: &Schema) -> Result<Decoder, String> {
+    let Some(m) = mapping else {
         return Ok(Decoder::native(schema));
     };
     let path = Path::new(m);
@@ -355,7 +414,7 @@ fn walk(dir: &Path) -> io::Result<Vec<PathBuf>> {
 }
 
 /// The inputs named on the command line, directories expanded.
-fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, String> {
+pub(crate) fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, String> {
     let mut inputs = Vec::new();
     let mut stdin_seen = false;
     for p in paths {
@@ -428,7 +487,7 @@ impl<R: Read> Read for Counting<R> {
 }
 
 /// Whether `file` starts with the gzip magic bytes (the position is restored).
-fn is_gzip(file: &mut File) -> io::Result<bool> {
+pub(crate) fn is_gzip(file: &mut File) -> io::Result<bool> {
     let mut magic = [0u8; 2];
     let mut got = 0;
     while got < 2 {
@@ -570,6 +629,23 @@ struct Run<'p> {
     /// Set when stdout was closed: stop quietly.
     closed: bool,
     write_error: Option<io::Error>,
+    /// Decoding threads (1: decode and run on this thread, no pipeline).
+    threads: usize,
+    /// Whether `--threads` was given (then even small inputs go through the pipeline).
+    threads_given: bool,
+    /// The mapping each worker's decoder reads events through.
+    mapping: Option<String>,
+    /// Rule id → index in program order (alerts of one event are merged in that order).
+    rule_ix: HashMap<String, usize>,
+    /// Whether the program has stateful rules (the ordered stage then decodes each chunk
+    /// again for them).
+    has_stateful: bool,
+    /// The workers' decoding counters, summed.
+    worker_stats: DecodeStats,
+    /// The workers' decoders, kept across inputs.
+    worker_decoders: Vec<Decoder>,
+    /// The ordered stage's decoder (stateful rules), kept across inputs.
+    stateful_decoder: Option<Decoder>,
 }
 
 impl<'p> Run<'p> {
@@ -586,6 +662,19 @@ impl<'p> Run<'p> {
             names: Vec::new(),
             closed: false,
             write_error: None,
+            threads: 1,
+            threads_given: false,
+            mapping: None,
+            rule_ix: prepared
+                .rules
+                .iter()
+                .enumerate()
+                .map(|(i, (id, _))| (id.clone(), i))
+                .collect(),
+            has_stateful: !prepared.engine.rule_state_stats().is_empty(),
+            worker_stats: DecodeStats::default(),
+            worker_decoders: Vec::new(),
+            stateful_decoder: None,
         }
     }
 
@@ -596,6 +685,16 @@ impl<'p> Run<'p> {
         out: &mut dyn Write,
         progress: Option<&ProgressBar>,
     ) -> Result<Flow, String> {
+        // Small files are not worth the pipeline's start-up (threads, queues), unless the
+        // user asked for threads.
+        let small = input
+            .path
+            .as_ref()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .is_some_and(|m| m.len() < PARALLEL_MIN_BYTES);
+        if self.threads > 1 && (!small || self.threads_given) {
+            return self.input_parallel(input, out, progress);
+        }
         let count = Arc::new(AtomicU64::new(0));
         let base = progress.map_or(0, ProgressBar::position);
         let (rx, handle) = spawn_reader(input, count.clone())
@@ -654,6 +753,232 @@ impl<'p> Run<'p> {
         drop(rx);
         let _ = handle.join();
         result
+    }
+
+    /// [`Run::input`] on `self.threads` workers: a feeder hands the reader's chunks, numbered,
+    /// to the workers through a bounded queue; each worker decodes a chunk with its own
+    /// decoder and runs the single-event rules ([`Engine::process_stateless`]), keeping the
+    /// alerts; this thread, the ordered stage, takes the chunks back in input order, runs the
+    /// stateful rules over them ([`Engine::process_stateful`], decoding the chunk again, only
+    /// when the program has stateful rules), and writes every alert of an event in program
+    /// order: the same bytes, in the same order, as one thread.
+    fn input_parallel(
+        &mut self,
+        input: &Input,
+        out: &mut dyn Write,
+        progress: Option<&ProgressBar>,
+    ) -> Result<Flow, String> {
+        let count = Arc::new(AtomicU64::new(0));
+        let base = progress.map_or(0, ProgressBar::position);
+        let (rx, handle) = spawn_reader(input, count.clone())
+            .map_err(|e| format!("cannot read `{}`: {e}", input.name))?;
+        let index = self.names.len();
+        self.names.push(input.name.clone());
+        let prepared: &'p Prepared = self.prepared;
+        let schema = &prepared.schema;
+        let mut stateful_decoder = match self.stateful_decoder.take() {
+            Some(d) => d,
+            None => make_decoder(self.mapping.as_deref(), schema)?,
+        };
+        stateful_decoder.set_file(Some(&input.name));
+        // The workers' decoders, kept across inputs (building one compiles the mapping).
+        let mut decoders = std::mem::take(&mut self.worker_decoders);
+        while decoders.len() < self.threads {
+            decoders.push(make_decoder(self.mapping.as_deref(), schema)?);
+        }
+        let threads = self.threads;
+        let (work_tx, work_rx) = sync_channel::<(u64, Chunk, u64)>(threads * 2);
+        let work_rx = Mutex::new(work_rx);
+        let (done_tx, done_rx) = sync_channel::<Result<Done, String>>(threads * 2);
+        let stop = AtomicBool::new(false);
+        let read_error: Mutex<Option<(u64, io::Error)>> = Mutex::new(None);
+        let engine = &prepared.engine;
+        let rule_ix = self.rule_ix.clone();
+        let rule_ix = &rule_ix;
+        let (result, decoders) = std::thread::scope(|scope| {
+            let mut workers = Vec::with_capacity(threads);
+            for mut decoder in decoders {
+                let done_tx = done_tx.clone();
+                let work_rx = &work_rx;
+                workers.push(scope.spawn(move || {
+                    decoder.set_file(Some(&input.name));
+                    let mut hung_up = false;
+                    loop {
+                        let job = match work_rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return decoder,
+                        };
+                        let Ok((seq, chunk, first_line)) = job else {
+                            return decoder;
+                        };
+                        // After the ordered stage hung up, drain the queue so the feeder
+                        // never blocks on it.
+                        if hung_up {
+                            continue;
+                        }
+                        let done = run_chunk(engine, rule_ix, &mut decoder, seq, chunk, first_line);
+                        hung_up = done_tx.send(Ok(done)).is_err();
+                    }
+                }));
+            }
+            drop(done_tx);
+            let stop = &stop;
+            let read_error = &read_error;
+            scope.spawn(move || {
+                let mut seq = 0u64;
+                let mut line_no = 0u64;
+                for chunk in rx {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    match chunk {
+                        Ok(chunk) => {
+                            let lines = chunk.ends.len() as u64;
+                            if work_tx.send((seq, chunk, line_no)).is_err() {
+                                break;
+                            }
+                            seq += 1;
+                            line_no += lines;
+                        }
+                        Err(e) => {
+                            if let Ok(mut slot) = read_error.lock() {
+                                *slot = Some((line_no, e));
+                            }
+                            break;
+                        }
+                    }
+                }
+            });
+            // The ordered stage.
+            let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
+            let mut next = 0u64;
+            let mut result = Ok(Flow::Go);
+            'recv: for done in &done_rx {
+                let done = match done {
+                    Ok(d) => d,
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                };
+                pending.insert(done.seq, done);
+                while let Some(d) = pending.remove(&next) {
+                    next += 1;
+                    match self.ordered(d, index, input, &mut stateful_decoder, out) {
+                        Ok(Flow::Go) => {}
+                        other => {
+                            result = other;
+                            break 'recv;
+                        }
+                    }
+                    if let Some(p) = progress {
+                        p.set_position(base + count.load(Ordering::Relaxed));
+                    }
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            drop(done_rx);
+            let decoders: Vec<Decoder> =
+                workers.into_iter().filter_map(|w| w.join().ok()).collect();
+            (result, decoders)
+        });
+        self.worker_decoders = decoders;
+        self.stateful_decoder = Some(stateful_decoder);
+        let _ = handle.join();
+        let read_error = read_error.into_inner().ok().flatten();
+        match (result, read_error) {
+            (Ok(Flow::Go), Some((line_no, e))) => Err(format!(
+                "reading `{}` after line {line_no}: {e}",
+                input.name
+            )),
+            (result, _) => result,
+        }
+    }
+
+    /// The ordered stage's work on one chunk back from a worker: stateful rules, alerts in
+    /// order, bad lines, `--strict`.
+    fn ordered(
+        &mut self,
+        done: Done,
+        index: usize,
+        input: &Input,
+        stateful_decoder: &mut Decoder,
+        out: &mut dyn Write,
+    ) -> Result<Flow, String> {
+        let Done {
+            chunk,
+            first_line,
+            mut alerts,
+            bad,
+            stats,
+            refused,
+            ..
+        } = done;
+        add_stats(&mut self.worker_stats, &stats);
+        self.refused_events += refused;
+        // Under `--strict`, the first bad line ends the run: nothing after it is written.
+        let stop_at = if self.strict {
+            bad.first().map(|(li, _)| *li)
+        } else {
+            None
+        };
+        let lines = stop_at.map_or(chunk.ends.len(), |li| li as usize + 1);
+        self.lines += lines as u64;
+        if self.has_stateful {
+            let engine = &self.prepared.engine;
+            let rule_ix = &self.rule_ix;
+            let mut start = 0;
+            let mut spare: Vec<Event<'static>> = Vec::new();
+            for (li, &end) in chunk.ends.iter().enumerate().take(lines) {
+                let line = chunk.data.get(start..end).unwrap_or_default();
+                start = end;
+                let mut events = spare;
+                let _ = stateful_decoder.decode_line(line, first_line + li as u64 + 1, &mut events);
+                for (ei, ev) in events.iter().enumerate() {
+                    let _ = engine.process_stateful(ev, &mut |a: &Alert| {
+                        let r = rule_ix.get(&a.rule).copied().unwrap_or(usize::MAX);
+                        alerts.push((li as u32, ei as u32, r, a.to_json_line()));
+                    });
+                }
+                spare = stateful_decoder.recycle(events);
+            }
+            // Every alert of an event in program order, as `Engine::process` gives them.
+            alerts.sort_by_key(|(li, ei, r, _)| (*li, *ei, *r));
+        }
+        for (li, _, r, line) in &alerts {
+            if stop_at.is_some_and(|s| *li >= s) {
+                break;
+            }
+            self.alerts += 1;
+            if let Some((id, _)) = self.prepared.rules.get(*r) {
+                *self.per_rule.entry(id.clone()).or_insert(0) += 1;
+            }
+            if self.closed || self.write_error.is_some() {
+                continue;
+            }
+            if let Err(e) = writeln!(out, "{line}") {
+                if e.kind() == io::ErrorKind::BrokenPipe {
+                    self.closed = true;
+                } else {
+                    self.write_error = Some(e);
+                }
+            }
+        }
+        for (_, e) in &bad {
+            self.bad_line(index, e);
+            if self.strict {
+                eprintln!("error: {}:{}: {e}", input.name, e.line);
+                eprintln!("note: stopped at the first bad line (--strict)");
+                return Ok(Flow::Stop(ExitCode::from(1)));
+            }
+        }
+        if self.closed {
+            return Ok(Flow::Stop(ExitCode::SUCCESS));
+        }
+        if let Some(e) = self.write_error.take() {
+            return Err(format!("cannot write alerts: {e}"));
+        }
+        Ok(Flow::Go)
     }
 
     /// Runs the engine on one event, writing its alerts.
@@ -719,7 +1044,16 @@ impl<'p> Run<'p> {
     /// The summary, on stderr.
     fn summary(&self, secs: f64, engine: EngineChoice, inputs: usize) {
         let stats = self.prepared.engine.stats();
-        let d = self.decoder.stats();
+        let mine = self.decoder.stats();
+        let w = &self.worker_stats;
+        let d = DecodeStats {
+            uncoercible_values: mine.uncoercible_values + w.uncoercible_values,
+            truncated_values: mine.truncated_values + w.truncated_values,
+            dropped_items: mine.dropped_items + w.dropped_items,
+            unknown_fields: mine.unknown_fields + w.unknown_fields,
+            invalid_utf8_lines: mine.invalid_utf8_lines + w.invalid_utf8_lines,
+            ..DecodeStats::default()
+        };
         let s = |n: u64| if n == 1 { "" } else { "s" };
         let rate = if secs > 0.0 {
             stats.events as f64 / secs
@@ -770,7 +1104,12 @@ impl<'p> Run<'p> {
             (d.unknown_fields, "unknown keys ignored"),
             (d.invalid_utf8_lines, "lines with invalid UTF-8 replaced"),
             (
-                stats.stateful_rules_skipped,
+                // With workers, the ordered stage runs the stateful rules the workers skip.
+                if self.threads > 1 {
+                    0
+                } else {
+                    stats.stateful_rules_skipped
+                },
                 "stateful rule evaluations skipped (sequence/threshold rules this engine does not run yet)",
             ),
             (stats.refused_events, "events refused by the engine"),
@@ -785,8 +1124,79 @@ impl<'p> Run<'p> {
     }
 }
 
+/// One chunk decoded and run through the single-event rules by a worker.
+struct Done {
+    /// Its number in the input (the ordered stage takes chunks back in this order).
+    seq: u64,
+    chunk: Chunk,
+    /// Lines of the input before this chunk.
+    first_line: u64,
+    /// (line index in the chunk, event index in the line, rule index, alert JSON line).
+    alerts: Vec<(u32, u32, usize, String)>,
+    /// The bad lines: (line index in the chunk, error).
+    bad: Vec<(u32, DecodeError)>,
+    /// The worker decoder's counters for this chunk.
+    stats: DecodeStats,
+    /// Events the engine refused.
+    refused: u64,
+}
+
+/// A worker's job: decode `chunk` and run the single-event rules over its events.
+fn run_chunk(
+    engine: &Engine,
+    rule_ix: &HashMap<String, usize>,
+    decoder: &mut Decoder,
+    seq: u64,
+    chunk: Chunk,
+    first_line: u64,
+) -> Done {
+    let mut alerts = Vec::new();
+    let mut bad = Vec::new();
+    let mut refused = 0;
+    let mut spare: Vec<Event<'static>> = Vec::new();
+    let mut start = 0;
+    for (li, &end) in chunk.ends.iter().enumerate() {
+        let line = chunk.data.get(start..end).unwrap_or_default();
+        start = end;
+        let mut events = spare;
+        let decoded = decoder.decode_line(line, first_line + li as u64 + 1, &mut events);
+        for (ei, ev) in events.iter().enumerate() {
+            let r = engine.process_stateless(ev, &mut |a: &Alert| {
+                let r = rule_ix.get(&a.rule).copied().unwrap_or(usize::MAX);
+                alerts.push((li as u32, ei as u32, r, a.to_json_line()));
+            });
+            if r.is_err() {
+                refused += 1;
+            }
+        }
+        spare = decoder.recycle(events);
+        if let Err(e) = decoded {
+            bad.push((li as u32, e));
+        }
+    }
+    let stats = decoder.take_stats();
+    Done {
+        seq,
+        chunk,
+        first_line,
+        alerts,
+        bad,
+        stats,
+        refused,
+    }
+}
+
+/// Adds the counters of `b` to `a` (bad lines are counted by the ordered stage).
+fn add_stats(a: &mut DecodeStats, b: &DecodeStats) {
+    a.uncoercible_values += b.uncoercible_values;
+    a.truncated_values += b.truncated_values;
+    a.dropped_items += b.dropped_items;
+    a.unknown_fields += b.unknown_fields;
+    a.invalid_utf8_lines += b.invalid_utf8_lines;
+}
+
 /// `1234567` → `1,234,567`.
-fn group(n: u64) -> String {
+pub(crate) fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
