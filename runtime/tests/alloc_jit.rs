@@ -6,10 +6,9 @@
 //! The program is three hand-built rules over the endpoint schema: a case-sensitive
 //! `command_line contains "..."`, a folded `image iendswith any [...]`, and `pid == 4`.
 //!
-//! One case is known to allocate and is ignored until fixed: a folded test on a subject with
-//! upper-case letters (a typical Windows path). The helpers fold the subject with
-//! `casefold::fold_str`, which returns an owned `String` whenever folding changes the text
-//! (`runtime/src/jit/helpers.rs`, `vigil_str_list` and `vigil_str_test`).
+//! Subjects with upper-case letters (typical Windows paths) are covered too: with the prefilter
+//! off, the JIT helpers fold into per-thread reused buffers (`runtime/src/jit/helpers.rs`,
+//! `with_folded`); with it on, the prefilter folds each field once per event into its buffer.
 
 mod jit_common;
 
@@ -180,8 +179,6 @@ fn jit_path_allocates_nothing_per_non_alerting_event() {
 }
 
 #[test]
-#[ignore = "known: folded helpers allocate the folded subject when it has upper-case letters \
-            (jit/helpers.rs, casefold::fold_str); un-ignore once they fold into a per-call buffer"]
 fn jit_path_allocates_nothing_on_mixed_case_subjects() {
     let schema = Schema::endpoint();
     let events = events(

@@ -16,7 +16,9 @@ use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::{EvalCtx, STATUS_ERROR, STATUS_PANIC};
-use crate::casefold::fold_str;
+use std::cell::RefCell;
+
+use crate::casefold::{fold_into, fold_str};
 use crate::event::Slot;
 use crate::interp::{member_eq, str_test};
 use crate::ir::{Quant, StrTest};
@@ -112,6 +114,26 @@ fn decode_test(code: u32) -> (StrTest, bool, Quant) {
     (op, code & 4 != 0, quant)
 }
 
+thread_local! {
+    /// Reused buffers for case folding inside helpers: folding a subject with upper-case
+    /// letters must not allocate per call (see `runtime/tests/alloc_jit.rs`).
+    static FOLD_BUFS: RefCell<(String, String)> = const { RefCell::new((String::new(), String::new())) };
+}
+
+/// Runs `f` on `a` and `b` case-folded into the thread's reused buffers (allocating only the
+/// first time a buffer grows, or when re-entered).
+fn with_folded<R>(a: &str, b: &str, f: impl FnOnce(&str, &str) -> R) -> R {
+    FOLD_BUFS.with(|bufs| match bufs.try_borrow_mut() {
+        Ok(mut bufs) => {
+            let (fa, fb) = &mut *bufs;
+            fold_into(a, fa);
+            fold_into(b, fb);
+            f(fa, fb)
+        }
+        Err(_) => f(&fold_str(a), &fold_str(b)),
+    })
+}
+
 /// `a OP b` on strings (`contains`, `istartswith`, `ieq`, ...).
 pub(crate) extern "C" fn vigil_str_test(
     code: u32,
@@ -127,7 +149,7 @@ pub(crate) extern "C" fn vigil_str_test(
         let (a, b) = unsafe { (str_at(a_ptr, a_len), str_at(b_ptr, b_len)) };
         // As the interpreter: fold both sides, then the plain test.
         if fold {
-            str_test(op, &fold_str(a), &fold_str(b))
+            with_folded(a, b, |a, b| str_test(op, a, b))
         } else {
             str_test(op, a, b)
         }
@@ -157,11 +179,10 @@ pub(crate) extern "C" fn vigil_str_list(
         // As the interpreter: the subject folded once against the folded items.
         let hit = |pat: &str, s: &str| str_test(op, s, pat);
         let b = if fold {
-            let s = fold_str(s);
-            match quant {
-                Quant::Any => items.folded.iter().any(|pat| hit(pat, &s)),
-                Quant::All => items.folded.iter().all(|pat| hit(pat, &s)),
-            }
+            with_folded(s, "", |s, _| match quant {
+                Quant::Any => items.folded.iter().any(|pat| hit(pat, s)),
+                Quant::All => items.folded.iter().all(|pat| hit(pat, s)),
+            })
         } else {
             match quant {
                 Quant::Any => items.items.iter().any(|pat| hit(pat, s)),
@@ -202,8 +223,9 @@ pub(crate) extern "C" fn vigil_member_const(
         // `member_eq` (ips canonical, `ip in [cidr]` a network match).
         let fold = fold != 0;
         let hit = if fold && !prepared.folded.is_empty() {
-            let s = fold_str(elem.as_str().unwrap_or_default());
-            prepared.folded.iter().any(|item| *item == *s)
+            with_folded(elem.as_str().unwrap_or_default(), "", |s, _| {
+                prepared.folded.iter().any(|item| item == s)
+            })
         } else {
             prepared
                 .values
