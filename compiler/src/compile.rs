@@ -86,10 +86,8 @@ pub fn compile(
             let whole = sources
                 .first_user_file()
                 .map_or_else(Span::default, |f| Span::new(f, 0, 0));
-            let mut out: Vec<Diagnostic> = errs
-                .iter()
-                .map(|e| verify_diag(e, &debug, whole))
-                .collect();
+            let mut out: Vec<Diagnostic> =
+                errs.iter().map(|e| verify_diag(e, &debug, whole)).collect();
             out.extend(diags);
             Err(out)
         }

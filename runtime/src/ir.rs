@@ -539,8 +539,12 @@ impl ExprKind {
             ExprKind::Arith(_, a, b)
             | ExprKind::Cmp(_, a, b)
             | ExprKind::StrTest { lhs: a, rhs: b, .. }
-            | ExprKind::Member { lhs: a, list: b, .. }
-            | ExprKind::Quant { list: a, body: b, .. } => {
+            | ExprKind::Member {
+                lhs: a, list: b, ..
+            }
+            | ExprKind::Quant {
+                list: a, body: b, ..
+            } => {
                 *a = f(*a);
                 *b = f(*b);
             }

@@ -939,7 +939,10 @@ fn compact(rule: &mut ir::Rule, debug: &mut ir::RuleDebug) {
     match &mut rule.kind {
         ir::RuleKind::Single { cond, .. } => cond.iter_mut().for_each(map),
         ir::RuleKind::Threshold(t) => t.cond.iter_mut().for_each(map),
-        ir::RuleKind::Sequence(s) => s.steps.iter_mut().for_each(|st| st.cond.iter_mut().for_each(map)),
+        ir::RuleKind::Sequence(s) => s
+            .steps
+            .iter_mut()
+            .for_each(|st| st.cond.iter_mut().for_each(map)),
     }
     for part in &mut rule.emit {
         if let TemplatePart::Expr(e) = part {
