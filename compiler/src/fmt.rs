@@ -1,4 +1,4 @@
-//! The formatter: prints an [`ast::File`] as canonical `.vgl` text.
+//! The formatter: prints an [`vigil_grammar::ast::File`] as canonical `.vgl` text.
 //!
 //! Input: a syntax tree (parsed, or built by a tool such as the Sigma importer); output: text
 //! that parses back to the same tree (spans aside). It owns layout only: it never checks names,

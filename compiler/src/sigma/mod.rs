@@ -8,8 +8,8 @@
 //!
 //! Stages: [`rule`] reads YAML into plain data; [`logsource`] says which event types a log
 //! source reads and what its fields are called (from `stdlib/sigma/logsources.toml` and the
-//! runtime's mapping `stdlib/mappings/windows.toml`); [`detection`] and [`condition`] build the
-//! rule's expression; [`correlation`] builds thresholds and sequences; the tree is printed by
+//! runtime's mapping `stdlib/mappings/windows.toml`); `detection` and `condition` build the
+//! rule's expression; `correlation` builds thresholds and sequences; the tree is printed by
 //! [`crate::fmt`] and, unless told otherwise, checked by [`crate::check`] against the schema
 //! so that every file written compiles.
 
