@@ -10,11 +10,10 @@
 //! off, the JIT helpers fold into per-thread reused buffers (`runtime/src/jit/helpers.rs`,
 //! `with_folded`); with it on, the prefilter folds each field once per event into its buffer.
 
+mod counting_alloc;
 mod jit_common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
+use counting_alloc::allocations_during;
 use jit_common::{field, str_const, Prog};
 use vigil_runtime::engine::{Engine, EngineKind, EngineOptions};
 use vigil_runtime::event::{Event, EventBuilder};
@@ -23,62 +22,10 @@ use vigil_runtime::schema::Schema;
 use vigil_runtime::types::Ty;
 use vigil_runtime::verify::Verified;
 
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note() {
-    // `try_with`: the thread-locals may be gone while a thread shuts down.
-    let _ = COUNTING.try_with(|on| {
-        if on.get() {
-            let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        }
-    });
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; the counting only touches
-// const-initialised thread-locals, which never allocate.
-#[expect(unsafe_code, reason = "a counting global allocator for this test")]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations_during(f: impl FnOnce()) -> u64 {
-    ALLOCS.with(|n| n.set(0));
-    COUNTING.with(|on| on.set(true));
-    f();
-    COUNTING.with(|on| on.set(false));
-    ALLOCS.with(Cell::get)
-}
-
 /// The three rules: `command_line contains "sekurlsa::"`, `image iendswith any
 /// ["\\powershell.exe", "\\mshta.exe"]`, `pid == 4`.
 fn program() -> Verified {
-    let mut p = Prog::new(Schema::endpoint());
+    let mut p = Prog::with_schema(Schema::endpoint());
     p.rule("contains", &["process_start"], |p, rb| {
         let lhs = field(p, rb, "process_start", "command_line");
         let rhs = str_const(p, rb, "sekurlsa::");

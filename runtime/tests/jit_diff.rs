@@ -505,7 +505,7 @@ fn program(seed: u64, schema: Schema) -> Prog {
 fn program_of(seed: u64, schema: Schema, rules: Option<u64>) -> Prog {
     let mut g = Gen {
         rng: SplitMix(seed),
-        p: Prog::new(schema),
+        p: Prog::with_schema(schema),
         event: "ev",
     };
     let rules = rules.unwrap_or_else(|| 1 + g.below(5));

@@ -144,7 +144,7 @@ fn events(schema: &Schema) -> Vec<Event<'static>> {
 fn check(build: impl FnOnce(&mut Prog)) {
     let schema = schema();
     let events = events(&schema);
-    let mut p = Prog::new(schema);
+    let mut p = Prog::with_schema(schema);
     build(&mut p);
     let verified = p.verify();
     let (n, trues) = assert_agree(&verified, &events);
@@ -863,7 +863,7 @@ fn shared_nodes_across_branches() {
 #[test]
 fn rules_on_two_event_types_read_each_types_slots() {
     let schema = schema();
-    let mut p = Prog::new(schema.clone());
+    let mut p = Prog::with_schema(schema.clone());
     let r = p.rule("two", BOTH, |p, rb| {
         let a = field(p, rb, "ev", "s1");
         let b = str_const(p, rb, "x");
@@ -883,7 +883,7 @@ fn rules_on_two_event_types_read_each_types_slots() {
 #[test]
 fn stateful_rules_are_not_compiled_and_evaluate_false() {
     let schema = schema();
-    let mut p = Prog::new(schema.clone());
+    let mut p = Prog::with_schema(schema.clone());
     let single = p.rule("single", BOTH, |_, rb| Some(rb.bool(true)));
     let (user, _) = p.field("ev", "s1");
     let mut rb = Rb::default();

@@ -18,7 +18,7 @@ fn test(p: &mut Prog, rb: &mut Rb, name: &str, op: StrTest, fold: bool, pat: &st
 
 /// One rule on `ev` built by `build`; its requirement and the prefilter.
 fn req_of(build: impl FnOnce(&mut Prog, &mut Rb) -> ExprId) -> (Option<Req>, Prefilter, Verified) {
-    let mut p = Prog::new(jit_common::schema());
+    let mut p = Prog::with_schema(jit_common::schema());
     p.rule("r", &["ev"], |p, rb| Some(build(p, rb)));
     let verified = p.verify();
     let pf = Prefilter::new(verified.program(), verified.binding());

@@ -196,7 +196,7 @@ fn bool_expr(g: &mut SplitMix, p: &mut Prog, rb: &mut Rb, depth: u32) -> ExprId 
 
 fn program(seed: u64) -> Prog {
     let mut g = SplitMix(seed);
-    let mut p = Prog::new(schema());
+    let mut p = Prog::with_schema(schema());
     let rules = 1 + g.below(12);
     for r in 0..rules {
         let depth = g.below(4) as u32;
@@ -280,7 +280,7 @@ proptest! {
 /// skips anything).
 #[test]
 fn rules_whose_literals_are_absent_are_skipped() {
-    let mut p = Prog::new(schema());
+    let mut p = Prog::with_schema(schema());
     p.rule("ps", &["proc"], |p, rb| {
         let lhs = field(p, rb, "proc", "image");
         let rhs = str_const(p, rb, "\\powershell.exe");

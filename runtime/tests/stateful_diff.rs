@@ -301,7 +301,7 @@ fn interpreter_and_jit_engines_give_identical_stateful_alerts() {
     let mut seq_fired = 0;
     for seed in 0..cases() {
         let mut rng = Rng(seed.wrapping_mul(0x1234_5678_9ABC_DEF1));
-        let mut p = Prog::new(schema.clone());
+        let mut p = Prog::with_schema(schema.clone());
         for r in 0..1 + rng.below(4) {
             if rng.below(2) == 0 {
                 gen_sequence(&mut rng, &mut p, &format!("seq{r}"));

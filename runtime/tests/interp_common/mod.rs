@@ -1,4 +1,5 @@
-//! A tiny IR builder for the interpreter and engine tests: programs over the endpoint schema,
+//! A tiny IR builder for the runtime's tests (the interpreter, engine, JIT and prefilter tests;
+//! `jit_common` includes this file): programs over a schema (the endpoint schema by default),
 //! bound and verified exactly as a bundle would be.
 
 #![allow(dead_code, unreachable_pub)]
@@ -52,13 +53,18 @@ impl Default for Prog {
 }
 
 impl Prog {
+    /// A program over the endpoint schema.
     pub fn new() -> Prog {
-        let schema = Schema::endpoint();
+        Prog::with_schema(Schema::endpoint())
+    }
+
+    /// A program over `schema`.
+    pub fn with_schema(schema: Schema) -> Prog {
         let p = Program {
             schema: SchemaRef {
-                name: "endpoint".into(),
-                major: 1,
-                minor: 0,
+                name: schema.name.clone(),
+                major: schema.version.major,
+                minor: schema.version.minor,
             },
             fields: Vec::new(),
             builtins: Vec::new(),
@@ -181,17 +187,19 @@ impl Prog {
         self.p.rules.insert(rule.0 as usize, r);
     }
 
-    pub fn verify(self) -> Verified {
-        let binding = bind(&self.p, &self.schema).unwrap_or_else(|e| panic!("bind: {e:?}"));
-        verify(self.p, binding, &Budget::default()).unwrap_or_else(|e| {
-            panic!(
-                "verify: {}",
-                e.iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
+    /// Binds and verifies; `Err` carries the verifier's messages.
+    pub fn try_verify(self) -> Result<Verified, String> {
+        let binding = bind(&self.p, &self.schema).map_err(|e| format!("bind: {e:?}"))?;
+        verify(self.p, binding, &Budget::default()).map_err(|e| {
+            e.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
         })
+    }
+
+    pub fn verify(self) -> Verified {
+        self.try_verify().unwrap_or_else(|e| panic!("verify: {e}"))
     }
 }
 
