@@ -53,7 +53,7 @@ fn and_of_or_requires_both_sides() {
         rb.e(Ty::BOOL, ExprKind::And(vec![a, or]))
     });
     let ty = ev(&v);
-    let lit = |f: &str, fold, pat| {
+    let lit = |f: &str, fold, pat, at| {
         let fi = v.binding().field_on(
             vigil_runtime::ir::FieldRef(
                 v.program()
@@ -64,14 +64,18 @@ fn and_of_or_requires_both_sides() {
             ),
             ty,
         );
-        pf.literal(ty, fi.expect("bound").index, fold, pat)
-            .expect("scanned")
+        pf.literal(ty, fi.expect("bound").index, fold, pat, at)
     };
-    let a = lit("s1", false, "aa");
-    let b = lit("s1", false, "bb");
+    let a = lit("s1", false, "aa", AT_ANY).expect("scanned");
+    let b = lit("s1", false, "bb", AT_START).expect("scanned");
     // Folded literals are looked up (and scanned for) folded.
-    let c = lit("s2", true, "cc");
-    assert_eq!(lit("s2", true, "CC"), c);
+    let c = lit("s2", true, "cc", AT_END).expect("scanned");
+    assert_eq!(lit("s2", true, "CC", AT_END), Some(c));
+    // Where no test wants a literal, its bits answer nothing: `bb` is looked for at the start
+    // only, `cc` at the end only.
+    assert_eq!(lit("s1", false, "bb", AT_ANY), None);
+    assert_eq!(lit("s2", true, "cc", AT_START), None);
+    assert_eq!(lit("s2", true, "cc", WHOLE), Some(c));
     assert_eq!(
         req,
         Some(Req::And(vec![
@@ -85,7 +89,7 @@ fn and_of_or_requires_both_sides() {
             ])
         ]))
     );
-    assert_eq!(pf.automaton_count(ty), 2, "(s1, plain) and (s2, folded)");
+    assert_eq!(pf.automaton_count(ty), 2, "one scan per field: s1 and s2");
 }
 
 #[test]

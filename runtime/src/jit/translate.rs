@@ -693,7 +693,7 @@ impl Translator<'_, '_> {
             .iter()
             .map(|p| {
                 prefilter
-                    .literal(self.event, bound.index, fold, p)
+                    .literal(self.event, bound.index, fold, p, at)
                     .map(|l| (l, at))
             })
             .collect()

@@ -1,7 +1,15 @@
 //! The whole-bundle literal prefilter (DESIGN.md, "Execution"): per event type, the literals
-//! that single-event rules test on `string` fields, compiled into ONE Aho-Corasick automaton per
-//! (field, folded) pair and run once per event; rules whose required literals did not occur are
-//! skipped, and the literal tests of the rules that do run are answered from the same scan.
+//! that single-event rules test on `string` fields, compiled into ONE scan per field (case-
+//! sensitive and folded literals together, see [`Scan`]) and run once per event; rules whose
+//! required literals did not occur are skipped, and the literal tests of the rules that do run
+//! are answered from the same scan.
+//!
+//! A field's scan has up to three parts: the literals some test wants anywhere, searched over
+//! the whole value by the gram searcher ([`grams`]) when there are many (its cost per byte does
+//! not grow with the set) or a small DFA; those only wanted at the start, by an automaton
+//! anchored at offset 0; those only wanted at the end or as the whole value, by an automaton of
+//! the reversed patterns anchored at the end (these two read only as far as some pattern still
+//! matches, however long the value).
 //!
 //! Input: a program and its binding ([`Prefilter::new`]); per event, a reused [`Hits`] buffer
 //! filled by [`Prefilter::scan`]: for every literal, where it occurred (`AT_ANY`, `AT_START`,
@@ -16,12 +24,16 @@
 //! per literal, reset through the list of the ones set, and the folded buffer keeps its
 //! capacity.
 
+pub mod grams;
 pub mod require;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use std::collections::{BTreeMap, HashMap};
+
+use aho_corasick::automaton::Automaton;
+use aho_corasick::{AhoCorasick, Anchored, MatchKind, StartKind};
 
 use crate::bind::Binding;
-use crate::casefold::fold_into;
+use crate::casefold::{fold_into, fold_str};
 use crate::event::Event;
 use crate::ir::{FieldRef, Program, RuleId, RuleKind};
 use crate::schema::{EventTypeId, FieldIndex};
@@ -29,14 +41,74 @@ use crate::types::Ty;
 
 pub use require::{Literal, Req, AT_ANY, AT_END, AT_START, WHOLE};
 
-/// One automaton: the literals of one (field, folded) pair on one event type.
+/// One scan: every literal of one field on one event type, folded or not.
+///
+/// The literals are split by where the rules want them ([`Literals::wants`]): those some test
+/// wants anywhere go into `full`, an unanchored automaton run over the whole value; those only
+/// wanted at the start (`startswith`) into `prefix`, an automaton anchored at offset 0; those
+/// only wanted at the end or as the whole value (`endswith`, `==`, `in`) into `suffix`, an
+/// automaton of the reversed patterns anchored at the value's end. The anchored ones stop as
+/// soon as no pattern can continue, so a long value costs them only its matching prefix or
+/// suffix. A literal's bits are exact only where its part looks: see
+/// [`Prefilter::literal`].
+///
+/// Each part's automaton holds the *folded* form of its literals (a case-sensitive literal's
+/// folded form too) and matches ASCII case-insensitively, so that it runs directly over the raw
+/// value when that is ASCII (where folding is ASCII lower-casing, offsets unchanged), and over
+/// the folded value otherwise. A hit of a folded literal sets its bits; a hit of a
+/// case-sensitive literal is confirmed against the raw bytes at the same offsets (ASCII
+/// values only). On a value that is not ASCII, folding may change lengths, so the
+/// case-sensitive literals are found by their own automaton over the raw value (`cased`).
 #[derive(Clone, Debug)]
 struct Scan {
     field: FieldIndex,
-    folded: bool,
-    automaton: AhoCorasick,
-    /// Per pattern of the automaton: its literal number on the event type.
-    lits: Vec<u32>,
+    full: Option<Part>,
+    prefix: Option<Part>,
+    suffix: Option<Part>,
+    /// The case-sensitive literals' own automaton over raw values (every occurrence), with
+    /// per pattern its literal number: used on values that are not ASCII.
+    cased: Option<(AhoCorasick, Vec<u32>)>,
+}
+
+/// One automaton of a [`Scan`] and what its patterns stand for.
+#[derive(Clone, Debug)]
+struct Part {
+    automaton: Aut,
+    /// Per pattern of `automaton`: the range of its entries in `entries`.
+    pattern_entries: Vec<(u32, u32)>,
+    /// What a pattern's hit means.
+    entries: Vec<Entry>,
+    /// Whether some entry is a folded literal (else, on a value that is not ASCII, the part
+    /// has nothing to report and is skipped).
+    any_folded: bool,
+}
+
+/// What a pattern's hit stands for.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    lit: u32,
+    /// A case-sensitive literal: its bytes must equal the raw value's at the hit.
+    confirm: bool,
+}
+
+/// A part's searcher: a DFA when small enough, a contiguous NFA for anchored parts otherwise,
+/// and for large unanchored parts the gram searcher ([`grams`]), which reads folded text.
+#[derive(Clone, Debug)]
+enum Aut {
+    Dfa(aho_corasick::dfa::DFA),
+    Nfa(aho_corasick::nfa::contiguous::NFA),
+    Grams(Box<grams::Grams>),
+}
+
+/// Which way a [`Part`] reads its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dir {
+    /// Unanchored, every occurrence.
+    Full,
+    /// Anchored at offset 0.
+    Prefix,
+    /// Anchored at the end, reading backwards (reversed patterns).
+    Suffix,
 }
 
 /// The prefilter of one event type.
@@ -45,6 +117,9 @@ struct PerType {
     scans: Vec<Scan>,
     /// The literals, by number.
     literals: require::Literals,
+    /// Per literal: the bits ([`AT_ANY`], [`AT_START`], [`AT_END`], [`WHOLE`]) its scan
+    /// answers exactly (see [`Scan`]).
+    covers: Vec<u8>,
     /// Per single-event rule of the type, in program order: its requirement.
     reqs: Vec<(RuleId, Option<Req>)>,
     /// Per rule (as `reqs`): the (field, folded) pairs its literal tests read.
@@ -170,8 +245,11 @@ impl Prefilter {
         }
         let mut max = (0, 0, 0);
         for (t, per) in types.iter_mut().enumerate() {
-            match build_scans(&per.literals.list) {
-                Some(scans) => per.scans = scans,
+            match build_scans(&per.literals) {
+                Some((scans, covers)) => {
+                    per.scans = scans;
+                    per.covers = covers;
+                }
                 None => {
                     // Nothing scanned: no requirement and no literal may be relied on.
                     per.reqs.iter_mut().for_each(|(_, r)| *r = None);
@@ -222,7 +300,7 @@ impl Prefilter {
             .map_or(0, |p| p.literals.list.len())
     }
 
-    /// Automata on event type `ty` (one per scanned (field, folded) pair).
+    /// Fields scanned on event type `ty` (one scan per field, of up to three automata).
     pub fn automaton_count(&self, ty: EventTypeId) -> usize {
         self.types
             .get(usize::from(ty.0))
@@ -245,17 +323,24 @@ impl Prefilter {
     }
 
     /// The number of the literal `pattern` (unfolded; folded here when `folded`) on `field` of
-    /// event type `ty`, when the prefilter scans for it: its bits in a [`Hits`] of that type
+    /// event type `ty`, when the prefilter scans for it where `at` asks ([`AT_ANY`],
+    /// [`AT_START`], [`AT_END`], [`WHOLE`], or'ed): its `at` bits in a [`Hits`] of that type
     /// answer the test exactly, for a rule the engine runs after [`Prefilter::candidates`].
+    /// `None` when the literal is not scanned for, or only elsewhere (a literal only ever
+    /// tested with `endswith` is looked for at the value's end only).
     pub fn literal(
         &self,
         ty: EventTypeId,
         field: FieldIndex,
         folded: bool,
         pattern: &str,
+        at: u8,
     ) -> Option<u32> {
         let lit = require::literal_of(field, folded, pattern)?;
-        self.types.get(usize::from(ty.0))?.literals.find(&lit)
+        let per = self.types.get(usize::from(ty.0))?;
+        let n = per.literals.find(&lit)?;
+        let covers = per.covers.get(n as usize).copied().unwrap_or(0);
+        (covers & at == at).then_some(n)
     }
 
     /// The requirement of single-event rule `rule` on `ty` (`None`: it always runs).
@@ -379,33 +464,209 @@ fn run_scan(per: &PerType, s: u16, event: &Event<'_>, hits: &mut Hits) {
     let Hits {
         bits, set, folded, ..
     } = hits;
+    let mut marks = Marks { bits, set };
+    let lits = &per.literals.list;
     let raw = event.get_str(scan.field);
-    let text: &str = if scan.folded {
+    let parts = [
+        (Dir::Full, &scan.full),
+        (Dir::Prefix, &scan.prefix),
+        (Dir::Suffix, &scan.suffix),
+    ];
+    if raw.is_ascii() {
+        // Folding is ASCII lower-casing here: the case-insensitive automata run over the raw
+        // bytes, offsets are the folded value's, and case-sensitive hits are confirmed.
+        let text = raw.as_bytes();
+        for (dir, part) in parts {
+            if let Some(part) = part {
+                if matches!(part.automaton, Aut::Grams(_)) {
+                    // The gram searcher compares bytes: it reads the folded value.
+                    folded.clear();
+                    folded.push_str(raw);
+                    folded.make_ascii_lowercase();
+                    part.run(dir, folded.as_bytes(), Some(text), lits, &mut marks);
+                } else {
+                    part.run(dir, text, Some(text), lits, &mut marks);
+                }
+            }
+        }
+        return;
+    }
+    if parts
+        .iter()
+        .any(|(_, p)| p.as_ref().is_some_and(|p| p.any_folded))
+    {
         fold_into(raw, folded);
-        folded.as_str()
-    } else {
-        raw
-    };
-    let len = text.len();
-    for m in scan.automaton.find_overlapping_iter(text) {
-        let Some(&lit) = scan.lits.get(m.pattern().as_usize()) else {
-            continue;
-        };
+        let text = folded.as_bytes();
+        for (dir, part) in parts {
+            if let Some(part) = part.as_ref().filter(|p| p.any_folded) {
+                part.run(dir, text, None, lits, &mut marks);
+            }
+        }
+    }
+    if let Some((automaton, cased)) = &scan.cased {
+        let len = raw.len();
+        for m in automaton.find_overlapping_iter(raw) {
+            if let Some(&lit) = cased.get(m.pattern().as_usize()) {
+                marks.mark(lit, m.start(), m.end(), len);
+            }
+        }
+    }
+}
+
+/// The literal bits being set for one event.
+struct Marks<'h> {
+    bits: &'h mut Vec<u8>,
+    set: &'h mut Vec<u32>,
+}
+
+impl Marks<'_> {
+    /// Literal `lit` occurred at `start..end` of a value of `len` bytes.
+    #[inline]
+    fn mark(&mut self, lit: u32, start: usize, end: usize, len: usize) {
         let mut at = AT_ANY;
-        if m.start() == 0 {
+        if start == 0 {
             at |= AT_START;
         }
-        if m.end() == len {
+        if end == len {
             at |= AT_END;
-            if m.start() == 0 {
+            if start == 0 {
                 at |= WHOLE;
             }
         }
-        if let Some(b) = bits.get_mut(lit as usize) {
+        if let Some(b) = self.bits.get_mut(lit as usize) {
             if *b == 0 {
-                set.push(lit);
+                self.set.push(lit);
             }
             *b |= at;
+        }
+    }
+}
+
+impl Part {
+    /// Runs the part over `text` in direction `dir`. `raw`: the raw value when `text` is it
+    /// (ASCII), against which case-sensitive entries are confirmed; `None` when `text` is a
+    /// folded value, where case-sensitive entries are skipped (the `cased` automaton finds
+    /// them).
+    fn run(
+        &self,
+        dir: Dir,
+        text: &[u8],
+        raw: Option<&[u8]>,
+        lits: &[Literal],
+        marks: &mut Marks<'_>,
+    ) {
+        let mut hit = Hit {
+            part: self,
+            raw,
+            lits,
+            len: text.len(),
+        };
+        match (&self.automaton, dir) {
+            (Aut::Grams(g), _) => g.find(text, |pid, start, end| hit.at(pid, start, end, marks)),
+            (Aut::Dfa(a), Dir::Full) => walk_full(a, text, &mut hit, marks),
+            (Aut::Nfa(a), Dir::Full) => walk_full(a, text, &mut hit, marks),
+            (Aut::Dfa(a), Dir::Prefix) => walk_anchored(a, text.iter(), false, &mut hit, marks),
+            (Aut::Nfa(a), Dir::Prefix) => walk_anchored(a, text.iter(), false, &mut hit, marks),
+            (Aut::Dfa(a), Dir::Suffix) => {
+                walk_anchored(a, text.iter().rev(), true, &mut hit, marks);
+            }
+            (Aut::Nfa(a), Dir::Suffix) => {
+                walk_anchored(a, text.iter().rev(), true, &mut hit, marks);
+            }
+        }
+    }
+}
+
+/// What a walk needs to mark a hit.
+struct Hit<'p> {
+    part: &'p Part,
+    raw: Option<&'p [u8]>,
+    lits: &'p [Literal],
+    len: usize,
+}
+
+impl Hit<'_> {
+    /// Pattern `pid` matched at `start..end` of the value (in the value's own order).
+    #[inline]
+    fn at(&self, pid: usize, start: usize, end: usize, marks: &mut Marks<'_>) {
+        let Some(&(from, to)) = self.part.pattern_entries.get(pid) else {
+            return;
+        };
+        let entries = self
+            .part
+            .entries
+            .get(from as usize..to as usize)
+            .unwrap_or_default();
+        for e in entries {
+            if e.confirm {
+                let exact = self.raw.and_then(|r| r.get(start..end)).is_some_and(|r| {
+                    self.lits
+                        .get(e.lit as usize)
+                        .is_some_and(|l| l.bytes.as_slice() == r)
+                });
+                if !exact {
+                    continue;
+                }
+            }
+            marks.mark(e.lit, start, end, self.len);
+        }
+    }
+}
+
+/// Runs an unanchored automaton over `text`, marking every occurrence of every pattern.
+#[inline]
+fn walk_full<A: Automaton>(automaton: &A, text: &[u8], hit: &mut Hit<'_>, marks: &mut Marks<'_>) {
+    let Ok(mut sid) = automaton.start_state(Anchored::No) else {
+        return;
+    };
+    for (i, &byte) in text.iter().enumerate() {
+        sid = automaton.next_state(Anchored::No, sid, byte);
+        if !automaton.is_special(sid) || !automaton.is_match(sid) {
+            continue;
+        }
+        let end = i + 1;
+        for k in 0..automaton.match_len(sid) {
+            let pid = automaton.match_pattern(sid, k);
+            let start = end.saturating_sub(automaton.pattern_len(pid));
+            hit.at(pid.as_usize(), start, end, marks);
+        }
+    }
+}
+
+/// Runs an anchored automaton over `bytes` (the value forwards, or backwards when `reversed`)
+/// until it can match nothing more, marking each pattern that matches from the anchor.
+#[inline]
+fn walk_anchored<'t, A: Automaton>(
+    automaton: &A,
+    bytes: impl Iterator<Item = &'t u8>,
+    reversed: bool,
+    hit: &mut Hit<'_>,
+    marks: &mut Marks<'_>,
+) {
+    let Ok(mut sid) = automaton.start_state(Anchored::Yes) else {
+        return;
+    };
+    let len = hit.len;
+    for (i, &byte) in bytes.enumerate() {
+        sid = automaton.next_state(Anchored::Yes, sid, byte);
+        if !automaton.is_special(sid) {
+            continue;
+        }
+        if automaton.is_dead(sid) {
+            return;
+        }
+        if !automaton.is_match(sid) {
+            continue;
+        }
+        let n = i + 1;
+        let (start, end) = if reversed { (len - n, len) } else { (0, n) };
+        for k in 0..automaton.match_len(sid) {
+            let pid = automaton.match_pattern(sid, k);
+            // A state's matches include its proper suffixes' (copied for unanchored
+            // searches): only the pattern spanning the whole path starts at the anchor.
+            if automaton.pattern_len(pid) == n {
+                hit.at(pid.as_usize(), start, end, marks);
+            }
         }
     }
 }
@@ -423,52 +684,193 @@ fn field_cost(binding: &Binding, program: &Program, ty: EventTypeId, f: FieldInd
         .map_or(u64::MAX, |b| u64::from(b.max_len).max(1))
 }
 
-/// One automaton per (field, folded) pair over `literals`.
-fn build_scans(literals: &[Literal]) -> Option<Vec<Scan>> {
-    let mut groups: std::collections::BTreeMap<(FieldIndex, bool), Vec<u32>> =
-        std::collections::BTreeMap::new();
-    for (i, l) in literals.iter().enumerate() {
+/// One scan per field over `literals` (see [`Scan`]), and per literal what its bits answer
+/// exactly (`covers`); `None` when an automaton cannot be built.
+fn build_scans(literals: &require::Literals) -> Option<(Vec<Scan>, Vec<u8>)> {
+    let list = &literals.list;
+    let mut groups: BTreeMap<FieldIndex, Vec<u32>> = BTreeMap::new();
+    for (i, l) in list.iter().enumerate() {
         if let Ok(n) = u32::try_from(i) {
-            groups.entry((l.field, l.folded)).or_default().push(n);
+            groups.entry(l.field).or_default().push(n);
         }
     }
+    let mut covers = vec![0u8; list.len()];
     let mut scans = Vec::with_capacity(groups.len());
-    for ((field, folded), lits) in groups {
-        let patterns = lits
-            .iter()
-            .filter_map(|&l| literals.get(l as usize).map(|x| x.bytes.as_slice()));
-        // A DFA for small sets (fastest), a contiguous NFA otherwise (the crate's choice).
-        let kind = (lits.len() <= SMALL_SET).then_some(AhoCorasickKind::DFA);
-        let built = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .kind(kind)
-            .build(patterns);
+    for (field, lits) in groups {
+        let mut full = PartBuilder::default();
+        let mut prefix = PartBuilder::default();
+        let mut suffix = PartBuilder::default();
+        let mut cased_patterns: Vec<&[u8]> = Vec::new();
+        let mut cased_lits: Vec<u32> = Vec::new();
+        for &n in &lits {
+            let (Some(l), Some(&wants)) = (list.get(n as usize), literals.wants.get(n as usize))
+            else {
+                continue;
+            };
+            let folded = if l.folded {
+                l.bytes.clone()
+            } else {
+                match std::str::from_utf8(&l.bytes) {
+                    Ok(t) => fold_str(t).as_bytes().to_vec(),
+                    // Literals come from strings; one that is not is never scanned for, and
+                    // its bits answer nothing.
+                    Err(_) => continue,
+                }
+            };
+            if !l.folded {
+                cased_patterns.push(&l.bytes);
+                cased_lits.push(n);
+            }
+            let mut cover = 0u8;
+            if wants & AT_ANY != 0 {
+                full.add(folded.clone(), n, l.folded);
+                cover = AT_ANY | AT_START | AT_END | WHOLE;
+            } else {
+                if wants & AT_START != 0 {
+                    prefix.add(folded.clone(), n, l.folded);
+                    cover |= AT_START | WHOLE;
+                }
+                if wants & (AT_END | WHOLE) != 0 {
+                    let mut rev = folded.clone();
+                    rev.reverse();
+                    suffix.add(rev, n, l.folded);
+                    cover |= AT_END | WHOLE;
+                }
+            }
+            if let Some(c) = covers.get_mut(n as usize) {
+                *c = cover;
+            }
+        }
         // An automaton that cannot be built (too large) would leave its literals unscanned:
         // the caller then drops every requirement of the type.
-        let Ok(automaton) = built else {
-            return None;
+        let cased = if cased_patterns.is_empty() {
+            None
+        } else {
+            let ac = AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .build(&cased_patterns)
+                .ok()?;
+            Some((ac, cased_lits))
         };
         scans.push(Scan {
             field,
-            folded,
-            automaton,
-            lits,
+            full: full.build(Dir::Full)?,
+            prefix: prefix.build(Dir::Prefix)?,
+            suffix: suffix.build(Dir::Suffix)?,
+            cased,
         });
     }
-    Some(scans)
+    Some((scans, covers))
 }
 
-/// Literal sets up to this size get a DFA.
-const SMALL_SET: usize = 256;
+/// Collects one [`Part`]'s patterns (deduplicated) and entries.
+#[derive(Default)]
+struct PartBuilder {
+    patterns: Vec<Vec<u8>>,
+    by_bytes: HashMap<Vec<u8>, usize>,
+    per_pattern: Vec<Vec<Entry>>,
+    any_folded: bool,
+}
+
+impl PartBuilder {
+    fn add(&mut self, pattern: Vec<u8>, lit: u32, folded: bool) {
+        let p = match self.by_bytes.get(&pattern) {
+            Some(&p) => p,
+            None => {
+                let p = self.patterns.len();
+                self.by_bytes.insert(pattern.clone(), p);
+                self.patterns.push(pattern);
+                self.per_pattern.push(Vec::new());
+                p
+            }
+        };
+        if let Some(v) = self.per_pattern.get_mut(p) {
+            v.push(Entry {
+                lit,
+                confirm: !folded,
+            });
+        }
+        self.any_folded |= folded;
+    }
+
+    /// The part (`Some(None)` when it has no pattern); `None` when its automaton cannot be
+    /// built.
+    fn build(self, dir: Dir) -> Option<Option<Part>> {
+        if self.patterns.is_empty() {
+            return Some(None);
+        }
+        let mut entries = Vec::new();
+        let mut pattern_entries = Vec::with_capacity(self.per_pattern.len());
+        for v in self.per_pattern {
+            let from = u32::try_from(entries.len()).ok()?;
+            entries.extend(v);
+            let to = u32::try_from(entries.len()).ok()?;
+            pattern_entries.push((from, to));
+        }
+        if dir == Dir::Full && self.patterns.len() > GRAMS_MIN_PATTERNS {
+            return Some(Some(Part {
+                automaton: Aut::Grams(Box::new(grams::Grams::new(&self.patterns)?)),
+                pattern_entries,
+                entries,
+                any_folded: self.any_folded,
+            }));
+        }
+        let start = if dir == Dir::Full {
+            StartKind::Unanchored
+        } else {
+            StartKind::Anchored
+        };
+        let dfa = (self.patterns.len() <= DFA_MAX_PATTERNS)
+            .then(|| {
+                aho_corasick::dfa::Builder::new()
+                    .match_kind(MatchKind::Standard)
+                    .ascii_case_insensitive(true)
+                    .prefilter(false)
+                    .start_kind(start)
+                    .build(&self.patterns)
+                    .ok()
+            })
+            .flatten()
+            .filter(|d| d.memory_usage() <= DFA_MAX_BYTES);
+        let automaton = match dfa {
+            Some(d) => Aut::Dfa(d),
+            None => aho_corasick::nfa::contiguous::Builder::new()
+                .match_kind(MatchKind::Standard)
+                .ascii_case_insensitive(true)
+                .prefilter(false)
+                .build(&self.patterns)
+                .map(Aut::Nfa)
+                .ok()?,
+        };
+        Some(Some(Part {
+            automaton,
+            pattern_entries,
+            entries,
+            any_folded: self.any_folded,
+        }))
+    }
+}
+
+/// Unanchored parts with more patterns than this use the gram searcher ([`grams`]): its cost
+/// per byte does not grow with the set, where an automaton's does once it outgrows the cache.
+const GRAMS_MIN_PATTERNS: usize = 64;
+
+/// Parts with at most this many distinct patterns try a DFA (one table lookup per byte)...
+const DFA_MAX_PATTERNS: usize = 512;
+
+/// ... and keep it when it is at most this large; larger parts get a contiguous NFA (a few
+/// times smaller, a little slower per byte; a large DFA is slower still, its table missing
+/// the cache at every byte).
+const DFA_MAX_BYTES: usize = 256 * 1024;
 
 impl PerType {
     /// Fills `needs`, `triggers`, `always` and `eager` from `reqs` and `reads`; `cost` says
     /// how expensive scanning a field is (trigger sets prefer cheap fields).
     fn index(&mut self, cost: &impl Fn(FieldIndex) -> u64) {
-        let scan_of = |field: FieldIndex, folded: bool| {
+        let scan_of = |field: FieldIndex, _folded: bool| {
             self.scans
                 .iter()
-                .position(|s| s.field == field && s.folded == folded)
+                .position(|s| s.field == field)
                 .and_then(|p| u16::try_from(p).ok())
         };
         // Per literal: its scan.

@@ -109,18 +109,27 @@ pub trait Fields {
 pub struct Literals {
     /// The literals, by number.
     pub list: Vec<Literal>,
+    /// Per literal: where the analysed tests want it ([`AT_ANY`], [`AT_START`], [`AT_END`],
+    /// [`WHOLE`], or'ed): what the prefilter must answer exactly for it.
+    pub wants: Vec<u8>,
     index: std::collections::HashMap<Literal, u32>,
 }
 
 impl Literals {
     /// The number of `lit`, adding it when new.
-    pub fn intern(&mut self, lit: Literal) -> Option<u32> {
+    ///
+    /// `at`: where the test interning it wants it (added to [`Literals::wants`]).
+    pub fn intern(&mut self, lit: Literal, at: u8) -> Option<u32> {
         if let Some(&n) = self.index.get(&lit) {
+            if let Some(w) = self.wants.get_mut(n as usize) {
+                *w |= at;
+            }
             return Some(n);
         }
         let n = u32::try_from(self.list.len()).ok()?;
         self.index.insert(lit.clone(), n);
         self.list.push(lit);
+        self.wants.push(at);
         Some(n)
     }
 
@@ -238,7 +247,7 @@ fn const_str<'p>(program: &'p Program, rule: &Rule, id: crate::ir::ExprId) -> Op
 }
 
 fn lit_req(lits: &mut Literals, lit: Option<Literal>, at: u8) -> Option<Req> {
-    let lit = lits.intern(lit?)?;
+    let lit = lits.intern(lit?, at)?;
     Some(Req::Lit { lit, at })
 }
 

@@ -18,10 +18,10 @@
 //! - `==`/`!=` on strings: the shorter operand's bound;
 //! - a *literal test*: `StrTest` whose subject is a `string` field and whose pattern is a
 //!   string constant, or `StrList` whose subject is a `string` field. The bundle-shared
-//!   prefilter (one Aho-Corasick automaton per field, case-folded where needed) scans that
-//!   field once per event; the scan is charged to the EVENT TYPE, once per (field, folding),
-//!   at the field's `max_len` (x 3/2 when folded: [`FOLD_NUM`]/[`FOLD_DEN`]). The rule's residual
-//!   is [`LITERAL_PATTERN_STEPS`] per pattern;
+//!   prefilter (one scan per field: a gram searcher or automata, case-folded where needed)
+//!   scans that field once per event; the scan is charged to the EVENT TYPE, once per
+//!   (field, folding), at the field's `max_len` (x 3/2 when folded: [`FOLD_NUM`]/
+//!   [`FOLD_DEN`]). The rule's residual is [`LITERAL_PATTERN_STEPS`] per pattern;
 //! - any other string test: `contains` scans the subject and the pattern (each x 3/2 when
 //!   folded); `==`, `startswith`, `endswith` compare at most the pattern's length of the subject
 //!   (3 x that under folding, which can shrink a character to a third of its bytes). A
