@@ -159,8 +159,9 @@ pub struct Hits {
     folded: String,
     /// The event type scanned last, when the bits are valid.
     ty: Option<EventTypeId>,
-    /// Indexes of triggered rules.
-    cands: Vec<u32>,
+    /// Per single-event rule of the type (as `reqs`), one bit: triggered or always run. All
+    /// zero between calls.
+    cands: Vec<u64>,
     /// The candidate rules of the last [`Prefilter::candidates`] call, in program order.
     rules: Vec<RuleId>,
 }
@@ -197,7 +198,7 @@ impl Hits {
         self.set.clear();
         self.scanned.iter_mut().for_each(|s| *s = false);
         self.ty = None;
-        self.cands.clear();
+        self.cands.iter_mut().for_each(|w| *w = 0);
         self.rules.clear();
     }
 }
@@ -283,7 +284,7 @@ impl Prefilter {
             scanned: vec![false; self.max_scans],
             folded: String::with_capacity(4096),
             ty: None,
-            cands: Vec::with_capacity(self.max_rules),
+            cands: vec![0; self.max_rules.div_ceil(64)],
             rules: Vec::with_capacity(self.max_rules),
         }
     }
@@ -385,34 +386,37 @@ impl Prefilter {
         };
         let mut cands = std::mem::take(&mut hits.cands);
         let mut rules = std::mem::take(&mut hits.rules);
+        let words = per.reqs.len().div_ceil(64);
+        if cands.len() < words {
+            cands.resize(words, 0);
+        }
+        let mut mark = |i: u32| {
+            if let Some(w) = cands.get_mut(i as usize / 64) {
+                *w |= 1 << (i % 64);
+            }
+        };
         for &lit in &hits.set {
             if let Some(t) = per.triggers.get(lit as usize) {
-                cands.extend_from_slice(t);
+                t.iter().copied().for_each(&mut mark);
             }
         }
-        cands.sort_unstable();
-        cands.dedup();
-        let mut always = per.always.iter().copied().peekable();
-        for &c in &cands {
-            let Some((rule, req)) = per.reqs.get(c as usize) else {
-                continue;
-            };
-            while let Some(a) = always.next_if(|a| *a < c) {
-                ensure(per, a, event, hits);
-                if let Some((r, _)) = per.reqs.get(a as usize) {
-                    rules.push(*r);
+        per.always.iter().copied().for_each(&mut mark);
+        // In program order: bit order. Each word is cleared as it is read.
+        for (w, word) in cands.iter_mut().enumerate().take(words) {
+            let mut bits = std::mem::take(word);
+            while bits != 0 {
+                let Ok(c) = u32::try_from(w * 64 + bits.trailing_zeros() as usize) else {
+                    break;
+                };
+                bits &= bits - 1;
+                let Some((rule, req)) = per.reqs.get(c as usize) else {
+                    continue;
+                };
+                ensure(per, c, event, hits);
+                if req.as_ref().is_some_and(|r| !r.holds(&|l| hits.at(l))) {
+                    continue;
                 }
-            }
-            ensure(per, c, event, hits);
-            if req.as_ref().is_some_and(|r| !r.holds(&|l| hits.at(l))) {
-                continue;
-            }
-            rules.push(*rule);
-        }
-        for a in always {
-            ensure(per, a, event, hits);
-            if let Some((r, _)) = per.reqs.get(a as usize) {
-                rules.push(*r);
+                rules.push(*rule);
             }
         }
         hits.cands = cands;
