@@ -75,8 +75,28 @@ pub fn fold_into(s: &str, out: &mut String) {
     if s.is_ascii() {
         out.push_str(s);
         out.make_ascii_lowercase();
-    } else {
-        out.extend(s.chars().map(fold_char));
+        return;
+    }
+    // Runs of ASCII are copied and lower-cased in bulk; only other characters go through the
+    // folding table.
+    let mut rest = s;
+    while !rest.is_empty() {
+        let ascii = rest
+            .bytes()
+            .position(|b| !b.is_ascii())
+            .unwrap_or(rest.len());
+        let (run, tail) = rest.split_at(ascii);
+        let from = out.len();
+        out.push_str(run);
+        if let Some(pushed) = out.get_mut(from..) {
+            pushed.make_ascii_lowercase();
+        }
+        let mut chars = tail.chars();
+        match chars.next() {
+            Some(c) => out.push(fold_char(c)),
+            None => break,
+        }
+        rest = chars.as_str();
     }
 }
 
@@ -141,6 +161,10 @@ mod tests {
             "日本語",
             "Ⱥ\u{212A}ς",
             "a\u{AB70}",
+            "C:\\Users\\ÀNNA\\Über.EXE",
+            "ÀB",
+            "BÀ",
+            "Ab\u{212A}cD",
         ] {
             fold_into(s, &mut buf);
             let folded = fold_str(s);

@@ -91,13 +91,17 @@ struct Entry {
     confirm: bool,
 }
 
-/// A part's searcher: a DFA when small enough, a contiguous NFA for anchored parts otherwise,
-/// and for large unanchored parts the gram searcher ([`grams`]), which reads folded text.
+/// A part's searcher: for anchored parts a DFA when small enough, a contiguous NFA otherwise;
+/// for unanchored parts the gram searcher ([`grams`], which reads folded text) when large, the
+/// crate's searcher when small.
 #[derive(Clone, Debug)]
 enum Aut {
     Dfa(aho_corasick::dfa::DFA),
     Nfa(aho_corasick::nfa::contiguous::NFA),
     Grams(Box<grams::Grams>),
+    /// Small unanchored parts: the crate's searcher, whose own prefilter (memchr, Teddy) skips
+    /// through the value between candidate positions.
+    Ac(AhoCorasick),
 }
 
 /// Which way a [`Part`] reads its value.
@@ -567,6 +571,11 @@ impl Part {
         };
         match (&self.automaton, dir) {
             (Aut::Grams(g), _) => g.find(text, |pid, start, end| hit.at(pid, start, end, marks)),
+            (Aut::Ac(a), _) => {
+                for m in a.find_overlapping_iter(text) {
+                    hit.at(m.pattern().as_usize(), m.start(), m.end(), marks);
+                }
+            }
             (Aut::Dfa(a), Dir::Full) => walk_full(a, text, &mut hit, marks),
             (Aut::Nfa(a), Dir::Full) => walk_full(a, text, &mut hit, marks),
             (Aut::Dfa(a), Dir::Prefix) => walk_anchored(a, text.iter(), false, &mut hit, marks),
@@ -811,9 +820,20 @@ impl PartBuilder {
             let to = u32::try_from(entries.len()).ok()?;
             pattern_entries.push((from, to));
         }
-        if dir == Dir::Full && self.patterns.len() > GRAMS_MIN_PATTERNS {
+        if dir == Dir::Full {
+            let automaton = if self.patterns.len() > GRAMS_MIN_PATTERNS {
+                Aut::Grams(Box::new(grams::Grams::new(&self.patterns)?))
+            } else {
+                Aut::Ac(
+                    AhoCorasick::builder()
+                        .match_kind(MatchKind::Standard)
+                        .ascii_case_insensitive(true)
+                        .build(&self.patterns)
+                        .ok()?,
+                )
+            };
             return Some(Some(Part {
-                automaton: Aut::Grams(Box::new(grams::Grams::new(&self.patterns)?)),
+                automaton,
                 pattern_entries,
                 entries,
                 any_folded: self.any_folded,
