@@ -233,7 +233,7 @@ impl Table {
     }
 
     /// The patterns filed under `gram`, which occurs at `at` in `text`: those that occur.
-    #[cold]
+    #[inline]
     fn verify(
         &self,
         patterns: &[Box<[u8]>],
@@ -264,7 +264,8 @@ impl Table {
                         continue;
                     };
                     let end = start + p.len();
-                    if text.get(start..end) == Some(&p[..]) {
+                    // A pattern that is its gram matched with the gram.
+                    if p.len() == self.len || text.get(start..end) == Some(&p[..]) {
                         report(id as usize, start, end);
                     }
                 }
