@@ -132,12 +132,6 @@ fn run(schema: &Schema, strings: &Strings, engine: Option<&Engine>, from: u64, t
     alerts
 }
 
-fn vm_hwm_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// The figure for `docs/performance.md`: one pass over the whole stream per evaluator.
 fn figure() {
     let schema = Schema::endpoint();
@@ -187,7 +181,7 @@ fn figure() {
             s.state_bytes,
             engine.state_bound_bytes(),
             s.state_evicted,
-            vm_hwm_kib().unwrap_or(0)
+            vigil_benches::rss::peak_rss_bytes().map_or(0, |b| b / 1024)
         );
     }
 }

@@ -1,8 +1,13 @@
 //! Shared helpers for Vigil's criterion benchmarks: deterministic generators of rule sets and
-//! events, so every bench measures the same inputs run after run.
+//! events, so every bench measures the same inputs run after run; adversarial event streams
+//! ([`adversarial`]); reading the shared corpus ([`corpus`]) and the process's resident memory
+//! ([`rss`]).
 
+pub mod adversarial;
+pub mod corpus;
 pub mod events;
 pub mod per_event;
+pub mod rss;
 
 use vigil_compiler::compile::{compile, Compiled};
 use vigil_compiler::{Options, Sources};

@@ -1,6 +1,6 @@
 //! `vigil run --threads N` (decoding and single-event rules on N workers, stateful rules in one
 //! ordered stage) prints the same bytes as one thread, stops at the same bad line under
-//! `--strict`, and `vigil bench --format json` prints its figures.
+//! `--strict`, and `vigil bench --format json` prints its figures (resident memory included).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -142,4 +142,21 @@ fn bench_prints_its_figures_as_json() {
     let b: serde_json::Value = serde_json::from_slice(&base.stdout).expect("one JSON object");
     assert_eq!(b["alerts"], v["alerts"]);
     assert_eq!(b["prefilter"], false);
+}
+
+#[test]
+fn bench_reports_resident_memory() {
+    let out = vigil(&["bench", "examples/rules", SAMPLE, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let (after, peak) = (&v["rss_after_load_bytes"], &v["peak_rss_bytes"]);
+    if cfg!(target_os = "linux") {
+        let (after, peak) = (after.as_u64().unwrap_or(0), peak.as_u64().unwrap_or(0));
+        assert!(after > 0 && peak >= after, "{v}");
+    } else {
+        assert!(after.is_null() && peak.is_null(), "{v}");
+    }
+    let human = vigil(&["bench", "examples/rules", SAMPLE]);
+    assert_eq!(human.status.code(), Some(0), "{}", text(&human.stderr));
+    assert!(text(&human.stdout).contains("resident after loading the rules"));
 }

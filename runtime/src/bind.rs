@@ -77,6 +77,18 @@ impl Binding {
         }
     }
 
+    /// Every host field the program can read, as `(event type, field index)`: each field
+    /// requirement's own field (conditions, `emit` templates, `fields [..]`, state keys,
+    /// captures all read through requirements) and, for rules that run on several event types,
+    /// the same-named field on the others. A field may come more than once; no order is
+    /// promised. What a decoder must produce for the program ([`crate::decode::FieldSet`]).
+    pub fn fields_read(&self) -> impl Iterator<Item = (EventTypeId, FieldIndex)> + '_ {
+        self.fields
+            .iter()
+            .chain(self.alternates.values())
+            .map(|b| (b.event, b.index))
+    }
+
     /// This runtime's builtin for the program's call table entry `c`.
     pub fn builtin(&self, c: CallId) -> Option<BuiltinId> {
         self.builtins.get(usize::from(c.0)).copied()

@@ -11,28 +11,44 @@
 //! "image": "...", "args": ["a", "b"]}`: `event` names the event type, every other key a field
 //! (unknown keys are counted, not errors).
 //!
-//! Strings without escapes are borrowed from the line; buffers (events, parse scratch) are
-//! recycled, so a stream decodes without allocating per line in steady state when its strings
-//! need no unescaping (see [`Decoder::recycle`]).
+//! Projection ([`Decoder::project`], with a [`FieldSet`], typically
+//! [`FieldSet::for_binding`] of the loaded program): the decoder then produces only the fields
+//! the set names. The JSON values of every other key are skipped while parsing: still checked
+//! for JSON syntax (a malformed line is a bad line either way), but not unescaped, not coerced
+//! and not copied, and mapping routes do not look them up; only the keys route conditions read
+//! (`Channel`, `EventID`, ...) are always parsed. Consequences: values of fields nobody reads
+//! are not coerced, so [`DecodeStats::uncoercible_values`] counts only fields that are read;
+//! and a skipped number is checked by grammar only (`1e999` in a skipped value is no error,
+//! where a decoded one makes the line bad, as serde_json reads it). Without a projection the
+//! decoder decodes every field and parses every value, as before projections existed.
+//!
+//! Cost: strings without escapes are borrowed from the line; unescaped strings, repaired text
+//! and numbers given to string fields are copied into each event's own reused text buffer. With
+//! the parse scratch and the events recycled ([`Decoder::recycle`]), a stream decodes without
+//! allocating per line in steady state, escaped strings included. Keys are found through a
+//! hash table built once; the lines of a mapping go to the routes their dispatch key (the key
+//! most route conditions test, `Channel` for the shipped mappings) selects, found with one
+//! case-folded lookup instead of one comparison per route.
 
 mod error;
 mod json;
 mod mapping;
+mod project;
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
 use std::sync::Arc;
 
 pub use error::{DecodeCode, DecodeError};
 pub use mapping::{Mapping, MatchValue, Route};
+pub use project::FieldSet;
 
-use crate::casefold::eq_folded;
-use crate::coerce::{self, Raw};
-use crate::event::{recycle_vec, Event, EventBuilder, Source};
+use crate::casefold::{eq_folded, fold_into};
+use crate::coerce;
+use crate::event::{recycle_vec, Event, EventBuilder, Source, TypeLayout};
 use crate::schema::{EventTypeId, FieldIndex, Schema};
 use crate::types::{Scalar, Ty};
-use json::{JVal, Parsed};
+use json::{FastOutcome, FxMap, JScalar, JVal, Keys, Parsed, NO_VAL, UNKNOWN};
 
 /// How many bad-line errors [`DecodeStats::first_errors`] keeps.
 pub const KEPT_ERRORS: usize = 32;
@@ -53,6 +69,8 @@ pub struct DecodeStats {
     /// The first [`KEPT_ERRORS`] bad lines, with line numbers and reasons.
     pub first_errors: Vec<DecodeError>,
     /// Values that could not be coerced to their field's type (the field is absent): E0704.
+    /// Under a projection ([`Decoder::project`]), only values of the fields decoded are
+    /// coerced, so only those are counted.
     pub uncoercible_values: u64,
     /// Strings cut to `max_len` or lists cut to `max_items`, or values with invalid UTF-8
     /// replaced: E0706 / E0707.
@@ -99,31 +117,77 @@ impl Conv {
     }
 }
 
+/// A field of a route: where it goes, how it is read, its source key ids (first present wins).
+type RouteField = (FieldIndex, Conv, Vec<u32>);
+
 /// A mapping route resolved against the host schema.
 #[derive(Clone, Debug)]
 struct RouteC {
     ty: EventTypeId,
-    when: Vec<(usize, Vec<MatchValue>)>,
-    /// Field, how to read it, source key ids (first present wins).
-    fields: Vec<(FieldIndex, Conv, Vec<usize>)>,
+    when: Vec<(u32, Vec<MatchValue>)>,
+    /// Whether the dispatch indexes the route by its condition on the dispatch key: a route
+    /// found through the key's value then meets that condition already.
+    indexed: bool,
+    /// Every field the route maps.
+    all: Vec<RouteField>,
+    /// The fields decoded: `all`, or those of the projection.
+    fields: Vec<RouteField>,
+}
+
+/// Which routes a record may match, by the case-folded value of one key.
+#[derive(Clone, Debug)]
+struct Dispatch {
+    /// The key: the one most routes test against non-empty strings only.
+    key: u32,
+    /// Folded value to the routes to try (in route order): those whose condition on `key`
+    /// accepts the value, and every route without such a condition.
+    by_value: FxMap<Box<str>, Vec<u32>>,
+    /// The routes without a string-only condition on `key`: all a record may match when its
+    /// value of `key` is absent, null, or a value no route names.
+    always: Vec<u32>,
 }
 
 #[derive(Clone, Debug)]
 struct MappingC {
-    keys: HashMap<String, usize>,
     routes: Vec<RouteC>,
+    /// Every route, in order: the candidates when the dispatch key holds a number or bool.
+    every: Vec<u32>,
+    dispatch: Option<Dispatch>,
 }
 
-/// Per event type: field name to index and conversion.
-type FieldMap = HashMap<String, (FieldIndex, Conv)>;
+/// What the decoder keeps per event type.
+#[derive(Clone, Debug)]
+struct TypeC {
+    layout: TypeLayout,
+    /// Native form: key id to field and conversion.
+    native: FxMap<u32, (FieldIndex, Conv)>,
+}
 
-/// The read-only part of a decoder.
+/// The read-only part of a decoder (changed only by [`Decoder::project`]).
 #[derive(Clone, Debug)]
 struct Ctx {
     schema: Schema,
     types: HashMap<String, EventTypeId>,
-    fields: Vec<FieldMap>,
+    per_type: Vec<TypeC>,
+    keys: Keys,
+    /// The native form's `event` key.
+    event_key: u32,
+    /// `Channel`, `EventID`, `event`: named in a no-route error, so always parsed.
+    describe_keys: [u32; 3],
     mapping: Option<MappingC>,
+    projection: Option<FieldSet>,
+}
+
+/// The mutable scratch of a decoder.
+#[derive(Debug, Default)]
+struct Work {
+    stats: DecodeStats,
+    pool: Vec<Event<'static>>,
+    /// Per key id: the line stamp and value index of its last occurrence.
+    key_pos: Vec<(u32, u32)>,
+    stamp: u32,
+    /// The dispatch key's value, folded.
+    fold: String,
 }
 
 /// Decodes JSON lines into events. See the module documentation.
@@ -132,43 +196,58 @@ pub struct Decoder {
     ctx: Ctx,
     strict: bool,
     file: Option<Arc<str>>,
-    stats: DecodeStats,
-    pool: Vec<Event<'static>>,
+    work: Work,
     parsed: Parsed<'static>,
-    key_pos: Vec<u32>,
 }
 
-const NO_POS: u32 = u32::MAX;
-
 impl Decoder {
-    fn new(schema: &Schema, mapping: Option<MappingC>) -> Decoder {
+    fn new(schema: &Schema, mapping: Option<(Keys, MappingC)>) -> Decoder {
         let mut types = HashMap::new();
-        let mut fields = Vec::with_capacity(schema.events.len());
+        let (mut keys, mapping) = match mapping {
+            Some((keys, m)) => (keys, Some(m)),
+            None => (Keys::default(), None),
+        };
+        let native_form = mapping.is_none();
+        let mut per_type = Vec::with_capacity(schema.events.len());
         for (i, et) in schema.events.iter().enumerate() {
             if let Ok(id) = u16::try_from(i) {
                 types.insert(et.name.clone(), EventTypeId(id));
             }
-            let mut map = HashMap::new();
-            for (j, f) in et.fields.iter().enumerate() {
-                if let Ok(ix) = u16::try_from(j) {
-                    map.insert(f.name.clone(), (FieldIndex(ix), Conv::of(&f.name, f.ty)));
+            let mut native = FxMap::default();
+            if native_form {
+                for (j, f) in et.fields.iter().enumerate() {
+                    if let Ok(ix) = u16::try_from(j) {
+                        let id = keys.intern(&f.name);
+                        if id != UNKNOWN && f.name != "event" {
+                            native.insert(id, (FieldIndex(ix), Conv::of(&f.name, f.ty)));
+                        }
+                    }
                 }
             }
-            fields.push(map);
+            per_type.push(TypeC {
+                layout: TypeLayout::of(et),
+                native,
+            });
         }
+        let event_key = keys.intern("event");
+        let describe_keys = [keys.intern("Channel"), keys.intern("EventID"), event_key];
+        keys.check_unknown = true;
+        keys.record_skipped = native_form;
         Decoder {
             ctx: Ctx {
                 schema: schema.clone(),
                 types,
-                fields,
+                per_type,
+                keys,
+                event_key,
+                describe_keys,
                 mapping,
+                projection: None,
             },
             strict: false,
             file: None,
-            stats: DecodeStats::default(),
-            pool: Vec::new(),
+            work: Work::default(),
             parsed: Parsed::default(),
-            key_pos: Vec::new(),
         }
     }
 
@@ -194,17 +273,13 @@ impl Decoder {
                 mapping.schema, schema.name
             )));
         }
-        let mut keys: HashMap<String, usize> = HashMap::new();
-        let mut key_id = |k: &str| -> usize {
-            let n = keys.len();
-            *keys.entry(k.to_owned()).or_insert(n)
-        };
+        let mut keys = Keys::default();
         let mut routes = Vec::with_capacity(mapping.routes.len());
         for route in &mapping.routes {
             let (ty, et) = schema
                 .event(&route.event)
                 .ok_or_else(|| bad(format!("unknown event type `{}`", route.event)))?;
-            let mut fields: Vec<(FieldIndex, Conv, Vec<usize>)> = Vec::new();
+            let mut fields: Vec<RouteField> = Vec::new();
             for (name, sources) in &route.fields {
                 let (ix, def) = et
                     .field(name)
@@ -212,7 +287,7 @@ impl Decoder {
                 fields.push((
                     ix,
                     Conv::of(name, def.ty),
-                    sources.iter().map(|k| key_id(k)).collect(),
+                    sources.iter().map(|k| keys.intern(k)).collect(),
                 ));
             }
             for (name, sources) in &mapping.defaults {
@@ -225,23 +300,102 @@ impl Decoder {
                 fields.push((
                     ix,
                     Conv::of(name, def.ty),
-                    sources.iter().map(|k| key_id(k)).collect(),
+                    sources.iter().map(|k| keys.intern(k)).collect(),
                 ));
             }
             let when = route
                 .when
                 .iter()
-                .map(|(k, v)| (key_id(k), v.clone()))
+                .map(|(k, v)| (keys.intern(k), v.clone()))
                 .collect();
-            routes.push(RouteC { ty, when, fields });
+            routes.push(RouteC {
+                ty,
+                when,
+                indexed: false,
+                all: fields.clone(),
+                fields,
+            });
         }
-        Ok(Decoder::new(schema, Some(MappingC { keys, routes })))
+        let every = (0..routes.len())
+            .filter_map(|r| u32::try_from(r).ok())
+            .collect();
+        let dispatch = build_dispatch(&mut routes);
+        Ok(Decoder::new(
+            schema,
+            Some((
+                keys,
+                MappingC {
+                    routes,
+                    every,
+                    dispatch,
+                },
+            )),
+        ))
     }
 
     /// Strict mode: [`Decoder::decode_reader`] stops at the first bad line.
     pub fn strict(mut self, strict: bool) -> Decoder {
         self.strict = strict;
         self
+    }
+
+    /// From now on, decodes only the fields in `needed` (see the module documentation): the
+    /// values of every other key are skipped. Fields `needed` names that the schema lacks are
+    /// ignored. Replaces any earlier projection.
+    pub fn project(&mut self, needed: &FieldSet) {
+        let ctx = &mut self.ctx;
+        ctx.keys.keep_all(false);
+        ctx.keys.check_unknown = false;
+        ctx.keys.set_keep(ctx.event_key, true);
+        for k in ctx.describe_keys {
+            ctx.keys.set_keep(k, true);
+        }
+        if let Some(m) = &mut ctx.mapping {
+            for route in &mut m.routes {
+                route.fields = route
+                    .all
+                    .iter()
+                    .filter(|(ix, _, _)| needed.contains(route.ty, *ix))
+                    .cloned()
+                    .collect();
+                for (key, _) in &route.when {
+                    ctx.keys.set_keep(*key, true);
+                }
+                for (_, _, sources) in &route.fields {
+                    for k in sources {
+                        ctx.keys.set_keep(*k, true);
+                    }
+                }
+            }
+        } else {
+            for (t, tc) in ctx.per_type.iter().enumerate() {
+                let Ok(t) = u16::try_from(t) else { break };
+                for (&key, &(ix, _)) in &tc.native {
+                    if needed.contains(EventTypeId(t), ix) {
+                        ctx.keys.set_keep(key, true);
+                    }
+                }
+            }
+        }
+        ctx.projection = Some(needed.clone());
+    }
+
+    /// Drops the projection: every field is decoded again.
+    pub fn project_all(&mut self) {
+        let ctx = &mut self.ctx;
+        ctx.keys.keep_all(true);
+        ctx.keys.check_unknown = true;
+        if let Some(m) = &mut ctx.mapping {
+            for route in &mut m.routes {
+                route.fields.clone_from(&route.all);
+            }
+        }
+        ctx.projection = None;
+    }
+
+    /// The projection in force, if any.
+    pub fn projection(&self) -> Option<&FieldSet> {
+        self.ctx.projection.as_ref()
     }
 
     /// The file name recorded in events' [`Source`] from now on.
@@ -256,12 +410,12 @@ impl Decoder {
 
     /// The counters so far.
     pub fn stats(&self) -> &DecodeStats {
-        &self.stats
+        &self.work.stats
     }
 
     /// The counters so far, resetting them.
     pub fn take_stats(&mut self) -> DecodeStats {
-        std::mem::take(&mut self.stats)
+        std::mem::take(&mut self.work.stats)
     }
 
     /// Takes back decoded events for reuse, returning the emptied vector (its allocation kept),
@@ -280,8 +434,8 @@ impl Decoder {
     /// ```
     pub fn recycle(&mut self, mut events: Vec<Event<'_>>) -> Vec<Event<'static>> {
         for ev in events.drain(..) {
-            if self.pool.len() < POOL_MAX {
-                self.pool.push(ev.recycle());
+            if self.work.pool.len() < POOL_MAX {
+                self.work.pool.push(ev.recycle());
             }
         }
         recycle_vec(events)
@@ -296,7 +450,7 @@ impl Decoder {
         line_no: u64,
         out: &mut Vec<Event<'a>>,
     ) -> Result<(), DecodeError> {
-        self.stats.lines += 1;
+        self.work.stats.lines += 1;
         let line = trim_ascii(line);
         if line.is_empty() {
             return Ok(());
@@ -306,18 +460,59 @@ impl Decoder {
             line: line_no,
         };
         let first = out.len();
-        let result = match json::repair(line) {
+        // Valid UTF-8 is parsed in place; the fast parser also says whether the line holds a
+        // surrogate escape, so only such lines (and those it leaves to serde_json) are checked
+        // for lone ones. Invalid UTF-8 and lone surrogates are repaired into an owned copy.
+        let mut repaired = None;
+        let result = match std::str::from_utf8(line) {
             Ok(text) => {
                 let mut parsed: Parsed<'a> = std::mem::take(&mut self.parsed).recycle();
-                let r = match parsed.parse(text) {
-                    Ok(()) => decode_parsed(
+                let fast = parsed.parse_fast(text, &self.ctx.keys);
+                if fast != (FastOutcome::Parsed { surrogates: false }) {
+                    repaired = json::fix_surrogates(text);
+                }
+                let r = match (repaired.is_some(), fast) {
+                    (true, _) => Ok(()),
+                    (false, FastOutcome::Parsed { .. }) => decode_parsed::<FromLine>(
                         &self.ctx,
-                        &mut self.stats,
-                        &mut self.pool,
-                        &mut self.key_pos,
+                        &mut self.work,
                         &parsed,
-                        &|c| c,
-                        false,
+                        line_no,
+                        &source,
+                        out,
+                    ),
+                    (false, FastOutcome::GaveUp) => {
+                        match parsed.parse_serde(text, &self.ctx.keys) {
+                            Ok(()) => decode_parsed::<FromLine>(
+                                &self.ctx,
+                                &mut self.work,
+                                &parsed,
+                                line_no,
+                                &source,
+                                out,
+                            ),
+                            Err(e) => Err(bad_json(&e, line_no)),
+                        }
+                    }
+                };
+                self.parsed = parsed.recycle();
+                r
+            }
+            Err(_) => {
+                repaired = Some(json::repair_bytes(line));
+                Ok(())
+            }
+        };
+        let result = match repaired {
+            None => result,
+            Some(fixed) => {
+                self.work.stats.invalid_utf8_lines += 1;
+                let mut parsed: Parsed<'_> = std::mem::take(&mut self.parsed).recycle();
+                let r = match parsed.parse(&fixed, &self.ctx.keys) {
+                    Ok(()) => decode_parsed::<FromRepair>(
+                        &self.ctx,
+                        &mut self.work,
+                        &parsed,
                         line_no,
                         &source,
                         out,
@@ -327,44 +522,26 @@ impl Decoder {
                 self.parsed = parsed.recycle();
                 r
             }
-            Err(fixed) => {
-                self.stats.invalid_utf8_lines += 1;
-                let mut parsed = Parsed::default();
-                match parsed.parse(&fixed) {
-                    Ok(()) => decode_parsed(
-                        &self.ctx,
-                        &mut self.stats,
-                        &mut self.pool,
-                        &mut self.key_pos,
-                        &parsed,
-                        &|c| Cow::Owned(c.into_owned()),
-                        true,
-                        line_no,
-                        &source,
-                        out,
-                    ),
-                    Err(e) => Err(bad_json(&e, line_no)),
-                }
-            }
         };
+        let stats = &mut self.work.stats;
         match result {
             Ok(()) => {
                 for ev in out.get(first..).unwrap_or_default() {
-                    self.stats.events += 1;
-                    self.stats.truncated_values += u64::from(ev.truncated_values());
-                    self.stats.dropped_items += u64::from(ev.dropped_items());
+                    stats.events += 1;
+                    stats.truncated_values += u64::from(ev.truncated_values());
+                    stats.dropped_items += u64::from(ev.dropped_items());
                 }
                 Ok(())
             }
             Err(e) => {
                 // No half-decoded line: drop what this line added.
-                let added: Vec<Event<'a>> = out.drain(first..).collect();
-                for ev in added {
-                    if self.pool.len() < POOL_MAX {
-                        self.pool.push(ev.recycle());
+                let pool = &mut self.work.pool;
+                for ev in out.drain(first..) {
+                    if pool.len() < POOL_MAX {
+                        pool.push(ev.recycle());
                     }
                 }
-                self.stats.bad(&e);
+                stats.bad(&e);
                 Err(e)
             }
         }
@@ -405,6 +582,58 @@ impl Decoder {
     }
 }
 
+/// The dispatch of `routes` (see [`Dispatch`]), marking the routes it indexes; `None` when no
+/// key is tested against strings.
+fn build_dispatch(routes: &mut [RouteC]) -> Option<Dispatch> {
+    // A route is indexed by a key when its condition on the key accepts non-empty strings only
+    // (an empty string would also accept an absent key).
+    let indexable = |vals: &[MatchValue]| {
+        !vals.is_empty()
+            && vals
+                .iter()
+                .all(|v| matches!(v, MatchValue::Str(s) if !s.is_empty()))
+    };
+    let mut counts: BTreeMap<u32, usize> = BTreeMap::new();
+    for r in routes.iter() {
+        for (key, vals) in &r.when {
+            if indexable(vals) {
+                *counts.entry(*key).or_insert(0) += 1;
+            }
+        }
+    }
+    let (&key, _) = counts
+        .iter()
+        .max_by_key(|&(k, n)| (*n, std::cmp::Reverse(*k)))?;
+    let mut by_value: FxMap<Box<str>, Vec<u32>> = FxMap::default();
+    let mut always = Vec::new();
+    let mut folded = String::new();
+    for (i, r) in routes.iter_mut().enumerate() {
+        let Ok(i) = u32::try_from(i) else { break };
+        match r.when.iter().find(|(k, _)| *k == key) {
+            Some((_, vals)) if indexable(vals) => {
+                r.indexed = true;
+                for v in vals {
+                    if let MatchValue::Str(s) = v {
+                        fold_into(s, &mut folded);
+                        by_value.entry(folded.as_str().into()).or_default().push(i);
+                    }
+                }
+            }
+            _ => always.push(i),
+        }
+    }
+    for list in by_value.values_mut() {
+        list.extend_from_slice(&always);
+        list.sort_unstable();
+        list.dedup();
+    }
+    Some(Dispatch {
+        key,
+        by_value,
+        always,
+    })
+}
+
 fn trim_ascii(mut b: &[u8]) -> &[u8] {
     while let [rest @ .., last] = b {
         if last.is_ascii_whitespace() {
@@ -431,59 +660,139 @@ fn bad_json(e: &serde_json::Error, line_no: u64) -> DecodeError {
     )
 }
 
-/// Builds the events of one parsed record. `conv` turns the parse's strings into the events'
-/// (identity when the line itself outlives the events; owning when the text was repaired).
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site per text lifetime; a struct would only rename them"
-)]
-fn decode_parsed<'t, 'a>(
+/// How a parse's strings become the events' (`'t`: the parsed text, `'a`: the events').
+trait Lend<'t, 'a> {
+    /// Whether the text is a repair (invalid UTF-8 or lone surrogates replaced): strings with
+    /// U+FFFD are then flagged truncated.
+    const REPAIRED: bool;
+    /// The string as the events may borrow it; `None`: copy it.
+    fn lend(s: &'t str) -> Option<&'a str>;
+}
+
+/// The text is the line, which outlives the events: borrow.
+struct FromLine;
+
+impl<'a> Lend<'a, 'a> for FromLine {
+    const REPAIRED: bool = false;
+    fn lend(s: &'a str) -> Option<&'a str> {
+        Some(s)
+    }
+}
+
+/// The text is a repair local to the decoder: copy.
+struct FromRepair;
+
+impl<'t, 'a> Lend<'t, 'a> for FromRepair {
+    const REPAIRED: bool = true;
+    fn lend(_: &'t str) -> Option<&'a str> {
+        None
+    }
+}
+
+/// The kept value of key `key` on this line (its last occurrence).
+fn value_of<'p, 't>(
+    key_pos: &[(u32, u32)],
+    stamp: u32,
+    parsed: &'p Parsed<'t>,
+    key: u32,
+) -> Option<&'p JVal<'t>> {
+    match key_pos.get(key as usize) {
+        Some(&(s, ix)) if s == stamp && ix != NO_VAL => parsed.value(ix),
+        _ => None,
+    }
+}
+
+/// Builds the events of one parsed record.
+fn decode_parsed<'t, 'a, L: Lend<'t, 'a>>(
     ctx: &Ctx,
-    stats: &mut DecodeStats,
-    pool: &mut Vec<Event<'static>>,
-    key_pos: &mut Vec<u32>,
+    work: &mut Work,
     parsed: &Parsed<'t>,
-    conv: &dyn Fn(Cow<'t, str>) -> Cow<'a, str>,
-    lossy: bool,
     line_no: u64,
     source: &Source,
     out: &mut Vec<Event<'a>>,
 ) -> Result<(), DecodeError> {
     let Some(mapping) = &ctx.mapping else {
-        return decode_native(ctx, stats, pool, parsed, conv, lossy, line_no, source, out);
+        return decode_native::<L>(ctx, work, parsed, line_no, source, out);
     };
-    key_pos.clear();
-    key_pos.resize(mapping.keys.len(), NO_POS);
-    for (i, (key, _)) in parsed.entries.iter().enumerate() {
-        if let Some(&id) = mapping.keys.get(key.as_ref()) {
-            if let Some(p) = key_pos.get_mut(id) {
-                *p = i as u32;
-            }
+    // Where each key's value is: stamped per line, so nothing is cleared.
+    work.stamp = work.stamp.wrapping_add(1);
+    if work.stamp == 0 {
+        work.key_pos.iter_mut().for_each(|p| *p = (0, NO_VAL));
+        work.stamp = 1;
+    }
+    let stamp = work.stamp;
+    if work.key_pos.len() < ctx.keys.len() {
+        work.key_pos.resize(ctx.keys.len(), (0, NO_VAL));
+    }
+    for &(id, ix) in &parsed.entries {
+        if let Some(p) = work.key_pos.get_mut(id as usize) {
+            *p = (stamp, ix);
         }
     }
-    let value_of = |key: usize| -> Option<&JVal<'t>> {
-        let pos = *key_pos.get(key)?;
-        parsed.entries.get(pos as usize).map(|(_, v)| v)
+    let key_pos = &work.key_pos;
+    // The candidates, and the dispatch key whose condition they are known to meet (when they
+    // come from the key's value and the route is indexed by it).
+    let mut met = UNKNOWN;
+    let candidates: &[u32] = match &mapping.dispatch {
+        None => &mapping.every,
+        Some(d) => match value_of(key_pos, stamp, parsed, d.key) {
+            Some(JVal::Scalar(s @ (JScalar::Str(_) | JScalar::Esc { .. }))) => {
+                let text = match *s {
+                    JScalar::Str(t) => t,
+                    JScalar::Esc { start, len } => parsed.esc(start, len),
+                    _ => "",
+                };
+                fold_into(text, &mut work.fold);
+                match d.by_value.get(work.fold.as_str()) {
+                    Some(v) => {
+                        met = d.key;
+                        v
+                    }
+                    None => &d.always,
+                }
+            }
+            Some(JVal::Scalar(
+                JScalar::Bool(_) | JScalar::Int(_) | JScalar::UInt(_) | JScalar::Float(_),
+            )) => &mapping.every,
+            Some(JVal::Scalar(JScalar::Null) | JVal::List { .. } | JVal::Other) | None => &d.always,
+        },
     };
     let mut matched = false;
-    for route in &mapping.routes {
+    for &r in candidates {
+        let Some(route) = mapping.routes.get(r as usize) else {
+            continue;
+        };
         let holds = route.when.iter().all(|(key, accepted)| {
-            let v = value_of(*key);
-            accepted.iter().any(|m| match_value(m, v))
+            if *key == met && route.indexed {
+                return true;
+            }
+            let v = value_of(key_pos, stamp, parsed, *key);
+            accepted.iter().any(|m| match_value(m, v, parsed))
         });
         if !holds {
             continue;
         }
         matched = true;
-        let Some(et) = ctx.schema.event_by_id(route.ty) else {
+        let (Some(et), Some(tc)) = (
+            ctx.schema.event_by_id(route.ty),
+            ctx.per_type.get(usize::from(route.ty.0)),
+        ) else {
             continue;
         };
-        let mut b = EventBuilder::for_type(route.ty, et, pool.pop().unwrap_or_default());
+        let mut b = EventBuilder::with_layout(
+            route.ty,
+            et,
+            &tc.layout,
+            work.pool.pop().unwrap_or_default(),
+        );
         for (field, how, keys) in &route.fields {
-            let Some(v) = keys.iter().find_map(|&k| value_of(k)) else {
+            let Some(v) = keys
+                .iter()
+                .find_map(|&k| value_of(key_pos, stamp, parsed, k))
+            else {
                 continue;
             };
-            set_field(&mut b, *field, *how, v, parsed, conv, lossy, stats);
+            set_field::<L>(&mut b, *field, *how, v, parsed, &mut work.stats);
         }
         b.set_source(Some(source.clone()));
         out.push(b.finish());
@@ -494,23 +803,27 @@ fn decode_parsed<'t, 'a>(
         Err(DecodeError::new(
             DecodeCode::NoRoute,
             line_no,
-            describe_record(parsed),
+            describe_record(ctx, parsed),
         ))
     }
 }
 
 /// `no route for Channel `X`, EventID 4`, from the usual keys, for the error message.
-fn describe_record(parsed: &Parsed<'_>) -> String {
+fn describe_record(ctx: &Ctx, parsed: &Parsed<'_>) -> String {
     let mut parts = Vec::new();
-    for (key, v) in &parsed.entries {
-        if matches!(key.as_ref(), "Channel" | "EventID" | "event") {
-            let text = match v {
-                JVal::Scalar(Raw::Str(s)) => format!("`{s}`"),
-                JVal::Scalar(Raw::Int(i)) => i.to_string(),
-                _ => "?".to_owned(),
-            };
-            parts.push(format!("{key} {text}"));
+    for &(id, ix) in &parsed.entries {
+        if id == UNKNOWN || !ctx.describe_keys.contains(&id) {
+            continue;
         }
+        let text = match parsed.value(ix) {
+            Some(JVal::Scalar(JScalar::Str(s))) => format!("`{s}`"),
+            Some(JVal::Scalar(JScalar::Esc { start, len })) => {
+                format!("`{}`", parsed.esc(*start, *len))
+            }
+            Some(JVal::Scalar(JScalar::Int(i))) => i.to_string(),
+            _ => "?".to_owned(),
+        };
+        parts.push(format!("{} {text}", ctx.keys.name(id)));
     }
     if parts.is_empty() {
         "no mapping route matches the record".to_owned()
@@ -519,33 +832,29 @@ fn describe_record(parsed: &Parsed<'_>) -> String {
     }
 }
 
-fn match_value(m: &MatchValue, v: Option<&JVal<'_>>) -> bool {
+fn match_value(m: &MatchValue, v: Option<&JVal<'_>>, parsed: &Parsed<'_>) -> bool {
     let raw = match v {
-        Some(JVal::Scalar(raw)) => Some(raw),
+        Some(JVal::Scalar(s)) => Some(parsed.raw(s)),
         Some(_) => return false,
         None => None,
     };
     match m {
-        MatchValue::Int(n) => raw.is_some_and(|r| coerce::to_int(r) == Ok(Some(*n))),
+        MatchValue::Int(n) => raw.is_some_and(|r| coerce::to_int(&r) == Ok(Some(*n))),
         MatchValue::Str(s) => match raw {
-            None | Some(Raw::Null) => s.is_empty(),
-            Some(Raw::Str(text)) => eq_folded(text, s),
-            Some(Raw::Bool(b)) => s.eq_ignore_ascii_case(if *b { "true" } else { "false" }),
-            Some(Raw::Int(i)) => coerce::parse_int(s) == Some(*i),
-            Some(Raw::UInt(u)) => s.parse::<u64>().ok() == Some(*u),
-            Some(Raw::Float(_)) => false,
+            None | Some(coerce::Raw::Null) => s.is_empty(),
+            Some(coerce::Raw::Str(text)) => eq_folded(&text, s),
+            Some(coerce::Raw::Bool(b)) => s.eq_ignore_ascii_case(if b { "true" } else { "false" }),
+            Some(coerce::Raw::Int(i)) => coerce::parse_int(s) == Some(i),
+            Some(coerce::Raw::UInt(u)) => s.parse::<u64>().ok() == Some(u),
+            Some(coerce::Raw::Float(_)) => false,
         },
     }
 }
 
-#[expect(clippy::too_many_arguments, reason = "mirrors decode_parsed")]
-fn decode_native<'t, 'a>(
+fn decode_native<'t, 'a, L: Lend<'t, 'a>>(
     ctx: &Ctx,
-    stats: &mut DecodeStats,
-    pool: &mut Vec<Event<'static>>,
+    work: &mut Work,
     parsed: &Parsed<'t>,
-    conv: &dyn Fn(Cow<'t, str>) -> Cow<'a, str>,
-    lossy: bool,
     line_no: u64,
     source: &Source,
     out: &mut Vec<Event<'a>>,
@@ -555,10 +864,11 @@ fn decode_native<'t, 'a>(
         .entries
         .iter()
         .rev()
-        .find(|(k, _)| k == "event")
-        .map(|(_, v)| v);
+        .find(|(id, _)| *id == ctx.event_key)
+        .map(|&(_, ix)| parsed.value(ix));
     let ty_name = match ty_name {
-        Some(JVal::Scalar(Raw::Str(s))) => s,
+        Some(Some(JVal::Scalar(JScalar::Str(s)))) => *s,
+        Some(Some(JVal::Scalar(JScalar::Esc { start, len }))) => parsed.esc(*start, *len),
         Some(_) => {
             return Err(DecodeError::new(
                 DecodeCode::MissingEventType,
@@ -574,7 +884,7 @@ fn decode_native<'t, 'a>(
             ))
         }
     };
-    let Some(&ty) = ctx.types.get(ty_name.as_ref()) else {
+    let Some(&ty) = ctx.types.get(ty_name) else {
         return Err(DecodeError::new(
             DecodeCode::UnknownEventType,
             line_no,
@@ -584,9 +894,9 @@ fn decode_native<'t, 'a>(
             ),
         ));
     };
-    let (Some(et), Some(fields)) = (
+    let (Some(et), Some(tc)) = (
         ctx.schema.event_by_id(ty),
-        ctx.fields.get(usize::from(ty.0)),
+        ctx.per_type.get(usize::from(ty.0)),
     ) else {
         return Err(DecodeError::new(
             DecodeCode::UnknownEventType,
@@ -594,14 +904,22 @@ fn decode_native<'t, 'a>(
             "event type out of range",
         ));
     };
-    let mut b = EventBuilder::for_type(ty, et, pool.pop().unwrap_or_default());
-    for (key, v) in &parsed.entries {
-        if key == "event" {
+    let mut b = EventBuilder::with_layout(ty, et, &tc.layout, work.pool.pop().unwrap_or_default());
+    for &(id, ix) in &parsed.entries {
+        if id == ctx.event_key {
             continue;
         }
-        match fields.get(key.as_ref()) {
-            Some(&(ix, how)) => set_field(&mut b, ix, how, v, parsed, conv, lossy, stats),
-            None => stats.unknown_fields += 1,
+        match tc.native.get(&id) {
+            Some(&(field, how)) => {
+                let wanted = ctx
+                    .projection
+                    .as_ref()
+                    .is_none_or(|p| p.contains(ty, field));
+                if let (true, Some(v)) = (wanted, parsed.value(ix)) {
+                    set_field::<L>(&mut b, field, how, v, parsed, &mut work.stats);
+                }
+            }
+            None => work.stats.unknown_fields += 1,
         }
     }
     b.set_source(Some(source.clone()));
@@ -612,18 +930,12 @@ fn decode_native<'t, 'a>(
 /// Sets one field from a JSON value through the coercion table; uncoercible values leave the
 /// field absent and are counted. Builder errors cannot occur (index and type come from the
 /// schema), and are counted as uncoercible if they ever do.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the decoding context, passed down"
-)]
-fn set_field<'t, 'a>(
+fn set_field<'t, 'a, L: Lend<'t, 'a>>(
     b: &mut EventBuilder<'_, 'a>,
     ix: FieldIndex,
     how: Conv,
     v: &JVal<'t>,
     parsed: &Parsed<'t>,
-    conv: &dyn Fn(Cow<'t, str>) -> Cow<'a, str>,
-    lossy: bool,
     stats: &mut DecodeStats,
 ) {
     let ok = match (how, v) {
@@ -631,21 +943,21 @@ fn set_field<'t, 'a>(
             let mut ok = b.start_list(ix).is_ok();
             for it in parsed.list_items(*start, *len) {
                 match it {
-                    JVal::Scalar(raw) => ok &= push_item(b, ix, item, raw, conv, lossy, stats),
+                    JVal::Scalar(s) => ok &= push_item::<L>(b, ix, item, s, parsed),
                     _ => stats.uncoercible_values += 1,
                 }
             }
             ok
         }
-        (Conv::List(item), JVal::Scalar(raw)) => {
+        (Conv::List(item), JVal::Scalar(s)) => {
             // A scalar for a list field is a one-item list (absent when absent).
-            if matches!(raw, Raw::Null) {
+            if matches!(s, JScalar::Null) {
                 true
             } else {
-                b.start_list(ix).is_ok() && push_item(b, ix, item, raw, conv, lossy, stats)
+                b.start_list(ix).is_ok() && push_item::<L>(b, ix, item, s, parsed)
             }
         }
-        (_, JVal::Scalar(raw)) => set_scalar(b, ix, how, raw, conv, lossy),
+        (_, JVal::Scalar(s)) => set_scalar::<L>(b, ix, how, s, parsed),
         _ => false,
     };
     if !ok {
@@ -653,66 +965,109 @@ fn set_field<'t, 'a>(
     }
 }
 
-/// Sets a scalar field; false when uncoercible.
-fn set_scalar<'t, 'a>(
-    b: &mut EventBuilder<'_, 'a>,
-    ix: FieldIndex,
-    how: Conv,
-    raw: &Raw<'t>,
-    conv: &dyn Fn(Cow<'t, str>) -> Cow<'a, str>,
-    lossy: bool,
-) -> bool {
-    let set = match how {
-        Conv::Int => coerce::to_int(raw).map(|v| v.map(|v| b.set_int(ix, v))),
-        Conv::Time => coerce::to_time(raw).map(|v| v.map(|v| b.set_int(ix, v))),
-        Conv::Bool => coerce::to_bool(raw).map(|v| v.map(|v| b.set_bool(ix, v))),
-        Conv::Ip => coerce::to_ip(raw).map(|v| v.map(|v| b.set_ip(ix, v))),
-        Conv::Str => coerce::to_str(raw.clone()).map(|v| {
-            v.map(|s| {
-                let replaced = lossy && s.contains('\u{FFFD}');
-                let r = b.set_cow(ix, conv(s));
-                if replaced {
-                    let _ = b.mark_truncated(ix);
-                }
-                r
-            })
-        }),
-        Conv::List(_) => return false,
-    };
-    match set {
+/// The result of a coercion and a builder call: true unless uncoercible (or refused).
+fn done<T>(r: coerce::Coerced<Result<(), T>>) -> bool {
+    match r {
         Ok(None) => true,
         Ok(Some(r)) => r.is_ok(),
         Err(_) => false,
     }
 }
 
+/// Sets a scalar field; false when uncoercible.
+fn set_scalar<'t, 'a, L: Lend<'t, 'a>>(
+    b: &mut EventBuilder<'_, 'a>,
+    ix: FieldIndex,
+    how: Conv,
+    s: &JScalar<'t>,
+    parsed: &Parsed<'t>,
+) -> bool {
+    let raw = || parsed.raw(s);
+    match how {
+        Conv::Int => done(coerce::to_int(&raw()).map(|v| v.map(|v| b.set_int(ix, v)))),
+        Conv::Time => done(coerce::to_time(&raw()).map(|v| v.map(|v| b.set_int(ix, v)))),
+        Conv::Bool => done(coerce::to_bool(&raw()).map(|v| v.map(|v| b.set_bool(ix, v)))),
+        Conv::Ip => done(coerce::to_ip(&raw()).map(|v| v.map(|v| b.set_ip(ix, v)))),
+        Conv::Str => put_string::<L>(b, ix, s, parsed, false),
+        Conv::List(_) => false,
+    }
+}
+
 /// Appends one item; false when uncoercible (the item is skipped).
-fn push_item<'t, 'a>(
+fn push_item<'t, 'a, L: Lend<'t, 'a>>(
     b: &mut EventBuilder<'_, 'a>,
     ix: FieldIndex,
     item: Scalar,
-    raw: &Raw<'t>,
-    conv: &dyn Fn(Cow<'t, str>) -> Cow<'a, str>,
-    lossy: bool,
-    _stats: &mut DecodeStats,
+    s: &JScalar<'t>,
+    parsed: &Parsed<'t>,
 ) -> bool {
-    let pushed = match item {
-        Scalar::Int => coerce::to_int(raw).map(|v| v.map(|v| b.push_int_item(ix, v))),
-        Scalar::Ip => coerce::to_ip(raw).map(|v| v.map(|v| b.push_ip_item(ix, v))),
-        _ => coerce::to_str(raw.clone()).map(|v| {
-            v.map(|s| {
-                let replaced = lossy && s.contains('\u{FFFD}');
-                let r = b.push_item_cow(ix, conv(s));
-                if replaced {
-                    let _ = b.mark_truncated(ix);
-                }
-                r
-            })
-        }),
+    let raw = || parsed.raw(s);
+    match item {
+        Scalar::Int => done(coerce::to_int(&raw()).map(|v| v.map(|v| b.push_int_item(ix, v)))),
+        Scalar::Ip => done(coerce::to_ip(&raw()).map(|v| v.map(|v| b.push_ip_item(ix, v)))),
+        _ => put_string::<L>(b, ix, s, parsed, true),
+    }
+}
+
+/// Sets (or, `item`, appends to) a string field the coercion table's way
+/// ([`coerce::to_str`]: null and `"-"` are absent, numbers and bools their text), borrowing
+/// the line's strings where the events may, copying the rest into the event's text buffer.
+fn put_string<'t, 'a, L: Lend<'t, 'a>>(
+    b: &mut EventBuilder<'_, 'a>,
+    ix: FieldIndex,
+    s: &JScalar<'t>,
+    parsed: &Parsed<'t>,
+    item: bool,
+) -> bool {
+    let text = match *s {
+        JScalar::Null => return true,
+        JScalar::Bool(v) => {
+            let t = if v { "true" } else { "false" };
+            return if item {
+                b.push_item(ix, t).is_ok()
+            } else {
+                b.set_str(ix, t).is_ok()
+            };
+        }
+        JScalar::Int(i) => return put_display(b, ix, &i, item),
+        JScalar::UInt(u) => return put_display(b, ix, &u, item),
+        JScalar::Float(x) => return put_display(b, ix, &x, item),
+        JScalar::Str(t) => match L::lend(t) {
+            Some(t) if t != "-" => {
+                return if item {
+                    b.push_item(ix, t).is_ok()
+                } else {
+                    b.set_str(ix, t).is_ok()
+                };
+            }
+            Some(_) => return true,
+            None => t,
+        },
+        JScalar::Esc { start, len } => parsed.esc(start, len),
     };
-    match pushed {
-        Ok(None) => true,
-        Ok(Some(r)) => r.is_ok(),
-        Err(_) => false,
+    if text == "-" {
+        return true;
+    }
+    let set = if item {
+        b.push_copied(ix, text)
+    } else {
+        b.set_copied(ix, text)
+    };
+    if L::REPAIRED && text.contains('\u{FFFD}') {
+        let _ = b.mark_truncated(ix);
+    }
+    set.is_ok()
+}
+
+fn put_display(
+    b: &mut EventBuilder<'_, '_>,
+    ix: FieldIndex,
+    v: &dyn std::fmt::Display,
+    item: bool,
+) -> bool {
+    if item {
+        b.push_display(ix, v).is_ok()
+    } else {
+        b.set_display(ix, v).is_ok()
     }
 }

@@ -2,9 +2,10 @@
 //! supply events directly (no JSON). It enforces the host schema's bounds on every value.
 
 use std::borrow::Cow;
+use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 
-use super::{Event, Kind, Pending, Source, NONE};
+use super::{Event, Kind, Pending, Source, StrRef, NONE};
 use crate::decode::{DecodeCode, DecodeError};
 use crate::event::slot::{Slot, FLAG_PRESENT, FLAG_TRUNCATED};
 use crate::schema::{EventType, EventTypeId, FieldDef, FieldIndex, Schema};
@@ -62,6 +63,26 @@ impl FieldKey for FieldIndex {
     }
 }
 
+/// What the builder needs of an event type, computed once per type by a decoder instead of per
+/// event: each field's kind and where `time` and `host` are.
+#[derive(Clone, Debug)]
+pub(crate) struct TypeLayout {
+    kinds: Vec<Kind>,
+    time_ix: Option<u16>,
+    host_ix: Option<u16>,
+}
+
+impl TypeLayout {
+    /// The layout of `event_type`.
+    pub(crate) fn of(event_type: &EventType) -> TypeLayout {
+        TypeLayout {
+            kinds: event_type.fields.iter().map(|f| Kind::of(f.ty)).collect(),
+            time_ix: event_type.field("time").map(|(ix, _)| ix.0),
+            host_ix: event_type.field("host").map(|(ix, _)| ix.0),
+        }
+    }
+}
+
 /// Builds one [`Event`] of one event type of a host schema.
 ///
 /// ```
@@ -83,6 +104,10 @@ impl FieldKey for FieldIndex {
 /// within the limit and the field flagged truncated; list items beyond `max_items` are dropped
 /// and the field flagged. Both are counted on the event ([`Event::truncated_values`],
 /// [`Event::dropped_items`]). Setting a field again replaces its value.
+///
+/// Borrowed strings (`&'a str`, `Cow::Borrowed`) are kept as references; owned ones are copied
+/// into the event's text buffer (reused across [`Event::recycle`]), so the `String` handed over
+/// is dropped at once.
 #[derive(Debug)]
 pub struct EventBuilder<'s, 'a> {
     event_type: &'s EventType,
@@ -130,6 +155,26 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
         ev.refs.resize(n, NONE);
         ev.time_ix = event_type.field("time").map(|(ix, _)| ix.0);
         ev.host_ix = event_type.field("host").map(|(ix, _)| ix.0);
+        EventBuilder { event_type, ev }
+    }
+
+    /// As [`EventBuilder::for_type`], with the type's layout computed beforehand (`layout`
+    /// must be `TypeLayout::of(event_type)`).
+    pub(crate) fn with_layout(
+        id: EventTypeId,
+        event_type: &'s EventType,
+        layout: &TypeLayout,
+        old: Event<'_>,
+    ) -> Self {
+        let mut ev: Event<'a> = old.recycle();
+        let n = layout.kinds.len();
+        ev.ty = id;
+        ev.kinds.extend_from_slice(&layout.kinds);
+        ev.slots.resize(n, Slot::default());
+        ev.flags.resize(n, 0);
+        ev.refs.resize(n, NONE);
+        ev.time_ix = layout.time_ix;
+        ev.host_ix = layout.host_ix;
         EventBuilder { event_type, ev }
     }
 
@@ -195,10 +240,34 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
         self.set_cow(f, Cow::Owned(v))
     }
 
-    /// Sets a string field, borrowed or owned.
+    /// Sets a string field, borrowed or owned (an owned string is copied into the event's
+    /// text buffer).
     pub fn set_cow(&mut self, f: impl FieldKey, v: Cow<'a, str>) -> Result<(), DecodeError> {
+        match v {
+            Cow::Borrowed(b) => self.set_str_as(f, Text::Borrowed(b)),
+            Cow::Owned(o) => self.set_str_as(f, Text::Copied(&o)),
+        }
+    }
+
+    /// Sets a string field to a copy of `v` (in the event's text buffer): for text that does
+    /// not live as long as the event (a decoder's scratch).
+    pub(crate) fn set_copied(&mut self, f: FieldIndex, v: &str) -> Result<(), DecodeError> {
+        self.set_str_as(f, Text::Copied(v))
+    }
+
+    /// Sets a string field to `v`'s text (a number's decimal form), written into the event's
+    /// text buffer without an intermediate `String`.
+    pub(crate) fn set_display(
+        &mut self,
+        f: FieldIndex,
+        v: &dyn fmt::Display,
+    ) -> Result<(), DecodeError> {
+        self.set_str_as(f, Text::Display(v))
+    }
+
+    fn set_str_as(&mut self, f: impl FieldKey, v: Text<'a, '_>) -> Result<(), DecodeError> {
         let (i, def) = self.field(&f, &[Kind::Str], "a string")?;
-        let (v, cut) = cut_to(v, def.max_len as usize);
+        let (v, cut) = self.store(v, def.max_len as usize);
         let ix = self.ev.strs.len() as u32;
         self.ev.strs.push(v);
         if let Some(r) = self.ev.refs.get_mut(i) {
@@ -207,10 +276,41 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
         if let Some(fl) = self.ev.flags.get_mut(i) {
             *fl = FLAG_PRESENT;
         }
+        self.ev.touched.push(i as u16);
         if cut {
             self.flag_truncated(i);
         }
         Ok(())
+    }
+
+    /// Keeps a string within `max` bytes: a borrowed one as a reference, any other copied
+    /// into the text buffer. Returns the reference and whether it was cut.
+    fn store(&mut self, v: Text<'a, '_>, max: usize) -> (StrRef<'a>, bool) {
+        match v {
+            Text::Borrowed(b) => {
+                let end = cut_point(b, max);
+                (
+                    StrRef::Borrowed(b.get(..end).unwrap_or_default()),
+                    end < b.len(),
+                )
+            }
+            Text::Copied(c) => {
+                let end = cut_point(c, max);
+                let start = self.ev.text.len();
+                self.ev.text.push_str(c.get(..end).unwrap_or_default());
+                (StrRef::Own { start, len: end }, end < c.len())
+            }
+            Text::Display(d) => {
+                let start = self.ev.text.len();
+                // Writing into a `String` cannot fail.
+                let _ = write!(self.ev.text, "{d}");
+                let written = self.ev.text.get(start..).unwrap_or_default();
+                let end = cut_point(written, max);
+                let cut = end < written.len();
+                self.ev.text.truncate(start + end);
+                (StrRef::Own { start, len: end }, cut)
+            }
+        }
     }
 
     /// Sets an int field.
@@ -272,6 +372,7 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
         let (i, _) = self.field(&f, &[Kind::StrList, Kind::IntList, Kind::IpList], "a list")?;
         self.drop_items_of(i);
         self.set_scalar(i, Slot::default());
+        self.ev.touched.push(i as u16);
         Ok(())
     }
 
@@ -289,6 +390,7 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
         }
         // While building, w1 counts the field's items; finish() writes w0.
         s.w1 += 1;
+        self.ev.touched.push(i as u16);
         self.ev.pending.push(Pending {
             field: i as u16,
             slot,
@@ -301,8 +403,30 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
         self.push_item_cow(f, Cow::Borrowed(v))
     }
 
-    /// Appends a string item, borrowed or owned, to a `[string]` field.
+    /// Appends a string item, borrowed or owned (then copied into the event's text buffer), to
+    /// a `[string]` field.
     pub fn push_item_cow(&mut self, f: impl FieldKey, v: Cow<'a, str>) -> Result<(), DecodeError> {
+        match v {
+            Cow::Borrowed(b) => self.push_str_as(f, Text::Borrowed(b)),
+            Cow::Owned(o) => self.push_str_as(f, Text::Copied(&o)),
+        }
+    }
+
+    /// Appends a copy of `v` to a `[string]` field (see [`EventBuilder::set_copied`]).
+    pub(crate) fn push_copied(&mut self, f: FieldIndex, v: &str) -> Result<(), DecodeError> {
+        self.push_str_as(f, Text::Copied(v))
+    }
+
+    /// Appends `v`'s text to a `[string]` field (see [`EventBuilder::set_display`]).
+    pub(crate) fn push_display(
+        &mut self,
+        f: FieldIndex,
+        v: &dyn fmt::Display,
+    ) -> Result<(), DecodeError> {
+        self.push_str_as(f, Text::Display(v))
+    }
+
+    fn push_str_as(&mut self, f: impl FieldKey, v: Text<'a, '_>) -> Result<(), DecodeError> {
         let (i, def) = self.field(&f, &[Kind::StrList], "a list of strings")?;
         let full = self
             .ev
@@ -313,7 +437,7 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
             self.push(i, def.max_items, Slot::default(), NONE);
             return Ok(());
         }
-        let (v, cut) = cut_to(v, def.max_len as usize);
+        let (v, cut) = self.store(v, def.max_len as usize);
         let ix = self.ev.strs.len() as u32;
         self.ev.strs.push(v);
         self.push(i, def.max_items, Slot::default(), ix);
@@ -380,8 +504,12 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
         let mut ev = self.ev;
         ev.items.clear();
         ev.item_strs.clear();
+        ev.touched.sort_unstable();
+        ev.touched.dedup();
         if !ev.pending.is_empty() {
-            for i in 0..ev.kinds.len() {
+            // Only touched fields can hold items; in field order, as the layout promises.
+            for &t in &ev.touched {
+                let i = usize::from(t);
                 let count = ev.slots.get(i).map_or(0, |s| s.w1);
                 if !matches!(ev.kinds.get(i), Some(k) if k.is_list()) || count == 0 {
                     continue;
@@ -402,21 +530,22 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
     }
 }
 
-/// `v` cut at the last whole character within `max` bytes; whether it was cut.
-fn cut_to(v: Cow<'_, str>, max: usize) -> (Cow<'_, str>, bool) {
+/// A string on its way into an event: kept by reference, or copied into its text buffer.
+enum Text<'a, 'v> {
+    Borrowed(&'a str),
+    Copied(&'v str),
+    Display(&'v dyn fmt::Display),
+}
+
+/// The length of `v` cut at the last whole character within `max` bytes (`v.len()` when it
+/// fits).
+fn cut_point(v: &str, max: usize) -> usize {
     if v.len() <= max {
-        return (v, false);
+        return v.len();
     }
     let mut end = max;
     while end > 0 && !v.is_char_boundary(end) {
         end -= 1;
     }
-    let cut = match v {
-        Cow::Borrowed(b) => Cow::Borrowed(b.get(..end).unwrap_or_default()),
-        Cow::Owned(mut o) => {
-            o.truncate(end);
-            Cow::Owned(o)
-        }
-    };
-    (cut, true)
+    end
 }

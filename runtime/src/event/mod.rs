@@ -7,14 +7,17 @@
 //! the host's bounds (`max_len`, `max_items`), so every event an engine sees is within the
 //! bounds the verifier proved rules against.
 //!
-//! Strings are borrowed from the source where it allows (`Cow::Borrowed`), owned otherwise. The
-//! slots' addresses (string bytes, list item arrays) are written once, when the builder
-//! finishes the event, after which nothing the event owns moves: the JIT may read them (see
-//! `slot.rs`), the interpreter reads the same data through the safe accessors here.
+//! Strings are borrowed from the source where it allows; every other string (unescaped,
+//! repaired, a number's text, an owned string an agent hands over) is copied into the event's
+//! own text buffer, one `String` per event that all such strings share and that
+//! [`Event::recycle`] keeps (emptied) for the next event. The slots' addresses (string bytes,
+//! list item arrays) are written once, when the builder finishes the event, after which nothing
+//! the event owns grows or moves: the JIT may read them (see `slot.rs`), the interpreter reads
+//! the same data through the safe accessors here.
 //!
 //! Buffers are reused: [`Event::recycle`] empties an event keeping its capacity (and frees it
 //! from the lifetime of its old source), and [`EventBuilder::reuse`] fills it again, so decoding
-//! a stream allocates nothing per event in steady state.
+//! a stream allocates nothing per event in steady state, escaped strings included.
 
 mod builder;
 pub mod slot;
@@ -23,6 +26,7 @@ use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+pub(crate) use builder::TypeLayout;
 pub use builder::{EventBuilder, EventTypeKey, FieldKey};
 pub use slot::{Slot, FLAG_PRESENT, FLAG_TRUNCATED, SLOT_BYTES};
 
@@ -81,6 +85,14 @@ pub enum Source {
     },
 }
 
+/// Where a string of an event lives: borrowed from the source, or a range of the event's own
+/// text buffer (`Event::text`).
+#[derive(Clone, Copy, Debug)]
+enum StrRef<'a> {
+    Borrowed(&'a str),
+    Own { start: usize, len: usize },
+}
+
 /// A list item not yet placed: which field it belongs to, and its value.
 #[derive(Clone, Copy, Debug)]
 struct Pending {
@@ -103,7 +115,13 @@ pub struct Event<'a> {
     flags: Vec<u8>,
     /// Per field: index into `strs` (strings), first item in `items` (lists), or [`NONE`].
     refs: Vec<u32>,
-    strs: Vec<Cow<'a, str>>,
+    strs: Vec<StrRef<'a>>,
+    /// The text of the strings the event owns (`StrRef::Own` ranges); never grows once the
+    /// addresses are written.
+    text: String,
+    /// The string and list fields set while building (maybe repeated): the slots whose
+    /// addresses [`Event::fix_addresses`] writes. Every other slot stays as the builder left it.
+    touched: Vec<u16>,
     items: Vec<Slot>,
     /// Per item: index into `strs` for string items, [`NONE`] otherwise.
     item_strs: Vec<u32>,
@@ -124,6 +142,8 @@ impl Default for Event<'_> {
             flags: Vec::new(),
             refs: Vec::new(),
             strs: Vec::new(),
+            text: String::new(),
+            touched: Vec::new(),
             items: Vec::new(),
             item_strs: Vec::new(),
             pending: Vec::new(),
@@ -146,6 +166,8 @@ impl Clone for Event<'_> {
             flags: self.flags.clone(),
             refs: self.refs.clone(),
             strs: self.strs.clone(),
+            text: self.text.clone(),
+            touched: self.touched.clone(),
             items: self.items.clone(),
             item_strs: self.item_strs.clone(),
             pending: Vec::new(),
@@ -246,8 +268,19 @@ impl<'a> Event<'a> {
 
     fn str_at(&self, ix: Option<u32>) -> &str {
         match ix {
-            Some(ix) if ix != NONE => self.strs.get(ix as usize).map_or("", |s| s),
+            Some(ix) if ix != NONE => self.strs.get(ix as usize).map_or("", |s| self.resolve(*s)),
             _ => "",
+        }
+    }
+
+    /// The text a string reference stands for (`""` if a range were ever out of bounds).
+    fn resolve(&self, s: StrRef<'a>) -> &str {
+        match s {
+            StrRef::Borrowed(b) => b,
+            StrRef::Own { start, len } => self
+                .text
+                .get(start..start.saturating_add(len))
+                .unwrap_or_default(),
         }
     }
 
@@ -366,6 +399,12 @@ impl<'a> Event<'a> {
             flags: recycle_vec(self.flags),
             refs: recycle_vec(self.refs),
             strs: recycle_vec(self.strs),
+            text: {
+                let mut t = self.text;
+                t.clear();
+                t
+            },
+            touched: recycle_vec(self.touched),
             items: recycle_vec(self.items),
             item_strs: recycle_vec(self.item_strs),
             pending: recycle_vec(self.pending),
@@ -383,23 +422,28 @@ impl<'a> Event<'a> {
         *self = old.recycle();
     }
 
-    /// Writes every address into the slots: string slots point at `strs`, list slots at their
-    /// first item in `items`, string items at their strings. Called once the buffers stop
+    /// Writes every address into the slots: string slots point at their strings, list slots at
+    /// their first item in `items`, string items at their strings. Called once the buffers stop
     /// growing (builder finish, clone); afterwards nothing moves until the event is recycled.
+    /// Only the touched fields hold addresses: every other slot is as the builder left it.
     fn fix_addresses(&mut self) {
-        for (i, kind) in self.kinds.iter().enumerate() {
+        for &t in &self.touched {
+            let i = usize::from(t);
+            let Some(&kind) = self.kinds.get(i) else {
+                continue;
+            };
             let present = self.flags.get(i).copied().unwrap_or(0) & FLAG_PRESENT != 0;
             let r = self.refs.get(i).copied().unwrap_or(NONE);
+            let string = match (kind, self.strs.get(r as usize)) {
+                (Kind::Str, Some(&s)) if present && r != NONE => Some(self.resolve(s)),
+                _ => None,
+            };
+            let string = string.map(Slot::for_str);
             let Some(slot) = self.slots.get_mut(i) else {
                 continue;
             };
             match kind {
-                Kind::Str => {
-                    *slot = match self.strs.get(r as usize) {
-                        Some(s) if present && r != NONE => Slot::for_str(s),
-                        _ => Slot::default(),
-                    };
-                }
+                Kind::Str => *slot = string.unwrap_or_default(),
                 Kind::StrList | Kind::IntList | Kind::IpList => {
                     let count = slot.w1;
                     slot.w0 = match self.items.get(r as usize) {
@@ -410,11 +454,16 @@ impl<'a> Event<'a> {
                 Kind::Bool | Kind::Int | Kind::Ip => {}
             }
         }
-        for (item, &sx) in self.items.iter_mut().zip(&self.item_strs) {
-            if sx != NONE {
-                if let Some(s) = self.strs.get(sx as usize) {
-                    *item = Slot::for_str(s);
-                }
+        for (i, &sx) in self.item_strs.iter().enumerate() {
+            if sx == NONE {
+                continue;
+            }
+            let Some(&s) = self.strs.get(sx as usize) else {
+                continue;
+            };
+            let slot = Slot::for_str(self.resolve(s));
+            if let Some(item) = self.items.get_mut(i) {
+                *item = slot;
             }
         }
     }

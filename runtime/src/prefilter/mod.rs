@@ -1,6 +1,6 @@
 //! The whole-bundle literal prefilter (DESIGN.md, "Execution"): per event type, the literals
 //! that single-event rules test on `string` fields, compiled into ONE scan per field (case-
-//! sensitive and folded literals together, see [`Scan`]) and run once per event; rules whose
+//! sensitive and folded literals together, see `Scan` below) and run once per event; rules whose
 //! required literals did not occur are skipped, and the literal tests of the rules that do run
 //! are answered from the same scan.
 //!

@@ -15,6 +15,10 @@
 //! marked `"running": false`) at the end of finite inputs unless `--follow` is given, when
 //! `--stop-file` appears, or after `--exit-after-idle-ms` without input.
 //!
+//! Events are decoded in full (no projection, unlike `vigil run`): the bundle that evaluates
+//! them can change between any two events, so the decoder cannot know which fields the next
+//! one reads.
+//!
 //! Test hook: with `VIGIL_AGENT_ABORT_AFTER_ACTIVATE=BUNDLE_ID` in the environment the agent
 //! aborts (as a crash would) right after a bundle with that id becomes active, so tests can
 //! drive the crash-loop breaker.
@@ -31,15 +35,14 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use vigil_runtime::budget::Budget;
 use vigil_runtime::bundle::{self, KeyId, TrustStore};
-use vigil_runtime::decode::{Decoder, Mapping};
+use vigil_runtime::decode::Decoder;
 use vigil_runtime::deploy::{
     lift_quarantine_in, DeployOptions, DeployStatus, Deployer, PromotionPolicy, StageOutcome,
     StateDir, UpdateOutcome,
 };
 use vigil_runtime::hash::to_hex;
-use vigil_runtime::schema::Schema;
 
-use crate::common::{fail, load_schema};
+use crate::common::{fail, load_schema, make_decoder};
 use crate::run::EngineChoice;
 
 /// The status file, in the state directory.
@@ -203,22 +206,6 @@ fn trust_store(args: &Args) -> Result<TrustStore, String> {
     Ok(trust)
 }
 
-/// The decoder: native, or through `--mapping`.
-fn make_decoder(mapping: Option<&str>, schema: &Schema) -> Result<Decoder, String> {
-    let Some(m) = mapping else {
-        return Ok(Decoder::native(schema));
-    };
-    let path = Path::new(m);
-    let mapping = if path.is_file() {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{m}`: {e}"))?;
-        Mapping::from_toml(m, &text).map_err(|e| format!("mapping `{m}`: {e}"))?
-    } else {
-        Mapping::builtin(m)
-            .map_err(|e| format!("`{m}` is neither a mapping file nor a shipped mapping: {e}"))?
-    };
-    Decoder::with_mapping(schema, &mapping).map_err(|e| e.to_string())
-}
-
 /// Reads one line into `buf` (cut at [`MAX_LINE_BYTES`]); 0 at the end.
 fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>) -> io::Result<usize> {
     reader.take(MAX_LINE_BYTES).read_until(b'\n', buf)
@@ -376,7 +363,10 @@ impl Agent {
             .ok_or_else(|| "`--bundles DIR` is required".to_string())?;
         let schema = load_schema(args.schema.as_deref())?;
         let trust = trust_store(args)?;
-        let decoder = make_decoder(args.mapping.as_deref(), &schema)?;
+        // Every field is decoded (no projection): the running bundle can change between any
+        // two events (update, promotion, rollback), and a projection derived from one bundle
+        // would starve the next of the fields only it reads.
+        let decoder = make_decoder(args.mapping.as_deref(), &schema, None)?;
         let options = DeployOptions {
             engine: args.engine.kind(),
             allow_downgrade: args.allow_downgrade,

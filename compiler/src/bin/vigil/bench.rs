@@ -12,6 +12,12 @@
 //!   (`end_to_end_ns_per_event`, `mb_per_sec` over the decompressed bytes); with `--threads N
 //!   > 1`, N workers each decode and evaluate (stateless rules only) a slice of the lines.
 //!
+//! Memory: resident memory (`VmRSS`) right after the rules are prepared, before any event is
+//! read (`rss_after_load_bytes`), and the peak of the whole run (`VmHWM`, `peak_rss_bytes`),
+//! both from `/proc/self/status` (Linux; `null` elsewhere). With `.vgl` rules the first
+//! includes what the compiler left in the allocator; load a `.vglb` bundle to see what an agent
+//! holds.
+//!
 //! Output: a human summary, or with `--format json` one JSON object. Alerts are counted, not
 //! printed. Exit status as `vigil run`: 1 when the rules do not compile, 2 for usage and I/O
 //! errors.
@@ -106,6 +112,11 @@ struct Report {
     mb_per_sec: f64,
     evaluations_per_event: f64,
     prefilter_skipped_per_event: f64,
+    /// Resident memory right after the rules were prepared (compiled or loaded, engine built),
+    /// before any event was read; `None` off Linux.
+    rss_after_load_bytes: Option<u64>,
+    /// Peak resident memory of the run, measured at its end; `None` off Linux.
+    peak_rss_bytes: Option<u64>,
 }
 
 /// Runs `vigil bench`.
@@ -131,6 +142,7 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
+    let rss_after_load_bytes = proc_status_bytes("VmRSS");
     let inputs = match collect_inputs(&args.events) {
         Ok(i) => i,
         Err(e) => return fail(&e),
@@ -151,7 +163,7 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
         .collect();
     let bytes: u64 = texts.iter().map(|t| t.len() as u64).sum();
-    let decoder = |schema| make_decoder(args.mapping.as_deref(), schema);
+    let decoder = |schema| make_decoder(args.mapping.as_deref(), schema, Some(&prepared.fields));
 
     // Decode.
     let mut dec = match decoder(&prepared.schema) {
@@ -269,6 +281,8 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         },
         evaluations_per_event: per(stats.evaluations as f64, evaluated),
         prefilter_skipped_per_event: per(stats.prefilter_skipped as f64, evaluated),
+        rss_after_load_bytes,
+        peak_rss_bytes: proc_status_bytes("VmHWM"),
     };
     print_report(&report, args.format);
     ExitCode::SUCCESS
@@ -354,6 +368,58 @@ fn print_report(r: &Report, format: Format) {
                 r.mb_per_sec
             );
             println!("  alerts      {}", group(r.alerts));
+            println!(
+                "  memory      {} resident after loading the rules, {} peak",
+                megabytes(r.rss_after_load_bytes),
+                megabytes(r.peak_rss_bytes)
+            );
+        }
+    }
+}
+
+/// `bytes` as `12.3 MB`, or `n/a`.
+fn megabytes(bytes: Option<u64>) -> String {
+    bytes.map_or_else(|| "n/a".to_owned(), |b| format!("{:.1} MB", b as f64 / 1e6))
+}
+
+/// A figure of `/proc/self/status` (`VmRSS`, `VmHWM`: `VmRSS:   1234 kB`) in bytes; `None` off
+/// Linux, or when the file cannot be read or the line parsed.
+fn proc_status_bytes(key: &str) -> Option<u64> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_status(&text, key)
+}
+
+/// The value of `key` in a `/proc/<pid>/status` text, in bytes.
+fn parse_status(text: &str, key: &str) -> Option<u64> {
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?;
+    let mut parts = line.split_whitespace();
+    let value: u64 = parts.next()?.parse().ok()?;
+    match parts.next() {
+        Some("kB") => value.checked_mul(1024),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_proc_status_figures() {
+        let text = "Name:\tvigil\nVmHWM:\t   2048 kB\nVmRSS:\t    1024 kB\n";
+        assert_eq!(parse_status(text, "VmRSS"), Some(1024 * 1024));
+        assert_eq!(parse_status(text, "VmHWM"), Some(2048 * 1024));
+        assert_eq!(parse_status(text, "VmSwap"), None);
+        assert_eq!(parse_status("VmRSS:\t12 MB\n", "VmRSS"), None);
+        assert_eq!(megabytes(None), "n/a");
+        assert_eq!(megabytes(Some(1_500_000)), "1.5 MB");
+        if cfg!(target_os = "linux") {
+            assert!(proc_status_bytes("VmRSS").is_some_and(|b| b > 0));
         }
     }
 }

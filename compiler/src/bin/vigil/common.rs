@@ -1,5 +1,6 @@
 //! What every subcommand that reads rules shares: collecting `*.vgl` files, the standard
-//! library and the schema (`--stdlib`, `--schema`), printing diagnostics, and usage errors.
+//! library and the schema (`--stdlib`, `--schema`), the event decoder (`--mapping`, and the
+//! projection onto the fields the rules read), printing diagnostics, and usage errors.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -8,6 +9,7 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 use vigil_compiler::diag::{json, render, Diagnostic};
 use vigil_compiler::{stdlib, Sources};
+use vigil_runtime::decode::{Decoder, FieldSet, Mapping};
 use vigil_runtime::schema::Schema;
 
 /// When to colour human output.
@@ -109,6 +111,37 @@ pub(crate) fn load_schema(path: Option<&Path>) -> Result<Schema, String> {
             Schema::from_toml(&path.display().to_string(), &text).map_err(|e| e.to_string())
         }
     }
+}
+
+/// The decoder: native, or through `mapping` (a shipped mapping's name or a TOML file). With
+/// `projection` it decodes only those fields ([`Decoder::project`]): `vigil run` and `vigil
+/// bench` pass what the loaded program reads; `vigil agent`, whose bundle can change between
+/// events, passes `None`.
+pub(crate) fn make_decoder(
+    mapping: Option<&str>,
+    schema: &Schema,
+    projection: Option<&FieldSet>,
+) -> Result<Decoder, String> {
+    let mut decoder = match mapping {
+        None => Decoder::native(schema),
+        Some(m) => {
+            let path = Path::new(m);
+            let mapping = if path.is_file() {
+                let text =
+                    std::fs::read_to_string(path).map_err(|e| format!("cannot read `{m}`: {e}"))?;
+                Mapping::from_toml(m, &text).map_err(|e| format!("mapping `{m}`: {e}"))?
+            } else {
+                Mapping::builtin(m).map_err(|e| {
+                    format!("`{m}` is neither a mapping file nor a shipped mapping: {e}")
+                })?
+            };
+            Decoder::with_mapping(schema, &mapping).map_err(|e| e.to_string())?
+        }
+    };
+    if let Some(fields) = projection {
+        decoder.project(fields);
+    }
+    Ok(decoder)
 }
 
 /// Loads the rule files, the standard library and the schema.

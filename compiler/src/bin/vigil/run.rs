@@ -21,6 +21,11 @@
 //! in the program, stateless and stateful merged). Without `--threads`, inputs under 256 KiB
 //! are run on one thread (the pipeline's start-up costs more than it saves there).
 //!
+//! **Projection**: the decoders produce only the fields the rules read, plus `time` and `host`
+//! (`FieldSet::for_binding`, `Decoder::project`); the values of every other key are skipped
+//! while parsing (checked for syntax, never coerced), so the summary's uncoercible-values count
+//! covers the fields the rules read (`docs/mappings.md`, "Projection").
+//!
 //! Alerts go to stdout (or `--output FILE`) as JSON lines (`docs/alerts.md`), `source` naming
 //! the input and the 1-based line of the (decompressed) input. A summary goes to stderr:
 //! events, alerts per rule, bad lines by code with their first line numbers, value counters,
@@ -48,11 +53,12 @@ use vigil_compiler::Options;
 use vigil_runtime::alert::Alert;
 use vigil_runtime::budget::Budget;
 use vigil_runtime::bundle::{self, TrustStore};
-use vigil_runtime::decode::{DecodeCode, DecodeError, DecodeStats, Decoder, Mapping};
+use vigil_runtime::decode::{DecodeCode, DecodeError, DecodeStats, Decoder, FieldSet};
 use vigil_runtime::engine::{Engine, EngineKind, EngineOptions};
 use vigil_runtime::event::Event;
 use vigil_runtime::schema::Schema;
 
+pub(crate) use crate::common::make_decoder;
 use crate::common::{fail, load, load_schema, print_diags, Color, SourceArgs};
 
 /// Which evaluator runs rule conditions (shared with `vigil test`).
@@ -162,6 +168,8 @@ struct Chunk {
 pub(crate) struct Prepared {
     pub(crate) engine: Engine,
     pub(crate) schema: Schema,
+    /// The fields the rules read (with `time` and `host`): the decoders' projection.
+    pub(crate) fields: FieldSet,
     /// Rule id → rule name, in program order.
     pub(crate) rules: Vec<(String, String)>,
 }
@@ -172,7 +180,11 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let decoder = match make_decoder(args.mapping.as_deref(), &prepared.schema) {
+    let decoder = match make_decoder(
+        args.mapping.as_deref(),
+        &prepared.schema,
+        Some(&prepared.fields),
+    ) {
         Ok(d) => d,
         Err(e) => return fail(&e),
     };
@@ -293,9 +305,11 @@ pub(crate) fn prepare_rules(
             ExitCode::from(1)
         })?;
         let rules = names(loaded.verified.program());
+        let fields = FieldSet::for_binding(&schema, engine.interp().binding());
         return Ok(Prepared {
             engine,
             schema,
+            fields,
             rules,
         });
     }
@@ -342,10 +356,12 @@ pub(crate) fn prepare_rules(
         eprintln!("error: cannot build the engine: {e}");
         ExitCode::from(1)
     })?;
+    let fields = FieldSet::for_binding(&loaded.schema, engine.interp().binding());
     Ok(Prepared {
         engine,
         rules: names(compiled.program()),
         schema: loaded.schema,
+        fields,
     })
 }
 
@@ -365,22 +381,6 @@ fn trust_store(keys: &[String], allow_unsigned: bool) -> Result<TrustStore, Stri
         trust.trust(key);
     }
     Ok(trust)
-}
-
-/// The decoder: native, or through `--mapping` (a shipped mapping's name or a TOML file).
-pub(crate) fn make_decoder(mapping: Option<&str>, schema: &Schema) -> Result<Decoder, String> {
-    let Some(m) = mapping else {
-        return Ok(Decoder::native(schema));
-    };
-    let path = Path::new(m);
-    let mapping = if path.is_file() {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{m}`: {e}"))?;
-        Mapping::from_toml(m, &text).map_err(|e| format!("mapping `{m}`: {e}"))?
-    } else {
-        Mapping::builtin(m)
-            .map_err(|e| format!("`{m}` is neither a mapping file nor a shipped mapping: {e}"))?
-    };
-    Decoder::with_mapping(schema, &mapping).map_err(|e| e.to_string())
 }
 
 /// Whether a file found in a directory is an events file.
@@ -778,13 +778,17 @@ impl<'p> Run<'p> {
         let schema = &prepared.schema;
         let mut stateful_decoder = match self.stateful_decoder.take() {
             Some(d) => d,
-            None => make_decoder(self.mapping.as_deref(), schema)?,
+            None => make_decoder(self.mapping.as_deref(), schema, Some(&prepared.fields))?,
         };
         stateful_decoder.set_file(Some(&input.name));
         // The workers' decoders, kept across inputs (building one compiles the mapping).
         let mut decoders = std::mem::take(&mut self.worker_decoders);
         while decoders.len() < self.threads {
-            decoders.push(make_decoder(self.mapping.as_deref(), schema)?);
+            decoders.push(make_decoder(
+                self.mapping.as_deref(),
+                schema,
+                Some(&prepared.fields),
+            )?);
         }
         let threads = self.threads;
         let (work_tx, work_rx) = sync_channel::<(u64, Chunk, u64)>(threads * 2);
