@@ -885,7 +885,7 @@ const DFA_MAX_PATTERNS: usize = 512;
 /// ... and keep it when it is at most this large; larger parts get a contiguous NFA (a few
 /// times smaller, a little slower per byte; a large DFA is slower still, its table missing
 /// the cache at every byte).
-const DFA_MAX_BYTES: usize = 256 * 1024;
+const DFA_MAX_BYTES: usize = 32 * 1024;
 
 impl PerType {
     /// Fills `needs`, `triggers`, `always` and `eager` from `reqs` and `reads`; `cost` says
