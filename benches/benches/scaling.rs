@@ -11,15 +11,10 @@
 //! corpus location; without a corpus it prints a note and exits). Results and the goals they
 //! are compared with: `docs/performance.md`, "Prefilter and scaling".
 
-use std::fs;
-use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use vigil_compiler::compile::compile;
-use vigil_compiler::sigma::{self, InputFile, Options as ImportOptions};
-use vigil_compiler::{Options, Sources};
+use vigil_benches::corpus;
 use vigil_runtime::budget::Budget;
 use vigil_runtime::decode::{Decoder, Mapping};
 use vigil_runtime::engine::{Engine, EngineKind, EngineOptions};
@@ -27,81 +22,8 @@ use vigil_runtime::event::Event;
 use vigil_runtime::schema::Schema;
 use vigil_runtime::verify::Verified;
 
-fn corpus() -> Option<PathBuf> {
-    let root = std::env::var_os("VIGIL_CORPUS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"),
-        PathBuf::from,
-    );
-    root.join("events").is_dir().then_some(root)
-}
-
-fn walk(root: &Path, dir: &Path, out: &mut Vec<InputFile>) {
-    let Ok(rd) = fs::read_dir(dir) else { return };
-    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(root, &p, out);
-        } else if p.extension().is_some_and(|e| e == "yml") {
-            if let (Ok(rel), Ok(bytes)) = (p.strip_prefix(root), fs::read(&p)) {
-                out.push(InputFile {
-                    rel: rel.to_path_buf(),
-                    bytes,
-                });
-            }
-        }
-    }
-}
-
-/// The converted `process_creation` rule files, in file order: (name, text).
-fn process_creation_rules(root: &Path) -> Vec<(String, String)> {
-    let base = root.join("sigma/rules/windows");
-    let mut inputs = Vec::new();
-    walk(&base, &base.join("process_creation"), &mut inputs);
-    let import = sigma::import(&inputs, ImportOptions::default()).expect("built-in table");
-    import
-        .files
-        .into_iter()
-        .map(|f| (f.rel.display().to_string(), f.text))
-        .collect()
-}
-
 fn verify(rules: &[(String, String)]) -> Verified {
-    let mut sources = Sources::with_stdlib();
-    for (name, text) in rules {
-        sources.add(name.clone(), text.clone().into_bytes());
-    }
-    compile(
-        &sources,
-        &Schema::endpoint(),
-        &Options::default(),
-        &Budget::default(),
-    )
-    .unwrap_or_else(|d| panic!("the converted rules do not compile: {} errors", d.len()))
-    .verified
-}
-
-/// Every line of the EVTX sample set, in memory.
-fn lines(root: &Path) -> Vec<Vec<u8>> {
-    let mut files: Vec<PathBuf> = fs::read_dir(root.join("events/evtx-attack-samples"))
-        .expect("event set")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".jsonl.gz"))
-        .collect();
-    files.sort();
-    let mut out = Vec::new();
-    for f in files {
-        let mut text = Vec::new();
-        flate2::read::MultiGzDecoder::new(fs::File::open(&f).expect("open sample"))
-            .read_to_end(&mut text)
-            .expect("gunzip");
-        out.extend(
-            text.split(|&b| b == b'\n')
-                .filter(|l| !l.is_empty())
-                .map(<[u8]>::to_vec),
-        );
-    }
-    out
+    corpus::compile_rules(rules, &Schema::endpoint(), &Budget::default()).verified
 }
 
 fn engine(verified: &Verified, kind: EngineKind, prefilter: bool) -> Engine {
@@ -117,12 +39,12 @@ fn engine(verified: &Verified, kind: EngineKind, prefilter: bool) -> Engine {
 }
 
 fn scaling(c: &mut Criterion) {
-    let Some(root) = corpus() else {
+    let Some(root) = corpus::root() else {
         eprintln!("scaling: no corpus; skipped");
         return;
     };
-    let rules = process_creation_rules(&root);
-    let lines = lines(&root);
+    let rules = corpus::sigma_rules(&root, "rules/windows/process_creation");
+    let lines = corpus::event_lines(&root, "evtx-attack-samples");
     let schema = Schema::endpoint();
     let mapping = Mapping::builtin("sysmon").expect("the sysmon mapping ships");
     let mut decoder = Decoder::with_mapping(&schema, &mapping).expect("sysmon decoder");

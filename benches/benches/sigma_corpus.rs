@@ -9,13 +9,11 @@
 //! sigma_corpus` (`VIGIL_CORPUS` overrides the corpus location; without a corpus it prints a
 //! note and exits).
 
-use std::fs;
-use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use vigil_benches::corpus;
 use vigil_compiler::compile::compile;
-use vigil_compiler::sigma::{self, InputFile, Options as ImportOptions};
+use vigil_compiler::sigma::{self, Options as ImportOptions};
 use vigil_compiler::{Options, Sources};
 use vigil_runtime::budget::Budget;
 use vigil_runtime::decode::{Decoder, Mapping};
@@ -24,24 +22,6 @@ use vigil_runtime::event::Event;
 use vigil_runtime::schema::Schema;
 
 const ROUNDS: usize = 5;
-
-fn walk(root: &Path, dir: &Path, out: &mut Vec<InputFile>) {
-    let Ok(rd) = fs::read_dir(dir) else { return };
-    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(root, &p, out);
-        } else if p.extension().is_some_and(|e| e == "yml") {
-            if let (Ok(rel), Ok(bytes)) = (p.strip_prefix(root), fs::read(&p)) {
-                out.push(InputFile {
-                    rel: rel.to_path_buf(),
-                    bytes,
-                });
-            }
-        }
-    }
-}
 
 fn best(mut f: impl FnMut()) -> Duration {
     (0..ROUNDS)
@@ -55,14 +35,10 @@ fn best(mut f: impl FnMut()) -> Duration {
 }
 
 fn main() {
-    let root = std::env::var_os("VIGIL_CORPUS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"),
-        PathBuf::from,
-    );
-    if !root.join("events").is_dir() {
-        eprintln!("sigma_corpus: no corpus at {}; skipped", root.display());
+    let Some(root) = corpus::root() else {
+        eprintln!("sigma_corpus: no corpus; skipped");
         return;
-    }
+    };
     let base = root.join("sigma");
     let mut inputs = Vec::new();
     for tree in [
@@ -70,7 +46,7 @@ fn main() {
         "rules-emerging-threats",
         "rules-threat-hunting/windows",
     ] {
-        walk(&base, &base.join(tree), &mut inputs);
+        inputs.extend(corpus::sigma_files(&base, &base.join(tree)));
     }
     let t = Instant::now();
     let import = sigma::import(&inputs, ImportOptions::default()).expect("built-in table");
@@ -98,26 +74,8 @@ fn main() {
     let interp = Engine::new(&compiled.verified, EngineOptions::default()).expect("interpreter");
 
     // Every line of both sets, in memory.
-    let mut lines: Vec<Vec<u8>> = Vec::new();
-    for set in ["evtx-attack-samples", "sigma-regression"] {
-        let mut files: Vec<PathBuf> = fs::read_dir(root.join("events").join(set))
-            .expect("event set")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.to_string_lossy().ends_with(".jsonl.gz"))
-            .collect();
-        files.sort();
-        for f in files {
-            let mut text = Vec::new();
-            flate2::read::GzDecoder::new(fs::File::open(&f).expect("open sample"))
-                .read_to_end(&mut text)
-                .expect("gunzip");
-            lines.extend(
-                text.split(|&b| b == b'\n')
-                    .filter(|l| !l.is_empty())
-                    .map(<[u8]>::to_vec),
-            );
-        }
-    }
+    let mut lines: Vec<Vec<u8>> = corpus::event_lines(&root, "evtx-attack-samples");
+    lines.extend(corpus::event_lines(&root, "sigma-regression"));
     let bytes: usize = lines.iter().map(Vec::len).sum();
     let mapping = Mapping::builtin("windows").expect("windows mapping");
     let mut decoder = Decoder::with_mapping(&schema, &mapping).expect("mapping fits");
