@@ -5,7 +5,8 @@
 //! strings, over-long (truncated) values and absent fields. Three engines must fire the same
 //! rules in the same order on every event: the interpreter without the prefilter (the oracle),
 //! the interpreter with it (rules skipped), and the JIT with it (rules skipped and literal
-//! tests answered from the prefilter's bits).
+//! tests answered from the prefilter's bits). Some leaves test ~100 literals on one field, enough
+//! for the prefilter's gram searcher to answer them.
 //!
 //! Cases per run: `VIGIL_PREFILTER_CASES` (default 512).
 
@@ -112,7 +113,33 @@ const OPS: &[StrTest] = &[
     StrTest::EndsWith,
 ];
 
+/// `f contains any [..]` over ~100 two-literal concatenations (folded or not): enough distinct
+/// patterns on one field (more than 64) for the prefilter's gram searcher, where the other
+/// leaves give its small-set searcher and anchored automata.
+fn bulk_contains(g: &mut SplitMix, p: &mut Prog, rb: &mut Rb) -> ExprId {
+    let lhs = field(p, rb, "proc", g.pick(FIELDS));
+    let items: Vec<String> = (0..100)
+        .map(|_| format!("{}{}", g.pick(LITS), g.pick(LITS)))
+        .collect();
+    let items: Vec<&str> = items.iter().map(String::as_str).collect();
+    let list = p.str_list(&items);
+    let fold = g.below(2) == 0;
+    rb.e(
+        Ty::BOOL,
+        ExprKind::StrList {
+            op: StrTest::Contains,
+            fold,
+            quant: Quant::Any,
+            lhs,
+            list,
+        },
+    )
+}
+
 fn bool_expr(g: &mut SplitMix, p: &mut Prog, rb: &mut Rb, depth: u32) -> ExprId {
+    if g.below(8) == 0 {
+        return bulk_contains(g, p, rb);
+    }
     let choice = if depth == 0 { g.below(6) } else { g.below(10) };
     match choice {
         0 | 1 => {

@@ -108,33 +108,6 @@ impl Grams {
         })
     }
 
-    /// Number of patterns.
-    pub fn len(&self) -> usize {
-        self.patterns.len()
-    }
-
-    /// Whether there is no pattern.
-    pub fn is_empty(&self) -> bool {
-        self.patterns.is_empty()
-    }
-
-    /// Heap bytes held.
-    pub fn memory_usage(&self) -> usize {
-        self.overflow
-            .as_ref()
-            .map_or(0, |(a, ids)| a.memory_usage() + ids.len() * 4)
-            + self.patterns.iter().map(|p| p.len() + 16).sum::<usize>()
-            + self
-                .tables
-                .iter()
-                .map(|t| {
-                    t.filter.len() * 8
-                        + t.slots.len() * std::mem::size_of::<Slot>()
-                        + t.entries.len() * 8
-                })
-                .sum::<usize>()
-    }
-
     /// Calls `report(pattern, start, end)` for every occurrence of every pattern in `text`.
     #[inline]
     pub fn find(&self, text: &[u8], mut report: impl FnMut(usize, usize, usize)) {

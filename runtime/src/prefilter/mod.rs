@@ -44,7 +44,7 @@ pub use require::{Literal, Req, AT_ANY, AT_END, AT_START, WHOLE};
 /// One scan: every literal of one field on one event type, folded or not.
 ///
 /// The literals are split by where the rules want them ([`Literals::wants`]): those some test
-/// wants anywhere go into `full`, an unanchored automaton run over the whole value; those only
+/// wants anywhere go into `full`, an unanchored searcher run over the whole value; those only
 /// wanted at the start (`startswith`) into `prefix`, an automaton anchored at offset 0; those
 /// only wanted at the end or as the whole value (`endswith`, `==`, `in`) into `suffix`, an
 /// automaton of the reversed patterns anchored at the value's end. The anchored ones stop as
@@ -62,19 +62,20 @@ pub use require::{Literal, Req, AT_ANY, AT_END, AT_START, WHOLE};
 #[derive(Clone, Debug)]
 struct Scan {
     field: FieldIndex,
-    full: Option<Part>,
-    prefix: Option<Part>,
-    suffix: Option<Part>,
+    full: Option<Part<Unanchored>>,
+    prefix: Option<Part<AnchoredAut>>,
+    suffix: Option<Part<AnchoredAut>>,
     /// The case-sensitive literals' own automaton over raw values (every occurrence), with
     /// per pattern its literal number: used on values that are not ASCII.
     cased: Option<(AhoCorasick, Vec<u32>)>,
 }
 
-/// One automaton of a [`Scan`] and what its patterns stand for.
+/// One searcher of a [`Scan`] (`S`: [`Unanchored`] or [`AnchoredAut`]) and what its patterns
+/// stand for.
 #[derive(Clone, Debug)]
-struct Part {
-    automaton: Aut,
-    /// Per pattern of `automaton`: the range of its entries in `entries`.
+struct Part<S> {
+    searcher: S,
+    /// Per pattern of `searcher`: the range of its entries in `entries`.
     pattern_entries: Vec<(u32, u32)>,
     /// What a pattern's hit means.
     entries: Vec<Entry>,
@@ -91,28 +92,21 @@ struct Entry {
     confirm: bool,
 }
 
-/// A part's searcher: for anchored parts a DFA when small enough, a contiguous NFA otherwise;
-/// for unanchored parts the gram searcher ([`grams`], which reads folded text) when large, the
-/// crate's searcher when small.
+/// The searcher of an unanchored part: every occurrence over the whole value.
 #[derive(Clone, Debug)]
-enum Aut {
-    Dfa(aho_corasick::dfa::DFA),
-    Nfa(aho_corasick::nfa::contiguous::NFA),
+enum Unanchored {
+    /// Large sets: the gram searcher ([`grams`]), which reads folded text.
     Grams(Box<grams::Grams>),
-    /// Small unanchored parts: the crate's searcher, whose own prefilter (memchr, Teddy) skips
-    /// through the value between candidate positions.
+    /// Small sets: the crate's searcher, whose own prefilter (memchr, Teddy) skips through the
+    /// value between candidate positions.
     Ac(AhoCorasick),
 }
 
-/// Which way a [`Part`] reads its value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Dir {
-    /// Unanchored, every occurrence.
-    Full,
-    /// Anchored at offset 0.
-    Prefix,
-    /// Anchored at the end, reading backwards (reversed patterns).
-    Suffix,
+/// The automaton of an anchored part: a DFA when small enough, a contiguous NFA otherwise.
+#[derive(Clone, Debug)]
+enum AnchoredAut {
+    Dfa(aho_corasick::dfa::DFA),
+    Nfa(aho_corasick::nfa::contiguous::NFA),
 }
 
 /// The prefilter of one event type.
@@ -163,8 +157,8 @@ pub struct Hits {
     folded: String,
     /// The event type scanned last, when the bits are valid.
     ty: Option<EventTypeId>,
-    /// Per single-event rule of the type (as `reqs`), one bit: triggered or always run. All
-    /// zero between calls.
+    /// Per single-event rule of the type (as `reqs`), one bit: triggered or always run. Zeroed
+    /// by each [`Prefilter::candidates`] call, and each word again as it is read.
     cands: Vec<u64>,
     /// The candidate rules of the last [`Prefilter::candidates`] call, in program order.
     rules: Vec<RuleId>,
@@ -202,7 +196,6 @@ impl Hits {
         self.set.clear();
         self.scanned.iter_mut().for_each(|s| *s = false);
         self.ty = None;
-        self.cands.iter_mut().for_each(|w| *w = 0);
         self.rules.clear();
     }
 }
@@ -475,40 +468,41 @@ fn run_scan(per: &PerType, s: u16, event: &Event<'_>, hits: &mut Hits) {
     let mut marks = Marks { bits, set };
     let lits = &per.literals.list;
     let raw = event.get_str(scan.field);
-    let parts = [
-        (Dir::Full, &scan.full),
-        (Dir::Prefix, &scan.prefix),
-        (Dir::Suffix, &scan.suffix),
-    ];
     if raw.is_ascii() {
         // Folding is ASCII lower-casing here: the case-insensitive automata run over the raw
         // bytes, offsets are the folded value's, and case-sensitive hits are confirmed.
         let text = raw.as_bytes();
-        for (dir, part) in parts {
-            if let Some(part) = part {
-                if matches!(part.automaton, Aut::Grams(_)) {
-                    // The gram searcher compares bytes: it reads the folded value.
-                    folded.clear();
-                    folded.push_str(raw);
-                    folded.make_ascii_lowercase();
-                    part.run(dir, folded.as_bytes(), Some(text), lits, &mut marks);
-                } else {
-                    part.run(dir, text, Some(text), lits, &mut marks);
-                }
+        if let Some(part) = &scan.full {
+            if matches!(part.searcher, Unanchored::Grams(_)) {
+                // The gram searcher compares bytes: it reads the folded value.
+                fold_into(raw, folded);
+                part.run(folded.as_bytes(), Some(text), lits, &mut marks);
+            } else {
+                part.run(text, Some(text), lits, &mut marks);
             }
+        }
+        if let Some(part) = &scan.prefix {
+            part.run(text, false, Some(text), lits, &mut marks);
+        }
+        if let Some(part) = &scan.suffix {
+            part.run(text, true, Some(text), lits, &mut marks);
         }
         return;
     }
-    if parts
-        .iter()
-        .any(|(_, p)| p.as_ref().is_some_and(|p| p.any_folded))
-    {
+    let full = scan.full.as_ref().filter(|p| p.any_folded);
+    let prefix = scan.prefix.as_ref().filter(|p| p.any_folded);
+    let suffix = scan.suffix.as_ref().filter(|p| p.any_folded);
+    if full.is_some() || prefix.is_some() || suffix.is_some() {
         fold_into(raw, folded);
         let text = folded.as_bytes();
-        for (dir, part) in parts {
-            if let Some(part) = part.as_ref().filter(|p| p.any_folded) {
-                part.run(dir, text, None, lits, &mut marks);
-            }
+        if let Some(part) = full {
+            part.run(text, None, lits, &mut marks);
+        }
+        if let Some(part) = prefix {
+            part.run(text, false, None, lits, &mut marks);
+        }
+        if let Some(part) = suffix {
+            part.run(text, true, None, lits, &mut marks);
         }
     }
     if let Some((automaton, cased)) = &scan.cased {
@@ -550,49 +544,62 @@ impl Marks<'_> {
     }
 }
 
-impl Part {
-    /// Runs the part over `text` in direction `dir`. `raw`: the raw value when `text` is it
-    /// (ASCII), against which case-sensitive entries are confirmed; `None` when `text` is a
-    /// folded value, where case-sensitive entries are skipped (the `cased` automaton finds
-    /// them).
-    fn run(
-        &self,
-        dir: Dir,
-        text: &[u8],
-        raw: Option<&[u8]>,
-        lits: &[Literal],
-        marks: &mut Marks<'_>,
-    ) {
-        let mut hit = Hit {
-            part: self,
+impl<S> Part<S> {
+    /// What marking this part's hits over `text` (`len` bytes) needs. `raw`: the raw value
+    /// when `text` is it or its ASCII lower-casing (same offsets), against which case-sensitive
+    /// entries are confirmed; `None` when `text` is a folded value that is not ASCII, where
+    /// case-sensitive entries are skipped (the `cased` automaton finds them).
+    fn hit<'p>(&'p self, raw: Option<&'p [u8]>, lits: &'p [Literal], len: usize) -> Hit<'p> {
+        Hit {
+            pattern_entries: &self.pattern_entries,
+            entries: &self.entries,
             raw,
             lits,
-            len: text.len(),
-        };
-        match (&self.automaton, dir) {
-            (Aut::Grams(g), _) => g.find(text, |pid, start, end| hit.at(pid, start, end, marks)),
-            (Aut::Ac(a), _) => {
+            len,
+        }
+    }
+}
+
+impl Part<Unanchored> {
+    /// Marks every occurrence of the part's patterns in `text` (see [`Part::hit`] for `raw`).
+    fn run(&self, text: &[u8], raw: Option<&[u8]>, lits: &[Literal], marks: &mut Marks<'_>) {
+        let hit = self.hit(raw, lits, text.len());
+        match &self.searcher {
+            Unanchored::Grams(g) => g.find(text, |pid, start, end| hit.at(pid, start, end, marks)),
+            Unanchored::Ac(a) => {
                 for m in a.find_overlapping_iter(text) {
                     hit.at(m.pattern().as_usize(), m.start(), m.end(), marks);
                 }
-            }
-            (Aut::Dfa(a), Dir::Full) => walk_full(a, text, &mut hit, marks),
-            (Aut::Nfa(a), Dir::Full) => walk_full(a, text, &mut hit, marks),
-            (Aut::Dfa(a), Dir::Prefix) => walk_anchored(a, text.iter(), false, &mut hit, marks),
-            (Aut::Nfa(a), Dir::Prefix) => walk_anchored(a, text.iter(), false, &mut hit, marks),
-            (Aut::Dfa(a), Dir::Suffix) => {
-                walk_anchored(a, text.iter().rev(), true, &mut hit, marks);
-            }
-            (Aut::Nfa(a), Dir::Suffix) => {
-                walk_anchored(a, text.iter().rev(), true, &mut hit, marks);
             }
         }
     }
 }
 
-/// What a walk needs to mark a hit.
+impl Part<AnchoredAut> {
+    /// Marks the patterns `text` starts with (ends with, when `reversed`: the patterns are
+    /// reversed). See [`Part::hit`] for `raw`.
+    fn run(
+        &self,
+        text: &[u8],
+        reversed: bool,
+        raw: Option<&[u8]>,
+        lits: &[Literal],
+        marks: &mut Marks<'_>,
+    ) {
+        let hit = self.hit(raw, lits, text.len());
+        match (&self.searcher, reversed) {
+            (AnchoredAut::Dfa(a), false) => walk_anchored(a, text.iter(), false, &hit, marks),
+            (AnchoredAut::Nfa(a), false) => walk_anchored(a, text.iter(), false, &hit, marks),
+            (AnchoredAut::Dfa(a), true) => walk_anchored(a, text.iter().rev(), true, &hit, marks),
+            (AnchoredAut::Nfa(a), true) => walk_anchored(a, text.iter().rev(), true, &hit, marks),
+        }
+    }
+}
+
+/// What marking a part's hits needs (see [`Part::hit`]).
 struct Hit<'p> {
-    part: &'p Part,
+    pattern_entries: &'p [(u32, u32)],
+    entries: &'p [Entry],
     raw: Option<&'p [u8]>,
     lits: &'p [Literal],
     len: usize,
@@ -602,11 +609,10 @@ impl Hit<'_> {
     /// Pattern `pid` matched at `start..end` of the value (in the value's own order).
     #[inline]
     fn at(&self, pid: usize, start: usize, end: usize, marks: &mut Marks<'_>) {
-        let Some(&(from, to)) = self.part.pattern_entries.get(pid) else {
+        let Some(&(from, to)) = self.pattern_entries.get(pid) else {
             return;
         };
         let entries = self
-            .part
             .entries
             .get(from as usize..to as usize)
             .unwrap_or_default();
@@ -626,26 +632,6 @@ impl Hit<'_> {
     }
 }
 
-/// Runs an unanchored automaton over `text`, marking every occurrence of every pattern.
-#[inline]
-fn walk_full<A: Automaton>(automaton: &A, text: &[u8], hit: &mut Hit<'_>, marks: &mut Marks<'_>) {
-    let Ok(mut sid) = automaton.start_state(Anchored::No) else {
-        return;
-    };
-    for (i, &byte) in text.iter().enumerate() {
-        sid = automaton.next_state(Anchored::No, sid, byte);
-        if !automaton.is_special(sid) || !automaton.is_match(sid) {
-            continue;
-        }
-        let end = i + 1;
-        for k in 0..automaton.match_len(sid) {
-            let pid = automaton.match_pattern(sid, k);
-            let start = end.saturating_sub(automaton.pattern_len(pid));
-            hit.at(pid.as_usize(), start, end, marks);
-        }
-    }
-}
-
 /// Runs an anchored automaton over `bytes` (the value forwards, or backwards when `reversed`)
 /// until it can match nothing more, marking each pattern that matches from the anchor.
 #[inline]
@@ -653,7 +639,7 @@ fn walk_anchored<'t, A: Automaton>(
     automaton: &A,
     bytes: impl Iterator<Item = &'t u8>,
     reversed: bool,
-    hit: &mut Hit<'_>,
+    hit: &Hit<'_>,
     marks: &mut Marks<'_>,
 ) {
     let Ok(mut sid) = automaton.start_state(Anchored::Yes) else {
@@ -767,9 +753,9 @@ fn build_scans(literals: &require::Literals) -> Option<(Vec<Scan>, Vec<u8>)> {
         };
         scans.push(Scan {
             field,
-            full: full.build(Dir::Full)?,
-            prefix: prefix.build(Dir::Prefix)?,
-            suffix: suffix.build(Dir::Suffix)?,
+            full: full.build_unanchored()?,
+            prefix: prefix.build_anchored()?,
+            suffix: suffix.build_anchored()?,
             cased,
         });
     }
@@ -806,12 +792,9 @@ impl PartBuilder {
         self.any_folded |= folded;
     }
 
-    /// The part (`Some(None)` when it has no pattern); `None` when its automaton cannot be
-    /// built.
-    fn build(self, dir: Dir) -> Option<Option<Part>> {
-        if self.patterns.is_empty() {
-            return Some(None);
-        }
+    /// The part of `searcher` (built over `self.patterns`), its entries flattened; `None`
+    /// past `u32` entries.
+    fn into_part<S>(self, searcher: S) -> Option<Part<S>> {
         let mut entries = Vec::new();
         let mut pattern_entries = Vec::with_capacity(self.per_pattern.len());
         for v in self.per_pattern {
@@ -820,58 +803,63 @@ impl PartBuilder {
             let to = u32::try_from(entries.len()).ok()?;
             pattern_entries.push((from, to));
         }
-        if dir == Dir::Full {
-            let automaton = if self.patterns.len() > GRAMS_MIN_PATTERNS {
-                Aut::Grams(Box::new(grams::Grams::new(&self.patterns)?))
-            } else {
-                Aut::Ac(
-                    AhoCorasick::builder()
-                        .match_kind(MatchKind::Standard)
-                        .ascii_case_insensitive(true)
-                        .build(&self.patterns)
-                        .ok()?,
-                )
-            };
-            return Some(Some(Part {
-                automaton,
-                pattern_entries,
-                entries,
-                any_folded: self.any_folded,
-            }));
+        Some(Part {
+            searcher,
+            pattern_entries,
+            entries,
+            any_folded: self.any_folded,
+        })
+    }
+
+    /// The unanchored part (`Some(None)` when it has no pattern); `None` when its searcher
+    /// cannot be built.
+    fn build_unanchored(self) -> Option<Option<Part<Unanchored>>> {
+        if self.patterns.is_empty() {
+            return Some(None);
         }
-        let start = if dir == Dir::Full {
-            StartKind::Unanchored
+        let searcher = if self.patterns.len() > GRAMS_MIN_PATTERNS {
+            Unanchored::Grams(Box::new(grams::Grams::new(&self.patterns)?))
         } else {
-            StartKind::Anchored
+            Unanchored::Ac(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .ascii_case_insensitive(true)
+                    .build(&self.patterns)
+                    .ok()?,
+            )
         };
+        self.into_part(searcher).map(Some)
+    }
+
+    /// The anchored part (`Some(None)` when it has no pattern); `None` when its automaton
+    /// cannot be built.
+    fn build_anchored(self) -> Option<Option<Part<AnchoredAut>>> {
+        if self.patterns.is_empty() {
+            return Some(None);
+        }
         let dfa = (self.patterns.len() <= DFA_MAX_PATTERNS)
             .then(|| {
                 aho_corasick::dfa::Builder::new()
                     .match_kind(MatchKind::Standard)
                     .ascii_case_insensitive(true)
                     .prefilter(false)
-                    .start_kind(start)
+                    .start_kind(StartKind::Anchored)
                     .build(&self.patterns)
                     .ok()
             })
             .flatten()
             .filter(|d| d.memory_usage() <= DFA_MAX_BYTES);
-        let automaton = match dfa {
-            Some(d) => Aut::Dfa(d),
+        let searcher = match dfa {
+            Some(d) => AnchoredAut::Dfa(d),
             None => aho_corasick::nfa::contiguous::Builder::new()
                 .match_kind(MatchKind::Standard)
                 .ascii_case_insensitive(true)
                 .prefilter(false)
                 .build(&self.patterns)
-                .map(Aut::Nfa)
+                .map(AnchoredAut::Nfa)
                 .ok()?,
         };
-        Some(Some(Part {
-            automaton,
-            pattern_entries,
-            entries,
-            any_folded: self.any_folded,
-        }))
+        self.into_part(searcher).map(Some)
     }
 }
 
@@ -879,7 +867,8 @@ impl PartBuilder {
 /// per byte does not grow with the set, where an automaton's does once it outgrows the cache.
 const GRAMS_MIN_PATTERNS: usize = 64;
 
-/// Parts with at most this many distinct patterns try a DFA (one table lookup per byte)...
+/// Anchored parts with at most this many distinct patterns try a DFA (one table lookup per
+/// byte)...
 const DFA_MAX_PATTERNS: usize = 512;
 
 /// ... and keep it when it is at most this large; larger parts get a contiguous NFA (a few
@@ -891,7 +880,7 @@ impl PerType {
     /// Fills `needs`, `triggers`, `always` and `eager` from `reqs` and `reads`; `cost` says
     /// how expensive scanning a field is (trigger sets prefer cheap fields).
     fn index(&mut self, cost: &impl Fn(FieldIndex) -> u64) {
-        let scan_of = |field: FieldIndex, _folded: bool| {
+        let scan_of = |field: FieldIndex| {
             self.scans
                 .iter()
                 .position(|s| s.field == field)
@@ -902,13 +891,13 @@ impl PerType {
             .literals
             .list
             .iter()
-            .map(|l| scan_of(l.field, l.folded))
+            .map(|l| scan_of(l.field))
             .collect();
         self.needs = self
             .reads
             .iter()
             .map(|reads| {
-                let mut v: Vec<u16> = reads.iter().filter_map(|&(f, fo)| scan_of(f, fo)).collect();
+                let mut v: Vec<u16> = reads.iter().filter_map(|&(f, _)| scan_of(f)).collect();
                 v.sort_unstable();
                 v.dedup();
                 v
