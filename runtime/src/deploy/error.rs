@@ -43,6 +43,14 @@ pub enum DeployCode {
     EventRefused = 812,
     /// A rollback was asked for, but there is no last known good bundle.
     NoLastKnownGood = 813,
+    /// A file in the bundles folder was not read: it is not a regular file, or it is larger
+    /// than any bundle can be ([`super::MAX_BUNDLE_FILE_BYTES`]).
+    BundleFileRefused = 814,
+    /// An input line was dropped: it is longer than 16 MiB.
+    LineTooLong = 815,
+    /// The state directory is unsafe: writable by group or others, or owned by another user
+    /// than the agent's.
+    StateDirUnsafe = 816,
 }
 
 impl DeployCode {
@@ -61,6 +69,9 @@ impl DeployCode {
         DeployCode::NoActiveBundle,
         DeployCode::EventRefused,
         DeployCode::NoLastKnownGood,
+        DeployCode::BundleFileRefused,
+        DeployCode::LineTooLong,
+        DeployCode::StateDirUnsafe,
     ];
 
     /// The number, e.g. 801.
@@ -89,6 +100,11 @@ impl DeployCode {
             DeployCode::NoActiveBundle => "event dropped: no active bundle",
             DeployCode::EventRefused => "event dropped: it does not fit the active bundle",
             DeployCode::NoLastKnownGood => "no last known good bundle",
+            DeployCode::BundleFileRefused => {
+                "bundle file not read: not a regular file or too large"
+            }
+            DeployCode::LineTooLong => "event dropped: line longer than 16 MiB",
+            DeployCode::StateDirUnsafe => "state directory writable by others",
         }
     }
 }

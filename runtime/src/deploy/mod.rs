@@ -34,6 +34,9 @@
 //!   marked `shadow`), and [`Deployer::review`] promotes or rejects it by the
 //!   [`PromotionPolicy`] ([`policy`]). Staging is refused when the two bundles together exceed
 //!   the host's budget.
+//! - **Never blind.** A start never leaves the host without a bundle while one verified bundle
+//!   is at hand: when the breaker quarantines the only bundle, or the only bundle has expired,
+//!   it keeps running and [`DeployStatus::degraded`] says why (the host must say it loudly).
 //! - **Accounting.** Every event handed to [`Deployer::process`] (or recorded as dropped by the
 //!   host, [`Deployer::record_dropped`]) is counted received, and then exactly once evaluated or
 //!   dropped by reason: `received = evaluated + sum(dropped)` once calls have returned.
@@ -49,17 +52,18 @@ use std::time::Instant;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 pub use error::{DeployCode, UpdateError};
 pub use policy::{combined_cost_fits, decide, PromotionPolicy, RuleCounts, ShadowReport};
 pub use state::{
-    crashes_within, BundleRecord, PersistedState, QuarantineEntry, RunEntry, StateDir, ACTIVE_FILE,
-    LKG_FILE, STATE_FILE,
+    crashes_within, BundleRecord, PersistedState, QuarantineEntry, RefusedEntry, RunEntry,
+    StateDir, ACTIVE_FILE, LKG_FILE, STATE_FILE,
 };
 
 use crate::alert::Alert;
 use crate::budget::Budget;
-use crate::bundle::{load, Loaded, TrustStore};
+use crate::bundle::{load, Loaded, TrustStore, MAX_HEADER_BYTES, MAX_SECTION_BYTES};
 use crate::engine::{Engine, EngineKind, EngineOptions};
 use crate::event::Event;
 use crate::hash::{program_hash, to_hex};
@@ -68,6 +72,28 @@ use crate::schema::Schema;
 /// How many log entries [`DeployStatus::log`] keeps.
 pub const LOG_ENTRIES: usize = 64;
 
+/// The largest file a bundle can be: magic and format version, the header, the four other
+/// sections at their limit, and the signature, each with its 5-byte frame. A host reads no
+/// more than this from a bundle file (about 256 MiB).
+pub const MAX_BUNDLE_FILE_BYTES: u64 =
+    (10 + 5 + MAX_HEADER_BYTES + 4 * (5 + MAX_SECTION_BYTES) + 5 + 64) as u64;
+
+/// Refusal codes that depend on a bundle file's bytes alone (malformed, tampered) or on the
+/// versions accepted (which only grow): such a file is remembered and not read again.
+const PERMANENT_REFUSALS: &[&str] = &[
+    "E0501", "E0502", "E0503", "E0504", "E0505", "E0506", "E0507", "E0511", "E0801", "E0802",
+];
+
+/// Which version checks a load makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Versions {
+    /// None (a rollback to the last known good bundle).
+    Skip,
+    /// Only the signed floor (a restored file that `state.json` names).
+    Floor,
+    /// All: floor, highest accepted, replay (an update).
+    All,
+}
 /// How a [`Deployer`] behaves.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeployOptions {
@@ -210,6 +236,9 @@ pub struct LogEntry {
     pub bundle: Option<String>,
     /// The code, for refusals and rejections.
     pub code: Option<String>,
+    /// The file the bundle came from, when the host named it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     /// Why.
     pub message: String,
 }
@@ -319,6 +348,9 @@ pub struct DeployStatus {
     pub freed: u64,
     /// State directory errors so far.
     pub state_errors: u64,
+    /// Why the host runs degraded, if it does: the only bundle at hand is quarantined or
+    /// expired and keeps running for want of another. `None` when all is well.
+    pub degraded: Option<String>,
     /// The last log entries.
     pub log: Vec<LogEntry>,
 }
@@ -388,6 +420,13 @@ struct Control {
     log: VecDeque<LogEntry>,
     log_seq: u64,
     state_errors: u64,
+    /// Bundle files of the last activation not yet on disk (the write failed): written with
+    /// the next record, which is not written without them.
+    unwritten: Vec<(String, Arc<[u8]>)>,
+    /// The file the bundle of the current call came from.
+    source: Option<String>,
+    /// See [`DeployStatus::degraded`].
+    degraded: Option<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -434,6 +473,7 @@ impl Control {
             event,
             bundle: bundle.map(describe),
             code,
+            file: self.source.clone(),
             message,
         });
     }
@@ -442,29 +482,60 @@ impl Control {
         let code = e.code();
         *self.updates.refused.entry(code.clone()).or_insert(0) += 1;
         let message = e.to_string();
-        self.updates.last_refusal = Some(message.clone());
+        self.updates.last_refusal = Some(match &self.source {
+            Some(file) => format!("`{file}`: {message}"),
+            None => message.clone(),
+        });
         self.log(now, "refused", bundle, Some(code), message);
+    }
+
+    /// Remembers a bundle file refused for good (see [`PERMANENT_REFUSALS`]).
+    fn remember_refused(&mut self, sha256: &str, e: &UpdateError) {
+        let code = e.code();
+        if !PERMANENT_REFUSALS.contains(&code.as_str())
+            || self.persisted.refused.iter().any(|r| r.sha256 == sha256)
+        {
+            return;
+        }
+        if self.persisted.refused.len() >= state::MAX_REFUSED {
+            self.persisted.refused.remove(0);
+        }
+        self.persisted.refused.push(RefusedEntry {
+            sha256: sha256.to_string(),
+            code,
+        });
     }
 
     fn quarantined(&self, sha256: &str) -> bool {
         self.persisted.quarantine.iter().any(|q| q.sha256 == sha256)
     }
 
-    /// Writes `name` (if given) and `state.json`; failures are logged and counted, not fatal:
-    /// the running bundle is what matters, and the next write tries again.
+    /// Writes `files` and `state.json` as one transaction ([`StateDir::commit`]). A failure
+    /// is logged and counted, not fatal: the running bundle is what matters. The files stay
+    /// due, and every later write carries them (the record is never written without the
+    /// files it names), so the directory keeps the previous consistent state until one
+    /// succeeds.
     fn persist(&mut self, now: u64, files: &[(&str, &[u8])]) {
         let Some(dir) = self.state.clone() else {
             return;
         };
         self.persisted.format = 1;
-        let mut result = Ok(());
         for (name, bytes) in files {
-            result = result.and_then(|()| dir.write(name, bytes));
+            self.unwritten.retain(|(n, _)| n != name);
+            self.unwritten
+                .push(((*name).to_string(), Arc::from(*bytes)));
         }
-        let result = result.and_then(|()| dir.write_state(&self.persisted));
-        if let Err(e) = result {
-            self.state_errors += 1;
-            self.log(now, "state_error", None, Some(e.code()), e.to_string());
+        let due: Vec<(&str, &[u8])> = self
+            .unwritten
+            .iter()
+            .map(|(n, b)| (n.as_str(), &b[..]))
+            .collect();
+        match dir.commit(&due, &self.persisted) {
+            Ok(()) => self.unwritten.clear(),
+            Err(e) => {
+                self.state_errors += 1;
+                self.log(now, "state_error", None, Some(e.code()), e.to_string());
+            }
         }
     }
 }
@@ -501,6 +572,9 @@ impl std::fmt::Debug for Deployer {
 enum Prepared {
     Ready(Box<Active>),
     Unchanged(BundleRecord),
+    /// A candidate that cannot run beside the active bundle within the budget: it replaces
+    /// the active bundle without staging (the message says so).
+    Swap(Box<Active>, String),
 }
 
 /// A refusal, with the bundle when it got far enough to be known.
@@ -679,17 +753,187 @@ impl Deployer {
     /// Loads, checks and compiles `bytes` entirely, then swaps it in between events. Any
     /// failure leaves the running bundle untouched, is counted under its code and returned.
     pub fn update(&self, bytes: &[u8]) -> Result<UpdateOutcome, UpdateError> {
+        self.update_from(bytes, None)
+    }
+
+    /// [`Deployer::update`] of bytes read from `file` (named in the log and the status). With
+    /// no active bundle, a bundle refused only because it is quarantined is kept running
+    /// rather than none ([`DeployStatus::degraded`] says so).
+    pub fn update_from(
+        &self,
+        bytes: &[u8],
+        file: Option<&str>,
+    ) -> Result<UpdateOutcome, UpdateError> {
         let mut ctl = lock(&self.control);
+        ctl.source = file.map(str::to_string);
         let now = self.now();
-        match self.prepare(&ctl, bytes, now, true, false) {
+        let out = match self.prepare(&ctl, bytes, now, Versions::All, false, false) {
             Err(r) => {
                 let (e, record) = *r;
                 ctl.refuse(now, &e, record.as_ref());
-                Err(e)
+                ctl.remember_refused(&sha_hex(bytes), &e);
+                match self.keep_instead(&mut ctl, bytes, now, &e, Versions::All) {
+                    Some(outcome) => Ok(outcome),
+                    None => Err(e),
+                }
             }
             Ok(Prepared::Unchanged(bundle)) => Ok(UpdateOutcome::Unchanged { bundle }),
-            Ok(Prepared::Ready(active)) => Ok(self.activate(&mut ctl, active, now, "activated")),
+            Ok(Prepared::Ready(active) | Prepared::Swap(active, _)) => {
+                Ok(self.activate(&mut ctl, active, now, "activated"))
+            }
+        };
+        ctl.source = None;
+        out
+    }
+
+    /// With no active bundle, and `e` a refusal for quarantine (or expiry) alone, the bundle
+    /// runs all the same: a quarantined bundle beats none. Logged as `kept`, and the status is
+    /// marked degraded.
+    fn keep_instead(
+        &self,
+        ctl: &mut Control,
+        bytes: &[u8],
+        now: u64,
+        e: &UpdateError,
+        versions: Versions,
+    ) -> Option<UpdateOutcome> {
+        if self.active.load().is_some() || !matches!(e.code().as_str(), "E0804" | "E0512") {
+            return None;
         }
+        let Ok(Prepared::Ready(active)) = self.prepare(ctl, bytes, now, versions, false, true)
+        else {
+            return None;
+        };
+        let why = if e.code() == "E0804" {
+            "quarantined after repeated crashes"
+        } else {
+            "expired"
+        };
+        let message = format!(
+            "bundle {} is {why}, but no other bundle loads: it keeps running (lift the \
+             quarantine or deploy a new bundle)",
+            describe(&active.record)
+        );
+        let record = active.record.clone();
+        ctl.degraded = Some(message.clone());
+        let outcome = self.activate(ctl, active, now, "kept");
+        ctl.log(now, "degraded", Some(&record), Some(e.code()), message);
+        Some(outcome)
+    }
+
+    /// Records a refusal the host made before handing the bytes over (a bundle file that is
+    /// not a regular file, or too large to be a bundle), naming `file`.
+    pub fn record_refusal(&self, e: &UpdateError, file: &str) {
+        let mut ctl = lock(&self.control);
+        let now = self.now();
+        ctl.source = Some(file.to_string());
+        ctl.refuse(now, e, None);
+        ctl.source = None;
+    }
+
+    /// The code a bundle file with SHA-256 `sha256` (hex) was refused with for good before
+    /// (malformed, tampered, below the versions accepted), if it was: a host need not read
+    /// it or count it again. Version refusals do not count with `allow_downgrade`.
+    pub fn refused_before(&self, sha256: &str) -> Option<String> {
+        let ctl = lock(&self.control);
+        ctl.persisted
+            .refused
+            .iter()
+            .find(|r| {
+                r.sha256 == sha256
+                    && !(self.options.allow_downgrade
+                        && matches!(r.code.as_str(), "E0801" | "E0802"))
+            })
+            .map(|r| r.code.clone())
+    }
+
+    /// Tells the crash-loop breaker whether the active bundle is evaluating (`true`) or idle
+    /// (`false`): its run entry is unclean only while it evaluates (and from its activation
+    /// until the first call), so a process killed while idle is not counted as a crash. The
+    /// state is written on each change.
+    pub fn set_busy(&self, busy: bool) {
+        let Some(sha) = self.active.load().as_ref().map(|a| a.record.sha256.clone()) else {
+            return;
+        };
+        let mut ctl = lock(&self.control);
+        let now = self.now();
+        if ctl.state.is_none() {
+            return;
+        }
+        let Some(run) = ctl
+            .persisted
+            .runs
+            .iter_mut()
+            .rev()
+            .find(|r| r.sha256 == sha)
+        else {
+            return;
+        };
+        if run.clean != busy {
+            return;
+        }
+        run.clean = !busy;
+        ctl.persist(now, &[]);
+    }
+
+    /// Handles an active bundle whose expiry has passed as a load would: it is refused (E0512)
+    /// and the last known good bundle replaces it; when there is none that loads, it keeps
+    /// running and the status is marked degraded. Returns what was done, if anything.
+    pub fn check_expiry(&self) -> Option<String> {
+        let active = self.active.load_full()?;
+        let expires = active.loaded.header.expires_unix?;
+        let now = self.now();
+        if now < expires {
+            return None;
+        }
+        let mut ctl = lock(&self.control);
+        if ctl
+            .degraded
+            .as_ref()
+            .is_some_and(|d| d.contains(&describe(&active.record)))
+        {
+            return None;
+        }
+        let record = active.record.clone();
+        drop(active);
+        let message = format!("the bundle expired at {expires} (Unix seconds), it is now {now}");
+        if let Some(bytes) = ctl.lkg_bytes.clone() {
+            if let Ok(Prepared::Ready(lkg)) =
+                self.prepare(&ctl, &bytes, now, Versions::Skip, false, false)
+            {
+                ctl.log(
+                    now,
+                    "expired",
+                    Some(&record),
+                    Some("E0512".into()),
+                    message.clone(),
+                );
+                self.activate(&mut ctl, lkg, now, "rolled_back");
+                return Some(format!(
+                    "{} expired: the last known good bundle replaces it",
+                    describe(&record)
+                ));
+            }
+        }
+        let degraded = format!(
+            "bundle {} expired at {expires}, but no other bundle loads: it keeps running \
+             (deploy a new bundle)",
+            describe(&record)
+        );
+        ctl.log(
+            now,
+            "expired",
+            Some(&record),
+            Some("E0512".into()),
+            degraded.clone(),
+        );
+        ctl.degraded = Some(degraded.clone());
+        Some(degraded)
+    }
+
+    /// Why the host runs degraded, if it does. See [`DeployStatus::degraded`].
+    pub fn degraded(&self) -> Option<String> {
+        lock(&self.control).degraded.clone()
     }
 
     /// Loads, checks and compiles `bytes`, then runs it in shadow beside the active bundle
@@ -697,43 +941,89 @@ impl Deployer {
     /// its version is not above a staged candidate's, or the two bundles together exceed the
     /// host's budget (E0805). With no active bundle, it is activated directly.
     pub fn stage(&self, bytes: &[u8]) -> Result<StageOutcome, UpdateError> {
-        let mut ctl = lock(&self.control);
-        let now = self.now();
-        let current = self.active.load_full();
-        let Some(current) = current else {
-            return match self.prepare(&ctl, bytes, now, true, false) {
-                Err(r) => {
-                    let (e, record) = *r;
-                    ctl.refuse(now, &e, record.as_ref());
-                    Err(e)
-                }
-                Ok(Prepared::Unchanged(bundle)) => Ok(StageOutcome::Unchanged { bundle }),
-                Ok(Prepared::Ready(active)) => {
-                    match self.activate(&mut ctl, active, now, "activated") {
-                        UpdateOutcome::Activated {
-                            bundle, generation, ..
-                        } => Ok(StageOutcome::Activated { bundle, generation }),
-                        UpdateOutcome::Unchanged { bundle } => {
-                            Ok(StageOutcome::Unchanged { bundle })
-                        }
-                    }
-                }
+        self.stage_from(bytes, None)
+    }
+
+    /// [`Deployer::stage`] of bytes read from `file` (named in the log and the status). A
+    /// candidate that cannot run beside the active bundle within the budget (E0805) replaces
+    /// it without staging, and the log says so.
+    pub fn stage_from(
+        &self,
+        bytes: &[u8],
+        file: Option<&str>,
+    ) -> Result<StageOutcome, UpdateError> {
+        if self.active.load().is_none() {
+            return match self.update_from(bytes, file)? {
+                UpdateOutcome::Activated {
+                    bundle, generation, ..
+                } => Ok(StageOutcome::Activated { bundle, generation }),
+                UpdateOutcome::Unchanged { bundle } => Ok(StageOutcome::Unchanged { bundle }),
             };
+        }
+        let mut ctl = lock(&self.control);
+        ctl.source = file.map(str::to_string);
+        let out = self.stage_locked(&mut ctl, bytes);
+        ctl.source = None;
+        out
+    }
+
+    fn stage_locked(&self, ctl: &mut Control, bytes: &[u8]) -> Result<StageOutcome, UpdateError> {
+        let now = self.now();
+        let Some(current) = self.active.load_full() else {
+            return Err(UpdateError::refused(
+                DeployCode::NoActiveBundle,
+                "no active bundle to stage a candidate beside",
+            ));
         };
         let staged = self.candidate.load_full();
         let prepared = self
-            .prepare(&ctl, bytes, now, true, true)
+            .prepare(ctl, bytes, now, Versions::All, true, false)
             .and_then(|p| match p {
-                Prepared::Unchanged(r) => Ok(Prepared::Unchanged(r)),
                 Prepared::Ready(a) => self.check_candidate(a, &current, staged.as_deref()),
+                other => Ok(other),
             });
         match prepared {
             Err(r) => {
                 let (e, record) = *r;
                 ctl.refuse(now, &e, record.as_ref());
+                ctl.remember_refused(&sha_hex(bytes), &e);
                 Err(e)
             }
             Ok(Prepared::Unchanged(bundle)) => Ok(StageOutcome::Unchanged { bundle }),
+            Ok(Prepared::Swap(shadow, why)) => {
+                let options = EngineOptions {
+                    engine: self.options.engine,
+                    shadow: false,
+                    ..EngineOptions::default()
+                };
+                let engine = Engine::from_loaded(&shadow.loaded, options).map_err(|e| {
+                    let e = UpdateError::refused(DeployCode::EngineBuild, e.to_string());
+                    ctl.refuse(now, &e, Some(&shadow.record));
+                    e
+                })?;
+                let active = self.make_active(
+                    ctl,
+                    engine,
+                    shadow.loaded.clone(),
+                    shadow.bytes.clone(),
+                    now,
+                    false,
+                );
+                let bundle = active.record.clone();
+                ctl.log(
+                    now,
+                    "swapped",
+                    Some(&bundle),
+                    Some(DeployCode::OverBudget.code()),
+                    format!("replaces the active bundle without staging: {why}"),
+                );
+                match self.activate(ctl, Box::new(active), now, "activated") {
+                    UpdateOutcome::Activated {
+                        bundle, generation, ..
+                    } => Ok(StageOutcome::Activated { bundle, generation }),
+                    UpdateOutcome::Unchanged { bundle } => Ok(StageOutcome::Unchanged { bundle }),
+                }
+            }
             Ok(Prepared::Ready(shadow)) => {
                 let bundle = shadow.record.clone();
                 let candidate = Candidate {
@@ -792,17 +1082,15 @@ impl Deployer {
                 )));
             }
         }
-        combined_cost_fits(
+        if let Err(m) = combined_cost_fits(
             current.loaded.verified.cost(),
             shadow.loaded.verified.cost(),
             &self.budget,
-        )
-        .map_err(|m| {
-            Box::new((
-                UpdateError::refused(DeployCode::OverBudget, m),
-                Some(record),
-            ))
-        })?;
+        ) {
+            // Each fits alone (the loader checked the candidate): it cannot be compared in
+            // shadow, so it replaces the active bundle directly.
+            return Ok(Prepared::Swap(shadow, m));
+        }
         Ok(Prepared::Ready(shadow))
     }
 
@@ -908,28 +1196,33 @@ impl Deployer {
             ctl.refuse(now, &e, None);
             return Err(e);
         };
-        match self.prepare(&ctl, &bytes, now, false, false) {
+        match self.prepare(&ctl, &bytes, now, Versions::Skip, false, false) {
             Err(r) => {
                 let (e, record) = *r;
                 ctl.refuse(now, &e, record.as_ref());
                 Err(e)
             }
             Ok(Prepared::Unchanged(bundle)) => Ok(UpdateOutcome::Unchanged { bundle }),
-            Ok(Prepared::Ready(active)) => Ok(self.activate(&mut ctl, active, now, "rolled_back")),
+            Ok(Prepared::Ready(active) | Prepared::Swap(active, _)) => {
+                Ok(self.activate(&mut ctl, active, now, "rolled_back"))
+            }
         }
     }
 
-    /// Load, quarantine, versions and engine: everything but the swap.
+    /// Load, quarantine, versions and engine: everything but the swap. `keep`: a bundle kept
+    /// for want of another, loaded whatever its quarantine or expiry.
     fn prepare(
         &self,
         ctl: &Control,
         bytes: &[u8],
         now: u64,
-        check_versions: bool,
+        versions: Versions,
         shadow: bool,
+        keep: bool,
     ) -> Result<Prepared, Refusal> {
         let trust = self.trust.load();
-        let loaded = load(bytes, &self.host, &trust, &self.budget, now)
+        let load_time = if keep { 0 } else { now };
+        let loaded = load(bytes, &self.host, &trust, &self.budget, load_time)
             .map_err(|e| Box::new((e.into(), None)))?;
         let record = record_of(&loaded);
         let fail = |code: DeployCode, message: String| {
@@ -938,7 +1231,7 @@ impl Deployer {
                 Some(record.clone()),
             )))
         };
-        if ctl.quarantined(&record.sha256) {
+        if ctl.quarantined(&record.sha256) && !keep {
             return fail(
                 DeployCode::Quarantined,
                 format!(
@@ -955,7 +1248,7 @@ impl Deployer {
                 return Ok(Prepared::Unchanged(record));
             }
         }
-        if check_versions {
+        if versions != Versions::Skip {
             let v = record.content_version;
             let p = &ctl.persisted;
             if let Some(floor) = p.floor_version.filter(|f| v < *f) {
@@ -967,7 +1260,10 @@ impl Deployer {
                     ),
                 );
             }
-            if let (Some(high), false) = (p.highest_version, self.options.allow_downgrade) {
+            let all = versions == Versions::All;
+            if let (Some(high), false, true) =
+                (p.highest_version, self.options.allow_downgrade, all)
+            {
                 if v < high {
                     return fail(
                         DeployCode::Downgrade,
@@ -1048,6 +1344,9 @@ impl Deployer {
             .load_full()
             .map(|cur| active.engine.adopt_state(&cur.engine));
         ctl.next_generation = active.generation;
+        if how != "kept" {
+            ctl.degraded = None;
+        }
         let bundle = active.record.clone();
         let generation = active.generation;
         let bytes = active.bytes.clone();
@@ -1187,9 +1486,16 @@ impl Deployer {
             ctl.persisted.quarantine.push(entry.clone());
             out.quarantined.push(entry);
         }
-        // Restore: the active bundle, else the last known good one.
+        // Restore: the active bundle, else the last known good one. A file is trusted no more
+        // than an update: one that `state.json` names (by SHA-256) need only be at or above
+        // the signed floor (a rollback may have left it below the highest version); any other
+        // (copied over it, or left by an interrupted write) must pass every version check.
         let lkg = dir.read(LKG_FILE).ok().flatten();
-        ctl.lkg_bytes = lkg.clone().map(Arc::from);
+        let lkg_sha = lkg.as_deref().map(sha_hex);
+        ctl.lkg_bytes = lkg
+            .filter(|_| ctl.persisted.lkg.as_ref().map(|r| &r.sha256) == lkg_sha.as_ref())
+            .map(Arc::from);
+        let mut fallback: Option<(Vec<u8>, UpdateError, Versions, bool)> = None;
         for (name, from_lkg) in [(ACTIVE_FILE, false), (LKG_FILE, true)] {
             let bytes = match dir.read(name) {
                 Ok(Some(b)) => b,
@@ -1200,8 +1506,19 @@ impl Deployer {
                     continue;
                 }
             };
-            match self.prepare(&ctl, &bytes, now, false, false) {
-                Ok(Prepared::Ready(active)) => {
+            let sha = sha_hex(&bytes);
+            let named = if from_lkg {
+                &ctl.persisted.lkg
+            } else {
+                &ctl.persisted.active
+            };
+            let versions = if named.as_ref().is_some_and(|r| r.sha256 == sha) {
+                Versions::Floor
+            } else {
+                Versions::All
+            };
+            match self.prepare(&ctl, &bytes, now, versions, false, false) {
+                Ok(Prepared::Ready(active) | Prepared::Swap(active, _)) => {
                     let outcome = self.activate(&mut ctl, active, now, "restored");
                     if let UpdateOutcome::Activated { bundle, .. } = outcome {
                         out.active = Some(bundle);
@@ -1215,8 +1532,25 @@ impl Deployer {
                 }
                 Err(r) => {
                     let (e, record) = *r;
+                    ctl.source = Some(dir.path().join(name).display().to_string());
                     ctl.refuse(now, &e, record.as_ref());
+                    ctl.source = None;
+                    if fallback.is_none() && matches!(e.code().as_str(), "E0804" | "E0512") {
+                        fallback = Some((bytes, e.clone(), versions, from_lkg));
+                    }
                     out.refusals.push(e);
+                }
+            }
+        }
+        // Never blind while a verified bundle is at hand: a quarantined or expired one keeps
+        // running when nothing else loads, and the status says so.
+        if out.active.is_none() {
+            if let Some((bytes, e, versions, from_lkg)) = fallback {
+                if let Some(UpdateOutcome::Activated { bundle, .. }) =
+                    self.keep_instead(&mut ctl, &bytes, now, &e, versions)
+                {
+                    out.active = Some(bundle);
+                    out.from_lkg = from_lkg;
                 }
             }
         }
@@ -1347,9 +1681,15 @@ impl Deployer {
             rejected: ctl.persisted.rejected.clone(),
             freed: self.freed(),
             state_errors: ctl.state_errors,
+            degraded: ctl.degraded.clone(),
             log: ctl.log.iter().cloned().collect(),
         }
     }
+}
+
+/// SHA-256 of `bytes`, lower-case hex.
+fn sha_hex(bytes: &[u8]) -> String {
+    to_hex(&Sha256::digest(bytes))
 }
 
 fn shadow_report(c: &Candidate) -> ShadowReport {

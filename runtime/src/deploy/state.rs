@@ -5,16 +5,28 @@
 //!
 //! Every file is written atomically: to `NAME.tmp` in the same directory, flushed to disk, then
 //! renamed over `NAME`, so a crash leaves either the old or the new file, never half of one.
+//! The bundle files and the record that names them are written as one transaction
+//! ([`StateDir::commit`]): every file, `state.json` last, goes to its temporary and is flushed
+//! first; only when all of them are on disk are they renamed into place (bundles first, the
+//! record last) and the directory flushed. A failure while writing (a full disk) removes the
+//! temporaries and leaves the previous files and record as they were. `state.json` names each
+//! bundle by its SHA-256, so a start can tell whether a bundle file is the one it records.
 //! Reading never trusts the files: bundle bytes are loaded (signature, binding, verification)
 //! like any update, and an unparsable `state.json` is reported and ignored.
+//!
+//! The directory itself must be the agent's alone ([`StateDir::open`]): one that its group or
+//! others may write, or that another user owns, is refused (E0816), since whoever writes there
+//! chooses the bundle restored; a missing one is created with mode 0700.
 //!
 //! The crash-loop breaker ([`crashes_within`]) reads the run ledger: each time a bundle starts
 //! running (on start, or when an update activates it) an entry "bundle B since t" is recorded
 //! unclean; leaving B for another bundle or shutting down cleanly marks it clean. An entry still
-//! unclean on the next start is a crash.
+//! unclean on the next start is a crash. A host marks the entry clean while the bundle is idle
+//! ([`super::Deployer::set_busy`]), so only a crash while a bundle is new or evaluating counts.
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -95,7 +107,21 @@ pub struct PersistedState {
     pub rejected: Vec<String>,
     /// The run ledger, oldest first.
     pub runs: Vec<RunEntry>,
+    /// Bundle files refused for good (by SHA-256, with the code): not read and counted again.
+    pub refused: Vec<RefusedEntry>,
 }
+
+/// A bundle file refused for a reason that cannot change (its bytes, its version).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedEntry {
+    /// SHA-256 of its bytes.
+    pub sha256: String,
+    /// The refusal code (`E0801`, ...).
+    pub code: String,
+}
+
+/// How many permanently refused bundle files are remembered.
+pub const MAX_REFUSED: usize = 256;
 
 /// Counts the unclean runs of bundle `sha256` that started at or after `now - window_secs`.
 pub fn crashes_within(runs: &[RunEntry], sha256: &str, now_unix: u64, window_secs: u64) -> u32 {
@@ -111,6 +137,8 @@ pub fn crashes_within(runs: &[RunEntry], sha256: &str, now_unix: u64, window_sec
 #[derive(Clone, Debug)]
 pub struct StateDir {
     path: PathBuf,
+    /// Test hook: writes of this file name fail as on a full disk.
+    fail_writes_of: Option<String>,
 }
 
 fn io_error(what: &str, path: &Path, e: &std::io::Error) -> UpdateError {
@@ -121,11 +149,59 @@ fn io_error(what: &str, path: &Path, e: &std::io::Error) -> UpdateError {
 }
 
 impl StateDir {
-    /// Opens (creating it if needed) the state directory at `path`.
+    /// Opens the state directory at `path`, creating it (mode 0700) if it does not exist.
+    /// Refused (E0816) when it is writable by group or others or owned by another user than
+    /// this process's effective user; E0809 when it is not a directory or cannot be made.
     pub fn open(path: impl Into<PathBuf>) -> Result<StateDir, UpdateError> {
         let path = path.into();
-        fs::create_dir_all(&path).map_err(|e| io_error("create", &path, &e))?;
-        Ok(StateDir { path })
+        if !path.exists() {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::create_dir_all(parent).map_err(|e| io_error("create", parent, &e))?;
+            }
+            match fs::DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io_error("create", &path, &e)),
+            }
+        }
+        let meta = fs::metadata(&path).map_err(|e| io_error("open", &path, &e))?;
+        if !meta.is_dir() {
+            return Err(UpdateError::refused(
+                DeployCode::Io,
+                format!("state directory `{}` is not a directory", path.display()),
+            ));
+        }
+        let mode = meta.mode() & 0o777;
+        if mode & 0o022 != 0 {
+            return Err(UpdateError::refused(
+                DeployCode::StateDirUnsafe,
+                format!(
+                    "state directory `{}` is writable by group or others (mode {mode:04o}); \
+                     make it 0700",
+                    path.display()
+                ),
+            ));
+        }
+        let me = rustix::process::geteuid().as_raw();
+        if meta.uid() != me {
+            return Err(UpdateError::refused(
+                DeployCode::StateDirUnsafe,
+                format!(
+                    "state directory `{}` is owned by user {}, not by this process's user {me}",
+                    path.display(),
+                    meta.uid()
+                ),
+            ));
+        }
+        Ok(StateDir {
+            path,
+            fail_writes_of: None,
+        })
+    }
+
+    /// Test hook: from now on every write of the file `name` fails, as on a full disk.
+    pub fn fail_writes_of(&mut self, name: &str) {
+        self.fail_writes_of = Some(name.to_string());
     }
 
     /// The directory.
@@ -146,18 +222,75 @@ impl StateDir {
     /// Writes a file of the directory atomically (temporary file, flush, rename).
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), UpdateError> {
         let path = self.path.join(name);
+        let tmp = self.write_tmp(name, bytes)?;
+        fs::rename(&tmp, &path).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            io_error("write", &path, &e)
+        })
+    }
+
+    /// Writes `NAME.tmp` and flushes it to disk; returns its path. Nothing is left on failure.
+    fn write_tmp(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, UpdateError> {
+        let path = self.path.join(name);
         let tmp = self.path.join(format!("{name}.tmp"));
         let write = || -> std::io::Result<()> {
+            if self.fail_writes_of.as_deref() == Some(name) {
+                return Err(std::io::Error::other(
+                    "No space left on device (injected by the test hook)",
+                ));
+            }
             let mut f = fs::File::create(&tmp)?;
             f.write_all(bytes)?;
-            f.sync_all()?;
-            drop(f);
-            fs::rename(&tmp, &path)
+            f.sync_all()
         };
         write().map_err(|e| {
             let _ = fs::remove_file(&tmp);
             io_error("write", &path, &e)
-        })
+        })?;
+        Ok(tmp)
+    }
+
+    /// Writes `files` and then `state` (which names them) as one transaction: every
+    /// temporary is written and flushed before anything is renamed, the record is renamed
+    /// last, and the directory is flushed. On failure nothing is renamed: the previous files
+    /// and record stay.
+    pub fn commit(
+        &self,
+        files: &[(&str, &[u8])],
+        state: &PersistedState,
+    ) -> Result<(), UpdateError> {
+        let mut text = serde_json::to_string_pretty(state).map_err(|e| {
+            UpdateError::refused(DeployCode::Io, format!("cannot encode the state: {e}"))
+        })?;
+        text.push('\n');
+        let mut written: Vec<(PathBuf, PathBuf)> = Vec::new();
+        let all = files
+            .iter()
+            .copied()
+            .chain(std::iter::once((STATE_FILE, text.as_bytes())));
+        for (name, bytes) in all {
+            match self.write_tmp(name, bytes) {
+                Ok(tmp) => written.push((tmp, self.path.join(name))),
+                Err(e) => {
+                    for (tmp, _) in &written {
+                        let _ = fs::remove_file(tmp);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        for (i, (tmp, path)) in written.iter().enumerate() {
+            if let Err(e) = fs::rename(tmp, path) {
+                for (tmp, _) in &written[i..] {
+                    let _ = fs::remove_file(tmp);
+                }
+                return Err(io_error("write", path, &e));
+            }
+        }
+        // The renames are durable once the directory is.
+        fs::File::open(&self.path)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_error("flush", &self.path, &e))
     }
 
     /// Reads `state.json`: `Ok(None)` when there is none, an E0810 error when it does not
@@ -176,11 +309,7 @@ impl StateDir {
 
     /// Writes `state.json` atomically.
     pub fn write_state(&self, state: &PersistedState) -> Result<(), UpdateError> {
-        let mut text = serde_json::to_string_pretty(state).map_err(|e| {
-            UpdateError::refused(DeployCode::Io, format!("cannot encode the state: {e}"))
-        })?;
-        text.push('\n');
-        self.write(STATE_FILE, text.as_bytes())
+        self.commit(&[], state)
     }
 }
 

@@ -13,6 +13,7 @@ mod explain;
 mod import;
 mod inspect;
 mod keygen;
+mod lines;
 mod run;
 mod test;
 mod verify;

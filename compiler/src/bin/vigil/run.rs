@@ -137,8 +137,9 @@ pub(crate) struct Args {
 
 /// How many line numbers of each bad-line code the summary shows.
 const SHOWN_BAD_LINES: usize = 5;
-/// A line longer than this is cut (and then fails to decode as JSON, counted as bad).
-const MAX_LINE_BYTES: u64 = 16 << 20;
+// A line longer than this is cut (and then fails to decode as JSON, counted as bad).
+#[cfg(test)]
+use crate::lines::MAX_LINE_BYTES;
 /// Bytes per chunk handed from a reader thread to the decoding thread.
 const CHUNK_BYTES: usize = 256 << 10;
 /// Chunks in flight between a reader and the decoder.
@@ -569,33 +570,17 @@ fn spawn_reader(
 }
 
 /// Appends one line (with its newline, if any) to `buf`; returns the bytes consumed, 0 at the
-/// end. A line longer than [`MAX_LINE_BYTES`] is cut there and the rest of it skipped.
+/// end. A line longer than [`crate::lines::MAX_LINE_BYTES`] is cut there and the rest of it skipped.
 fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>) -> io::Result<usize> {
-    let n = reader.take(MAX_LINE_BYTES).read_until(b'\n', buf)?;
-    if n as u64 == MAX_LINE_BYTES && buf.last() != Some(&b'\n') {
-        // Skip to the end of the overlong line.
-        let mut skipped = 0usize;
-        loop {
-            let avail = reader.fill_buf()?;
-            if avail.is_empty() {
-                break;
-            }
-            match avail.iter().position(|b| *b == b'\n') {
-                Some(i) => {
-                    reader.consume(i + 1);
-                    skipped += i + 1;
-                    break;
-                }
-                None => {
-                    let len = avail.len();
-                    reader.consume(len);
-                    skipped += len;
-                }
-            }
+    // The CLI's one bounded line reader (`lines.rs`), shared with `vigil agent`.
+    Ok(match crate::lines::read_line(reader, buf)? {
+        crate::lines::Outcome::End => 0,
+        crate::lines::Outcome::Line { consumed }
+        | crate::lines::Outcome::TooLong { consumed }
+        | crate::lines::Outcome::Pending { consumed } => {
+            usize::try_from(consumed).unwrap_or(usize::MAX)
         }
-        return Ok(n + skipped);
-    }
-    Ok(n)
+    })
 }
 
 /// Whether to go on with the next input.
