@@ -12,7 +12,8 @@ use std::fmt;
 pub enum Code {
     /// The file is not valid YAML.
     MalformedYaml = 901,
-    /// The file is over the importer's size limit, or nests deeper than its depth limit.
+    /// The file is over the importer's size limit, nests deeper than its depth limit, or its
+    /// YAML aliases expand to more nodes than the importer's limit.
     TooLarge = 902,
     /// A YAML document that is not a Sigma rule (no `detection`, wrong shapes).
     InvalidRule = 903,

@@ -33,7 +33,7 @@ use vigil_runtime::schema::Schema;
 pub use detection::MAX_VALUES;
 pub use error::{Code, Refusal};
 pub use logsource::Table;
-pub use rule::{MAX_DEPTH, MAX_FILE_BYTES};
+pub use rule::{MAX_DEPTH, MAX_EXPANDED_NODES, MAX_FILE_BYTES};
 
 use detection::Converter;
 

@@ -5,8 +5,15 @@
 //! whole file (not YAML, too large, nested too deep). Knows nothing of Vigil, schemas or
 //! mappings. Hostile input is bounded before the YAML parser sees it: size
 //! ([`MAX_FILE_BYTES`]) and bracket nesting ([`MAX_DEPTH`]), so neither the parser nor the drop
-//! of its tree can run away.
+//! of its tree can run away; and the nodes the tree would have once aliases are expanded
+//! (`*a` copies the node anchored `&a`, so nine levels of ten aliases make 10⁹ nodes from a few
+//! hundred bytes) are counted on the parser's events before any tree is built
+//! ([`MAX_EXPANDED_NODES`]).
 
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
 use yaml_rust2::{Yaml, YamlLoader};
 
 use super::error::{Code, Refusal, Result};
@@ -15,6 +22,78 @@ use super::error::{Code, Refusal, Result};
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 /// The deepest bracket nesting accepted in a file (Sigma rules nest three or four levels).
 pub const MAX_DEPTH: usize = 64;
+/// The most YAML nodes a file may hold once its aliases are expanded. A file within
+/// [`MAX_FILE_BYTES`] without aliases stays below it (every node takes at least two bytes);
+/// SigmaHQ's largest rule has a few thousand.
+pub const MAX_EXPANDED_NODES: u64 = 1 << 20;
+
+/// Counts the nodes of a YAML stream with every alias expanded, from the parser's events
+/// (an alias adds the expanded size of the node it names).
+#[derive(Default)]
+struct NodeCounter {
+    /// Nodes so far, aliases expanded (saturating).
+    total: u64,
+    /// Aliases seen.
+    aliases: u64,
+    /// Open collections: (anchor id, `total` when it started).
+    open: Vec<(usize, u64)>,
+    /// Anchor id → the expanded size of its node.
+    sizes: HashMap<usize, u64>,
+}
+
+impl MarkedEventReceiver for NodeCounter {
+    fn on_event(&mut self, ev: Event, _mark: Marker) {
+        match ev {
+            Event::Scalar(_, _, anchor, _) => {
+                self.total = self.total.saturating_add(1);
+                if anchor > 0 {
+                    self.sizes.insert(anchor, 1);
+                }
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                self.open.push((anchor, self.total));
+                self.total = self.total.saturating_add(1);
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some((anchor, start)) = self.open.pop() {
+                    if anchor > 0 {
+                        self.sizes.insert(anchor, self.total.saturating_sub(start));
+                    }
+                }
+            }
+            Event::Alias(id) => {
+                self.aliases += 1;
+                let size = self.sizes.get(&id).copied().unwrap_or(1);
+                self.total = self.total.saturating_add(size);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Refuses a text whose nodes, aliases expanded, exceed [`MAX_EXPANDED_NODES`] (E0902), before
+/// the tree builder (which copies the aliased node for each alias) sees it.
+fn check_expansion(text: &str) -> Result<()> {
+    let mut counter = NodeCounter::default();
+    Parser::new_from_str(text)
+        .load(&mut counter, true)
+        .map_err(|e| Refusal::new(Code::MalformedYaml, format!("invalid YAML: {e}")))?;
+    if counter.total > MAX_EXPANDED_NODES {
+        return Err(Refusal::new(
+            Code::TooLarge,
+            format!(
+                "{} YAML aliases expand to {} nodes, over the importer's limit of {MAX_EXPANDED_NODES}",
+                counter.aliases,
+                if counter.total == u64::MAX {
+                    "more than 2^64".to_owned()
+                } else {
+                    counter.total.to_string()
+                }
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// The `logsource` of a rule.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -132,6 +211,7 @@ pub fn load(bytes: &[u8]) -> Result<Vec<Doc>> {
             format!("brackets nest {depth} deep, over the importer's limit of {MAX_DEPTH}"),
         ));
     }
+    check_expansion(text)?;
     let docs = YamlLoader::load_from_str(text)
         .map_err(|e| Refusal::new(Code::MalformedYaml, format!("invalid YAML: {e}")))?;
     Ok(docs
@@ -330,6 +410,23 @@ mod tests {
         let text = format!("a: {}{}", "[".repeat(100_000), "]".repeat(100_000));
         let err = load(text.as_bytes()).unwrap_err();
         assert_eq!(err.code, Code::TooLarge);
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_before_the_tree_is_built() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let err = load(text.as_bytes()).unwrap_err();
+        assert_eq!(err.code, Code::TooLarge, "{}", err.message);
+        assert!(err.message.contains("aliases"), "{}", err.message);
+        // A few aliases are fine.
+        let ok = "title: t\nx: &v [a, b]\ny: *v\n";
+        assert!(check_expansion(ok).is_ok());
     }
 
     #[test]

@@ -22,20 +22,19 @@
 //! printed. Exit status as `vigil run`: 1 when the rules do not compile, 2 for usage and I/O
 //! errors.
 
-use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::ValueEnum;
-use flate2::read::MultiGzDecoder;
 use vigil_runtime::engine::{Engine, EngineOptions};
 use vigil_runtime::event::Event;
 
 use crate::common::{fail, Color};
 use crate::run::{
-    collect_inputs, group, is_gzip, make_decoder, prepare_rules, EngineChoice, RulesArgs,
+    collect_inputs, group, make_decoder, open_events, prepare_rules, EngineChoice, RulesArgs,
 };
 
 /// How `vigil bench` prints its figures.
@@ -320,16 +319,10 @@ fn eval_all(engine: &Engine, events: &[Event<'_>], threads: usize) -> u64 {
     alerts
 }
 
-/// The whole decompressed content of `path`.
+/// The whole decompressed content of `path` (a file or a pipe; devices are refused).
 fn read_all(path: &Path) -> io::Result<Vec<u8>> {
-    let mut file = File::open(path)?;
-    let gz = path.extension().is_some_and(|e| e == "gz") || is_gzip(&mut file)?;
     let mut out = Vec::new();
-    if gz {
-        MultiGzDecoder::new(BufReader::new(file)).read_to_end(&mut out)?;
-    } else {
-        file.read_to_end(&mut out)?;
-    }
+    open_events(Some(path), Arc::default())?.read_to_end(&mut out)?;
     Ok(out)
 }
 

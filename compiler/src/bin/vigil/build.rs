@@ -10,15 +10,17 @@
 //! or I/O errors (neither `--key` nor `--unsigned`, an unreadable or malformed key file, an
 //! unwritable output).
 
-use std::path::PathBuf;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use vigil_compiler::bundle::{self, BuildOptions};
 use vigil_compiler::compile::compile;
 use vigil_compiler::Options;
 use vigil_runtime::budget::Budget;
 
-use crate::common::{fail, load, print_diags, Color, Loaded, SourceArgs};
+use crate::common::{fail, load, print_diags, write_stdout, Color, Loaded, SourceArgs};
 use crate::keygen::read_secret_key;
 
 /// Budget overrides shared by `build`, `verify` and `explain`.
@@ -129,6 +131,16 @@ pub(crate) fn run(args: &Args) -> ExitCode {
     if compiled.program().rules.is_empty() {
         eprintln!("warning: no rules found; the bundle is empty");
     }
+    if let Some(expires) = args.expires {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if expires <= now {
+            eprintln!(
+                "warning: --expires {expires} is in the past (now {now}): every runtime will refuse this bundle as expired"
+            );
+        }
+    }
     let opts = BuildOptions {
         content_version: args.content_version,
         min_version: args.min_version,
@@ -143,10 +155,10 @@ pub(crate) fn run(args: &Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = std::fs::write(&args.out, &built.bytes) {
+    if let Err(e) = write_atomically(&args.out, &built.bytes) {
         return fail(&format!("cannot write `{}`: {e}", args.out.display()));
     }
-    println!(
+    write_stdout(&format!(
         "wrote {}: {} rule{}, {} bytes, sha256 {}, {}{}",
         args.out.display(),
         built.rules,
@@ -157,8 +169,41 @@ pub(crate) fn run(args: &Args) -> ExitCode {
             .key_id
             .map_or_else(|| "unsigned".to_owned(), |k| format!("key {k}")),
         if built.debug { "" } else { ", stripped" }
-    );
-    ExitCode::SUCCESS
+    ))
+}
+
+/// Writes `bytes` to `path` so that a reader (an agent watching the folder) sees the old file
+/// or the whole new one, never a part: a temporary file in the same directory, written and
+/// synced, then renamed over `path` (and the directory synced). The temporary file is removed
+/// when anything fails.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map_or_else(|| "bundle".into(), |n| n.to_string_lossy().into_owned());
+    // A leading dot and a suffix other than `.vglb`: watchers skip it.
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ use vigil_compiler::{stdlib, Sources};
 use vigil_runtime::decode::{Decoder, FieldSet, Mapping};
 use vigil_runtime::schema::Schema;
 
+use crate::input::{read_all, read_text, Walker, MAX_CONFIG_BYTES, MAX_SOURCE_BYTES};
+
 /// When to colour human output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Color {
@@ -66,34 +68,20 @@ pub(crate) fn fail(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Collects `*.vgl` files under `dir`, recursively.
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "vgl") {
-                out.push(path);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The `*.vgl` files the paths name (directories recursively, each sorted).
+/// The `*.vgl` files the paths name (directories recursively, in sorted order), each file
+/// once however many paths reach it; symlink loops are skipped with a note
+/// ([`Walker`]).
 pub(crate) fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut files: Vec<PathBuf> = Vec::new();
+    let mut walker = Walker::new();
+    let vgl = |p: &Path| p.extension().is_some_and(|e| e == "vgl");
     for p in paths {
         if p.is_dir() {
-            let mut found = Vec::new();
-            walk(p, &mut found)
-                .map_err(|e| format!("cannot read directory `{}`: {e}", p.display()))?;
-            found.sort();
-            files.extend(found);
-        } else if p.exists() {
-            files.push(p.clone());
+            files.extend(walker.walk(p, &vgl)?);
+        } else if std::fs::symlink_metadata(p).is_ok() {
+            if walker.add_file(p) {
+                files.push(p.clone());
+            }
         } else {
             return Err(format!("`{}` does not exist", p.display()));
         }
@@ -106,8 +94,7 @@ pub(crate) fn load_schema(path: Option<&Path>) -> Result<Schema, String> {
     match path {
         None => Ok(stdlib::schema()),
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read schema `{}`: {e}", path.display()))?;
+            let text = read_text(path, MAX_CONFIG_BYTES, "a schema file")?;
             Schema::from_toml(&path.display().to_string(), &text).map_err(|e| e.to_string())
         }
     }
@@ -126,9 +113,8 @@ pub(crate) fn make_decoder(
         None => Decoder::native(schema),
         Some(m) => {
             let path = Path::new(m);
-            let mapping = if path.is_file() {
-                let text =
-                    std::fs::read_to_string(path).map_err(|e| format!("cannot read `{m}`: {e}"))?;
+            let mapping = if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
+                let text = read_text(path, MAX_CONFIG_BYTES, "a mapping file")?;
                 Mapping::from_toml(m, &text).map_err(|e| format!("mapping `{m}`: {e}"))?
             } else {
                 Mapping::builtin(m).map_err(|e| {
@@ -149,7 +135,7 @@ pub(crate) fn load(args: &SourceArgs) -> Result<Loaded, String> {
     let files = collect_files(&args.paths)?;
     let mut sources = Sources::new();
     for f in &files {
-        let bytes = std::fs::read(f).map_err(|e| format!("cannot read `{}`: {e}", f.display()))?;
+        let bytes = read_all(f, MAX_SOURCE_BYTES, "a rule file")?;
         sources.add(f.display().to_string(), bytes);
     }
     match &args.stdlib {
@@ -172,6 +158,18 @@ pub(crate) fn load(args: &SourceArgs) -> Result<Loaded, String> {
         schema,
         files,
     })
+}
+
+/// Writes `text` to stdout. A closed stdout (`vigil inspect X | head -1`, `| true`) ends the
+/// output quietly and is not an error (as `vigil run` does): exit 0; any other write error is
+/// printed, exit 2.
+pub(crate) fn write_stdout(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("cannot write to stdout: {e}")),
+    }
 }
 
 /// Prints diagnostics: rendered on stderr, or as JSON lines on stdout. Returns false when

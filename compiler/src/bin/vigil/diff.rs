@@ -26,6 +26,7 @@ use vigil_runtime::schema::Schema;
 use vigil_runtime::verify::{verify, Verified};
 
 use crate::common::{fail, load, load_schema, SourceArgs};
+use crate::input;
 
 /// Arguments of `vigil diff`.
 #[derive(Debug, clap::Args)]
@@ -143,8 +144,7 @@ fn program_of(
 ) -> Result<Verified, String> {
     let budget = Budget::default();
     if path.is_file() && path.extension().is_some_and(|e| e == "vglb") {
-        let bytes =
-            std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let bytes = input::read_bundle(path)?;
         let decoded = bundle::decode(&bytes).map_err(|e| format!("`{}`: {e}", path.display()))?;
         let binding = bind(&decoded.program, schema).map_err(|errs| {
             let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
@@ -198,8 +198,8 @@ fn decoder(mapping: Option<&str>, schema: &Schema) -> Result<Decoder, String> {
         return Ok(Decoder::native(schema));
     };
     let path = Path::new(m);
-    let mapping = if path.is_file() {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{m}`: {e}"))?;
+    let mapping = if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
+        let text = input::read_text(path, input::MAX_CONFIG_BYTES, "a mapping file")?;
         Mapping::from_toml(m, &text).map_err(|e| format!("mapping `{m}`: {e}"))?
     } else {
         Mapping::builtin(m)
@@ -236,7 +236,8 @@ fn diff(args: &Args) -> Result<Report, String> {
     let mut new_a: BTreeSet<AlertDiff> = BTreeSet::new();
     for path in &args.events {
         let name = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|e| format!("cannot read `{name}`: {e}"))?;
+        // A file or a pipe; a device is refused.
+        let (file, _) = input::open(path)?;
         dec.set_file(Some(&name));
         let mut events = 0u64;
         dec.decode_reader(BufReader::new(file), |ev| {

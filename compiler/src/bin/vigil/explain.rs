@@ -14,7 +14,7 @@ use vigil_compiler::Options;
 
 use crate::build::BudgetArgs;
 use crate::check::Format;
-use crate::common::{fail, load, print_diags, Color, Loaded, SourceArgs};
+use crate::common::{fail, load, print_diags, write_stdout, Color, Loaded, SourceArgs};
 
 /// Arguments of `vigil explain`.
 #[derive(Debug, clap::Args)]
@@ -63,9 +63,8 @@ pub(crate) fn run(args: &Args) -> ExitCode {
     print_diags(&compiled.warnings, &sources, false, args.color.enabled());
     let explained = explain_verified(&compiled.verified);
     if json {
-        println!("{}", explained.to_json());
+        write_stdout(&format!("{}\n", explained.to_json()))
     } else {
-        print!("{}", explained.to_text());
+        write_stdout(&explained.to_text())
     }
-    ExitCode::SUCCESS
 }

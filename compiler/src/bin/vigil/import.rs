@@ -13,6 +13,8 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use vigil_compiler::sigma::{self, report::Report, InputFile};
 
+use crate::input::{self, Walker};
+
 /// The formats `vigil import` reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
@@ -47,8 +49,9 @@ pub(crate) struct ImportArgs {
 pub(crate) fn run(args: ImportArgs) -> anyhow::Result<i32> {
     let Format::Sigma = args.format;
     let mut inputs = Vec::new();
+    let mut walker = Walker::new();
     for p in &args.paths {
-        collect(p, &mut inputs).with_context(|| format!("reading {}", p.display()))?;
+        collect(p, &mut walker, &mut inputs).with_context(|| format!("reading {}", p.display()))?;
     }
     if inputs.is_empty() {
         anyhow::bail!("no .yml or .yaml files under the given paths");
@@ -88,12 +91,15 @@ pub(crate) fn run(args: ImportArgs) -> anyhow::Result<i32> {
     Ok(if report.refused == 0 { 0 } else { 1 })
 }
 
-/// Adds a file, or every `.yml`/`.yaml` file under a directory (sorted, relative to it).
-fn collect(path: &Path, out: &mut Vec<InputFile>) -> anyhow::Result<()> {
+/// Adds a file, or every `.yml`/`.yaml` file under a directory (sorted, relative to it; each
+/// file once, symlink loops skipped with a note, FIFOs and devices skipped with a note).
+fn collect(path: &Path, walker: &mut Walker, out: &mut Vec<InputFile>) -> anyhow::Result<()> {
     if path.is_dir() {
-        let mut files = Vec::new();
-        walk(path, &mut files)?;
-        files.sort();
+        let yaml = |p: &Path| {
+            p.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("yml") || e.eq_ignore_ascii_case("yaml"))
+        };
+        let files = walker.walk(path, &yaml).map_err(anyhow::Error::msg)?;
         for f in files {
             let rel = f.strip_prefix(path).unwrap_or(&f).to_path_buf();
             out.push(InputFile {
@@ -101,7 +107,7 @@ fn collect(path: &Path, out: &mut Vec<InputFile>) -> anyhow::Result<()> {
                 bytes: read_bounded(&f)?,
             });
         }
-    } else {
+    } else if walker.add_file(path) {
         let rel = PathBuf::from(path.file_name().unwrap_or(path.as_os_str()));
         out.push(InputFile {
             rel,
@@ -111,33 +117,12 @@ fn collect(path: &Path, out: &mut Vec<InputFile>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    // Iterative, so a deep tree cannot overflow the stack.
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).with_context(|| format!("listing {}", d.display()))? {
-            let entry = entry?;
-            let ty = entry.file_type()?;
-            let p = entry.path();
-            if ty.is_dir() {
-                stack.push(p);
-            } else if ty.is_file()
-                && p.extension().is_some_and(|e| {
-                    e.eq_ignore_ascii_case("yml") || e.eq_ignore_ascii_case("yaml")
-                })
-            {
-                out.push(p);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Reads a file, but no more than one byte past the importer's limit (the importer refuses
-/// the rule as too large; a huge file is never read whole).
+/// Reads a file (or a pipe: devices are refused), but no more than one byte past the
+/// importer's limit (the importer refuses the rule as too large; a huge file is never read
+/// whole).
 fn read_bounded(path: &Path) -> anyhow::Result<Vec<u8>> {
     use std::io::Read as _;
-    let f = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let (f, _) = input::open(path).map_err(anyhow::Error::msg)?;
     let mut buf = Vec::new();
     let limit = u64::try_from(sigma::MAX_FILE_BYTES + 1).unwrap_or(u64::MAX);
     f.take(limit)

@@ -16,7 +16,16 @@ use vigil_runtime::bundle::decode;
 use vigil_runtime::hash::to_hex;
 use vigil_runtime::ir::RuleKind;
 
-use crate::common::fail;
+use crate::common::{fail, write_stdout};
+use crate::input::read_bundle;
+
+/// `writeln!` into a `String` (which cannot fail).
+macro_rules! outln {
+    ($o:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($o, $($arg)*);
+    }};
+}
 
 /// Arguments of `vigil inspect`.
 #[derive(Debug, clap::Args)]
@@ -33,9 +42,9 @@ fn opt(v: Option<u64>) -> String {
 
 /// Runs `vigil inspect`.
 pub(crate) fn run(args: &Args) -> ExitCode {
-    let bytes = match std::fs::read(&args.bundle) {
+    let bytes = match read_bundle(&args.bundle) {
         Ok(b) => b,
-        Err(e) => return fail(&format!("cannot read `{}`: {e}", args.bundle.display())),
+        Err(e) => return fail(&e),
     };
     let decoded = match decode(&bytes) {
         Ok(d) => d,
@@ -49,30 +58,36 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         Some(&[a, b]) => u16::from_le_bytes([a, b]),
         _ => 0,
     };
-    println!("bundle {}", args.bundle.display());
-    println!("  note: decoded only: the signature was NOT checked and the program was not verified (use `vigil verify`)");
-    println!("  size: {} bytes", bytes.len());
-    println!("  sha256: {}", to_hex(&Sha256::digest(&bytes)));
-    println!("  format version: {format_version}");
-    println!("  ir version: {}", h.ir_version);
-    println!("  min runtime: {}", h.min_runtime);
-    println!(
+    let mut o = String::new();
+    outln!(o, "bundle {}", args.bundle.display());
+    outln!(o, "  note: decoded only: the signature was NOT checked and the program was not verified (use `vigil verify`)");
+    outln!(o, "  size: {} bytes", bytes.len());
+    outln!(o, "  sha256: {}", to_hex(&Sha256::digest(&bytes)));
+    outln!(o, "  format version: {format_version}");
+    outln!(o, "  ir version: {}", h.ir_version);
+    outln!(o, "  min runtime: {}", h.min_runtime);
+    outln!(
+        o,
         "  schema: {} {}.{}",
-        h.schema.name, h.schema.major, h.schema.minor
+        h.schema.name,
+        h.schema.major,
+        h.schema.minor
     );
-    println!("  content version: {}", h.content_version);
-    println!("  min version: {}", opt(h.min_version));
-    println!(
+    outln!(o, "  content version: {}", h.content_version);
+    outln!(o, "  min version: {}", opt(h.min_version));
+    outln!(
+        o,
         "  expires: {}",
         h.expires_unix
             .map_or_else(|| "never".to_owned(), |t| format!("{t} (Unix seconds)"))
     );
     match (h.key_id, decoded.signature.is_some()) {
-        (Some(k), true) => println!("  key id: {k} (signed; signature not checked)"),
-        (Some(k), false) => println!("  key id: {k} (but no signature section)"),
-        (None, _) => println!("  key id: none (unsigned)"),
+        (Some(k), true) => outln!(o, "  key id: {k} (signed; signature not checked)"),
+        (Some(k), false) => outln!(o, "  key id: {k} (but no signature section)"),
+        (None, _) => outln!(o, "  key id: none (unsigned)"),
     }
-    println!(
+    outln!(
+        o,
         "  debug section: {}",
         if decoded.debug.is_some() {
             "present"
@@ -80,10 +95,10 @@ pub(crate) fn run(args: &Args) -> ExitCode {
             "stripped"
         }
     );
-    println!("  bundle id: {}", h.bundle_id);
-    println!("  created by: {}", h.created_by);
+    outln!(o, "  bundle id: {}", h.bundle_id);
+    outln!(o, "  created by: {}", h.created_by);
 
-    println!("fields ({}):", decoded.fields.fields.len());
+    outln!(o, "fields ({}):", decoded.fields.fields.len());
     for f in &decoded.fields.fields {
         let mut line = format!("  {}.{}: {}", f.event, f.field, f.ty);
         if f.max_len > 0 {
@@ -92,17 +107,18 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         if f.max_items > 0 {
             line.push_str(&format!(", max_items {}", f.max_items));
         }
-        println!("{line}");
+        outln!(o, "{line}");
     }
 
-    println!("rules ({}):", decoded.program.rules.len());
+    outln!(o, "rules ({}):", decoded.program.rules.len());
     for r in &decoded.program.rules {
         let kind = match r.kind {
             RuleKind::Single { .. } => "single",
             RuleKind::Sequence(_) => "sequence",
             RuleKind::Threshold(_) => "threshold",
         };
-        println!(
+        outln!(
+            o,
             "  {} ({}): {:?}, {}, {kind} on {}{}",
             r.id,
             r.name,
@@ -112,5 +128,5 @@ pub(crate) fn run(args: &Args) -> ExitCode {
             if r.shadow { ", shadow" } else { "" }
         );
     }
-    ExitCode::SUCCESS
+    write_stdout(&o)
 }

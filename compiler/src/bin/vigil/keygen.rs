@@ -13,7 +13,8 @@ use std::process::ExitCode;
 use ed25519_dalek::VerifyingKey;
 use vigil_runtime::bundle::{parse_public_key_text, Keypair};
 
-use crate::common::fail;
+use crate::common::{fail, write_stdout};
+use crate::input::{read_text, MAX_CONFIG_BYTES};
 
 /// Arguments of `vigil keygen`.
 #[derive(Debug, clap::Args)]
@@ -85,26 +86,25 @@ pub(crate) fn run(args: &Args) -> ExitCode {
             return fail(&format!("cannot write `{}`: {e}", path.display()));
         }
     }
-    println!(
-        "key {}: wrote {} (secret, keep it private) and {}",
+    write_stdout(&format!(
+        "key {}: wrote {} (secret, keep it private) and {}\n",
         pair.key_id(),
         secret_path.display(),
         public_path.display()
-    );
-    ExitCode::SUCCESS
+    ))
 }
 
 /// Reads a secret key file. The error is the whole line to print (a malformed file gives its
 /// coded error, `error[E0516]: ...`).
 pub(crate) fn read_secret_key(path: &Path) -> Result<Keypair, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("error: cannot read key `{}`: {e}", path.display()))?;
+    let text =
+        read_text(path, MAX_CONFIG_BYTES, "a key file").map_err(|e| format!("error: {e}"))?;
     Keypair::parse_secret_text(&text).map_err(|e| format!("{e}\n  --> {}", path.display()))
 }
 
 /// Reads a public key file; errors as [`read_secret_key`]'s.
 pub(crate) fn read_public_key(path: &Path) -> Result<VerifyingKey, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("error: cannot read key `{}`: {e}", path.display()))?;
+    let text =
+        read_text(path, MAX_CONFIG_BYTES, "a key file").map_err(|e| format!("error: {e}"))?;
     parse_public_key_text(&text).map_err(|e| format!("{e}\n  --> {}", path.display()))
 }

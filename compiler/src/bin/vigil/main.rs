@@ -11,6 +11,7 @@ mod common;
 mod diff;
 mod explain;
 mod import;
+mod input;
 mod inspect;
 mod keygen;
 mod lines;

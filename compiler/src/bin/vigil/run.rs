@@ -35,7 +35,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek, Write};
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -60,6 +60,7 @@ use vigil_runtime::schema::Schema;
 
 pub(crate) use crate::common::make_decoder;
 use crate::common::{fail, load, load_schema, print_diags, Color, SourceArgs};
+use crate::input::{self, Walker};
 
 /// Which evaluator runs rule conditions (shared with `vigil test`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -127,14 +128,17 @@ pub(crate) struct Args {
     #[arg(long)]
     no_progress: bool,
     /// Threads that decode events and run the single-event rules (default: the available
-    /// parallelism). Stateful rules run on one thread, in input order, whatever this says.
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
+    /// parallelism), from 1 to 256. Stateful rules run on one thread, in input order,
+    /// whatever this says.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=MAX_THREADS))]
+    threads: Option<u16>,
     /// Colour diagnostics.
     #[arg(long, value_enum, default_value_t)]
     color: Color,
 }
 
+/// Most `--threads` (each worker holds a decoder and chunks in flight).
+const MAX_THREADS: i64 = 256;
 /// How many line numbers of each bad-line code the summary shows.
 const SHOWN_BAD_LINES: usize = 5;
 // A line longer than this is cut (and then fails to decode as JSON, counted as bad).
@@ -194,16 +198,17 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         Err(e) => return fail(&e),
     };
     let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => match File::create(path) {
+        Some(path) => match create_output(path, &args.rules, &inputs) {
             Ok(f) => Box::new(io::BufWriter::with_capacity(1 << 16, f)),
-            Err(e) => return fail(&format!("cannot create `{}`: {e}", path.display())),
+            Err(e) => return fail(&e),
         },
         None => Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout().lock())),
     };
     let threads = args
         .threads
+        .map(usize::from)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
-        .max(1);
+        .clamp(1, MAX_THREADS as usize);
     let mut run = Run::new(&prepared, decoder, args.strict);
     run.threads = threads;
     run.threads_given = args.threads.is_some();
@@ -290,8 +295,7 @@ pub(crate) fn prepare_rules(
     };
     if is_bundle {
         let schema = load_schema(args.schema).map_err(|e| fail(&e))?;
-        let bytes = std::fs::read(args.rules)
-            .map_err(|e| fail(&format!("cannot read `{}`: {e}", args.rules.display())))?;
+        let bytes = input::read_bundle(args.rules).map_err(|e| fail(&e))?;
         let trust = trust_store(args.pubkey, args.allow_unsigned).map_err(|e| fail(&e))?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -372,8 +376,8 @@ fn trust_store(keys: &[String], allow_unsigned: bool) -> Result<TrustStore, Stri
     trust.allow_unsigned = allow_unsigned;
     for k in keys {
         let path = Path::new(k);
-        let text = if path.is_file() {
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read `{k}`: {e}"))?
+        let text = if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
+            input::read_text(path, input::MAX_CONFIG_BYTES, "a key file")?
         } else {
             k.clone()
         };
@@ -396,28 +400,44 @@ fn is_events_file(p: &Path) -> bool {
         .any(|ext| name.ends_with(ext))
 }
 
-/// Files under `dir` (recursively), sorted by path.
-fn walk(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if is_events_file(&path) {
-                found.push(path);
+/// Opens `--output` for writing without truncating it, refuses it when it is one of the inputs
+/// (the rules or an events file, same device and inode: writing would empty it before it is
+/// read), and only then truncates it.
+fn create_output(path: &Path, rules: &Path, inputs: &[Input]) -> Result<File, String> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
+    if meta.is_file() {
+        let id = input::id_of(&meta);
+        let stdin = Path::new("/dev/stdin");
+        let named = std::iter::once(rules)
+            .chain(inputs.iter().map(|i| i.path.as_deref().unwrap_or(stdin)));
+        for p in named {
+            if std::fs::metadata(p).is_ok_and(|m| input::id_of(&m) == id) {
+                return Err(format!(
+                    "the output `{}` is an input (`{}`): writing alerts would destroy it",
+                    path.display(),
+                    p.display()
+                ));
             }
         }
+        file.set_len(0)
+            .map_err(|e| format!("cannot truncate `{}`: {e}", path.display()))?;
     }
-    found.sort();
-    Ok(found)
+    Ok(file)
 }
 
 /// The inputs named on the command line, directories expanded.
 pub(crate) fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, String> {
     let mut inputs = Vec::new();
     let mut stdin_seen = false;
+    let mut walker = Walker::new();
     for p in paths {
         if p.as_os_str() == "-" {
             if stdin_seen {
@@ -429,8 +449,7 @@ pub(crate) fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, String> {
                 path: None,
             });
         } else if p.is_dir() {
-            let files =
-                walk(p).map_err(|e| format!("cannot read directory `{}`: {e}", p.display()))?;
+            let files = walker.walk(p, &is_events_file)?;
             if files.is_empty() {
                 eprintln!("note: no event files in `{}`", p.display());
             }
@@ -438,7 +457,9 @@ pub(crate) fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, String> {
                 name: f.display().to_string(),
                 path: Some(f),
             }));
-        } else if p.is_file() {
+        } else if std::fs::symlink_metadata(p).is_ok() {
+            // A file or a pipe (`/dev/fd/N`, a FIFO); a device or socket is refused here.
+            input::classify(p)?;
             inputs.push(Input {
                 name: p.display().to_string(),
                 path: Some(p.clone()),
@@ -487,19 +508,41 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Whether `file` starts with the gzip magic bytes (the position is restored).
-pub(crate) fn is_gzip(file: &mut File) -> io::Result<bool> {
+/// Opens an events input (stdin for `None`) as a stream of its decompressed bytes: a file or a
+/// pipe (checked by [`input::open`]: devices are refused), gzip when it is named `.gz` or
+/// starts with the gzip magic bytes (read first and put back in front, so pipes work too).
+/// `count` counts the bytes read before decompression.
+pub(crate) fn open_events(
+    path: Option<&Path>,
+    count: Arc<AtomicU64>,
+) -> io::Result<Box<dyn Read + Send>> {
+    let raw: Box<dyn Read + Send> = match path {
+        None => Box::new(io::stdin()),
+        Some(p) => Box::new(input::open(p).map_err(io::Error::other)?.0),
+    };
+    let mut counted = Counting { inner: raw, count };
     let mut magic = [0u8; 2];
     let mut got = 0;
-    while got < 2 {
-        let n = file.read(&mut magic[got..])?;
+    while got < magic.len() {
+        let n = match counted.read(&mut magic[got..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         if n == 0 {
             break;
         }
         got += n;
     }
-    file.rewind()?;
-    Ok(got == 2 && magic == [0x1f, 0x8b])
+    let named_gz = path.is_some_and(|p| p.extension().is_some_and(|e| e == "gz"));
+    let gz = named_gz || (got == 2 && magic == [0x1f, 0x8b]);
+    let head = io::Cursor::new(magic.get(..got).unwrap_or_default().to_vec());
+    let whole = head.chain(counted);
+    Ok(if gz {
+        Box::new(MultiGzDecoder::new(BufReader::new(whole)))
+    } else {
+        Box::new(whole)
+    })
 }
 
 /// Opens `input` and starts its reader thread: whole lines, in chunks, through a bounded
@@ -508,28 +551,10 @@ fn spawn_reader(
     input: &Input,
     count: Arc<AtomicU64>,
 ) -> io::Result<(Receiver<io::Result<Chunk>>, JoinHandle<()>)> {
-    let reader: Box<dyn BufRead + Send> = match &input.path {
-        None => Box::new(BufReader::with_capacity(
-            CHUNK_BYTES,
-            Counting {
-                inner: io::stdin(),
-                count,
-            },
-        )),
-        Some(path) => {
-            let mut file = File::open(path)?;
-            let gz = path.extension().is_some_and(|e| e == "gz") || is_gzip(&mut file)?;
-            let counted = Counting { inner: file, count };
-            if gz {
-                Box::new(BufReader::with_capacity(
-                    CHUNK_BYTES,
-                    MultiGzDecoder::new(BufReader::new(counted)),
-                ))
-            } else {
-                Box::new(BufReader::with_capacity(CHUNK_BYTES, counted))
-            }
-        }
-    };
+    let reader: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(
+        CHUNK_BYTES,
+        open_events(input.path.as_deref(), count)?,
+    ));
     let (tx, rx) = sync_channel(CHUNKS_IN_FLIGHT);
     let handle = std::thread::Builder::new()
         .name("vigil-read".to_owned())
@@ -694,10 +719,7 @@ impl<'p> Run<'p> {
             let chunk = match chunk {
                 Ok(c) => c,
                 Err(e) => {
-                    result = Err(format!(
-                        "reading `{}` after line {line_no}: {e}",
-                        input.name
-                    ));
+                    result = Ok(self.read_failed(index, input, line_no, &e));
                     break;
                 }
             };
@@ -876,10 +898,7 @@ impl<'p> Run<'p> {
         let _ = handle.join();
         let read_error = read_error.into_inner().ok().flatten();
         match (result, read_error) {
-            (Ok(Flow::Go), Some((line_no, e))) => Err(format!(
-                "reading `{}` after line {line_no}: {e}",
-                input.name
-            )),
+            (Ok(Flow::Go), Some((line_no, e))) => Ok(self.read_failed(index, input, line_no, &e)),
             (result, _) => result,
         }
     }
@@ -998,6 +1017,25 @@ impl<'p> Run<'p> {
         if result.is_err() {
             self.refused_events += 1;
         }
+    }
+
+    /// An input that fails while being read (a truncated or corrupt `.gz`, an I/O error): a
+    /// coded error (E0712) for that input, counted as a bad line after the last line read; the
+    /// run goes on with the next input (under `--strict` it stops, exit status 1).
+    fn read_failed(&mut self, index: usize, input: &Input, line_no: u64, e: &io::Error) -> Flow {
+        let err = DecodeError::new(
+            DecodeCode::Io,
+            line_no + 1,
+            format!("reading `{}` failed after line {line_no}: {e}", input.name),
+        );
+        eprintln!("error[{}]: {}: {}", err.code, input.name, err.message);
+        self.bad_line(index, &err);
+        if self.strict {
+            eprintln!("note: stopped at the first bad input (--strict)");
+            return Flow::Stop(ExitCode::from(1));
+        }
+        eprintln!("note: the rest of `{}` is skipped; going on with the next input", input.name);
+        Flow::Go
     }
 
     fn bad_line(&mut self, input: usize, e: &DecodeError) {

@@ -18,7 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use vigil_runtime::bundle::{key_id, load, parse_public_key_text, KeyId, TrustStore};
 
 use crate::build::BudgetArgs;
-use crate::common::{fail, load_schema};
+use crate::common::{fail, load_schema, write_stdout};
+use crate::input::{read_bundle, read_text, MAX_CONFIG_BYTES};
 use crate::keygen::read_public_key;
 
 /// Arguments of `vigil verify`.
@@ -46,10 +47,18 @@ pub(crate) struct Args {
     budget: BudgetArgs,
 }
 
+/// `writeln!` into a `String` (which cannot fail).
+macro_rules! outln {
+    ($o:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($o, $($arg)*);
+    }};
+}
+
 /// Parses a revocation list: key ids, or public key files, one per line.
 fn read_revoked(path: &Path) -> Result<Vec<KeyId>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("error: cannot read `{}`: {e}", path.display()))?;
+    let text = read_text(path, MAX_CONFIG_BYTES, "a revocation list")
+        .map_err(|e| format!("error: {e}"))?;
     if text.starts_with("vigil-ed25519-public-key") {
         let key =
             parse_public_key_text(&text).map_err(|e| format!("{e}\n  --> {}", path.display()))?;
@@ -108,9 +117,9 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
-    let bytes = match std::fs::read(&args.bundle) {
+    let bytes = match read_bundle(&args.bundle) {
         Ok(b) => b,
-        Err(e) => return fail(&format!("cannot read `{}`: {e}", args.bundle.display())),
+        Err(e) => return fail(&e),
     };
     let now = args.now.unwrap_or_else(|| {
         SystemTime::now()
@@ -132,7 +141,9 @@ pub(crate) fn run(args: &Args) -> ExitCode {
     let program = loaded.verified.program();
     let cost = loaded.verified.cost();
     let h = &loaded.header;
-    println!(
+    let mut o = String::new();
+    outln!(
+        o,
         "ok: {}: {} rule{}, content version {}, schema {} {}.{} on host {}, {}",
         args.bundle.display(),
         program.rules.len(),
@@ -146,7 +157,8 @@ pub(crate) fn run(args: &Args) -> ExitCode {
             .map_or_else(|| "unsigned".to_owned(), |k| format!("signed by key {k}")),
     );
     for e in &cost.events {
-        println!(
+        outln!(
+            o,
             "event {}: {} steps worst case ({} prefilter, {} rule{}; budget {})",
             e.name,
             e.total_steps,
@@ -162,15 +174,19 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         .max_by_key(|r| r.steps)
         .and_then(|r| program.rules.get(r.rule.0 as usize).map(|p| (p, r.steps)));
     if let Some((rule, steps)) = worst_rule {
-        println!(
+        outln!(
+            o,
             "costliest rule: {} at {steps} steps per event (budget {})",
-            rule.id, budget.max_rule_cost
+            rule.id,
+            budget.max_rule_cost
         );
     }
-    println!(
+    outln!(
+        o,
         "state: {} bytes worst case (budget {})",
-        cost.state_bytes, budget.max_state_bytes
+        cost.state_bytes,
+        budget.max_state_bytes
     );
-    println!("sha256 {}", vigil_runtime::hash::to_hex(&loaded.sha256));
-    ExitCode::SUCCESS
+    outln!(o, "sha256 {}", vigil_runtime::hash::to_hex(&loaded.sha256));
+    write_stdout(&o)
 }

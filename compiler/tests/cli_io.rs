@@ -1,0 +1,382 @@
+//! The `vigil` binary against hostile files and pipes (issue 13): an output that is an input,
+//! closed stdout, `--threads` out of range, devices and FIFOs where files are expected,
+//! bundles checked by their magic before the rest is read, symlink loops in rule and event
+//! folders, truncated `.gz` inputs, `/dev/fd/N` inputs, YAML alias bombs in `vigil import`,
+//! atomic `vigil build` output and its `--expires` warning. Real processes, real files.
+
+use std::io::Write;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const SAMPLE: &str = "examples/events/sample.jsonl";
+const SAMPLE_EVENTS: usize = 39;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn vigil(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .output()
+        .expect("the vigil binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli_io_{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+/// Builds the example rules into an unsigned bundle in `dir`.
+fn bundle(dir: &Path, content_version: &str) -> PathBuf {
+    let out = dir.join("rules.vglb");
+    let o = vigil(&[
+        "build",
+        "examples/rules",
+        "--unsigned",
+        "--content-version",
+        content_version,
+        "-o",
+        s(&out),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    out
+}
+
+/// Runs vigil with its stdout a pipe whose read end is already closed: every write fails
+/// with EPIPE.
+fn vigil_closed_stdout(args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("the vigil binary runs")
+}
+
+#[test]
+fn run_refuses_an_output_that_is_one_of_its_inputs() {
+    let dir = scratch("out_is_input");
+    let events = dir.join("events.jsonl");
+    std::fs::copy(repo().join(SAMPLE), &events).expect("copy");
+    let before = std::fs::read(&events).expect("read");
+    let o = vigil(&["run", "-o", s(&events), "examples/rules", s(&events)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("is an input"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&events).expect("read"),
+        before,
+        "the input was changed"
+    );
+    // Through another name (a symlink) too.
+    let link = dir.join("alerts.jsonl");
+    symlink(&events, &link).expect("symlink");
+    let o = vigil(&["run", "-o", s(&link), "examples/rules", s(&events)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert_eq!(
+        std::fs::read(&events).expect("read"),
+        before,
+        "the input was changed"
+    );
+    // A distinct output still works, and an existing one is truncated.
+    let out = dir.join("out.jsonl");
+    std::fs::write(&out, "x".repeat(100_000)).expect("old output");
+    let o = vigil(&["run", "-o", s(&out), "examples/rules", s(&events)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let written = std::fs::read_to_string(&out).expect("output");
+    assert!(!written.contains("xxx") && written.lines().count() > 0);
+}
+
+#[test]
+fn inspect_verify_and_explain_survive_a_closed_stdout() {
+    let dir = scratch("epipe");
+    let b = bundle(&dir, "1");
+    for args in [
+        vec!["inspect", s(&b)],
+        vec!["verify", s(&b), "--allow-unsigned"],
+        vec!["explain", "examples/rules"],
+        vec!["explain", "examples/rules", "--format", "json"],
+    ] {
+        let o = vigil_closed_stdout(&args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o.stderr));
+        assert!(!text(&o.stderr).contains("panicked"), "{}", text(&o.stderr));
+    }
+}
+
+#[test]
+fn threads_beyond_the_cap_are_a_usage_error() {
+    let o = vigil(&["run", "--threads", "20000", "examples/rules", SAMPLE]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("256"), "{}", text(&o.stderr));
+    let o = vigil(&["run", "--help"]);
+    assert!(text(&o.stdout).contains("256"), "{}", text(&o.stdout));
+    let o = vigil(&["run", "--threads", "256", "examples/rules", SAMPLE]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+}
+
+#[test]
+fn a_rule_file_linked_to_a_device_is_refused_by_name() {
+    let dir = scratch("device_rule");
+    let zero = dir.join("zero.vgl");
+    symlink("/dev/zero", &zero).expect("symlink");
+    let o = vigil(&["check", s(&zero)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("zero.vgl") && err.contains("device"), "{err}");
+    // In a folder it is skipped with a note, and the rest is checked.
+    std::fs::copy(repo().join("examples/rules/process.vgl"), dir.join("p.vgl")).expect("copy");
+    let o = vigil(&["check", s(&dir)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("skipping"), "{}", text(&o.stderr));
+    // And as events.
+    let o = vigil(&["run", "examples/rules", "/dev/zero"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("device"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn a_rule_file_over_the_cap_is_refused_before_reading() {
+    let dir = scratch("big_rule");
+    let big = dir.join("big.vgl");
+    let f = std::fs::File::create(&big).expect("create");
+    f.set_len(65 << 20).expect("sparse file");
+    let o = vigil(&["check", s(&big)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("larger than 64 MiB"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+/// `vigil inspect /dev/stdin` with a writer that sends a wrong magic and then 64 MiB: vigil
+/// must stop after the magic, so the writer sees the pipe closed long before the end.
+#[test]
+fn bundles_are_refused_on_their_magic_before_the_rest_is_read() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["inspect", "/dev/stdin"])
+        .current_dir(repo())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vigil runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let block = vec![b'x'; 1 << 16];
+    let mut written = 0usize;
+    while written < 64 << 20 {
+        match stdin.write(&block) {
+            Ok(n) => written += n,
+            Err(_) => break,
+        }
+    }
+    drop(stdin);
+    let o = child.wait_with_output().expect("vigil finishes");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("E05"), "{}", text(&o.stderr));
+    assert!(written < 64 << 20, "vigil read all {written} bytes");
+    // A bundle file over the format's maximum is refused without reading it.
+    let dir = scratch("big_bundle");
+    let big = dir.join("big.vglb");
+    let mut f = std::fs::File::create(&big).expect("create");
+    f.write_all(b"VIGLBNDL").expect("magic");
+    f.set_len(1 << 30).expect("sparse file");
+    let o = vigil(&["inspect", s(&big)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("larger than"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn symlink_loops_in_rule_folders_are_walked_once() {
+    let dir = scratch("rule_loops");
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(rules.join("a")).expect("a");
+    std::fs::copy(
+        repo().join("examples/rules/process.vgl"),
+        rules.join("a/p.vgl"),
+    )
+    .expect("cp");
+    symlink("..", rules.join("a/up")).expect("up");
+    symlink(".", rules.join("me")).expect("me");
+    let o = vigil(&["check", s(&rules)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("note: skipping"), "{err}");
+    assert!(!err.contains("error"), "{err}");
+}
+
+#[test]
+fn symlink_loops_in_event_folders_are_walked_once() {
+    let dir = scratch("event_loops");
+    let events = dir.join("events");
+    std::fs::create_dir_all(events.join("a")).expect("a");
+    std::fs::copy(repo().join(SAMPLE), events.join("a/s.jsonl")).expect("cp");
+    symlink(".", events.join("me")).expect("me");
+    symlink("..", events.join("a/up")).expect("up");
+    let o = vigil(&["run", "examples/rules", s(&events)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!("vigil run: {SAMPLE_EVENTS} events from")),
+        "{err}"
+    );
+    assert!(err.contains("note: skipping"), "{err}");
+}
+
+#[test]
+fn fifos_in_folders_are_skipped_with_a_note() {
+    let dir = scratch("fifo_in_folder");
+    std::fs::copy(repo().join(SAMPLE), dir.join("s.jsonl")).expect("cp");
+    let fifo = dir.join("pipe.jsonl");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let o = vigil(&["run", "examples/rules", s(&dir)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("pipe.jsonl") && err.contains("FIFO"), "{err}");
+}
+
+#[test]
+fn pipes_named_on_the_command_line_are_read_as_streams() {
+    // `/dev/stdin` (a `/dev/fd/N` path) on a pipe.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["run", "examples/rules", "/dev/stdin"])
+        .current_dir(repo())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vigil runs");
+    let sample = std::fs::read(repo().join(SAMPLE)).expect("sample");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&sample)
+        .expect("write");
+    let o = child.wait_with_output().expect("vigil finishes");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains(&format!("{SAMPLE_EVENTS} events")),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(!o.stdout.is_empty());
+}
+
+#[test]
+fn a_truncated_gz_input_is_a_coded_error_and_the_run_goes_on() {
+    let dir = scratch("truncated_gz");
+    let gz = dir.join("cut.jsonl.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&std::fs::read(repo().join(SAMPLE)).expect("sample"))
+        .expect("gzip");
+    let bytes = enc.finish().expect("gzip");
+    std::fs::write(&gz, &bytes[..bytes.len() / 2]).expect("write");
+    let o = vigil(&["run", "examples/rules", s(&gz), SAMPLE]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("E0712") && err.contains("cut.jsonl.gz"),
+        "{err}"
+    );
+    // The second input ran whole.
+    assert!(!o.stdout.is_empty());
+    let strict = vigil(&["run", "--strict", "examples/rules", s(&gz), SAMPLE]);
+    assert_eq!(strict.status.code(), Some(1), "{}", text(&strict.stderr));
+}
+
+#[test]
+fn sigma_alias_bombs_are_refused_with_a_code_naming_the_file() {
+    let dir = scratch("alias_bomb");
+    let mut yaml =
+        String::from("title: bomb\nlogsource:\n  product: windows\n  category: process_creation\n");
+    yaml.push_str("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let p = i - 1;
+        yaml.push_str(&format!(
+            "a{i}: &a{i} [{}]\n",
+            vec![format!("*a{p}"); 10].join(", ")
+        ));
+    }
+    yaml.push_str("detection:\n  sel:\n    Image: x\n  condition: sel\n");
+    std::fs::write(dir.join("bomb.yml"), yaml).expect("write");
+    let o = vigil(&[
+        "import",
+        "sigma",
+        s(&dir.join("bomb.yml")),
+        "-o",
+        s(&dir.join("out")),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("bomb.yml") && err.contains("E0902"), "{err}");
+    assert!(err.contains("aliases"), "{err}");
+}
+
+#[test]
+fn build_replaces_its_output_atomically() {
+    let dir = scratch("atomic_build");
+    let out = bundle(&dir, "1");
+    let old = std::fs::read(&out).expect("v1");
+    // A hard link keeps the inode an agent may hold open: a rename leaves it whole.
+    let held = dir.join("held.vglb");
+    std::fs::hard_link(&out, &held).expect("link");
+    let _ = bundle(&dir, "2");
+    assert_eq!(std::fs::read(&held).expect("held"), old, "written in place");
+    assert_ne!(std::fs::read(&out).expect("v2"), old);
+    // No temporary file is left behind.
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
+fn build_warns_when_expires_is_in_the_past() {
+    let dir = scratch("expired_build");
+    let out = dir.join("x.vglb");
+    let o = vigil(&[
+        "build",
+        "examples/rules",
+        "--unsigned",
+        "--expires",
+        "1000",
+        "-o",
+        s(&out),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("in the past"),
+        "{}",
+        text(&o.stderr)
+    );
+}
