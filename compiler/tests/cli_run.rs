@@ -407,3 +407,80 @@ fn sysmon_mapping_over_real_corpus_files() {
     }
     assert_eq!(text(&outputs[0]), text(&outputs[1]));
 }
+
+#[test]
+fn lateness_flag_decides_what_stateful_rules_accept_and_the_summary_counts_it() {
+    let dir = scratch("lateness");
+    let rules = dir.join("late.vgl");
+    std::fs::write(
+        &rules,
+        "rule three { on process_start threshold count >= 3 within 1m by pid }\n",
+    )
+    .expect("rules written");
+    let s = 1_000_000_000i64;
+    let ev = |host: &str, pid: i64, time: Option<i64>| {
+        let time = time.map_or(String::new(), |t| format!(", \"time\": {t}"));
+        format!("{{\"event\": \"process_start\", \"host\": \"{host}\", \"pid\": {pid}{time}}}\n")
+    };
+    let events = dir.join("events.jsonl");
+    let lines = [
+        ev("h1", 7, Some(100 * s)),
+        // Another host, 30 s ahead: its clock is its own.
+        ev("h3", 9, Some(130 * s)),
+        // 2 s older than h1's newest: late.
+        ev("h1", 7, Some(98 * s)),
+        ev("h1", 7, Some(101 * s)),
+        ev("h1", 8, None),
+        // h2 runs two days ahead, then its clock is set back: a clock reset.
+        ev("h2", 5, Some(2 * 86_400 * s)),
+        ev("h2", 5, Some(100 * s)),
+    ];
+    std::fs::write(&events, lines.concat()).expect("events written");
+    let (rules, events) = (
+        rules.to_str().expect("utf-8 path"),
+        events.to_str().expect("utf-8 path"),
+    );
+    let run = |lateness: Option<&str>| {
+        let mut args = vec!["run", rules, events];
+        if let Some(l) = lateness {
+            args.extend(["--lateness", l]);
+        }
+        vigil(&args)
+    };
+    // Default (0) and 500ms: the late event is skipped, h1 counts 2 events, no alert.
+    for lateness in [None, Some("500ms")] {
+        let out = run(lateness);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        assert!(rule_ids(&out.stdout).is_empty(), "{lateness:?}: {err}");
+        assert!(
+            err.contains("late events skipped by stateful rules (older than their host's newest time by more than --lateness): 1\n"),
+            "{lateness:?}: {err}"
+        );
+        assert!(!err.contains("late events accepted"), "{err}");
+        assert!(
+            err.contains("events without a time skipped by stateful rules: 1\n"),
+            "{err}"
+        );
+        assert!(err.contains("clock resets ("), "{err}");
+        assert!(err.contains("its state was dropped): 1\n"), "{err}");
+    }
+    // 2s: the late event is accepted and completes h1's count.
+    let out = run(Some("2s"));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(rule_ids(&out.stdout), ["three"], "{err}");
+    assert!(
+        err.contains("late events accepted by stateful rules (within --lateness): 1\n"),
+        "{err}"
+    );
+    assert!(!err.contains("late events skipped"), "{err}");
+    // Not a duration: a usage error that says what a duration is.
+    let out = run(Some("2x"));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("`2x` is not a duration"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -405,6 +405,21 @@ fn unit_nanos(unit: &str) -> Option<u64> {
     })
 }
 
+/// Parses a duration as the language writes it (`500ms`, `2s`, `5m`, `1h`, `1d`), for command
+/// line flags: the same units as duration literals, in nanoseconds; `None` for anything else
+/// (no digits, an unknown unit, a value that does not fit in 64 bits).
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let split = text
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    if digits.is_empty() {
+        return None;
+    }
+    digits.parse::<u64>().ok()?.checked_mul(unit_nanos(unit)?)
+}
+
 /// Decodes `30s`-style durations (saturating); an unknown unit is an error naming it.
 fn lex_duration(lex: &mut logos::Lexer<'_, Token>) -> u64 {
     let text = lex.slice();
@@ -822,6 +837,17 @@ mod tests {
         let (_, e) = lex("0x");
         assert_eq!(e[0].code, SyntaxCode::InvalidHexLiteral);
         assert_eq!(lex("-7").0, vec![Token::Minus, Token::Int(7)]);
+    }
+
+    #[test]
+    fn parse_duration_reads_flag_values() {
+        assert_eq!(parse_duration("500ms"), Some(500_000_000));
+        assert_eq!(parse_duration("2s"), Some(2_000_000_000));
+        assert_eq!(parse_duration("0s"), Some(0));
+        assert_eq!(parse_duration("1d"), Some(86_400_000_000_000));
+        for bad in ["", "s", "2", "2 s", "-1s", "2x", "99999999999999999999s"] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -23,7 +23,9 @@
 //! implementation of the semantics, whichever evaluator runs) behind a [`Mutex`]. For an event
 //! of a type the rule sees, the engine reads the rule's `by` fields and the event's `host`
 //! into a key hash (an event whose key field is absent takes no part, and is counted), takes
-//! the event's `time` (`None` when absent: counted, skipped), and hands both to the table. A
+//! the event's `time` (`None` when absent: counted, skipped), and hands both to the table with
+//! the hash of the event's `host`, whose own clock judges the time (late, within the
+//! allowance [`EngineOptions::lateness_ns`], or a clock reset). A
 //! sequence's table calls back into the evaluator for each step that could advance, with the
 //! partial match's captures ([`Evaluator::eval_root`]); when the last step matches, the alert
 //! takes its time, host and source from that last event, and its `emit`/`fields` read the
@@ -152,9 +154,10 @@ pub struct EngineOptions {
     pub engine: EngineKind,
     /// Run the whole bundle in shadow mode: every alert is marked `shadow`.
     pub shadow: bool,
-    /// How much older than the newest time a stateful rule has seen an event may be and still
-    /// touch its state (default 0: an older event is late, counted, and only single-event
-    /// rules evaluate it). See [`crate::state`], "Time".
+    /// How much older than the newest time a stateful rule has seen from the event's host an
+    /// event may be and still touch its state (default 0: an older event is late, counted, and
+    /// only single-event rules evaluate it). Each host has its own clock, so one host's clock
+    /// running ahead makes no other host's events late. See [`crate::state`], "Time".
     pub lateness_ns: u64,
     /// Run the whole-bundle literal prefilter ([`crate::prefilter`]) before the single-event
     /// rules of each event, skipping those whose required literals did not occur (default
@@ -202,15 +205,18 @@ pub struct EngineStats {
     pub state_evicted: u64,
     /// Stateful rules, summed: keys dropped because their window had passed.
     pub state_expired: u64,
-    /// Stateful rules, summed: late events (older than the lateness allowance; state
-    /// untouched).
+    /// Stateful rules, summed: late events skipped (more than the lateness allowance older
+    /// than their host's newest time; state untouched).
     pub state_late: u64,
+    /// Stateful rules, summed: late events processed (older than their host's newest time, but
+    /// within the lateness allowance).
+    pub state_late_accepted: u64,
     /// Stateful rules, summed: events whose key field was absent (they take no part).
     pub state_absent_key: u64,
     /// Stateful rules, summed: events without a `time` (state untouched).
     pub state_missing_time: u64,
-    /// Stateful rules, summed: times the clock jumped back past the reset horizon (the
-    /// table was cleared).
+    /// Stateful rules, summed: times a host's clock jumped back past the reset horizon (that
+    /// host's keys were dropped).
     pub state_clock_resets: u64,
     /// Distinct thresholds, summed: events whose counted field was absent.
     pub state_absent_value: u64,
@@ -469,6 +475,7 @@ impl Engine {
             add(&mut s.state_evicted, k.evicted);
             add(&mut s.state_expired, k.expired);
             add(&mut s.state_late, k.late);
+            add(&mut s.state_late_accepted, k.late_accepted);
             add(&mut s.state_absent_key, k.absent_key);
             add(&mut s.state_missing_time, k.missing_time);
             add(&mut s.state_clock_resets, k.clock_resets);
@@ -784,9 +791,10 @@ impl Engine {
                 st.lock().note_absent_key();
                 return None;
             };
+            let host = keys.host(event);
             let value = plan.distinct.and_then(|d| value_of(event, d));
             let fired = match &mut *st.lock() {
-                Table::Threshold(t) => t.on_event(key, time, value),
+                Table::Threshold(t) => t.on_host_event(host, key, time, value),
                 Table::Sequence(_) => None,
             };
             fired?;
@@ -796,11 +804,13 @@ impl Engine {
             st.lock().note_absent_key();
             return None;
         };
+        let host = keys.host(event);
         let mut guard = st.lock();
         let Table::Sequence(seq) = &mut *guard else {
             return None;
         };
-        let outcome = seq.on_event(
+        let outcome = seq.on_host_event(
+            host,
             key,
             time,
             &plan.steps,

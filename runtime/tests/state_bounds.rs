@@ -1,5 +1,6 @@
 //! The state bound holds: driving 4x capacity distinct keys (with maximal-length captured
-//! strings and keys, missing times, a clock jump back by years and one forward) through
+//! strings and keys, as many hosts as keys fit, missing times, a clock jump back by years and
+//! one forward) through
 //! sequences of 2 and 8 steps and thresholds (count and distinct), every table's `measured_bytes()` stays at or
 //! under its `*_bound_bytes` after EVERY event, its keys never exceed its capacity, and a full
 //! table reaches the bound exactly (the bound is tight, so a layout change that forgets the
@@ -13,9 +14,9 @@ mod state {
     use std::convert::Infallible;
 
     use vigil_runtime::state::{
-        key_hash, sequence_state_bound_bytes, threshold_state_bound_bytes, value_hash, CaptureKind,
-        CaptureSpec, CaptureValue, KeyHash, KeyHasher, KeyPart, SequenceParams, SequenceState,
-        ThresholdParams, ThresholdState, TimeConfig,
+        host_hash, key_hash, sequence_state_bound_bytes, threshold_state_bound_bytes, value_hash,
+        CaptureKind, CaptureSpec, CaptureValue, KeyHash, KeyHasher, KeyPart, SequenceParams,
+        SequenceState, ThresholdParams, ThresholdState, TimeConfig,
     };
 
     const S: i64 = 1_000_000_000;
@@ -47,9 +48,15 @@ mod state {
         s
     }
 
+    /// The host of key `i` in a table of `capacity`: `capacity` hosts, so the hosts' clocks
+    /// fill up too, and each host sees the clock jumps of [`time_of`].
+    fn host_of(i: u64, capacity: u32) -> String {
+        format!("host-{}", i % u64::from(capacity))
+    }
+
     /// Key `i`: every 512th has a maximal-length string part (stored as 16 bytes all the same).
-    fn key_of(i: u64, huge: &str) -> KeyHash {
-        let host = format!("host-{}", i % 7);
+    fn key_of(i: u64, capacity: u32, huge: &str) -> KeyHash {
+        let host = host_of(i, capacity);
         if i.is_multiple_of(512) {
             KeyHasher::new(&host)
                 .part(KeyPart::Str(huge))
@@ -113,7 +120,8 @@ mod state {
         let mut e = 0u64;
         let mut max_keys = 0;
         for i in 0..4 * u64::from(capacity) {
-            let k = key_of(i, &huge);
+            let k = key_of(i, capacity, &huge);
+            let h = host_hash(&host_of(i, capacity));
             // Each key walks up some of its steps; every 50th completes the sequence.
             let upto = if i.is_multiple_of(50) {
                 steps
@@ -123,7 +131,8 @@ mod state {
             for step in 0..upto {
                 let v = &values[(i as usize + step) % values.len()];
                 let r = s
-                    .on_event(
+                    .on_host_event(
+                        h,
                         k,
                         time_of(e, i, capacity),
                         &[step],
@@ -168,7 +177,9 @@ mod state {
         assert!(fired > 0 && c.fired == fired);
         assert!(c.evicted > 0, "4x capacity keys evict");
         assert!(c.missing_time > 0);
-        assert_eq!(c.clock_resets, 1);
+        // Each host's clock jumps back once (unless all its events before the jump had no
+        // time).
+        assert!(c.clock_resets > u64::from(capacity) / 2 && c.clock_resets <= u64::from(capacity));
         assert!(c.expired > 0);
         assert_eq!(c.events, e);
     }
@@ -203,7 +214,8 @@ mod state {
         let mut max_keys = 0;
         let mut fired = 0u64;
         for i in 0..4 * u64::from(capacity) {
-            let k = key_of(i, &huge);
+            let k = key_of(i, capacity, &huge);
+            let h = host_hash(&host_of(i, capacity));
             // Most keys get a few events, every 64th enough to fire.
             let events = if i.is_multiple_of(64) {
                 n as usize + 3
@@ -216,7 +228,9 @@ mod state {
                 } else {
                     value_hash(KeyPart::Int(j as i64))
                 };
-                if t.on_event(k, time_of(e, i, capacity), Some(v)).is_some() {
+                if t.on_host_event(h, k, time_of(e, i, capacity), Some(v))
+                    .is_some()
+                {
                     fired += 1;
                 }
                 e += 1;
@@ -239,7 +253,9 @@ mod state {
         let c = t.counters();
         assert!(fired > 0 && c.fired == fired);
         assert!(c.evicted > 0);
-        assert_eq!(c.clock_resets, 1);
+        // Each host's clock jumps back once (unless all its events before the jump had no
+        // time).
+        assert!(c.clock_resets > u64::from(capacity) / 2 && c.clock_resets <= u64::from(capacity));
         assert!(c.expired > 0);
         assert_eq!(c.events, e);
     }
@@ -297,7 +313,8 @@ mod state {
     #[test]
     fn bound_formulas_match_their_documentation() {
         // sequence: size_of + C*(2*16+2+4+size_of::<CaptureSpec>()) + S
-        //         + cap*(32 + 1 + (steps-1)*(16 + 17*C + S)) + 4*next_pow2(2*cap)
+        //         + cap*(48 + 1 + (steps-1)*(16 + 17*C + S)) + 4*next_pow2(2*cap)
+        //         + cap*48 + 4*next_pow2(2*cap)                 (the hosts' clocks)
         let specs = [
             CaptureSpec {
                 step: 0,
@@ -312,15 +329,19 @@ mod state {
         let spec = std::mem::size_of::<CaptureSpec>() as u64;
         let fixed_seq = sequence_state_bound_bytes(3, 1000, &specs)
             - (c * (2 * 16 + 2 + 4 + spec) + s)
-            - cap * (32 + 1 + (steps - 1) * (16 + 17 * c + s))
-            - 4 * 2048;
+            - cap * (48 + 1 + (steps - 1) * (16 + 17 * c + s))
+            - 4 * 2048
+            - (cap * 48 + 4 * 2048);
         assert!(
             fixed_seq > 0 && fixed_seq < 1024,
             "the struct itself: {fixed_seq}"
         );
-        // threshold: size_of + cap*(32 + 8 + N*(8 or 16)) + 4*next_pow2(2*cap)
-        let fixed_thr =
-            threshold_state_bound_bytes(1000, 20, true) - 1000 * (32 + 8 + 20 * 16) - 4 * 2048;
+        // threshold: size_of + cap*(48 + 8 + N*(8 or 16)) + 4*next_pow2(2*cap)
+        //          + cap*48 + 4*next_pow2(2*cap)                (the hosts' clocks)
+        let fixed_thr = threshold_state_bound_bytes(1000, 20, true)
+            - 1000 * (48 + 8 + 20 * 16)
+            - 4 * 2048
+            - (1000 * 48 + 4 * 2048);
         assert!(fixed_thr > 0 && fixed_thr < 1024);
         assert_eq!(
             threshold_state_bound_bytes(1000, 20, true)

@@ -107,6 +107,9 @@ pub struct DeployOptions {
     pub crash_limit: u32,
     /// The window those exits must fall in, in seconds. Default 600.
     pub crash_window_secs: u64,
+    /// Every engine's [`EngineOptions::lateness_ns`]: how much older than the newest time seen
+    /// from its host an event may be and still count for stateful rules. Default 0.
+    pub lateness_ns: u64,
 }
 
 impl Default for DeployOptions {
@@ -117,6 +120,7 @@ impl Default for DeployOptions {
             policy: PromotionPolicy::default(),
             crash_limit: 3,
             crash_window_secs: 600,
+            lateness_ns: 0,
         }
     }
 }
@@ -257,6 +261,23 @@ pub struct ActiveStatus {
     pub errors: u64,
     /// Its alerts per rule id since it was activated.
     pub alerts_per_rule: BTreeMap<String, u64>,
+    /// Its stateful rules' event-time counters (see [`EventTimeCounts`]).
+    pub event_time: EventTimeCounts,
+}
+
+/// Event-time counters of the active bundle's stateful rules, summed over the rules (an event
+/// seen by two such rules counts twice); tables handed over on an update keep their counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct EventTimeCounts {
+    /// Late events skipped: older than their host's newest time by more than the lateness
+    /// allowance ([`DeployOptions::lateness_ns`]).
+    pub late_skipped: u64,
+    /// Late events accepted: older than their host's newest time, within the allowance.
+    pub late_accepted: u64,
+    /// Events without a time (skipped by stateful rules).
+    pub missing_time: u64,
+    /// Times a host's clock went back past the reset horizon (its state was dropped).
+    pub clock_resets: u64,
 }
 
 /// The shadow candidate, as reported.
@@ -994,6 +1015,7 @@ impl Deployer {
                 let options = EngineOptions {
                     engine: self.options.engine,
                     shadow: false,
+                    lateness_ns: self.options.lateness_ns,
                     ..EngineOptions::default()
                 };
                 let engine = Engine::from_loaded(&shadow.loaded, options).map_err(|e| {
@@ -1130,6 +1152,7 @@ impl Deployer {
             let options = EngineOptions {
                 engine: self.options.engine,
                 shadow: false,
+                lateness_ns: self.options.lateness_ns,
                 ..EngineOptions::default()
             };
             Engine::from_loaded(&candidate.active.loaded, options)
@@ -1288,6 +1311,7 @@ impl Deployer {
         let options = EngineOptions {
             engine: self.options.engine,
             shadow,
+            lateness_ns: self.options.lateness_ns,
             ..EngineOptions::default()
         };
         let engine = match Engine::from_loaded(&loaded, options) {
@@ -1656,6 +1680,12 @@ impl Deployer {
                 since_unix: a.since_unix,
                 errors: stats.eval_errors + stats.internal_errors,
                 alerts_per_rule: counts,
+                event_time: EventTimeCounts {
+                    late_skipped: stats.state_late,
+                    late_accepted: stats.state_late_accepted,
+                    missing_time: stats.state_missing_time,
+                    clock_resets: stats.state_clock_resets,
+                },
             }
         });
         let candidate = candidate.map(|c| CandidateStatus {

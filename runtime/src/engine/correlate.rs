@@ -296,6 +296,13 @@ struct CachedKey {
 }
 
 impl KeyCache {
+    /// The hash naming the clock of `event`'s host ([`crate::state::host_hash`]: the key of
+    /// no `by` fields), remembered for this event.
+    pub(crate) fn host(&mut self, event: &Event<'_>) -> KeyHash {
+        self.key(event, &[])
+            .unwrap_or_else(|| KeyHasher::new(event.host()).finish())
+    }
+
     /// [`key_of`], remembered for this event.
     pub(crate) fn key(&mut self, event: &Event<'_>, key: &[Read]) -> Option<KeyHash> {
         if key.len() > CACHED_KEY_FIELDS {

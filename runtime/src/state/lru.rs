@@ -26,11 +26,14 @@ pub(crate) const NIL: u32 = u32::MAX;
 /// Slots the slab grows by at least.
 const MIN_GROW: usize = 16;
 
-/// One key slot: its key, its last-update time, and its links in the recency list (the free
-/// list reuses `next`).
+/// One key slot: its key, the host whose clock judges it, its last-update time, and its links
+/// in the recency list (the free list reuses `next`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Node {
     key: KeyHash,
+    /// The host (`host_hash`) of the events that update this key; in a table of host clocks,
+    /// the key itself.
+    host: KeyHash,
     /// The newest event time that updated this key.
     touched: i64,
     prev: u32,
@@ -142,6 +145,30 @@ impl Lru {
     /// The key held in `slot`.
     pub(crate) fn key(&self, slot: u32) -> Option<KeyHash> {
         self.node(slot).map(|n| n.key)
+    }
+
+    /// The host of the key held in `slot`.
+    pub(crate) fn host(&self, slot: u32) -> Option<KeyHash> {
+        self.node(slot).map(|n| n.host)
+    }
+
+    /// The last-update time of the key held in `slot`.
+    pub(crate) fn touched(&self, slot: u32) -> Option<i64> {
+        self.node(slot).map(|n| n.touched)
+    }
+
+    /// Sets the last-update time of `slot` to `time` (even backwards: a clock reset) and makes
+    /// it the most recent.
+    pub(crate) fn set_touched(&mut self, slot: u32, time: i64) {
+        if let Some(n) = self.node_mut(slot) {
+            n.touched = time;
+        } else {
+            return;
+        }
+        if self.head != slot {
+            self.unlink(slot);
+            self.link_head(slot);
+        }
     }
 
     /// The least recently updated key: its slot and last-update time.
@@ -289,9 +316,9 @@ impl Lru {
         }
     }
 
-    /// Inserts `key` (which must not be held) as the most recent, at `time`; evicts the least
-    /// recently updated key first when the table is full.
-    pub(crate) fn insert(&mut self, key: KeyHash, time: i64) -> Inserted {
+    /// Inserts `key` of `host` (`key` must not be held) as the most recent, at `time`; evicts
+    /// the least recently updated key first when the table is full.
+    pub(crate) fn insert(&mut self, key: KeyHash, host: KeyHash, time: i64) -> Inserted {
         let mut evicted = false;
         if self.len >= self.capacity {
             if let Some((slot, _)) = self.oldest() {
@@ -310,6 +337,7 @@ impl Lru {
             let slot = u32::try_from(self.nodes.len()).unwrap_or(NIL);
             self.nodes.push(Node {
                 key,
+                host,
                 touched: time,
                 prev: NIL,
                 next: NIL,
@@ -319,6 +347,7 @@ impl Lru {
         if let Some(n) = self.node_mut(slot) {
             *n = Node {
                 key,
+                host,
                 touched: time,
                 prev: NIL,
                 next: NIL,
@@ -338,11 +367,11 @@ mod tests {
     #[test]
     fn evicts_least_recently_updated() {
         let mut t = Lru::new(3);
-        let a = t.insert(KeyHash(1), 1).slot;
-        t.insert(KeyHash(2), 2);
-        t.insert(KeyHash(3), 3);
+        let a = t.insert(KeyHash(1), KeyHash(0), 1).slot;
+        t.insert(KeyHash(2), KeyHash(0), 2);
+        t.insert(KeyHash(3), KeyHash(0), 3);
         t.touch(a, 4);
-        let ins = t.insert(KeyHash(4), 5);
+        let ins = t.insert(KeyHash(4), KeyHash(0), 5);
         assert!(ins.evicted);
         assert_eq!(t.get(KeyHash(2)), None);
         assert!(t.get(KeyHash(1)).is_some());
@@ -358,7 +387,7 @@ mod tests {
         for i in 0..20_000u128 {
             let k = KeyHash(i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
             assert_eq!(t.get(k), None);
-            let s = t.insert(k, i as i64).slot;
+            let s = t.insert(k, KeyHash(0), i as i64).slot;
             assert_eq!(t.get(k), Some(s));
             if i % 3 == 0 {
                 t.remove(s);

@@ -86,6 +86,8 @@ mod lru;
 mod sequence;
 mod threshold;
 
+use lru::Lru;
+
 pub use key::{key_hash, value_hash, KeyHash, KeyHasher, KeyPart, ValueHash};
 pub use sequence::{
     sequence_state_bound_bytes, CaptureKind, CaptureSpec, CaptureValue, CaptureView, Fired,
@@ -130,13 +132,18 @@ pub struct Counters {
     pub evicted: u64,
     /// Keys dropped because their window had passed.
     pub expired: u64,
-    /// Events more than the lateness allowance older than the newest time (state untouched).
+    /// Events more than the lateness allowance older than their host's newest time: skipped
+    /// (state untouched).
     pub late: u64,
+    /// Events older than their host's newest time but within the lateness allowance:
+    /// processed.
+    pub late_accepted: u64,
     /// Events whose key field was absent (reported by the caller, `note_absent_key`).
     pub absent_key: u64,
     /// Events without a time (state untouched).
     pub missing_time: u64,
-    /// Times the clock jumped back beyond the reset horizon (the table was cleared).
+    /// Times a host's clock jumped back beyond the reset horizon (that host's keys were
+    /// dropped).
     pub clock_resets: u64,
     /// Distinct thresholds: events whose counted field was absent (state untouched).
     pub absent_value: u64,
@@ -169,64 +176,184 @@ pub enum StateError {
     TooLarge,
 }
 
-/// What the clock made of an event's time.
+/// The clock of events that carry no host, and of [`SequenceState::on_event`] /
+/// [`ThresholdState::on_event`], which take none: every such event shares it.
+pub const SHARED_CLOCK: KeyHash = KeyHash(0);
+
+/// The hash that names a host's clock: the key of a rule without `by` fields on that host
+/// (`key_hash(host, &[])`). Events without a host pass `host_hash("")`: they share one clock.
+#[must_use]
+pub fn host_hash(host: &str) -> KeyHash {
+    KeyHasher::new(host).finish()
+}
+
+/// What the clocks made of an event's time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Admit {
-    /// Process it.
-    Accept(i64),
-    /// Process it after clearing the table.
-    Reset(i64),
-    /// Skip it: no time.
-    Missing,
-    /// Skip it: late.
+    /// Process it; `late`: it is older than its host's newest time, within the allowance.
+    Accept {
+        /// Older than the host's newest time (but not by more than the allowance).
+        late: bool,
+    },
+    /// Process it: the host's clock jumped back past the reset horizon and now reads the
+    /// event's time.
+    Reset,
+    /// Skip it: more than the allowance older than its host's newest time.
     Late,
 }
 
-/// The newest time a table has accepted, and its lateness rules.
-#[derive(Clone, Copy, Debug)]
-struct Clock {
-    newest: Option<i64>,
+/// A table's clocks: per host (by [`host_hash`]), the newest event time accepted from it, in a
+/// bounded table of the same kind as the keys' (fixed capacity, the host seen least recently
+/// dropped first), and the lateness rules (see the module docs, "Time").
+#[derive(Debug)]
+struct Clocks {
+    hosts: Lru,
     lateness: i128,
     reset: i128,
+    within: i128,
 }
 
-impl Clock {
-    fn new(cfg: TimeConfig, window_ns: u64) -> Clock {
+impl Clocks {
+    fn new(cfg: TimeConfig, window_ns: u64, capacity: u32) -> Clocks {
         let lateness = i128::from(cfg.lateness_ns);
-        let reset = i128::from(cfg.clock_reset_ns).max(lateness + i128::from(window_ns));
-        Clock {
-            newest: None,
+        let within = i128::from(window_ns);
+        let reset = i128::from(cfg.clock_reset_ns).max(lateness + within);
+        Clocks {
+            hosts: Lru::new(capacity),
             lateness,
             reset,
+            within,
         }
     }
 
-    fn admit(&mut self, time: Option<i64>) -> Admit {
-        let Some(t) = time else { return Admit::Missing };
-        match self.newest {
+    /// The most bytes the clocks of a table of `capacity` keys hold (one clock per key at
+    /// most: the same bound as the keys' table).
+    fn bound_bytes(capacity: u32) -> u64 {
+        Lru::bound_bytes(capacity)
+    }
+
+    fn measured_bytes(&self) -> u64 {
+        self.hosts.measured_bytes()
+    }
+
+    /// The newest time accepted from `host`, if its clock is held.
+    fn newest(&self, host: KeyHash) -> Option<i64> {
+        self.hosts.get(host).and_then(|s| self.hosts.touched(s))
+    }
+
+    /// Whether a key of `host` last updated at `touched` is from before a reset of its
+    /// host's clock (later than the host's newest time by more than the allowance).
+    fn is_stale(&self, host: KeyHash, touched: i64) -> bool {
+        self.newest(host)
+            .is_some_and(|n| i128::from(touched) > i128::from(n) + self.lateness)
+    }
+
+    /// Whether a key of `host` last updated at `touched` can match no event its host may still
+    /// send: stale, or its window has passed by its host's clock (`touched < newest - L - D`,
+    /// or `<=` when `inclusive`). `None` when the host's clock is not held (it cannot tell).
+    fn is_dead(&self, host: KeyHash, touched: i64, inclusive: bool) -> Option<bool> {
+        let n = i128::from(self.newest(host)?);
+        let t = i128::from(touched);
+        let cutoff = n - self.lateness - self.within;
+        Some(t > n + self.lateness || t < cutoff || (inclusive && t == cutoff))
+    }
+
+    /// The oldest time a future accepted event of `host` can have: `newest - lateness`.
+    fn floor(&self, host: KeyHash) -> Option<i128> {
+        self.newest(host).map(|n| i128::from(n) - self.lateness)
+    }
+
+    /// Judges an event of `host` at `t` whose key (if held, and not stale) was last updated at
+    /// `key_time`, and moves the host's clock: its newest time is the newest of its clock and
+    /// its key's last update (the key's time stands in when the host's clock was dropped for
+    /// room). A host seen for the first time starts its clock at `t`.
+    fn admit(&mut self, host: KeyHash, key_time: Option<i64>, t: i64) -> Admit {
+        let slot = self.hosts.get(host);
+        let clock = slot.and_then(|s| self.hosts.touched(s));
+        let newest = match (clock, key_time) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let Some(n) = newest else {
+            self.hosts.insert(host, host, t);
+            return Admit::Accept { late: false };
+        };
+        let behind = i128::from(n) - i128::from(t);
+        let (verdict, time) = if behind > self.reset {
+            (Admit::Reset, t)
+        } else if behind > self.lateness {
+            return Admit::Late;
+        } else {
+            (Admit::Accept { late: behind > 0 }, n.max(t))
+        };
+        match slot {
+            Some(s) => self.hosts.set_touched(s, time),
             None => {
-                self.newest = Some(t);
-                Admit::Accept(t)
+                self.hosts.insert(host, host, time);
             }
-            Some(n) => {
-                let behind = i128::from(n) - i128::from(t);
-                if behind > self.reset {
-                    self.newest = Some(t);
-                    Admit::Reset(t)
-                } else if behind > self.lateness {
-                    Admit::Late
-                } else {
-                    self.newest = Some(n.max(t));
-                    Admit::Accept(t)
+        }
+        verdict
+    }
+}
+
+/// Judges an event of `host` at `t` for key `key` against the clocks, counts what it was, and
+/// drops the keys that can no longer match; returns whether the table processes it. Shared by
+/// both kinds of table; `inclusive`: a key last updated exactly `D` before the floor is dead
+/// (thresholds, whose window `(t - D, t]` excludes its start).
+fn admit_event(
+    lru: &mut Lru,
+    clocks: &mut Clocks,
+    counters: &mut Counters,
+    host: KeyHash,
+    key: KeyHash,
+    t: i64,
+    inclusive: bool,
+) -> bool {
+    let slot = lru.get(key);
+    let mut key_time = slot.and_then(|s| lru.touched(s));
+    if let (Some(s), Some(kt)) = (slot, key_time) {
+        if clocks.is_stale(host, kt) {
+            // From before a reset of its host's clock.
+            lru.remove(s);
+            bump(&mut counters.expired);
+            key_time = None;
+        }
+    }
+    match clocks.admit(host, key_time, t) {
+        Admit::Late => {
+            bump(&mut counters.late);
+            return false;
+        }
+        Admit::Reset => {
+            bump(&mut counters.clock_resets);
+            if let Some(s) = lru.get(key) {
+                if lru.touched(s).is_some_and(|kt| clocks.is_stale(host, kt)) {
+                    lru.remove(s);
+                    bump(&mut counters.expired);
                 }
             }
         }
+        Admit::Accept { late } => {
+            if late {
+                bump(&mut counters.late_accepted);
+            }
+        }
     }
+    expire(lru, clocks, counters, inclusive);
+    true
+}
 
-    /// The oldest time a future accepted event can have: `newest - lateness`.
-    fn floor(&self) -> i128 {
-        self.newest
-            .map_or(i128::MIN / 4, |n| i128::from(n) - self.lateness)
+/// Drops keys from the old end of the recency list while they are dead by their own host's
+/// clock ([`Clocks::is_dead`]); stops at the first live key, or at a key whose host's clock
+/// is no longer held (it cannot be judged; eviction still bounds it).
+fn expire(lru: &mut Lru, clocks: &Clocks, counters: &mut Counters, inclusive: bool) {
+    while let Some((slot, touched)) = lru.oldest() {
+        let Some(host) = lru.host(slot) else { break };
+        if clocks.is_dead(host, touched, inclusive) != Some(true) {
+            break;
+        }
+        lru.remove(slot);
+        bump(&mut counters.expired);
     }
 }
 

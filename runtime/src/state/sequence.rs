@@ -22,7 +22,9 @@ use std::net::IpAddr;
 
 use super::key::KeyHash;
 use super::lru::Lru;
-use super::{bump, Admit, Clock, Counters, StateError, TimeConfig, MAX_STEPS, MIN_STEPS};
+use super::{
+    admit_event, bump, Clocks, Counters, StateError, TimeConfig, MAX_STEPS, MIN_STEPS, SHARED_CLOCK,
+};
 use crate::event::{Slot, FLAG_PRESENT, FLAG_TRUNCATED};
 use crate::types::{Scalar, Ty};
 
@@ -259,12 +261,14 @@ impl Layout {
 /// ```text
 ///   size_of::<SequenceState>()
 /// + C * (2*16 + 2 + 4 + size_of::<CaptureSpec>()) + S          scratch, fired buffer, layout
-/// + capacity * (32 + 1 + (steps-1) * (16 + 17*C + S))          key slots and their records
+/// + capacity * (48 + 1 + (steps-1) * (16 + 17*C + S))          key slots and their records
 /// + 4 * next_power_of_two(2 * capacity)                         the key index
+/// + capacity * 48 + 4 * next_power_of_two(2 * capacity)         the hosts' clocks
 /// ```
 ///
-/// with `C` the number of captures, `S` the sum of the string captures' `max_bytes`, 32 the
-/// key slot (128-bit key hash, last-update time, two links). A capacity of 0 counts as 1.
+/// with `C` the number of captures, `S` the sum of the string captures' `max_bytes`, 48 the
+/// key slot (128-bit key hash, 128-bit host hash, last-update time, two links; a host's clock
+/// takes one such slot). A capacity of 0 counts as 1.
 /// Saturates at `u64::MAX`.
 #[must_use]
 pub fn sequence_state_bound_bytes(steps: usize, capacity: u32, captures: &[CaptureSpec]) -> u64 {
@@ -273,13 +277,14 @@ pub fn sequence_state_bound_bytes(steps: usize, capacity: u32, captures: &[Captu
         .saturating_mul(l.slot_bytes())
         .saturating_add(l.fixed_bytes())
         .saturating_add(Lru::bound_bytes(capacity))
+        .saturating_add(Clocks::bound_bytes(capacity))
 }
 
 /// One sequence rule's state (see the module docs of [`crate::state`] for the semantics).
 #[derive(Debug)]
 pub struct SequenceState {
     lru: Lru,
-    clock: Clock,
+    clocks: Clocks,
     within: i128,
     steps: usize,
     levels: usize,
@@ -396,7 +401,7 @@ impl SequenceState {
         let s = str_bytes as usize;
         Ok(SequenceState {
             lru: Lru::new(p.capacity),
-            clock: Clock::new(p.time, p.within_ns),
+            clocks: Clocks::new(p.time, p.within_ns, p.capacity),
             within: i128::from(p.within_ns),
             steps: p.steps,
             levels: layout.levels as usize,
@@ -460,12 +465,14 @@ impl SequenceState {
             + self.specs.capacity() * size_of::<CaptureSpec>();
         (heap as u64)
             .saturating_add(self.lru.measured_bytes())
+            .saturating_add(self.clocks.measured_bytes())
             .saturating_add(size_of::<SequenceState>() as u64)
     }
 
-    /// Drops every key (counters are kept).
+    /// Drops every key and every host's clock (counters are kept).
     pub fn clear(&mut self) {
         self.lru.clear();
+        self.clocks.hosts.clear();
     }
 
     fn ensure_payload(&mut self) {
@@ -480,17 +487,6 @@ impl SequenceState {
         grow_exact(&mut self.slots, recs * c, Slot::default());
         grow_exact(&mut self.flags, recs * c, 0);
         grow_exact(&mut self.bytes, recs * self.str_bytes, 0);
-    }
-
-    fn expire(&mut self) {
-        let cutoff = self.clock.floor() - self.within;
-        while let Some((slot, touched)) = self.lru.oldest() {
-            if i128::from(touched) >= cutoff {
-                break;
-            }
-            self.lru.remove(slot);
-            bump(&mut self.counters.expired);
-        }
     }
 
     fn rec(&self, slot: u32, level: usize) -> usize {
@@ -703,8 +699,23 @@ impl SequenceState {
         }
     }
 
+    /// [`SequenceState::on_host_event`] for an event judged by the clock all host-less events
+    /// share ([`SHARED_CLOCK`]).
+    pub fn on_event<'e, E>(
+        &mut self,
+        key: KeyHash,
+        time: Option<i64>,
+        steps: &[usize],
+        eval: impl FnMut(usize, &CaptureView<'_>) -> Result<bool, E>,
+        capture: impl FnMut(usize) -> CaptureValue<'e>,
+    ) -> Result<Option<Fired<'_>>, E> {
+        self.on_host_event(SHARED_CLOCK, key, time, steps, eval, capture)
+    }
+
     /// Hands one event to the table.
     ///
+    /// - `host`: the [`super::host_hash`] of the event's `host` (whose clock judges its time);
+    ///   the key must be of that host;
     /// - `key`: the event's key hash (the caller skips events whose key field is absent, and
     ///   calls [`SequenceState::note_absent_key`]);
     /// - `time`: the event's time, `None` when it has none;
@@ -719,8 +730,9 @@ impl SequenceState {
     ///
     /// Returns the completed match when the last step matched (borrowing the table until the
     /// next call), or the first error `eval` returned (later steps are then not tried).
-    pub fn on_event<'e, E>(
+    pub fn on_host_event<'e, E>(
         &mut self,
+        host: KeyHash,
         key: KeyHash,
         time: Option<i64>,
         steps: &[usize],
@@ -728,23 +740,14 @@ impl SequenceState {
         mut capture: impl FnMut(usize) -> CaptureValue<'e>,
     ) -> Result<Option<Fired<'_>>, E> {
         bump(&mut self.counters.events);
-        let t = match self.clock.admit(time) {
-            Admit::Missing => {
-                bump(&mut self.counters.missing_time);
-                return Ok(None);
-            }
-            Admit::Late => {
-                bump(&mut self.counters.late);
-                return Ok(None);
-            }
-            Admit::Reset(t) => {
-                bump(&mut self.counters.clock_resets);
-                self.lru.clear();
-                t
-            }
-            Admit::Accept(t) => t,
+        let Some(t) = time else {
+            bump(&mut self.counters.missing_time);
+            return Ok(None);
         };
-        self.expire();
+        let (lru, clocks, counters) = (&mut self.lru, &mut self.clocks, &mut self.counters);
+        if !admit_event(lru, clocks, counters, host, key, t, false) {
+            return Ok(None);
+        }
         let mut mask: u16 = 0;
         for &s in steps {
             if s < self.steps {
@@ -763,7 +766,7 @@ impl SequenceState {
                 let sl = match slot {
                     Some(sl) => sl,
                     None => {
-                        let ins = self.lru.insert(key, t);
+                        let ins = self.lru.insert(key, host, t);
                         if ins.evicted {
                             bump(&mut self.counters.evicted);
                         }

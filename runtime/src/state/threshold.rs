@@ -18,7 +18,7 @@
 
 use super::key::{KeyHash, ValueHash};
 use super::lru::Lru;
-use super::{bump, Admit, Clock, Counters, StateError, TimeConfig};
+use super::{admit_event, bump, Clocks, Counters, StateError, TimeConfig, SHARED_CLOCK};
 
 /// Parameters of a [`ThresholdState`], from the rule's [`crate::ir::ThresholdDef`].
 #[derive(Clone, Copy, Debug)]
@@ -52,12 +52,13 @@ pub struct ThresholdFired {
 ///
 /// ```text
 ///   size_of::<ThresholdState>()
-/// + capacity * (32 + 8 + per_key * (8 [+ 8 if distinct]))
+/// + capacity * (48 + 8 + per_key * (8 [+ 8 if distinct]))
 /// + 4 * next_power_of_two(2 * capacity)
+/// + capacity * 48 + 4 * next_power_of_two(2 * capacity)     the hosts' clocks
 /// ```
 ///
-/// 32 is the key slot (128-bit key hash, last-update time, two links), 8 the entry count and
-/// ring head. A capacity of 0 counts as 1. Saturates at `u64::MAX`.
+/// 48 is the key slot (128-bit key hash, 128-bit host hash, last-update time, two links; a
+/// host's clock takes one such slot), 8 the entry count and ring head. A capacity of 0 counts as 1. Saturates at `u64::MAX`.
 #[must_use]
 pub fn threshold_state_bound_bytes(capacity: u32, per_key: u32, distinct: bool) -> u64 {
     let entry = if distinct { 16 } else { 8 };
@@ -65,6 +66,7 @@ pub fn threshold_state_bound_bytes(capacity: u32, per_key: u32, distinct: bool) 
     u64::from(capacity.max(1))
         .saturating_mul(slot)
         .saturating_add(Lru::bound_bytes(capacity))
+        .saturating_add(Clocks::bound_bytes(capacity))
         .saturating_add(size_of::<ThresholdState>() as u64)
 }
 
@@ -72,7 +74,7 @@ pub fn threshold_state_bound_bytes(capacity: u32, per_key: u32, distinct: bool) 
 #[derive(Debug)]
 pub struct ThresholdState {
     lru: Lru,
-    clock: Clock,
+    clocks: Clocks,
     within: i128,
     n: usize,
     distinct: bool,
@@ -109,7 +111,7 @@ impl ThresholdState {
         }
         Ok(ThresholdState {
             lru: Lru::new(p.capacity),
-            clock: Clock::new(p.time, p.within_ns),
+            clocks: Clocks::new(p.time, p.within_ns, p.capacity),
             within: i128::from(p.within_ns),
             n: p.count as usize,
             distinct: p.distinct,
@@ -158,12 +160,14 @@ impl ThresholdState {
             + self.values.capacity() * size_of::<u64>();
         (heap as u64)
             .saturating_add(self.lru.measured_bytes())
+            .saturating_add(self.clocks.measured_bytes())
             .saturating_add(size_of::<ThresholdState>() as u64)
     }
 
-    /// Drops every key (counters are kept).
+    /// Drops every key and every host's clock (counters are kept).
     pub fn clear(&mut self) {
         self.lru.clear();
+        self.clocks.hosts.clear();
     }
 
     fn ensure_payload(&mut self) {
@@ -179,32 +183,37 @@ impl ThresholdState {
         }
     }
 
-    /// Entries at or before this time can be in no future window.
-    fn dead_cutoff(&self) -> i128 {
-        self.clock.floor() - self.within
+    /// Entries of `host`'s keys at or before this time can be in no future window.
+    fn dead_cutoff(&self, host: KeyHash, t: i64) -> i128 {
+        self.clocks
+            .floor(host)
+            .unwrap_or_else(|| i128::from(t) - self.clocks.lateness)
+            - self.within
     }
 
-    fn expire(&mut self) {
-        let cutoff = self.dead_cutoff();
-        while let Some((slot, touched)) = self.lru.oldest() {
-            if i128::from(touched) > cutoff {
-                break;
-            }
-            self.lru.remove(slot);
-            bump(&mut self.counters.expired);
-        }
+    /// [`ThresholdState::on_host_event`] for an event judged by the clock all host-less events
+    /// share ([`SHARED_CLOCK`]).
+    pub fn on_event(
+        &mut self,
+        key: KeyHash,
+        time: Option<i64>,
+        value: Option<ValueHash>,
+    ) -> Option<ThresholdFired> {
+        self.on_host_event(SHARED_CLOCK, key, time, value)
     }
 
     /// Hands one counted event to the table: the caller has checked the rule's event type and
     /// condition, and computed `key` (skipping, and reporting with
-    /// [`ThresholdState::note_absent_key`], events whose key field is absent). `time` is the
-    /// event's time (`None` when it has none); `value` the hash of the counted field for
+    /// [`ThresholdState::note_absent_key`], events whose key field is absent); `host` is the
+    /// [`super::host_hash`] of the event's `host`, whose clock judges its time (the key must be
+    /// of that host). `time` is the event's time (`None` when it has none); `value` the hash of the counted field for
     /// `distinct(F)` (`None` when absent; ignored for `count`).
     ///
     /// Returns `Some` when the key's count in the window reaches `N` with this event: the rule
     /// fires, and the key starts afresh.
-    pub fn on_event(
+    pub fn on_host_event(
         &mut self,
+        host: KeyHash,
         key: KeyHash,
         time: Option<i64>,
         value: Option<ValueHash>,
@@ -221,27 +230,19 @@ impl ThresholdState {
         } else {
             ValueHash(0)
         };
-        let t = match self.clock.admit(time) {
-            Admit::Missing => {
-                bump(&mut self.counters.missing_time);
-                return None;
-            }
-            Admit::Late => {
-                bump(&mut self.counters.late);
-                return None;
-            }
-            Admit::Reset(t) => {
-                bump(&mut self.counters.clock_resets);
-                self.lru.clear();
-                t
-            }
-            Admit::Accept(t) => t,
+        let Some(t) = time else {
+            bump(&mut self.counters.missing_time);
+            return None;
         };
-        self.expire();
+        let (lru, clocks, counters) = (&mut self.lru, &mut self.clocks, &mut self.counters);
+        if !admit_event(lru, clocks, counters, host, key, t, true) {
+            return None;
+        }
         let slot = self.lru.get(key);
+        let dead = self.dead_cutoff(host, t);
         let (count, first) = match slot {
-            Some(s) if self.distinct => self.distinct_window(s, t, value),
-            Some(s) => self.count_window(s, t),
+            Some(s) if self.distinct => self.distinct_window(s, t, value, dead),
+            Some(s) => self.count_window(s, t, dead),
             None => (0, t),
         };
         let count = count.saturating_add(1);
@@ -259,7 +260,7 @@ impl ThresholdState {
         let s = match slot {
             Some(s) => s,
             None => {
-                let ins = self.lru.insert(key, t);
+                let ins = self.lru.insert(key, host, t);
                 if ins.evicted {
                     bump(&mut self.counters.evicted);
                 }
@@ -321,11 +322,10 @@ impl ThresholdState {
         }
     }
 
-    /// Drops the key's dead entries; returns the count inside `(t - D, t]` and the oldest time
+    /// Drops the key's entries at or before `dead`; returns the count inside `(t - D, t]` and the oldest time
     /// in it.
-    fn count_window(&mut self, slot: u32, t: i64) -> (usize, i64) {
+    fn count_window(&mut self, slot: u32, t: i64, dead: i128) -> (usize, i64) {
         let (mut head, mut len) = self.ring_state(slot);
-        let dead = self.dead_cutoff();
         let drop = self.ring_upper(slot, head, len, dead);
         head = (head + drop) % self.n;
         len -= drop;
@@ -369,12 +369,11 @@ impl ThresholdState {
 
     // ---- distinct: unordered (value, last seen) pairs per slot ----
 
-    /// Drops the key's dead values; returns the number of values other than `v` last seen
+    /// Drops the key's values seen at or before `dead`; returns the number of values other than `v` last seen
     /// inside `(t - D, t]`, and the oldest such sighting.
-    fn distinct_window(&mut self, slot: u32, t: i64, v: ValueHash) -> (usize, i64) {
+    fn distinct_window(&mut self, slot: u32, t: i64, v: ValueHash, dead: i128) -> (usize, i64) {
         let n = self.n;
         let base = slot as usize * n;
-        let dead = self.dead_cutoff();
         let mut len = self
             .len
             .get(slot as usize)

@@ -143,6 +143,11 @@ pub(crate) struct Args {
     /// The evaluator.
     #[arg(long, value_enum, default_value_t = EngineChoice::Jit)]
     engine: EngineChoice,
+    /// How much older than the newest time seen from its host an event may be and still
+    /// count for sequence and threshold rules (`500ms`, `2s`; default 0). Late events are
+    /// counted in `status.json` (`event_time`).
+    #[arg(long, value_name = "DURATION", value_parser = crate::run::parse_lateness, default_value = "0s")]
+    lateness: u64,
     /// Exit after this many milliseconds without events or new bundles.
     #[arg(long, value_name = "N")]
     exit_after_idle_ms: Option<u64>,
@@ -682,6 +687,7 @@ impl Agent {
             },
             crash_limit: args.crash_limit,
             crash_window_secs: args.crash_window_mins.saturating_mul(60),
+            lateness_ns: args.lateness,
         };
         let mut state = StateDir::open(&args.state).map_err(|e| e.to_string())?;
         if let Some(name) = std::env::var(FAIL_WRITES_HOOK)

@@ -59,7 +59,7 @@ use vigil_runtime::event::Event;
 use vigil_runtime::schema::Schema;
 
 pub(crate) use crate::common::make_decoder;
-use crate::common::{fail, load, load_schema, print_diags, Color, SourceArgs};
+use crate::common::{esc, fail, load, load_schema, print_diags, Color, SourceArgs};
 use crate::input::{self, Walker};
 
 /// Which evaluator runs rule conditions (shared with `vigil test`).
@@ -185,7 +185,7 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let decoder = match make_decoder(
+    let mut decoder = match make_decoder(
         args.mapping.as_deref(),
         &prepared.schema,
         Some(&prepared.fields),
@@ -193,6 +193,8 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         Ok(d) => d,
         Err(e) => return fail(&e),
     };
+    // `--strict` refuses records that name a key twice (E0713); otherwise they are counted.
+    decoder.refuse_duplicate_keys(args.strict);
     let inputs = match collect_inputs(&args.events) {
         Ok(i) => i,
         Err(e) => return fail(&e),
@@ -416,8 +418,8 @@ fn create_output(path: &Path, rules: &Path, inputs: &[Input]) -> Result<File, St
     if meta.is_file() {
         let id = input::id_of(&meta);
         let stdin = Path::new("/dev/stdin");
-        let named = std::iter::once(rules)
-            .chain(inputs.iter().map(|i| i.path.as_deref().unwrap_or(stdin)));
+        let named =
+            std::iter::once(rules).chain(inputs.iter().map(|i| i.path.as_deref().unwrap_or(stdin)));
         for p in named {
             if std::fs::metadata(p).is_ok_and(|m| input::id_of(&m) == id) {
                 return Err(format!(
@@ -738,7 +740,11 @@ impl<'p> Run<'p> {
                 if let Err(e) = decoded {
                     self.bad_line(index, &e);
                     if self.strict {
-                        eprintln!("error: {}:{line_no}: {e}", input.name);
+                        eprintln!(
+                            "error: {}:{line_no}: {}",
+                            esc(&input.name),
+                            esc(&e.to_string())
+                        );
                         eprintln!("note: stopped at the first bad line (--strict)");
                         result = Ok(Flow::Stop(ExitCode::from(1)));
                         break 'chunks;
@@ -785,17 +791,19 @@ impl<'p> Run<'p> {
         let schema = &prepared.schema;
         let mut stateful_decoder = match self.stateful_decoder.take() {
             Some(d) => d,
-            None => make_decoder(self.mapping.as_deref(), schema, Some(&prepared.fields))?,
+            None => {
+                let mut d = make_decoder(self.mapping.as_deref(), schema, Some(&prepared.fields))?;
+                d.refuse_duplicate_keys(self.strict);
+                d
+            }
         };
         stateful_decoder.set_file(Some(&input.name));
         // The workers' decoders, kept across inputs (building one compiles the mapping).
         let mut decoders = std::mem::take(&mut self.worker_decoders);
         while decoders.len() < self.threads {
-            decoders.push(make_decoder(
-                self.mapping.as_deref(),
-                schema,
-                Some(&prepared.fields),
-            )?);
+            let mut d = make_decoder(self.mapping.as_deref(), schema, Some(&prepared.fields))?;
+            d.refuse_duplicate_keys(self.strict);
+            decoders.push(d);
         }
         let threads = self.threads;
         let (work_tx, work_rx) = sync_channel::<(u64, Chunk, u64)>(threads * 2);
@@ -975,7 +983,12 @@ impl<'p> Run<'p> {
         for (_, e) in &bad {
             self.bad_line(index, e);
             if self.strict {
-                eprintln!("error: {}:{}: {e}", input.name, e.line);
+                eprintln!(
+                    "error: {}:{}: {}",
+                    esc(&input.name),
+                    e.line,
+                    esc(&e.to_string())
+                );
                 eprintln!("note: stopped at the first bad line (--strict)");
                 return Ok(Flow::Stop(ExitCode::from(1)));
             }
@@ -1034,7 +1047,10 @@ impl<'p> Run<'p> {
             eprintln!("note: stopped at the first bad input (--strict)");
             return Flow::Stop(ExitCode::from(1));
         }
-        eprintln!("note: the rest of `{}` is skipped; going on with the next input", input.name);
+        eprintln!(
+            "note: the rest of `{}` is skipped; going on with the next input",
+            input.name
+        );
         Flow::Go
     }
 
@@ -1061,7 +1077,7 @@ impl<'p> Run<'p> {
                 s.push_str(&line.to_string());
             } else {
                 let name = self.names.get(input).map_or("?", String::as_str);
-                s.push_str(&format!("{name}:{line}"));
+                s.push_str(&format!("{}:{line}", esc(name)));
             }
             last = Some(input);
         }
@@ -1079,6 +1095,7 @@ impl<'p> Run<'p> {
             dropped_items: mine.dropped_items + w.dropped_items,
             unknown_fields: mine.unknown_fields + w.unknown_fields,
             invalid_utf8_lines: mine.invalid_utf8_lines + w.invalid_utf8_lines,
+            duplicate_key_lines: mine.duplicate_key_lines + w.duplicate_key_lines,
             ..DecodeStats::default()
         };
         let s = |n: u64| if n == 1 { "" } else { "s" };
@@ -1102,6 +1119,7 @@ impl<'p> Run<'p> {
         let _ = writeln!(err, "alerts: {}", self.alerts);
         for (id, name) in &self.prepared.rules {
             if let Some(n) = self.per_rule.get(id) {
+                let (id, name) = (esc(id), esc(name));
                 if id == name {
                     let _ = writeln!(err, "  {id}: {n}");
                 } else {
@@ -1121,7 +1139,7 @@ impl<'p> Run<'p> {
                     s(b.places.len() as u64),
                     self.places(&b.places)
                 );
-                let _ = writeln!(err, "    first: {}", b.first_message);
+                let _ = writeln!(err, "    first: {}", esc(&b.first_message));
             }
         }
         let counters = [
@@ -1130,6 +1148,10 @@ impl<'p> Run<'p> {
             (d.dropped_items, "dropped list items"),
             (d.unknown_fields, "unknown keys ignored"),
             (d.invalid_utf8_lines, "lines with invalid UTF-8 replaced"),
+            (
+                d.duplicate_key_lines,
+                "lines naming a key twice (E0713: the last value kept; --strict refuses them)",
+            ),
             (
                 // With workers, the ordered stage runs the stateful rules the workers skip.
                 if self.threads > 1 {
@@ -1220,6 +1242,7 @@ fn add_stats(a: &mut DecodeStats, b: &DecodeStats) {
     a.dropped_items += b.dropped_items;
     a.unknown_fields += b.unknown_fields;
     a.invalid_utf8_lines += b.invalid_utf8_lines;
+    a.duplicate_key_lines += b.duplicate_key_lines;
 }
 
 /// `1234567` → `1,234,567`.
