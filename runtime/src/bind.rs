@@ -41,6 +41,8 @@ pub struct BoundField {
     pub max_len: u32,
     /// The host's maximum items of a list.
     pub max_items: u32,
+    /// The host's maximum bytes of all items of a `[string]` list together (0 for others).
+    pub max_total_len: u32,
 }
 
 /// A program bound to a host schema and this runtime's builtins. Built only by [`bind`].
@@ -49,6 +51,10 @@ pub struct Binding {
     host_name: String,
     host_label: String,
     event_names: Vec<String>,
+    /// Per host event type, its `max_event_bytes`.
+    event_bytes: Vec<u32>,
+    /// Per host event type, per field: `(max_len, max_total_len)`.
+    event_fields: Vec<Vec<(u32, u32)>>,
     fields: Vec<BoundField>,
     /// The same-named field on the other event types of rules that run on several types.
     alternates: BTreeMap<(FieldRef, EventTypeId), BoundField>,
@@ -110,7 +116,23 @@ impl Binding {
             .map_or(&[], Vec::as_slice)
     }
 
-    /// The host event type's name.
+    /// The host event type's `max_event_bytes` (`u32::MAX` for an id out of range).
+    pub fn max_event_bytes(&self, event: EventTypeId) -> u32 {
+        self.event_bytes
+            .get(usize::from(event.0))
+            .copied()
+            .unwrap_or(u32::MAX)
+    }
+
+    /// The host's `(max_len, max_total_len)` of field `index` of event type `event`.
+    pub fn field_def(&self, event: EventTypeId, index: FieldIndex) -> Option<(u32, u32)> {
+        self.event_fields
+            .get(usize::from(event.0))?
+            .get(usize::from(index.0))
+            .copied()
+    }
+
+    /// The host event type's name (`?` for an id out of range).
     pub fn event_name(&self, event: EventTypeId) -> &str {
         self.event_names
             .get(usize::from(event.0))
@@ -262,6 +284,7 @@ pub fn bind(program: &Program, host: &Schema) -> Result<Binding, Vec<BindError>>
                     ty: req.ty,
                     max_len: 0,
                     max_items: 0,
+                    max_total_len: 0,
                 });
             }
         }
@@ -441,6 +464,17 @@ pub fn bind(program: &Program, host: &Schema) -> Result<Binding, Vec<BindError>>
             host_name: host.name.clone(),
             host_label: label,
             event_names: host.events.iter().map(|e| e.name.clone()).collect(),
+            event_bytes: host.events.iter().map(|e| e.max_event_bytes).collect(),
+            event_fields: host
+                .events
+                .iter()
+                .map(|e| {
+                    e.fields
+                        .iter()
+                        .map(|f| (f.max_len, f.max_total_len))
+                        .collect()
+                })
+                .collect(),
             fields,
             alternates,
             builtins,
@@ -488,6 +522,7 @@ fn resolve_field(
         ty,
         max_len: def.max_len,
         max_items: def.max_items,
+        max_total_len: def.max_total_len,
     })
 }
 

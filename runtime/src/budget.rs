@@ -2,27 +2,42 @@
 //! [`Limits`] (counts and sizes that keep the verifier itself, and lowering, bounded on hostile
 //! input). The verifier ([`crate::verify`]) reads both; the cost model is documented there.
 //!
-//! The defaults are chosen so that a realistic rule set passes (about 1,500 Sigma-like
-//! `process_start` rules over fields up to 98,304 bytes, a few dozen with regexes on the
-//! command line) while one pathological rule (a quantifier over a 64-item list of 32 KiB
-//! strings, each matched against a regex) is refused.
+//! The defaults are chosen so that the converted SigmaHQ set and reasonable field rules pass
+//! (a few dozen regexes on the command line, quantifiers over `args` with a regex) while
+//! content whose worst case is pathological (a regex that only a PikeVM over thousands of NFA
+//! states can run, over a 98,304-byte command line) is refused; and so that no event type
+//! of a verified bundle can cost more than 100 ms per event at the calibrated constant.
 
 use serde::{Deserialize, Serialize};
 
 /// Cost and state budgets, and the count limits, under which a bundle must verify. Read from
 /// JSON or TOML, missing keys take their defaults.
+///
+/// Cost bounds have the form `base + per_byte x n` ([`crate::verify::LinearBound`]), `n` the
+/// event's input bytes, at most the event type's `max_event_bytes`. Each term has its budget,
+/// per rule and per event type, and so has the worst case they give at `max_event_bytes`. A
+/// step is calibrated in time ([`crate::verify::PS_PER_STEP`]): the default event budget,
+/// 100,000,000 steps, caps what one event can cost an agent at 100 ms whatever the bundle
+/// holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Budget {
-    /// Worst-case steps one rule may take on one event (its residual work: the shared literal
-    /// prefilter is charged to the event type, not to the rule). Default 12,000,000: a
-    /// case-folded `contains` over every item of a 64-item list of 98,304-byte strings (9.4
-    /// million), or fifteen regex searches over a 98,304-byte command line, fit; a regex over
-    /// every item of a 64-item list of 32 KiB strings (16.8 million) does not.
+    /// Worst-case steps one rule may take on one event at `max_event_bytes` (its residual
+    /// work: the shared literal prefilter is charged to the event type). Default 20,000,000
+    /// (20 ms).
     pub max_rule_cost: u64,
-    /// Worst-case steps for one event type: the shared prefilter plus every rule that runs on
-    /// it. Default 1,073,741,824 (2^30).
+    /// A rule's steps whatever the event's size. Default 4,000,000.
+    pub max_rule_base_steps: u64,
+    /// A rule's steps per input byte of the event. Default 64: a few dozen DFA searches over
+    /// the same bytes, a quantifier with a regex over every item of a list.
+    pub max_rule_steps_per_byte: u64,
+    /// Worst-case steps for one event type at `max_event_bytes`: the shared prefilter plus
+    /// every rule that runs on it. Default 100,000,000 (100 ms at the calibrated constant).
     pub max_event_cost: u64,
+    /// An event type's steps whatever the event's size. Default 32,000,000.
+    pub max_event_base_steps: u64,
+    /// An event type's steps per input byte. Default 256.
+    pub max_event_steps_per_byte: u64,
     /// Worst-case state bytes of one stateful rule. Default 64 MiB.
     pub max_rule_state_bytes: u64,
     /// Worst-case state bytes of the whole bundle. Default 512 MiB.
@@ -34,8 +49,12 @@ pub struct Budget {
 impl Default for Budget {
     fn default() -> Budget {
         Budget {
-            max_rule_cost: 12_000_000,
-            max_event_cost: 1 << 30,
+            max_rule_cost: 20_000_000,
+            max_rule_base_steps: 4_000_000,
+            max_rule_steps_per_byte: 64,
+            max_event_cost: 100_000_000,
+            max_event_base_steps: 32_000_000,
+            max_event_steps_per_byte: 256,
             max_rule_state_bytes: 64 << 20,
             max_state_bytes: 512 << 20,
             limits: Limits::default(),

@@ -78,6 +78,9 @@ pub enum Code {
     BadThreshold = 430,
     /// More regular expressions than the limits allow.
     TooManyRegexes = 431,
+    /// A regular expression's worst case per subject byte (its engine: a PikeVM over its NFA
+    /// states, when no DFA fits the size limit) puts its rule over the cost budget.
+    RegexCostOverBudget = 432,
 
     // ---- E05xx: bundles and signatures -----------------------------------------------------
     /// The bytes do not start with the bundle magic `VIGLBNDL`.
@@ -170,6 +173,7 @@ impl Code {
         Code::NoEvents,
         Code::BadThreshold,
         Code::TooManyRegexes,
+        Code::RegexCostOverBudget,
         Code::NotABundle,
         Code::UnsupportedFormat,
         Code::Truncated,
@@ -255,6 +259,7 @@ impl Code {
             Code::NoEvents => "rule runs on no event type",
             Code::BadThreshold => "bad threshold",
             Code::TooManyRegexes => "too many regular expressions",
+            Code::RegexCostOverBudget => "regex cost over budget",
             Code::NotABundle => "not a Vigil bundle",
             Code::UnsupportedFormat => "unsupported bundle format version",
             Code::Truncated => "bundle truncated",

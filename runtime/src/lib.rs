@@ -24,6 +24,7 @@ pub mod hash;
 pub mod interp;
 pub mod ir;
 pub mod jit;
+pub mod matcher;
 pub mod prefilter;
 pub mod schema;
 pub mod state;

@@ -499,8 +499,11 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
         self.ev.source = source;
     }
 
-    /// The finished event: list items placed, every slot address written.
-    pub fn finish(self) -> Event<'a> {
+    /// The finished event: values cut to the event type's total bounds
+    /// ([`crate::schema::FieldDef::max_total_len`], [`EventType::max_event_bytes`]), list
+    /// items placed, every slot address written.
+    pub fn finish(mut self) -> Event<'a> {
+        self.enforce_totals();
         let mut ev = self.ev;
         ev.items.clear();
         ev.item_strs.clear();
@@ -527,6 +530,123 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
         }
         ev.fix_addresses();
         ev
+    }
+}
+
+impl EventBuilder<'_, '_> {
+    /// Cuts string values so that each `[string]` field's items hold at most its
+    /// `max_total_len` bytes and all string values of the event at most `max_event_bytes`,
+    /// longest values first: every value longer than a level `L` is cut to `L` (at a character
+    /// boundary), with `L` the largest level that fits. Each cut value's field is flagged
+    /// truncated and counted. The level is found by bisection over the values, so an event
+    /// within its bounds costs one pass and no allocation.
+    /// This is what makes the verifier's `base + per_byte x n` bounds true on every input
+    /// path (decoders and hosts all finish events here).
+    fn enforce_totals(&mut self) {
+        let et = self.event_type;
+        // Lists first, each against its own total.
+        for (i, def) in et.fields.iter().enumerate() {
+            if def.max_total_len == 0 || self.ev.kinds.get(i) != Some(&Kind::StrList) {
+                continue;
+            }
+            let field = i as u16;
+            let total: u64 = self
+                .ev
+                .pending
+                .iter()
+                .filter(|p| p.field == field && p.str_ix != NONE)
+                .map(|p| self.str_len(p.str_ix) as u64)
+                .sum();
+            if total > u64::from(def.max_total_len) {
+                self.water_fill(u64::from(def.max_total_len), Some(field));
+            }
+        }
+        let cap = u64::from(et.max_event_bytes);
+        if cap > 0 && self.values_total(None) > cap {
+            self.water_fill(cap, None);
+        }
+    }
+
+    fn str_len(&self, ix: u32) -> usize {
+        match self.ev.strs.get(ix as usize) {
+            Some(StrRef::Borrowed(b)) => b.len(),
+            Some(StrRef::Own { len, .. }) => *len,
+            None => 0,
+        }
+    }
+
+    /// The live string values: `(field, index into strs)` of present string fields (`only`
+    /// None) and of pending string items (of field `only`, or all).
+    fn for_each_value(&self, only: Option<u16>, mut f: impl FnMut(u16, u32)) {
+        if only.is_none() {
+            for (i, kind) in self.ev.kinds.iter().enumerate() {
+                let present = self
+                    .ev
+                    .flags
+                    .get(i)
+                    .is_some_and(|fl| fl & FLAG_PRESENT != 0);
+                let r = self.ev.refs.get(i).copied().unwrap_or(NONE);
+                if *kind == Kind::Str && present && r != NONE {
+                    f(i as u16, r);
+                }
+            }
+        }
+        for p in &self.ev.pending {
+            if p.str_ix != NONE && only.is_none_or(|o| o == p.field) {
+                f(p.field, p.str_ix);
+            }
+        }
+    }
+
+    fn values_total(&self, only: Option<u16>) -> u64 {
+        let mut total = 0u64;
+        self.for_each_value(only, |_, ix| total += self.str_len(ix) as u64);
+        total
+    }
+
+    /// Cuts the values (of field `only`, or all) to the largest level whose total fits `cap`.
+    fn water_fill(&mut self, cap: u64, only: Option<u16>) {
+        let level_total = |b: &Self, level: u64| {
+            let mut t = 0u64;
+            b.for_each_value(only, |_, ix| t += (b.str_len(ix) as u64).min(level));
+            t
+        };
+        let (mut lo, mut hi) = (0u64, u64::from(u32::MAX));
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if level_total(self, mid) <= cap {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        let level = usize::try_from(lo).unwrap_or(usize::MAX);
+        // Only events over a bound get here: the list of cut values is allocated then.
+        let mut targets: Vec<(u16, u32)> = Vec::new();
+        self.for_each_value(only, |field, ix| {
+            if self.str_len(ix) > level {
+                targets.push((field, ix));
+            }
+        });
+        let text = &self.ev.text;
+        for &(_, ix) in &targets {
+            match self.ev.strs.get_mut(ix as usize) {
+                Some(StrRef::Borrowed(b)) => {
+                    let end = cut_point(b, level);
+                    *b = b.get(..end).unwrap_or_default();
+                }
+                Some(StrRef::Own { start, len }) => {
+                    let v = text.get(*start..*start + *len).unwrap_or_default();
+                    *len = cut_point(v, level);
+                }
+                None => {}
+            }
+        }
+        targets.sort_unstable();
+        targets.dedup_by_key(|t| t.0);
+        for (field, _) in targets {
+            self.flag_truncated(usize::from(field));
+        }
     }
 }
 

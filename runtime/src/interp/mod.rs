@@ -27,7 +27,6 @@
 
 use std::borrow::Cow;
 
-use regex_automata::meta;
 
 use crate::bind::Binding;
 use crate::builtins::{self, Builtin, ParamTy};
@@ -85,7 +84,7 @@ pub(crate) fn const_value(c: &Const) -> Value<'static> {
 pub struct Interp {
     program: Program,
     binding: Binding,
-    regexes: Vec<meta::Regex>,
+    regexes: Vec<crate::matcher::Matcher>,
     lists: Vec<Prepared>,
     /// Per `CallId`: the registry row.
     calls: Vec<Option<&'static Builtin>>,

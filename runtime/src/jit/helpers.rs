@@ -277,7 +277,7 @@ pub(crate) extern "C" fn vigil_regex(ctx: *mut EvalCtx, regex: u64, ptr: u64, le
             return STATUS_ERROR;
         };
         // The interpreter's `is_match`, with this call's cache instead of the regex's pool.
-        u32::from(re.is_match_with(cache, &regex_automata::Input::new(s)))
+        u32::from(re.is_match_with(cache, s))
     })
 }
 

@@ -93,7 +93,6 @@ use cranelift_codegen::ir::{types, AbiParam, UserFuncName};
 use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::JITModule;
 use cranelift_module::Module;
-use regex_automata::meta;
 use regex_automata::util::pool::Pool;
 
 use crate::engine::{EvalError, Evaluator};
@@ -219,7 +218,7 @@ pub struct EvalCtx {
     /// call has none; compiled code reads it at [`HITS_OFFSET`].
     hits: u64,
     pub(crate) shared: Arc<prepare::Shared>,
-    pub(crate) caches: Vec<meta::Cache>,
+    pub(crate) caches: Vec<crate::matcher::MatcherCache>,
     scratch: Vec<String>,
 }
 
@@ -236,7 +235,7 @@ impl EvalCtx {
         let caches = shared
             .regexes
             .iter()
-            .map(meta::Regex::create_cache)
+            .map(crate::matcher::Matcher::create_cache)
             .collect();
         EvalCtx {
             hits: 0,
@@ -267,7 +266,7 @@ impl EvalCtx {
     /// After a caught panic: fresh regex caches (a search may have stopped half-way).
     pub(crate) fn reset(&mut self) {
         for (cache, re) in self.caches.iter_mut().zip(&self.shared.regexes) {
-            cache.reset(re);
+            re.reset_cache(cache);
         }
         self.scratch.clear();
     }

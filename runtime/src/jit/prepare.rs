@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 
-use regex_automata::meta;
 
 use super::helpers::ArgKind;
 use super::JitError;
@@ -58,7 +57,7 @@ pub(crate) struct Shared {
     pub(crate) str_lists: Vec<StrList>,
     pub(crate) const_lists: Vec<ConstList>,
     /// Indexed by [`RegexId`].
-    pub(crate) regexes: Vec<meta::Regex>,
+    pub(crate) regexes: Vec<crate::matcher::Matcher>,
     pub(crate) calls: Vec<Call>,
 }
 
@@ -79,7 +78,7 @@ fn addr(p: *const u8) -> u64 {
 
 impl Prepare {
     /// Starts with the program's compiled regexes (from the verifier).
-    pub(crate) fn new(regexes: Vec<meta::Regex>) -> Prepare {
+    pub(crate) fn new(regexes: Vec<crate::matcher::Matcher>) -> Prepare {
         Prepare {
             shared: Shared {
                 regexes,

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    EventType, FieldDef, Schema, SchemaCode, SchemaError, SchemaVersion, MAX_ITEMS_CAP,
-    MAX_LEN_CAP_BYTES,
+    EventType, FieldDef, Schema, SchemaCode, SchemaError, SchemaVersion, DEFAULT_MAX_EVENT_BYTES,
+    MAX_EVENT_BYTES_CAP, MAX_ITEMS_CAP, MAX_LEN_CAP_BYTES,
 };
 use crate::types::{Scalar, Ty};
 
@@ -21,6 +21,8 @@ struct RawSchema {
     #[serde(default)]
     #[expect(dead_code, reason = "accepted for documentation, not kept")]
     description: Option<String>,
+    /// `max_event_bytes` of every event type that sets none.
+    max_event_bytes: Option<Spanned<i64>>,
     events: BTreeMap<Spanned<String>, Spanned<RawEvent>>,
 }
 
@@ -29,6 +31,7 @@ struct RawSchema {
 struct RawEvent {
     #[serde(default)]
     description: String,
+    max_event_bytes: Option<Spanned<i64>>,
     fields: Vec<Spanned<RawField>>,
 }
 
@@ -40,6 +43,7 @@ struct RawField {
     ty: Spanned<String>,
     max_len: Option<Spanned<i64>>,
     max_items: Option<Spanned<i64>>,
+    max_total_len: Option<Spanned<i64>>,
     #[serde(default)]
     description: String,
 }
@@ -163,10 +167,34 @@ pub(super) fn load(file: &str, text: &str) -> Result<Schema, Vec<SchemaError>> {
         );
     }
 
+    let default_event_bytes = match &raw.max_event_bytes {
+        Some(v) => bounded(
+            &mut loc,
+            v,
+            MAX_EVENT_BYTES_CAP,
+            SchemaCode::MaxLenOutOfRange,
+            "max_event_bytes",
+            "(the schema's default)",
+        )
+        .unwrap_or(DEFAULT_MAX_EVENT_BYTES),
+        None => DEFAULT_MAX_EVENT_BYTES,
+    };
     let mut events = Vec::with_capacity(raw_events.len());
     for (name, event) in raw_events {
         let event_span = event.span();
         let event = event.into_inner();
+        let max_event_bytes = match &event.max_event_bytes {
+            Some(v) => bounded(
+                &mut loc,
+                v,
+                MAX_EVENT_BYTES_CAP,
+                SchemaCode::MaxLenOutOfRange,
+                "max_event_bytes",
+                &format!("(event type `{}`)", name.get_ref()),
+            )
+            .unwrap_or(default_event_bytes),
+            None => default_event_bytes,
+        };
         if !is_snake_case(name.get_ref()) {
             loc.error(
                 SchemaCode::NotSnakeCase,
@@ -208,7 +236,9 @@ pub(super) fn load(file: &str, text: &str) -> Result<Schema, Vec<SchemaError>> {
                     ),
                 );
             }
-            if let Some(def) = check_field(&mut loc, name.get_ref(), field, field_span) {
+            if let Some(def) =
+                check_field(&mut loc, name.get_ref(), field, field_span, max_event_bytes)
+            {
                 fields.push(def);
             }
         }
@@ -241,6 +271,7 @@ pub(super) fn load(file: &str, text: &str) -> Result<Schema, Vec<SchemaError>> {
             name: name.into_inner(),
             description: event.description,
             fields,
+            max_event_bytes,
         });
     }
 
@@ -270,6 +301,7 @@ fn check_field(
     event: &str,
     field: RawField,
     span: Range<usize>,
+    max_event_bytes: u32,
 ) -> Option<FieldDef> {
     let name = field.name.get_ref();
     let Some(ty) = Ty::parse(field.ty.get_ref()) else {
@@ -352,11 +384,41 @@ fn check_field(
             0
         }),
     };
+    let list_of_strings = holds_strings && ty.is_list();
+    let max_total_len = match (&field.max_total_len, list_of_strings) {
+        (None, true) => max_len.saturating_mul(max_items).min(max_event_bytes),
+        (None, false) => 0,
+        (Some(total), false) => {
+            loc.error(
+                SchemaCode::BoundOnWrongType,
+                total.span(),
+                format!(
+                    "`max_total_len` on field `{name}` of type `{ty}`, which is not a list of \
+                     strings"
+                ),
+            );
+            ok = false;
+            0
+        }
+        (Some(total), true) => bounded(
+            loc,
+            total,
+            MAX_EVENT_BYTES_CAP,
+            SchemaCode::MaxLenOutOfRange,
+            "max_total_len",
+            name,
+        )
+        .unwrap_or_else(|| {
+            ok = false;
+            0
+        }),
+    };
     ok.then(|| FieldDef {
         name: field.name.into_inner(),
         ty,
         max_len,
         max_items,
+        max_total_len,
         description: field.description,
     })
 }

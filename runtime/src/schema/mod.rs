@@ -1,5 +1,8 @@
 //! The event schema as data (LANGUAGE.md section 6): event types, their fields, each field's
-//! type and the bounds (`max_len`, `max_items`) the verifier relies on.
+//! type and the bounds the verifier relies on: per field `max_len`, `max_items` and, for lists
+//! of strings, `max_total_len` (the bytes of all items together); per event type
+//! `max_event_bytes` (the bytes of all its string and list values together: the sensor's
+//! record limit). Every input path (decoders, the builder) cuts values to these bounds.
 //!
 //! Input: a schema TOML file (`stdlib/schema/*.toml`); output: a validated [`Schema`], or every
 //! [`SchemaError`] found, located in the file. Loading never panics on any input. The standard
@@ -21,6 +24,11 @@ pub use error::{SchemaCode, SchemaError};
 pub const MAX_LEN_CAP_BYTES: u32 = 16 * 1024 * 1024;
 /// The largest `max_items` a schema may declare.
 pub const MAX_ITEMS_CAP: u32 = 65_536;
+/// The largest `max_event_bytes` a schema may declare: 64 MiB.
+pub const MAX_EVENT_BYTES_CAP: u32 = 64 * 1024 * 1024;
+/// `max_event_bytes` of an event type whose schema sets none (neither on the event type nor
+/// at the top of the file): 256 KiB.
+pub const DEFAULT_MAX_EVENT_BYTES: u32 = 256 * 1024;
 
 /// The text of the standard schema, `stdlib/schema/endpoint.toml`.
 pub const ENDPOINT_TOML: &str = include_str!("../../../stdlib/schema/endpoint.toml");
@@ -61,6 +69,10 @@ pub struct EventType {
     pub description: String,
     /// The fields, in file order; a field's [`FieldIndex`] is its index here.
     pub fields: Vec<FieldDef>,
+    /// The most bytes all string and list-of-string values of one event may hold together
+    /// (the sensor's record limit): longer events are cut, longest values first, and flagged.
+    /// The verifier's cost bounds are `base + per_byte x n` with `n` at most this.
+    pub max_event_bytes: u32,
 }
 
 /// One field of an event type.
@@ -75,6 +87,10 @@ pub struct FieldDef {
     pub max_len: u32,
     /// The largest number of items of a list; 0 for scalars.
     pub max_items: u32,
+    /// For a `[string]` field, the most bytes its items may hold together (`args` cannot hold
+    /// more than the command line); 0 for other fields. Defaults to `max_len x max_items`,
+    /// capped at the event type's `max_event_bytes`.
+    pub max_total_len: u32,
     /// One short phrase about the field.
     pub description: String,
 }

@@ -1,43 +1,58 @@
-//! The cost model: worst-case steps per event, per rule and per event type, from the HOST's
-//! bounds (E0424, E0425; E0627 when only the host's looser bounds break the proof).
+//! The cost model: worst-case steps per event, per rule and per event type, as a function of
+//! the event's size, from the HOST's bounds (E0424, E0425, E0432; E0627 when only the host's
+//! looser bounds break the proof).
 //!
-//! A step is about one byte examined or one node evaluated. Costs are computed over the
-//! expression DAG as a tree (a node shared by two parents is charged twice, as an engine that
-//! evaluates a tree would run it twice), bottom-up in one pass, with saturating arithmetic: a
-//! hostile DAG that doubles at each level saturates and is refused, never overflows.
+//! **Units.** A step is about one nanosecond of the slower engine on the reference machine:
+//! about one byte examined by a scan, a few per node evaluated. [`PS_PER_STEP`] is the
+//! calibrated conversion (picoseconds per step), re-measured by the adversarial bench, which
+//! fails when the constant is too small.
 //!
-//! Bounds first: each node has a byte bound (of a string, or of each item of a list) and an
-//! item bound (of a list). A field read has the host's `max_len`/`max_items` (for a rule on
-//! several event types, the largest over them); a captured value at most the rule's
-//! `capture_len`; a constant its own size; a builtin's string result
-//! [`crate::builtins::result_max_len`] of its arguments' bounds; a quantifier variable the item
-//! bound of its quantifier's list (the largest over quantifiers of that level: levels nest
-//! strictly, so one pass per level settles them).
+//! **Form.** Every bound is `base + per_byte x n`, where `n` is the event's input bytes: the
+//! sum of its string and list-of-string values as decoded. The schema bounds `n` per event type
+//! (`max_event_bytes`), each string by its `max_len`, each `[string]` list's items together by
+//! its `max_total_len`; every input path cuts values to those bounds ([`crate::event`]'s
+//! builder), so the bound holds for every event that reaches a rule.
 //!
-//! Then steps per node ([`NODE_STEPS`] plus its operands' steps, and):
-//! - `==`/`!=` on strings: the shorter operand's bound;
-//! - a *literal test*: `StrTest` whose subject is a `string` field and whose pattern is a
-//!   string constant, or `StrList` whose subject is a `string` field. The bundle-shared
-//!   prefilter (one scan per field: a gram searcher or automata, case-folded where needed)
-//!   scans that field once per event; the scan is charged to the EVENT TYPE, once per
-//!   (field, folding), at the field's `max_len` (x 3/2 when folded: [`FOLD_NUM`]/
-//!   [`FOLD_DEN`]). The rule's residual is [`LITERAL_PATTERN_STEPS`] per pattern;
-//! - any other string test: `contains` scans the subject and the pattern (each x 3/2 when
-//!   folded); `==`, `startswith`, `endswith` compare at most the pattern's length of the subject
-//!   (3 x that under folding, which can shrink a character to a third of its bytes). A
-//!   `StrList` that is no literal test: for `contains`, one automaton pass over the subject plus
-//!   every pattern and one per pattern; otherwise the sum of the single tests;
-//! - membership: the list's item bound times (the shorter of element and item bounds + 1);
-//! - `matches`: [`REGEX_BYTE_STEPS`] per byte of the subject's bound plus
-//!   [`REGEX_BASE_STEPS`] (the lazy DFA's worst case per byte, cache misses included);
-//! - a builtin call: its declared [`crate::builtins::Cost`] from its arguments' bounds;
-//! - a quantifier: its list's steps plus `max_items` x (its body's steps + 1).
+//! Internally a bound is a linear form [`Lin`] over the lengths of the event's fields:
+//! `base + Σ c_f · len(f)`. Distinct fields of one event share its `n` bytes (`Σ len(f) <= n`),
+//! so a form is at most `base + max_f(c_f) · n`: the slope is the largest coefficient of any one
+//! field, not their sum. Fields bounded by at most [`SMALL_FIELD_BYTES`] (host names, GUIDs,
+//! hashes) are charged at their bound, in the base.
 //!
-//! A rule's steps are its roots' steps (condition(s), `emit` parts, alert fields), the bytes
-//! its alert may print, for a stateful rule its per-event state work ([`super::state`]), and
-//! the engine's fixed work per rule ([`RULE_FRAME_STEPS`], [`ALERT_FRAME_STEPS`]). An event
-//! type's steps are its prefilter charge plus the steps of every rule that runs on it plus
-//! [`EVENT_FRAME_STEPS`]. Both are checked against [`crate::budget::Budget`].
+//! Lengths are forms too: a field read is `len(f)`, a constant its size, a captured value at
+//! most the rule's `capture_len`, a builtin's string result [`crate::builtins::RetLen`] of its
+//! arguments (at most an argument, or a scaled one), and a quantifier variable `len(item_k)`,
+//! a symbol closed by its quantifier: a body that costs `b0 + c · len(item_k)` per item costs
+//! `max_items · b0 + c · total(list)` over the list, where `total` is the list's
+//! `max_total_len`-bounded bytes. A quantifier is charged per item plus per byte of its items,
+//! never items x the longest possible item.
+//!
+//! Steps per node ([`NODE_STEPS`] plus its operands' steps, and):
+//! - `==`/`!=` on strings: the shorter operand;
+//! - a *literal test* (`StrTest` of a `string` field against a constant, `StrList` of a
+//!   `string` field): [`LITERAL_PATTERN_STEPS`] per pattern; the bundle-shared prefilter scans
+//!   the field once per event and is charged to the EVENT TYPE, per byte of the field:
+//!   [`PREFILTER_AC_BYTE_STEPS`] for a small literal set, [`PREFILTER_GRAM_BYTE_STEPS`] for a
+//!   set served by the gram searcher (over 64 literals), x 3/2 when folded;
+//! - any other string test: `contains` scans the subject and the pattern (x 3/2 folded);
+//!   `==`, `startswith`, `endswith` compare at most the pattern's length of the subject (3 x
+//!   under folding);
+//! - membership: the list's items plus its bytes;
+//! - `matches`: the pattern's engine's worst case ([`crate::matcher`]): a DFA
+//!   [`crate::matcher::DFA_BYTE_STEPS`] per subject byte, a PikeVM
+//!   [`crate::matcher::PIKE_STATE_STEPS`] per byte per NFA state, plus
+//!   [`crate::matcher::REGEX_BASE_STEPS`];
+//! - a builtin call: its declared [`crate::builtins::Cost`] over its arguments' forms;
+//! - a quantifier: its list's steps plus its body closed over the list, plus 1 per item.
+//!
+//! Costs are computed over the expression DAG as a tree (a node shared by two parents is
+//! charged twice), bottom-up in one pass, with saturating arithmetic.
+//!
+//! A rule's cost is its roots' (condition(s), `emit` parts, alert fields), the bytes its alert
+//! may print, its state work ([`super::state`]) and the engine's fixed work per rule
+//! ([`RULE_FRAME_STEPS`], [`ALERT_FRAME_STEPS`]). An event type's cost is its prefilter plus
+//! every rule that runs on it plus [`EVENT_FRAME_STEPS`]. Both are checked against
+//! [`crate::budget::Budget`]: the base, the slope, and the total at `max_event_bytes`.
 
 use std::collections::BTreeMap;
 
@@ -45,43 +60,93 @@ use serde::Serialize;
 
 use super::{state, Cx, VerifyError};
 use crate::bind::for_each_field_ref;
-use crate::budget::QUANT_LEVELS_CAP;
-use crate::builtins::{self, BuiltinId};
+use crate::builtins::{self, BuiltinId, RetLen};
 use crate::error::Code;
-use crate::ir::{ExprKind, FieldRef, Rule, RuleId, RuleKind, StrTest, TemplatePart};
+use crate::ir::{ExprId, ExprKind, FieldRef, Rule, RuleId, RuleKind, StrTest, TemplatePart};
+use crate::matcher::{Matcher, MatcherKind, REGEX_BASE_STEPS};
 use crate::schema::{EventTypeId, FieldIndex};
 use crate::types::{Scalar, Ty};
 
 /// Steps of evaluating any node, beyond its operands.
-pub const NODE_STEPS: u64 = 1;
+pub const NODE_STEPS: u64 = 4;
 /// A rule's residual steps per pattern of a literal test (the prefilter did the scan).
 pub const LITERAL_PATTERN_STEPS: u64 = 4;
-/// Steps per byte of a regex search's subject.
-pub const REGEX_BYTE_STEPS: u64 = 8;
-/// Steps of a regex search whatever the subject.
-pub const REGEX_BASE_STEPS: u64 = 16;
+/// Prefilter steps per scanned byte of a field whose literal set is small (aho-corasick).
+pub const PREFILTER_AC_BYTE_STEPS: u64 = 2;
+/// Prefilter steps per scanned byte of a field whose unanchored literal set is served by the
+/// gram searcher (more than [`PREFILTER_GRAM_PATTERNS`] literals): up to 8 candidate patterns
+/// verified per position.
+pub const PREFILTER_GRAM_BYTE_STEPS: u64 = 16;
+/// Above this many literals on one field, the prefilter uses the gram searcher.
+pub const PREFILTER_GRAM_PATTERNS: usize = 64;
 /// Case folding grows a string by at most `FOLD_NUM / FOLD_DEN`.
 pub const FOLD_NUM: u64 = 3;
 /// See [`FOLD_NUM`].
 pub const FOLD_DEN: u64 = 2;
 /// The engine's fixed work per event of a type some rule runs on (dispatch, shape check,
-/// counters, starting the prefilter), in steps. Measured with the adversarial bench
-/// (`benches/benches/adversarial.rs`): about 37 ns, against 13 ns per step for the slowest
-/// step kind measured (docs/performance.md, "Bad input").
-pub const EVENT_FRAME_STEPS: u64 = 4;
-/// The engine's fixed work per rule evaluated (the call into the evaluator, its guard and
-/// context): about 14 ns measured.
-pub const RULE_FRAME_STEPS: u64 = 2;
-/// The engine's fixed work per alert built and delivered, beyond the bytes it prints: about
-/// 69 ns measured. Charged to every rule (any may fire).
-pub const ALERT_FRAME_STEPS: u64 = 6;
+/// counters, starting the prefilter).
+pub const EVENT_FRAME_STEPS: u64 = 64;
+/// The engine's fixed work per rule evaluated (the call into the evaluator, its guard).
+pub const RULE_FRAME_STEPS: u64 = 24;
+/// The engine's fixed work per alert built and delivered, beyond the bytes it prints.
+/// Charged to every rule (any may fire).
+pub const ALERT_FRAME_STEPS: u64 = 96;
 /// Steps of printing a non-string value into an alert.
 const PRINT_SCALAR_STEPS: u64 = 40;
+/// Fields bounded by at most this many bytes are charged at their bound (in the base), not
+/// per byte of the event.
+pub const SMALL_FIELD_BYTES: u64 = 4096;
+/// The calibrated conversion from steps to time: picoseconds per step, the slower of the
+/// interpreter and the JIT over the adversarial bench's calibration workloads
+/// (`benches/benches/adversarial.rs`, which fails when a measured time per step exceeds it).
+pub const PS_PER_STEP: u64 = 1_000;
+/// The "typical" event size at which bounds are also shown in time: 1 KiB.
+pub const TYPICAL_EVENT_BYTES: u64 = 1024;
+
+/// Steps to nanoseconds, with the calibrated [`PS_PER_STEP`].
+pub fn steps_to_ns(steps: u64) -> u64 {
+    steps.saturating_mul(PS_PER_STEP) / 1000
+}
 
 pub use super::state::{
     CAPTURE_HEADER_BYTES, KEY_HASH_BYTES, STATE_ENTRY_OVERHEAD_BYTES, STATE_UPDATE_STEPS,
     TIMESTAMP_BYTES, VALUE_HASH_BYTES,
 };
+
+/// A bound `base_steps + steps_per_byte x n` for an event of `n` input bytes, at most
+/// `max_event_bytes`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LinearBound {
+    /// Steps whatever the event's size.
+    pub base_steps: u64,
+    /// Steps per input byte of the event.
+    pub steps_per_byte: u64,
+    /// The largest `n` (the schema's `max_event_bytes`; for a rule, the largest over its
+    /// event types).
+    pub max_event_bytes: u64,
+    /// The worst case at `max_event_bytes`: at most `base_steps + steps_per_byte x
+    /// max_event_bytes`, and less when the fields with the steepest slopes cannot fill the
+    /// event alone (a 98,304-byte command line in a 262,144-byte event): the event's bytes
+    /// given to the costliest fields first, each up to its own bound.
+    pub max_steps: u64,
+}
+
+impl LinearBound {
+    /// The bound for an event of `n` bytes (`n` capped at `max_event_bytes`).
+    pub fn at(&self, n: u64) -> u64 {
+        self.base_steps
+            .saturating_add(
+                self.steps_per_byte
+                    .saturating_mul(n.min(self.max_event_bytes)),
+            )
+            .min(self.max_steps)
+    }
+
+    /// The worst case per event: [`LinearBound::max_steps`].
+    pub fn max(&self) -> u64 {
+        self.max_steps
+    }
+}
 
 /// Worst-case cost of a verified program.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -99,8 +164,9 @@ pub struct CostReport {
 pub struct RuleCost {
     /// The rule.
     pub rule: RuleId,
-    /// Worst-case steps per event (the rule's residual: the prefilter is charged to the event
-    /// type).
+    /// Its bound per event (the rule's residual: the prefilter is charged to the event type).
+    pub bound: LinearBound,
+    /// Worst-case steps per event: the bound at `max_event_bytes`.
     pub steps: u64,
     /// Worst-case state bytes.
     pub state_bytes: u64,
@@ -113,13 +179,15 @@ pub struct EventCost {
     pub event: EventTypeId,
     /// Its name.
     pub name: String,
-    /// The shared literal prefilter's steps: each (field, folding) scanned once.
+    /// Its bound per event: prefilter, every rule, the frame.
+    pub bound: LinearBound,
+    /// The shared literal prefilter's steps at `max_event_bytes`.
     pub prefilter_steps: u64,
     /// The fields the prefilter scans.
     pub prefilter: Vec<PrefilterField>,
     /// The rules that run on it.
     pub rules: Vec<RuleId>,
-    /// Prefilter plus every rule's steps.
+    /// The bound at `max_event_bytes`.
     pub total_steps: u64,
 }
 
@@ -130,7 +198,9 @@ pub struct PrefilterField {
     pub index: FieldIndex,
     /// Scanned case-folded.
     pub folded: bool,
-    /// Its charge.
+    /// Its charge per byte of the field.
+    pub steps_per_byte: u64,
+    /// Its charge at the field's largest length.
     pub steps: u64,
 }
 
@@ -142,13 +212,121 @@ pub(crate) enum Bounds {
     Assumed,
 }
 
-/// A node's length bounds.
+/// A field's length bounds, as numbers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Bound {
     /// Bytes of a string, or of each item of a list.
     pub(crate) len: u64,
     /// Items of a list.
     pub(crate) items: u64,
+    /// Bytes of all items of a list together (of a string: `len`).
+    pub(crate) total: u64,
+}
+
+/// What a term of a [`Lin`] measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Var {
+    /// The bytes of a field (a string's, or all of a list's items).
+    Field(FieldRef),
+    /// The bytes of the current item of the quantifier at this level.
+    Item(u16),
+}
+
+/// `base + Σ coefficient · len(var)`, saturating; terms sorted by var, no zero coefficient.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Lin {
+    base: u64,
+    terms: Vec<(Var, u64)>,
+}
+
+impl Lin {
+    fn constant(base: u64) -> Lin {
+        Lin {
+            base,
+            terms: Vec::new(),
+        }
+    }
+
+    fn var(v: Var) -> Lin {
+        Lin {
+            base: 0,
+            terms: vec![(v, 1)],
+        }
+    }
+
+    fn add_const(mut self, k: u64) -> Lin {
+        self.base = self.base.saturating_add(k);
+        self
+    }
+
+    fn add(mut self, other: &Lin) -> Lin {
+        self.base = self.base.saturating_add(other.base);
+        for &(v, c) in &other.terms {
+            match self.terms.binary_search_by(|t| t.0.cmp(&v)) {
+                Ok(i) => {
+                    if let Some(t) = self.terms.get_mut(i) {
+                        t.1 = t.1.saturating_add(c);
+                    }
+                }
+                Err(i) => self.terms.insert(i, (v, c)),
+            }
+        }
+        self
+    }
+
+    /// `self · k`.
+    fn times(mut self, k: u64) -> Lin {
+        if k == 0 {
+            return Lin::default();
+        }
+        self.base = self.base.saturating_mul(k);
+        for t in &mut self.terms {
+            t.1 = t.1.saturating_mul(k);
+        }
+        self
+    }
+
+    /// `self · num / den`, every coefficient rounded up (an upper bound).
+    fn scaled(mut self, num: u64, den: u64) -> Lin {
+        let den = den.max(1);
+        let up = |x: u64| x.saturating_mul(num).div_ceil(den);
+        self.base = up(self.base);
+        for t in &mut self.terms {
+            t.1 = up(t.1);
+        }
+        self
+    }
+
+    /// Splits off the coefficient of `v`: `(self without v, coefficient of v)`.
+    fn take(mut self, v: Var) -> (Lin, u64) {
+        match self.terms.binary_search_by(|t| t.0.cmp(&v)) {
+            Ok(i) => {
+                let (_, c) = self.terms.remove(i);
+                (self, c)
+            }
+            Err(_) => (self, 0),
+        }
+    }
+
+    /// The form's value when every field is at its bound (`field`) and every item at
+    /// `item_len[level]`.
+    fn eval(&self, field: &dyn Fn(FieldRef) -> u64, item_len: &[u64]) -> u64 {
+        self.terms.iter().fold(self.base, |acc, &(v, c)| {
+            let len = match v {
+                Var::Field(f) => field(f),
+                Var::Item(k) => item_len.get(usize::from(k)).copied().unwrap_or(u64::MAX),
+            };
+            acc.saturating_add(c.saturating_mul(len))
+        })
+    }
+}
+
+fn fold_if(fold: bool, l: Lin) -> Lin {
+    if fold {
+        l.scaled(FOLD_NUM, FOLD_DEN)
+    } else {
+        l
+    }
 }
 
 /// `n` x 3/2, rounded up, saturating.
@@ -158,69 +336,75 @@ pub(crate) fn folded(n: u64) -> u64 {
         .saturating_add((n % FOLD_DEN * FOLD_NUM).div_ceil(FOLD_DEN))
 }
 
-fn fold_if(fold: bool, n: u64) -> u64 {
-    if fold {
-        folded(n)
-    } else {
-        n
-    }
-}
-
-/// Steps of one string test of a subject of at most `n` bytes against a pattern of at most
-/// `m`: `contains` scans the subject (and the pattern); `==`, `startswith` and `endswith`
-/// compare at most the pattern's length of the subject (3 x under folding, which can shrink a
-/// character to a third of its bytes).
-fn string_test(op: StrTest, fold: bool, n: u64, m: u64) -> u64 {
-    let work = match op {
-        StrTest::Contains => fold_if(fold, n).saturating_add(fold_if(fold, m)),
-        StrTest::Eq | StrTest::StartsWith | StrTest::EndsWith => {
-            let window = if fold { m.saturating_mul(3) } else { m };
-            fold_if(fold, n.min(window)).saturating_add(fold_if(fold, m))
-        }
-    };
-    work.saturating_add(NODE_STEPS)
-}
-
-/// The bounds of field requirement `f` as rule `rid` reads it.
+/// The bounds of field requirement `f` as rule `rid` reads it (for a rule on several event
+/// types, the largest over them).
 pub(crate) fn field_bound(cx: &Cx<'_>, rid: RuleId, f: FieldRef, mode: Bounds) -> Bound {
     let Some(req) = cx.program.fields.get(f.0 as usize) else {
         return Bound {
             len: u64::MAX,
             items: u64::MAX,
+            total: u64::MAX,
         };
     };
-    match mode {
-        Bounds::Assumed => Bound {
-            len: u64::from(req.max_len),
-            items: u64::from(req.max_items),
+    let host = |bf: crate::bind::BoundField| Bound {
+        len: u64::from(bf.max_len),
+        items: u64::from(bf.max_items),
+        total: if req.ty.is_list() {
+            u64::from(bf.max_total_len)
+        } else {
+            u64::from(bf.max_len)
         },
-        Bounds::Host => {
-            let mut b = cx.binding.field(f).map_or(Bound::default(), |bf| Bound {
-                len: u64::from(bf.max_len),
-                items: u64::from(bf.max_items),
-            });
-            for &ev in cx.binding.rule_events(rid) {
-                if let Some(bf) = cx.binding.field_on(f, ev) {
-                    b.len = b.len.max(u64::from(bf.max_len));
-                    b.items = b.items.max(u64::from(bf.max_items));
-                }
-            }
-            b
+    };
+    let mut b = cx.binding.field(f).map_or(Bound::default(), host);
+    for &ev in cx.binding.rule_events(rid) {
+        if let Some(bf) = cx.binding.field_on(f, ev) {
+            let h = host(bf);
+            b.len = b.len.max(h.len);
+            b.items = b.items.max(h.items);
+            b.total = b.total.max(h.total);
         }
     }
+    if mode == Bounds::Assumed {
+        // The bundle records `max_len` and `max_items`: its items held at most their product
+        // (and no more than the host allows in all).
+        b.len = u64::from(req.max_len);
+        b.items = u64::from(req.max_items);
+        b.total = if req.ty.is_list() {
+            b.total.min(b.len.saturating_mul(b.items))
+        } else {
+            b.len
+        };
+    }
+    b
 }
 
-/// One rule's steps and the literal tests it leaves to the prefilter.
+/// A node's length bounds as forms.
+#[derive(Clone, Debug, Default)]
+struct LenBound {
+    /// Bytes of a string, or of all items of a list together.
+    len: Lin,
+    /// Items of a list.
+    items: u64,
+}
+
+/// One rule's cost and the literal tests it leaves to the prefilter.
 pub(crate) struct RuleSteps {
-    pub(crate) steps: u64,
+    /// The rule's cost as a form over its fields.
+    pub(crate) lin: Lin,
     /// `(field, folded)` of each literal test.
     pub(crate) literals: Vec<(FieldRef, bool)>,
+    /// Per node: its cost (a form) and how many times its parent runs it per event.
+    costs: Vec<Lin>,
 }
 
-const LEVELS: usize = QUANT_LEVELS_CAP as usize;
-
-/// The steps of one (already structurally verified) rule.
-pub(crate) fn rule_steps(cx: &Cx<'_>, rid: RuleId, rule: &Rule, mode: Bounds) -> RuleSteps {
+/// The cost of one (already structurally verified) rule as a form over its fields.
+pub(crate) fn rule_steps(
+    cx: &Cx<'_>,
+    regexes: &[Matcher],
+    rid: RuleId,
+    rule: &Rule,
+    mode: Bounds,
+) -> RuleSteps {
     let p = cx.program;
     let exprs = &rule.exprs;
     let n = exprs.len();
@@ -228,98 +412,106 @@ pub(crate) fn rule_steps(cx: &Cx<'_>, rid: RuleId, rule: &Rule, mode: Bounds) ->
         RuleKind::Sequence(seq) => u64::from(seq.state.capture_len),
         _ => 0,
     };
-    let max_level = exprs
-        .iter()
-        .filter_map(|e| match e.kind {
-            ExprKind::Quant { local, .. } => Some(usize::from(local.0)),
-            _ => None,
-        })
-        .max();
-    // Level k's list bounds depend only on levels below k: k + 1 passes settle level k, and
-    // one more computes every node with all levels settled.
-    let passes = max_level.map_or(1, |m| m.min(LEVELS) + 2);
-    let mut level_len = [0u64; LEVELS];
-    let mut bounds = vec![Bound::default(); n];
-    let b = |bounds: &[Bound], e: crate::ir::ExprId| {
-        bounds.get(e.0 as usize).copied().unwrap_or_default()
-    };
-    for _ in 0..passes {
-        for (i, expr) in exprs.iter().enumerate() {
-            let bound = match &expr.kind {
-                ExprKind::Str(s) => Bound {
-                    len: p.strings.get(s.0 as usize).map_or(0, |s| s.len() as u64),
-                    items: 0,
-                },
-                ExprKind::List(l) => list_bound(cx, l.0),
-                ExprKind::Field(f) => field_bound(cx, rid, *f, mode),
-                ExprKind::Captured(c) => {
-                    let field = match &rule.kind {
-                        RuleKind::Sequence(seq) => {
-                            seq.captures.get(usize::from(c.0)).map(|c| c.field)
-                        }
-                        _ => None,
-                    };
-                    let fb = field.map_or(Bound::default(), |f| field_bound(cx, rid, f, mode));
-                    Bound {
-                        len: fb.len.min(capture_len),
-                        items: fb.items,
-                    }
-                }
-                ExprKind::Local(l) => Bound {
-                    len: level_len.get(usize::from(l.0)).copied().unwrap_or(u64::MAX),
-                    items: 0,
-                },
-                ExprKind::Call { builtin, args } => {
-                    let lens: Vec<u64> = args.iter().map(|a| b(&bounds, *a).len).collect();
-                    let id = cx.binding.builtin(*builtin).unwrap_or(BuiltinId(u16::MAX));
-                    let len = match expr.ty {
-                        Ty::Scalar(Scalar::Str) | Ty::List(Scalar::Str) => {
-                            builtins::result_max_len(id, &lens)
-                        }
-                        _ => 0,
-                    };
-                    // No builtin returns a list today; one that did would need an item bound.
-                    let items = if expr.ty.is_list() { u64::MAX } else { 0 };
-                    Bound { len, items }
-                }
-                _ => Bound::default(),
-            };
-            if let Some(slot) = bounds.get_mut(i) {
-                *slot = bound;
-            }
-        }
-        for expr in exprs {
-            if let ExprKind::Quant { local, list, .. } = expr.kind {
-                if let Some(slot) = level_len.get_mut(usize::from(local.0)) {
-                    *slot = (*slot).max(b(&bounds, list).len);
-                }
-            }
-        }
-    }
-
-    let mut steps = vec![0u64; n];
+    let mut lens: Vec<LenBound> = Vec::with_capacity(n);
+    let mut costs: Vec<Lin> = Vec::with_capacity(n);
     let mut literals = Vec::new();
-    let s =
-        |steps: &[u64], e: crate::ir::ExprId| steps.get(e.0 as usize).copied().unwrap_or(u64::MAX);
-    let str_field = |e: crate::ir::ExprId| match exprs.get(e.0 as usize) {
+    let unbounded = || Lin::constant(u64::MAX);
+    let len_of = |lens: &[LenBound], e: ExprId| -> LenBound {
+        lens.get(e.0 as usize).cloned().unwrap_or(LenBound {
+            len: Lin::constant(u64::MAX),
+            items: u64::MAX,
+        })
+    };
+    let cost_of =
+        |costs: &[Lin], e: ExprId| costs.get(e.0 as usize).cloned().unwrap_or(unbounded());
+    let str_field = |e: ExprId| match exprs.get(e.0 as usize) {
         Some(x) if x.ty == Ty::STR => match x.kind {
             ExprKind::Field(f) => Some(f),
             _ => None,
         },
         _ => None,
     };
-    for (i, expr) in exprs.iter().enumerate() {
-        let mut operands: u64 = 0;
-        if !matches!(expr.kind, ExprKind::Quant { .. }) {
-            expr.kind
-                .for_each_operand(|o| operands = operands.saturating_add(s(&steps, o)));
+    // The smaller of two forms, judged at the fields' bounds (either is a sound bound).
+    let smaller = |a: Lin, b: Lin| -> Lin {
+        let at = |l: &Lin| {
+            l.eval(
+                &|f| field_bound(cx, rid, f, mode).total,
+                &[u64::from(u16::MAX); 16],
+            )
+        };
+        if at(&a) <= at(&b) {
+            a
+        } else {
+            b
         }
-        let own = match &expr.kind {
+    };
+    for expr in exprs {
+        // Length bound.
+        let lb = match &expr.kind {
+            ExprKind::Str(s) => LenBound {
+                len: Lin::constant(p.strings.get(s.0 as usize).map_or(0, |s| s.len() as u64)),
+                items: 0,
+            },
+            ExprKind::List(l) => {
+                let (total, items) = p.lists.get(l.0 as usize).map_or((0, 0), |list| {
+                    let total = list
+                        .items
+                        .iter()
+                        .map(|c| match c {
+                            crate::ir::Const::Str(s) => s.len() as u64,
+                            _ => 0,
+                        })
+                        .fold(0u64, u64::saturating_add);
+                    (total, list.items.len() as u64)
+                });
+                LenBound {
+                    len: Lin::constant(total),
+                    items,
+                }
+            }
+            ExprKind::Field(f) => LenBound {
+                len: Lin::var(Var::Field(*f)),
+                items: field_bound(cx, rid, *f, mode).items,
+            },
+            ExprKind::Captured(_) => LenBound {
+                len: Lin::constant(capture_len),
+                items: 0,
+            },
+            ExprKind::Local(l) => LenBound {
+                len: Lin::var(Var::Item(l.0)),
+                items: 0,
+            },
+            ExprKind::Call { builtin, args } => {
+                let id = cx.binding.builtin(*builtin).unwrap_or(BuiltinId(u16::MAX));
+                let arg = |i: u8| {
+                    args.get(usize::from(i))
+                        .map_or(unbounded(), |a| len_of(&lens, *a).len)
+                };
+                let len = match (expr.ty, builtins::get(id).map(|b| b.ret_len)) {
+                    (Ty::Scalar(Scalar::Str), Some(RetLen::AtMostArg(i))) => arg(i),
+                    (Ty::Scalar(Scalar::Str), Some(RetLen::Scaled { arg: i, num, den })) => {
+                        arg(i).scaled(num, den)
+                    }
+                    (Ty::Scalar(Scalar::Str), _) => unbounded(),
+                    _ => Lin::default(),
+                };
+                // No builtin returns a list today; one that did would need an item bound.
+                let items = if expr.ty.is_list() { u64::MAX } else { 0 };
+                LenBound { len, items }
+            }
+            _ => LenBound::default(),
+        };
+
+        // Cost: own work plus operands (a quantifier closes its body instead).
+        let mut operands = Lin::default();
+        if !matches!(expr.kind, ExprKind::Quant { .. }) {
+            expr.kind.for_each_operand(|o| {
+                operands = std::mem::take(&mut operands).add(&cost_of(&costs, o))
+            });
+        }
+        let own: Lin = match &expr.kind {
             ExprKind::Cmp(_, a, c) if exprs.get(a.0 as usize).is_some_and(|x| x.ty == Ty::STR) => {
-                b(&bounds, *a)
-                    .len
-                    .min(b(&bounds, *c).len)
-                    .saturating_add(NODE_STEPS)
+                smaller(len_of(&lens, *a).len, len_of(&lens, *c).len).add_const(NODE_STEPS)
             }
             ExprKind::StrTest { op, fold, lhs, rhs } => {
                 let const_pattern = exprs
@@ -328,9 +520,15 @@ pub(crate) fn rule_steps(cx: &Cx<'_>, rid: RuleId, rule: &Rule, mode: Bounds) ->
                 match str_field(*lhs) {
                     Some(f) if const_pattern => {
                         literals.push((f, *fold));
-                        LITERAL_PATTERN_STEPS
+                        Lin::constant(LITERAL_PATTERN_STEPS)
                     }
-                    _ => string_test(*op, *fold, b(&bounds, *lhs).len, b(&bounds, *rhs).len),
+                    _ => string_test(
+                        *op,
+                        *fold,
+                        len_of(&lens, *lhs).len,
+                        len_of(&lens, *rhs).len,
+                        &smaller,
+                    ),
                 }
             }
             ExprKind::StrList {
@@ -348,129 +546,260 @@ pub(crate) fn rule_steps(cx: &Cx<'_>, rid: RuleId, rule: &Rule, mode: Bounds) ->
                 match str_field(*lhs) {
                     Some(f) => {
                         literals.push((f, *fold));
-                        k.saturating_mul(LITERAL_PATTERN_STEPS)
-                            .saturating_add(NODE_STEPS)
+                        Lin::constant(
+                            k.saturating_mul(LITERAL_PATTERN_STEPS)
+                                .saturating_add(NODE_STEPS),
+                        )
                     }
                     None => {
-                        let n = b(&bounds, *lhs).len;
-                        let lens = items.iter().map(|c| match c {
+                        let subject = len_of(&lens, *lhs).len;
+                        let lens_c = items.iter().map(|c| match c {
                             crate::ir::Const::Str(t) => t.len() as u64,
                             _ => 0,
                         });
                         if *op == StrTest::Contains {
                             // One automaton pass over the subject, plus building it.
-                            let patterns = lens
-                                .map(|m| fold_if(*fold, m))
+                            let patterns = lens_c
+                                .map(|m| folded_if(*fold, m))
                                 .fold(0u64, u64::saturating_add);
-                            fold_if(*fold, n)
-                                .saturating_add(patterns)
-                                .saturating_add(k)
-                                .saturating_add(NODE_STEPS)
+                            fold_if(*fold, subject)
+                                .add_const(patterns)
+                                .add_const(k)
+                                .add_const(NODE_STEPS)
                         } else {
-                            lens.map(|m| string_test(*op, *fold, n, m))
-                                .fold(NODE_STEPS, u64::saturating_add)
+                            lens_c.fold(Lin::constant(NODE_STEPS), |acc, m| {
+                                acc.add(&string_test(
+                                    *op,
+                                    *fold,
+                                    subject.clone(),
+                                    Lin::constant(m),
+                                    &smaller,
+                                ))
+                            })
                         }
                     }
                 }
             }
-            ExprKind::Member { lhs, list, fold } => {
-                let (e, l) = (b(&bounds, *lhs), b(&bounds, *list));
-                l.items
-                    .saturating_mul(fold_if(*fold, e.len.min(l.len)).saturating_add(1))
-                    .saturating_add(NODE_STEPS)
+            ExprKind::Member { list, fold, .. } => {
+                let l = len_of(&lens, *list);
+                fold_if(*fold, l.len)
+                    .add_const(l.items)
+                    .add_const(NODE_STEPS)
             }
-            ExprKind::Matches { lhs, .. } => REGEX_BYTE_STEPS
-                .saturating_mul(b(&bounds, *lhs).len)
-                .saturating_add(REGEX_BASE_STEPS),
+            ExprKind::Matches { lhs, regex } => {
+                let per_byte = regexes
+                    .get(regex.0 as usize)
+                    .map_or(u64::MAX, Matcher::steps_per_byte);
+                len_of(&lens, *lhs)
+                    .len
+                    .times(per_byte)
+                    .add_const(REGEX_BASE_STEPS)
+                    .add_const(NODE_STEPS)
+            }
             ExprKind::Call { builtin, args } => {
-                let lens: Vec<u64> = args.iter().map(|a| b(&bounds, *a).len).collect();
-                let items: Vec<u64> = args.iter().map(|a| b(&bounds, *a).items).collect();
-                cx.binding
-                    .builtin(*builtin)
-                    .and_then(builtins::get)
-                    .map_or(u64::MAX, |def| def.cost.steps(&lens, &items))
-                    .saturating_add(NODE_STEPS)
+                match cx.binding.builtin(*builtin).and_then(builtins::get) {
+                    Some(def) => {
+                        let arg = |i: u8| {
+                            args.get(usize::from(i)).map_or(
+                                LenBound {
+                                    len: unbounded(),
+                                    items: u64::MAX,
+                                },
+                                |a| len_of(&lens, *a),
+                            )
+                        };
+                        let mut c = Lin::constant(def.cost.base.saturating_add(NODE_STEPS));
+                        for &(i, k) in def.cost.per_byte {
+                            c = c.add(&arg(i).len.times(k));
+                        }
+                        for &(i, k) in def.cost.per_item {
+                            c = c.add_const(arg(i).items.saturating_mul(k));
+                        }
+                        c
+                    }
+                    None => unbounded(),
+                }
             }
-            ExprKind::Quant { list, body, .. } => {
-                let per_item = s(&steps, *body).saturating_add(1);
-                s(&steps, *list)
-                    .saturating_add(b(&bounds, *list).items.saturating_mul(per_item))
-                    .saturating_add(NODE_STEPS)
+            ExprKind::Quant {
+                local, list, body, ..
+            } => {
+                let l = len_of(&lens, *list);
+                let (rest, per_item_byte) = cost_of(&costs, *body).take(Var::Item(local.0));
+                cost_of(&costs, *list)
+                    .add(&rest.add_const(1).times(l.items))
+                    .add(&l.len.times(per_item_byte))
+                    .add_const(NODE_STEPS)
             }
-            _ => NODE_STEPS,
+            _ => Lin::constant(NODE_STEPS),
         };
-        if let Some(slot) = steps.get_mut(i) {
-            *slot = own.saturating_add(operands);
-        }
+        lens.push(lb);
+        costs.push(own.add(&operands));
     }
 
-    let mut total: u64 = 0;
-    let mut add = |v: u64| total = total.saturating_add(v);
-    let print = |e: crate::ir::ExprId| {
-        let bound = b(&bounds, e);
+    let print = |e: ExprId| -> Lin {
+        let bound = len_of(&lens, e);
         match exprs.get(e.0 as usize).map(|x| x.ty) {
             Some(Ty::Scalar(Scalar::Str)) => bound.len,
             Some(Ty::List(_)) => bound
-                .items
-                .saturating_mul(bound.len.saturating_add(PRINT_SCALAR_STEPS)),
-            _ => PRINT_SCALAR_STEPS,
+                .len
+                .add_const(bound.items.saturating_mul(PRINT_SCALAR_STEPS)),
+            _ => Lin::constant(PRINT_SCALAR_STEPS),
         }
     };
+    let mut total = Lin::default();
+    let mut add = |l: &Lin| total = std::mem::take(&mut total).add(l);
     match &rule.kind {
-        RuleKind::Single { cond, .. } => add(cond.map_or(0, |c| s(&steps, c))),
-        RuleKind::Threshold(t) => add(t.cond.map_or(0, |c| s(&steps, c))),
+        RuleKind::Single { cond, .. } => {
+            if let Some(c) = cond {
+                add(&cost_of(&costs, *c));
+            }
+        }
+        RuleKind::Threshold(t) => {
+            if let Some(c) = t.cond {
+                add(&cost_of(&costs, c));
+            }
+        }
         RuleKind::Sequence(seq) => seq
             .steps
             .iter()
             .filter_map(|st| st.cond)
-            .for_each(|c| add(s(&steps, c))),
+            .for_each(|c| add(&cost_of(&costs, c))),
     }
     for part in &rule.emit {
         if let TemplatePart::Expr(e) = part {
-            add(s(&steps, *e));
-            add(print(*e));
+            add(&cost_of(&costs, *e));
+            add(&print(*e));
         }
     }
     for (_, e) in &rule.fields {
-        add(s(&steps, *e));
-        add(print(*e));
+        add(&cost_of(&costs, *e));
+        add(&print(*e));
     }
-    add(state::update_steps(cx, rid, rule, mode));
     // The engine's own work for the rule: the call into the evaluator and, when it fires,
     // building and delivering the alert (beyond the bytes printed, counted above).
-    add(RULE_FRAME_STEPS);
-    add(ALERT_FRAME_STEPS);
+    add(&Lin::constant(
+        RULE_FRAME_STEPS.saturating_add(ALERT_FRAME_STEPS),
+    ));
     RuleSteps {
-        steps: total,
+        lin: total,
         literals,
+        costs,
     }
 }
 
-/// A constant list's bounds: its longest string item and its item count.
-fn list_bound(cx: &Cx<'_>, l: u32) -> Bound {
-    cx.program
-        .lists
-        .get(l as usize)
-        .map_or(Bound::default(), |list| Bound {
-            len: list
-                .items
-                .iter()
-                .map(|c| match c {
-                    crate::ir::Const::Str(s) => s.len() as u64,
-                    _ => 0,
-                })
-                .max()
-                .unwrap_or(0),
-            items: list.items.len() as u64,
-        })
+fn folded_if(fold: bool, n: u64) -> u64 {
+    if fold {
+        folded(n)
+    } else {
+        n
+    }
 }
 
-/// The cost report of a structurally verified program.
-pub(crate) fn report(cx: &Cx<'_>, mode: Bounds) -> CostReport {
+/// Steps of one string test of a subject of at most `n` bytes against a pattern of at most
+/// `m`: `contains` scans the subject (and the pattern); `==`, `startswith` and `endswith`
+/// compare at most the pattern's length of the subject (3 x that under folding, which can
+/// shrink a character to a third of its bytes).
+fn string_test(op: StrTest, fold: bool, n: Lin, m: Lin, smaller: &dyn Fn(Lin, Lin) -> Lin) -> Lin {
+    let work = match op {
+        StrTest::Contains => fold_if(fold, n).add(&fold_if(fold, m)),
+        StrTest::Eq | StrTest::StartsWith | StrTest::EndsWith => {
+            let window = if fold { m.clone().times(3) } else { m.clone() };
+            fold_if(fold, smaller(n, window)).add(&fold_if(fold, m))
+        }
+    };
+    work.add_const(NODE_STEPS)
+}
+
+/// The bounds a form's fields take on event type `ev` (or, for `None`, over the rule's events).
+struct Resolved {
+    base: u64,
+    /// Per host field of the event (or per requirement not on it): the summed coefficient and
+    /// the field's bound in bytes.
+    slopes: Slopes,
+}
+
+/// Per field: `(steps per byte, the field's largest length)`.
+type Slopes = BTreeMap<(bool, u32), (u64, u64)>;
+
+fn add_slope(slopes: &mut Slopes, key: (bool, u32), c: u64, cap: u64) {
+    let slot = slopes.entry(key).or_insert((0, cap));
+    slot.0 = slot.0.saturating_add(c);
+    slot.1 = slot.1.max(cap);
+}
+
+/// Resolves rule `rid`'s form on event type `ev`: requirements mapped to the host field they
+/// read there (two requirements on one field add up), small fields charged at their bound.
+fn resolve(cx: &Cx<'_>, rid: RuleId, lin: &Lin, ev: EventTypeId, mode: Bounds) -> Resolved {
+    let mut base = lin.base;
+    let mut slopes = Slopes::new();
+    for &(v, c) in &lin.terms {
+        match v {
+            Var::Field(f) => {
+                let b = field_bound(cx, rid, f, mode);
+                let on = cx.binding.field_on(f, ev);
+                let bound = match on {
+                    Some(bf) => {
+                        let is_list = cx
+                            .program
+                            .fields
+                            .get(f.0 as usize)
+                            .is_some_and(|r| r.ty.is_list());
+                        if mode == Bounds::Assumed {
+                            b.total
+                        } else if is_list {
+                            u64::from(bf.max_total_len)
+                        } else {
+                            u64::from(bf.max_len)
+                        }
+                    }
+                    None => b.total,
+                };
+                if bound <= SMALL_FIELD_BYTES {
+                    base = base.saturating_add(c.saturating_mul(bound));
+                } else {
+                    let key = match on {
+                        Some(bf) => (true, u32::from(bf.index.0)),
+                        None => (false, f.0),
+                    };
+                    add_slope(&mut slopes, key, c, bound);
+                }
+            }
+            // An item symbol left open (the structure pass forbids it): unbounded.
+            Var::Item(_) => base = u64::MAX,
+        }
+    }
+    Resolved { base, slopes }
+}
+
+fn linear(base: u64, slopes: &Slopes, max_event_bytes: u64) -> LinearBound {
+    // The worst case at `max_event_bytes`: bytes to the steepest fields first.
+    let mut by_slope: Vec<(u64, u64)> = slopes.values().copied().collect();
+    by_slope.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
+    let mut left = max_event_bytes;
+    let mut max_steps = base;
+    for (c, cap) in by_slope {
+        let take = cap.min(left);
+        max_steps = max_steps.saturating_add(c.saturating_mul(take));
+        left -= take;
+    }
+    LinearBound {
+        base_steps: base,
+        steps_per_byte: slopes.values().map(|s| s.0).max().unwrap_or(0),
+        max_event_bytes,
+        max_steps,
+    }
+}
+
+/// The cost report of a structurally verified program whose patterns compiled to `regexes`.
+pub(crate) fn report(cx: &Cx<'_>, regexes: &[Matcher], mode: Bounds) -> CostReport {
     struct Acc {
-        rule_steps: u64,
+        base: u64,
+        slopes: Slopes,
         rules: Vec<RuleId>,
-        prefilter: BTreeMap<(FieldIndex, bool), u64>,
+        /// The (field, folded) scans of the prefilter.
+        prefilter: std::collections::BTreeSet<(FieldIndex, bool)>,
+        /// Literal tests per field.
+        literal_counts: BTreeMap<FieldIndex, usize>,
     }
     let p = cx.program;
     let mut rules = Vec::with_capacity(p.rules.len());
@@ -478,63 +807,87 @@ pub(crate) fn report(cx: &Cx<'_>, mode: Bounds) -> CostReport {
     let mut state_bytes: u64 = 0;
     for (i, rule) in p.rules.iter().enumerate() {
         let rid = RuleId(u32::try_from(i).unwrap_or(u32::MAX));
-        let r = rule_steps(cx, rid, rule, mode);
+        let r = rule_steps(cx, regexes, rid, rule, mode);
+        let lin = r
+            .lin
+            .clone()
+            .add_const(state::update_steps(cx, rid, rule, mode));
         let st = state::rule_bytes(cx, rid, rule, mode);
         state_bytes = state_bytes.saturating_add(st);
+        let mut rb = LinearBound::default();
         for &ev in cx.binding.rule_events(rid) {
+            let res = resolve(cx, rid, &lin, ev, mode);
+            let n = u64::from(cx.binding.max_event_bytes(ev));
+            let b = linear(res.base, &res.slopes, n);
+            rb.base_steps = rb.base_steps.max(b.base_steps);
+            rb.steps_per_byte = rb.steps_per_byte.max(b.steps_per_byte);
+            rb.max_event_bytes = rb.max_event_bytes.max(n);
+            rb.max_steps = rb.max_steps.max(b.max_steps);
             let acc = events.entry(ev).or_insert_with(|| Acc {
-                rule_steps: 0,
+                base: 0,
+                slopes: Slopes::new(),
                 rules: Vec::new(),
-                prefilter: BTreeMap::new(),
+                prefilter: std::collections::BTreeSet::new(),
+                literal_counts: BTreeMap::new(),
             });
-            acc.rule_steps = acc.rule_steps.saturating_add(r.steps);
+            acc.base = acc.base.saturating_add(res.base);
+            for (k, (c, cap)) in res.slopes {
+                add_slope(&mut acc.slopes, k, c, cap);
+            }
             acc.rules.push(rid);
             for &(f, fold) in &r.literals {
                 if let Some(bf) = cx.binding.field_on(f, ev) {
-                    let len = match mode {
-                        Bounds::Host => u64::from(bf.max_len),
-                        Bounds::Assumed => p
-                            .fields
-                            .get(f.0 as usize)
-                            .map_or(0, |r| u64::from(r.max_len)),
-                    };
-                    let charge = fold_if(fold, len);
-                    let slot = acc.prefilter.entry((bf.index, fold)).or_insert(0);
-                    *slot = (*slot).max(charge);
+                    acc.prefilter.insert((bf.index, fold));
+                    *acc.literal_counts.entry(bf.index).or_insert(0) += 1;
                 }
             }
         }
         rules.push(RuleCost {
             rule: rid,
-            steps: r.steps,
+            bound: rb,
+            steps: rb.max(),
             state_bytes: st,
         });
     }
     let events = events
         .into_iter()
-        .map(|(ev, acc)| {
-            let prefilter: Vec<PrefilterField> = acc
-                .prefilter
-                .into_iter()
-                .map(|((index, folded), steps)| PrefilterField {
+        .map(|(ev, mut acc)| {
+            let n = u64::from(cx.binding.max_event_bytes(ev));
+            let event_type = cx.binding.event_name(ev).to_string();
+            let mut prefilter = Vec::new();
+            let mut prefilter_steps: u64 = 0;
+            for &(index, folded_scan) in &acc.prefilter {
+                let count = acc.literal_counts.get(&index).copied().unwrap_or(0);
+                let per = if count > PREFILTER_GRAM_PATTERNS {
+                    PREFILTER_GRAM_BYTE_STEPS
+                } else {
+                    PREFILTER_AC_BYTE_STEPS
+                };
+                let per = if folded_scan { folded(per) } else { per };
+                let max_len = field_max_len(cx, ev, index);
+                let steps = per.saturating_mul(max_len.min(n));
+                prefilter_steps = prefilter_steps.saturating_add(steps);
+                if max_len <= SMALL_FIELD_BYTES {
+                    acc.base = acc.base.saturating_add(steps);
+                } else {
+                    add_slope(&mut acc.slopes, (true, u32::from(index.0)), per, max_len);
+                }
+                prefilter.push(PrefilterField {
                     index,
-                    folded,
+                    folded: folded_scan,
+                    steps_per_byte: per,
                     steps,
-                })
-                .collect();
-            let prefilter_steps = prefilter
-                .iter()
-                .map(|f| f.steps)
-                .fold(0, u64::saturating_add);
+                });
+            }
+            let bound = linear(acc.base.saturating_add(EVENT_FRAME_STEPS), &acc.slopes, n);
             EventCost {
                 event: ev,
-                name: cx.binding.event_name(ev).to_string(),
+                name: event_type,
+                bound,
                 prefilter_steps,
                 prefilter,
                 rules: acc.rules,
-                total_steps: prefilter_steps
-                    .saturating_add(acc.rule_steps)
-                    .saturating_add(EVENT_FRAME_STEPS),
+                total_steps: bound.max(),
             }
         })
         .collect();
@@ -545,61 +898,236 @@ pub(crate) fn report(cx: &Cx<'_>, mode: Bounds) -> CostReport {
     }
 }
 
+/// The host's `max_len` of field `index` of event type `ev` (its `max_total_len` for a list).
+fn field_max_len(cx: &Cx<'_>, ev: EventTypeId, index: FieldIndex) -> u64 {
+    cx.binding
+        .field_def(ev, index)
+        .map_or(u64::MAX, |(len, total)| u64::from(len.max(total)))
+}
+
+/// The node that dominates rule `rid`'s cost: descending from its roots, the deepest node
+/// whose cost (times the items its quantifiers run it for) is at least half the rule's, with
+/// its share in percent.
+pub(crate) fn dominant_node(
+    cx: &Cx<'_>,
+    regexes: &[Matcher],
+    rid: RuleId,
+    rule: &Rule,
+) -> Option<(ExprId, u64)> {
+    let r = rule_steps(cx, regexes, rid, rule, Bounds::Host);
+    let n = cx
+        .binding
+        .rule_events(rid)
+        .iter()
+        .map(|&ev| u64::from(cx.binding.max_event_bytes(ev)))
+        .max()
+        .unwrap_or(0);
+    let field = |f: FieldRef| field_bound(cx, rid, f, Bounds::Host).total.min(n);
+    let items_of = |e: ExprId| -> u64 {
+        match rule.exprs.get(e.0 as usize).map(|x| &x.kind) {
+            Some(ExprKind::Field(f)) => field_bound(cx, rid, *f, Bounds::Host).items,
+            Some(ExprKind::List(l)) => cx
+                .program
+                .lists
+                .get(l.0 as usize)
+                .map_or(0, |l| l.items.len() as u64),
+            _ => 1,
+        }
+    };
+    let item_len = [n; 16];
+    let total = r.lin.eval(&field, &item_len).max(1);
+    let at = |e: ExprId, mult: u64| {
+        r.costs
+            .get(e.0 as usize)
+            .map_or(0, |c| c.eval(&field, &item_len))
+            .saturating_mul(mult)
+    };
+    let roots = rule.roots();
+    let (mut node, mut mult) = roots
+        .iter()
+        .map(|&e| (e, 1u64))
+        .max_by_key(|&(e, m)| at(e, m))?;
+    if at(node, mult).saturating_mul(2) < total {
+        return None;
+    }
+    while let Some(expr) = rule.exprs.get(node.0 as usize) {
+        let mut best: Option<(ExprId, u64)> = None;
+        let mut consider = |e: ExprId, m: u64| {
+            if best.is_none_or(|(b, bm)| at(e, m) > at(b, bm)) {
+                best = Some((e, m));
+            }
+        };
+        match &expr.kind {
+            ExprKind::Quant { list, body, .. } => {
+                consider(*list, mult);
+                consider(*body, mult.saturating_mul(items_of(*list)));
+            }
+            other => other.for_each_operand(|o| consider(o, mult)),
+        }
+        match best {
+            Some((e, m)) if at(e, m).saturating_mul(2) >= total => {
+                node = e;
+                mult = m;
+            }
+            _ => break,
+        }
+    }
+    let share = at(node, mult).saturating_mul(100) / total;
+    Some((node, share.min(100)))
+}
+
+/// The regex nodes of a rule whose pattern runs on a PikeVM, with the pattern's id.
+fn pike_regexes(rule: &Rule, regexes: &[Matcher]) -> Vec<(ExprId, usize)> {
+    rule.exprs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match e.kind {
+            ExprKind::Matches { regex, .. }
+                if regexes
+                    .get(regex.0 as usize)
+                    .is_some_and(|m| m.kind() == MatcherKind::PikeVm) =>
+            {
+                Some((
+                    ExprId(u32::try_from(i).unwrap_or(u32::MAX)),
+                    regex.0 as usize,
+                ))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// `B + S x n (T at N bytes)`.
+fn show(b: &LinearBound) -> String {
+    format!(
+        "{} + {} x n steps per event ({} at {} bytes)",
+        b.base_steps,
+        b.steps_per_byte,
+        b.max(),
+        b.max_event_bytes
+    )
+}
+
 /// Checks a host-bounds report against the budget. A failure that the bundle's own assumed
 /// bounds would pass is reported as [`Code::HostBoundsBreakProof`], naming the fields the host
-/// bounds more loosely.
-pub(crate) fn check_budget(cx: &Cx<'_>, report: &CostReport, errors: &mut Vec<VerifyError>) {
+/// bounds more loosely. A rule over budget is reported at the node that dominates its cost
+/// (with its share), and at a regex that only a PikeVM runs when that regex alone is over the
+/// slope budget ([`Code::RegexCostOverBudget`]).
+pub(crate) fn check_budget(
+    cx: &Cx<'_>,
+    regexes: &[Matcher],
+    report: &CostReport,
+    errors: &mut Vec<VerifyError>,
+) {
     let budget = cx.budget;
+    let rule_over = |b: &LinearBound| {
+        b.base_steps > budget.max_rule_base_steps
+            || b.steps_per_byte > budget.max_rule_steps_per_byte
+            || b.max() > budget.max_rule_cost
+    };
+    let event_over = |b: &LinearBound| {
+        b.base_steps > budget.max_event_base_steps
+            || b.steps_per_byte > budget.max_event_steps_per_byte
+            || b.max() > budget.max_event_cost
+    };
     let over = report
         .rules
         .iter()
-        .any(|r| r.steps > budget.max_rule_cost || r.state_bytes > budget.max_rule_state_bytes)
-        || report
-            .events
-            .iter()
-            .any(|e| e.total_steps > budget.max_event_cost)
+        .any(|r| rule_over(&r.bound) || r.state_bytes > budget.max_rule_state_bytes)
+        || report.events.iter().any(|e| event_over(&e.bound))
         || report.state_bytes > budget.max_state_bytes;
     if !over {
         return;
     }
+    let rule_budget = |n: u64| {
+        format!(
+            "{} + {} x n ({} at {} bytes)",
+            budget.max_rule_base_steps, budget.max_rule_steps_per_byte, budget.max_rule_cost, n
+        )
+    };
     // Under the bounds the bundle assumed: a failure that passes there is the host's doing.
-    let assumed = self::report(cx, Bounds::Assumed);
+    let assumed = self::report(cx, regexes, Bounds::Assumed);
     for rc in &report.rules {
-        let rule = cx.program.rules.get(rc.rule.0 as usize);
-        if rc.steps > budget.max_rule_cost {
+        let Some(rule) = cx.program.rules.get(rc.rule.0 as usize) else {
+            continue;
+        };
+        if rule_over(&rc.bound) {
             let passes = assumed
                 .rules
                 .get(rc.rule.0 as usize)
-                .is_some_and(|a| a.steps <= budget.max_rule_cost);
-            let what = format!(
-                "the cost proof fails under them: {} steps per event, the budget is {}",
-                rc.steps, budget.max_rule_cost
-            );
-            errors.push(match (passes, rule.map(|r| loose_fields(cx, rc.rule, r))) {
-                (true, Some(loose)) if !loose.is_empty() => cx.err(
+                .is_some_and(|a| !rule_over(&a.bound));
+            let loose = loose_fields(cx, rc.rule, rule);
+            // A regex that only a PikeVM runs, alone over the slope budget.
+            let pike = pike_regexes(rule, regexes).into_iter().find(|&(_, ix)| {
+                regexes
+                    .get(ix)
+                    .is_some_and(|m| m.steps_per_byte() > budget.max_rule_steps_per_byte)
+            });
+            if passes && !loose.is_empty() {
+                errors.push(cx.err(
                     Code::HostBoundsBreakProof,
                     rc.rule,
                     None,
-                    format!("host bounds {}, and {what}", loose.join("; ")),
-                ),
-                _ => cx.err(
+                    format!(
+                        "host bounds {}, and the cost proof fails under them: the rule takes up \
+                         to {}, the budget is {}",
+                        loose.join("; "),
+                        show(&rc.bound),
+                        rule_budget(rc.bound.max_event_bytes)
+                    ),
+                ));
+            } else if let Some((node, ix)) = pike {
+                let (pattern, states, per) = regexes.get(ix).map_or((String::new(), 0, 0), |m| {
+                    (
+                        cx.program.regexes.get(ix).map_or(String::new(), |p| {
+                            let mut cut: String = p.chars().take(60).collect();
+                            if cut.len() < p.len() {
+                                cut.push('…');
+                            }
+                            cut
+                        }),
+                        m.nfa_states(),
+                        m.steps_per_byte(),
+                    )
+                });
+                errors.push(cx.err(
+                    Code::RegexCostOverBudget,
+                    rc.rule,
+                    Some(node),
+                    format!(
+                        "regex `{pattern}` has no DFA within {} bytes and runs on a PikeVM over \
+                         {states} NFA states: {per} steps per subject byte; the rule takes up to \
+                         {}, the budget is {}",
+                        crate::matcher::DFA_SIZE_LIMIT,
+                        show(&rc.bound),
+                        rule_budget(rc.bound.max_event_bytes)
+                    ),
+                ));
+            } else {
+                let dominant = dominant_node(cx, regexes, rc.rule, rule);
+                let share = dominant.map_or(String::new(), |(_, pct)| {
+                    format!("; this part is {pct}% of it")
+                });
+                errors.push(cx.err(
                     Code::RuleCostOverBudget,
                     rc.rule,
-                    None,
+                    dominant.map(|(e, _)| e),
                     format!(
-                        "the rule takes up to {} steps per event, the budget is {}",
-                        rc.steps, budget.max_rule_cost
+                        "the rule takes up to {}, the budget is {}{share}",
+                        show(&rc.bound),
+                        rule_budget(rc.bound.max_event_bytes)
                     ),
-                ),
-            });
+                ));
+            }
         }
         if rc.state_bytes > budget.max_rule_state_bytes {
             let passes = assumed
                 .rules
                 .get(rc.rule.0 as usize)
                 .is_some_and(|a| a.state_bytes <= budget.max_rule_state_bytes);
-            errors.push(match (passes, rule.map(|r| loose_fields(cx, rc.rule, r))) {
-                (true, Some(loose)) if !loose.is_empty() => cx.err(
+            let loose = loose_fields(cx, rc.rule, rule);
+            errors.push(if passes && !loose.is_empty() {
+                cx.err(
                     Code::HostBoundsBreakProof,
                     rc.rule,
                     None,
@@ -610,8 +1138,9 @@ pub(crate) fn check_budget(cx: &Cx<'_>, report: &CostReport, errors: &mut Vec<Ve
                         rc.state_bytes,
                         budget.max_rule_state_bytes
                     ),
-                ),
-                _ => cx.err(
+                )
+            } else {
+                cx.err(
                     Code::RuleStateOverBudget,
                     rc.rule,
                     None,
@@ -619,17 +1148,17 @@ pub(crate) fn check_budget(cx: &Cx<'_>, report: &CostReport, errors: &mut Vec<Ve
                         "the rule keeps up to {} bytes of state, the budget is {}",
                         rc.state_bytes, budget.max_rule_state_bytes
                     ),
-                ),
+                )
             });
         }
     }
     for ec in &report.events {
-        if ec.total_steps > budget.max_event_cost {
+        if event_over(&ec.bound) {
             let passes = assumed
                 .events
                 .iter()
                 .find(|a| a.event == ec.event)
-                .is_some_and(|a| a.total_steps <= budget.max_event_cost);
+                .is_some_and(|a| !event_over(&a.bound));
             let loose: Vec<String> = ec
                 .rules
                 .iter()
@@ -643,14 +1172,35 @@ pub(crate) fn check_budget(cx: &Cx<'_>, report: &CostReport, errors: &mut Vec<Ve
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
+            // The rule that costs most on this event type.
+            let heaviest = ec
+                .rules
+                .iter()
+                .filter_map(|r| report.rules.get(r.0 as usize))
+                .max_by_key(|r| r.steps);
+            let heaviest_text = heaviest.map_or(String::new(), |r| {
+                let name = cx
+                    .program
+                    .rules
+                    .get(r.rule.0 as usize)
+                    .map_or("?", |rule| rule.name.as_str());
+                format!(
+                    "; the costliest rule, `{name}`, takes {} ({}%)",
+                    show(&r.bound),
+                    r.steps.saturating_mul(100) / ec.total_steps.max(1)
+                )
+            });
             let message = format!(
-                "event type `{}` takes up to {} steps per event ({} in the prefilter, over {} \
-                 rules), the budget is {}",
+                "event type `{}` takes up to {} ({} in the prefilter, over {} rules), the \
+                 budget is {} + {} x n ({} at {} bytes){heaviest_text}",
                 ec.name,
-                ec.total_steps,
+                show(&ec.bound),
                 ec.prefilter_steps,
                 ec.rules.len(),
-                budget.max_event_cost
+                budget.max_event_base_steps,
+                budget.max_event_steps_per_byte,
+                budget.max_event_cost,
+                ec.bound.max_event_bytes
             );
             errors.push(if passes && !loose.is_empty() {
                 Cx::global(

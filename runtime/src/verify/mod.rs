@@ -15,8 +15,9 @@
 //!   fields and captures each part of a rule may read;
 //! - `kinds`: rule shapes: event types, sequences (2 to 8 steps, windows, captures, keys),
 //!   thresholds, state declarations, unique rule ids;
-//! - `regex`: every pattern compiles with regex-automata's meta engine within
-//!   [`REGEX_SIZE_LIMIT`];
+//! - `regex`: every pattern compiles to a [`crate::matcher::Matcher`] (a DFA when it
+//!   determinizes within its limit, else a PikeVM over an NFA within [`REGEX_SIZE_LIMIT`]),
+//!   whose worst case per byte the cost pass charges;
 //! - `cost` and `state`: the worst-case steps per event per rule and per event type, and the
 //!   worst-case state bytes per rule and per bundle, against the budget (the model is documented
 //!   in `cost` and in `docs/bundle-format.md`).
@@ -35,34 +36,33 @@ mod structure;
 
 use std::fmt;
 
-use regex_automata::meta;
-
 use crate::bind::Binding;
 use crate::budget::Budget;
 use crate::error::Code;
 use crate::ir::{ExprId, Program, RuleId};
+use crate::matcher::Matcher;
 
+pub use crate::matcher::{DFA_BYTE_STEPS, PIKE_STATE_STEPS, REGEX_BASE_STEPS};
 pub use cost::{
-    CostReport, EventCost, PrefilterField, RuleCost, ALERT_FRAME_STEPS, CAPTURE_HEADER_BYTES,
-    EVENT_FRAME_STEPS, FOLD_DEN, FOLD_NUM, KEY_HASH_BYTES, LITERAL_PATTERN_STEPS, NODE_STEPS,
-    REGEX_BASE_STEPS, REGEX_BYTE_STEPS, RULE_FRAME_STEPS, STATE_ENTRY_OVERHEAD_BYTES,
-    STATE_UPDATE_STEPS, TIMESTAMP_BYTES, VALUE_HASH_BYTES,
+    steps_to_ns, CostReport, EventCost, LinearBound, PrefilterField, RuleCost, ALERT_FRAME_STEPS,
+    CAPTURE_HEADER_BYTES, EVENT_FRAME_STEPS, FOLD_DEN, FOLD_NUM, KEY_HASH_BYTES,
+    LITERAL_PATTERN_STEPS, NODE_STEPS, PREFILTER_AC_BYTE_STEPS, PREFILTER_GRAM_BYTE_STEPS,
+    PREFILTER_GRAM_PATTERNS, PS_PER_STEP, RULE_FRAME_STEPS, SMALL_FIELD_BYTES,
+    STATE_ENTRY_OVERHEAD_BYTES, STATE_UPDATE_STEPS, TIMESTAMP_BYTES, TYPICAL_EVENT_BYTES,
+    VALUE_HASH_BYTES,
 };
 
 /// The compiled-size limit of one regular expression, in bytes of its NFA
-/// (`regex_automata::meta::Config::nfa_size_limit`): 1 MiB. The compiler checks patterns with
-/// the same constant through [`compile_regex`].
+/// (`regex_automata::nfa::thompson::Config::nfa_size_limit`): 1 MiB. The compiler checks
+/// patterns with the same constant through [`compile_regex`].
 pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// At most this many errors are reported (the passes stop early past it).
 pub const MAX_REPORTED_ERRORS: usize = 1000;
 
 /// Compiles a pattern exactly as the engines will, within [`REGEX_SIZE_LIMIT`].
-pub fn compile_regex(pattern: &str) -> Result<meta::Regex, Box<meta::BuildError>> {
-    meta::Regex::builder()
-        .configure(meta::Config::new().nfa_size_limit(Some(REGEX_SIZE_LIMIT)))
-        .build(pattern)
-        .map_err(Box::new)
+pub fn compile_regex(pattern: &str) -> Result<Matcher, crate::matcher::MatcherError> {
+    Matcher::new(pattern)
 }
 
 /// One verifier finding.
@@ -107,7 +107,7 @@ pub struct Verified {
     program: Program,
     binding: Binding,
     cost: CostReport,
-    regexes: Vec<meta::Regex>,
+    regexes: Vec<Matcher>,
 }
 
 impl Verified {
@@ -128,7 +128,7 @@ impl Verified {
 
     /// The compiled regexes, indexed by [`crate::ir::RegexId`]: the engines use these rather
     /// than compiling again (each compiled within [`REGEX_SIZE_LIMIT`]).
-    pub fn regexes(&self) -> &[meta::Regex] {
+    pub fn regexes(&self) -> &[Matcher] {
         &self.regexes
     }
 }
@@ -226,8 +226,8 @@ pub fn verify(
         return Err(errors);
     }
 
-    let cost = cost::report(&cx, cost::Bounds::Host);
-    cost::check_budget(&cx, &cost, &mut errors);
+    let cost = cost::report(&cx, &regexes, cost::Bounds::Host);
+    cost::check_budget(&cx, &regexes, &cost, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }

@@ -1,16 +1,16 @@
-//! Regex checks (E0418, E0419): every pattern compiles with regex-automata's meta engine (lazy
-//! DFA with a bounded cache, falling back to a PikeVM: linear in the input, never
-//! backtracking) within [`super::REGEX_SIZE_LIMIT`]. The compiled regexes are kept in
-//! [`super::Verified`] for the engines.
+//! Regex checks (E0418, E0419): every pattern compiles to a [`Matcher`] (a DFA within its
+//! size limit, else a PikeVM over an NFA within [`super::REGEX_SIZE_LIMIT`]: linear in the
+//! input, never backtracking; see [`crate::matcher`]). The compiled regexes are kept in
+//! [`super::Verified`] for the engines, and the cost pass charges each its engine's worst case.
 
-use regex_automata::meta;
+use crate::matcher::Matcher;
 
 use super::{compile_regex, Cx, VerifyError, REGEX_SIZE_LIMIT};
 use crate::error::Code;
 use crate::ir::{ExprId, ExprKind, RuleId};
 
 /// Compiles every pattern of the program, in [`crate::ir::RegexId`] order.
-pub(super) fn compile_all(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) -> Vec<meta::Regex> {
+pub(super) fn compile_all(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) -> Vec<Matcher> {
     let p = cx.program;
     let mut out = Vec::with_capacity(p.regexes.len());
     let mut failed = Vec::new();

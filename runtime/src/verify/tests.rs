@@ -144,9 +144,17 @@ fn ten_thousand_small_rules_verify() {
     assert_eq!(report.rules.len(), 10_000);
     let event = report.events.first().expect("one event type");
     assert_eq!(event.rules.len(), 10_000);
-    // Both fields are scanned once, folded, whatever the number of rules.
+    // Both fields are scanned once, folded, whatever the number of rules: by the gram
+    // searcher (10,000 literals each), charged per byte of each field.
     assert_eq!(event.prefilter.len(), 2);
-    assert_eq!(event.prefilter_steps, 2 * cost::folded(98_304));
+    let per_byte = cost::folded(super::PREFILTER_GRAM_BYTE_STEPS);
+    assert_eq!(event.prefilter_steps, 2 * per_byte * 98_304);
+    // The two fields share the event's bytes: the slope is one field's, not their sum.
+    assert!(
+        event.bound.steps_per_byte < 2 * per_byte,
+        "{:?}",
+        event.bound
+    );
 }
 
 /// About 1,500 Sigma-like `process_start` rules: literal tests on long fields, some builtins,
@@ -274,12 +282,6 @@ fn sigma_sized_rule_set_fits_the_default_budget() {
     };
     let event = verified.cost().events.first().expect("process_start");
     assert_eq!(event.rules.len(), 1_500);
-    eprintln!(
-        "DEBUG sigma {} prefilter {} maxrule {:?}",
-        event.total_steps,
-        event.prefilter_steps,
-        verified.cost().rules.iter().map(|r| r.steps).max()
-    );
     assert!(event.total_steps <= budget.max_event_cost);
 }
 
@@ -320,28 +322,106 @@ fn quantified_regex_program(max_len: u32, max_items: u32) -> (Program, Schema) {
     (p, schema)
 }
 
+/// A quantifier is charged per item plus per byte of its items (the list's `max_total_len`),
+/// never items x the longest possible item: a regex over every item of a 64-item list of
+/// 32 KiB strings verifies, with a slope of a DFA search.
 #[test]
-fn pathological_quantified_regex_is_over_budget() {
+fn quantified_regex_is_charged_per_byte_of_the_items() {
     let (p, schema) = quantified_regex_program(32 * 1024, 64);
+    let verified = match check(p, &schema, &Budget::default()) {
+        Ok(v) => v,
+        Err(codes) => panic!("refused: {codes:?}"),
+    };
+    let rule = verified.cost().rules.first().expect("one rule");
+    assert_eq!(rule.bound.steps_per_byte, crate::matcher::DFA_BYTE_STEPS);
+    // 64 items, each: the item's read, the regex's base, the node, the quantifier's own step.
+    assert!(rule.bound.base_steps < 64 * 100, "{:?}", rule.bound);
+}
+
+/// A pattern that does not determinize within the DFA size limit runs on a PikeVM and is
+/// charged per NFA state per byte: `[ab]*a[ab]{900}c` over the command line is refused, at
+/// its node, with the pattern and its size named.
+#[test]
+fn pikevm_regex_over_budget_is_refused_naming_the_pattern() {
+    let schema = endpoint();
+    let mut p = empty_program();
+    p.fields.push(req(schema, "process_start", "command_line"));
+    p.regexes.push("[ab]*a[ab]{900}c".to_string());
+    let exprs = vec![
+        e(Ty::STR, ExprKind::Field(FieldRef(0))),
+        e(
+            Ty::BOOL,
+            ExprKind::Matches {
+                lhs: ExprId(0),
+                regex: RegexId(0),
+            },
+        ),
+    ];
+    p.rules
+        .push(single("blowup", &["process_start"], exprs, Some(1)));
+    let binding = bind(&p, schema).expect("binds");
+    let errors = verify(p, binding, &Budget::default()).expect_err("refused");
+    // The rule at its regex, and the event type it alone puts over budget.
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[0].code, Code::RegexCostOverBudget);
+    assert_eq!(errors[1].code, Code::EventCostOverBudget);
+    assert_eq!(errors[0].expr, Some(ExprId(1)));
+    let text = errors[0].to_string();
+    assert!(text.contains("`[ab]*a[ab]{900}c`"), "{text}");
+    assert!(text.contains("PikeVM over"), "{text}");
+}
+
+/// The bound has the form `base + per_byte x n`: a regex over the command line costs a DFA
+/// transition per byte, and the total is that at `max_event_bytes`.
+#[test]
+fn bounds_are_linear_in_the_event_size() {
+    let schema = endpoint();
+    let mut p = empty_program();
+    p.fields.push(req(schema, "process_start", "command_line"));
+    p.regexes.push(r"(?i)-enc\s+[a-z0-9+/=]{40,}".to_string());
+    let exprs = vec![
+        e(Ty::STR, ExprKind::Field(FieldRef(0))),
+        e(
+            Ty::BOOL,
+            ExprKind::Matches {
+                lhs: ExprId(0),
+                regex: RegexId(0),
+            },
+        ),
+    ];
+    p.rules
+        .push(single("enc", &["process_start"], exprs, Some(1)));
+    let verified = check(p, schema, &Budget::default()).expect("verifies");
+    let rule = verified.cost().rules.first().expect("one rule");
+    assert_eq!(rule.bound.steps_per_byte, crate::matcher::DFA_BYTE_STEPS);
+    assert_eq!(rule.bound.max_event_bytes, 262_144);
+    assert_eq!(rule.steps, rule.bound.max());
+    // The command line holds at most 98,304 of the event's 262,144 bytes.
     assert_eq!(
-        check(p, &schema, &Budget::default()).err(),
-        Some(vec![Code::RuleCostOverBudget])
+        rule.bound.max(),
+        rule.bound.base_steps + crate::matcher::DFA_BYTE_STEPS * 98_304
     );
-    // The same rule over short arguments is fine.
-    let (p, schema) = quantified_regex_program(256, 64);
-    assert!(check(p, &schema, &Budget::default()).is_ok());
+    assert_eq!(rule.bound.at(1024), rule.bound.base_steps + 2 * 1024);
+    let event = verified.cost().events.first().expect("one event type");
+    assert_eq!(event.bound.steps_per_byte, crate::matcher::DFA_BYTE_STEPS);
+    assert!(event.bound.base_steps >= rule.bound.base_steps + super::EVENT_FRAME_STEPS);
 }
 
 #[test]
 fn looser_host_bounds_are_named_when_they_break_the_proof() {
-    // Built against args of 64 x 1 KiB; the host has 128 x 32 KiB.
-    let (mut p, _) = quantified_regex_program(1024, 64);
+    // Built against args of 64 x 32 bytes (2 KiB in all: charged in the base); the host has
+    // 128 x 32 KiB, charged per byte, over a budget of 1 step per byte.
+    let budget = Budget {
+        max_rule_steps_per_byte: 1,
+        ..Budget::default()
+    };
+    let (mut p, _) = quantified_regex_program(32, 64);
     let (_, host) = quantified_regex_program(32 * 1024, 128);
     p.rules[0].name = "args_regex".to_string();
     let binding = bind(&p, &host).expect("binds");
-    let errors = verify(p, binding, &Budget::default()).expect_err("refused");
-    assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].code, Code::HostBoundsBreakProof);
+    let errors = verify(p, binding, &budget).expect_err("refused");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].code, Code::HostBoundsBreakProof, "{errors:?}");
     let text = errors[0].to_string();
     assert!(
         text.starts_with("error[E0627]: rule args_regex: host bounds "),
@@ -357,7 +437,7 @@ fn looser_host_bounds_are_named_when_they_break_the_proof() {
     p.rules[0].name = "short".to_string();
     let (_, host) = quantified_regex_program(128, 8);
     let binding = bind(&p, &host).expect("binds");
-    assert!(verify(p, binding, &Budget::default()).is_ok());
+    assert!(verify(p, binding, &budget).is_ok());
 }
 
 #[test]

@@ -1,4 +1,7 @@
-//! `vigil check PATH...`: parse, resolve and type-check rule files and report diagnostics.
+//! `vigil check PATH...`: parse, resolve, type-check, lower, bind and verify rule files and
+//! report diagnostics: the same pipeline and verdict as `vigil build` for the same sources,
+//! schema and budget (`--max-cost`, `--max-state`), so that what checks clean also builds and
+//! loads. Verifier findings (cost, state, regexes, limits) are reported at their source spans.
 //!
 //! Paths are files or directories (searched recursively for `*.vgl`, sorted so that output is
 //! deterministic). Human output goes to stderr; `--format json` writes one JSON object per
@@ -8,9 +11,11 @@
 use std::process::ExitCode;
 
 use clap::ValueEnum;
+use vigil_compiler::compile::compile;
 use vigil_compiler::diag;
 use vigil_compiler::Options;
 
+use crate::build::BudgetArgs;
 use crate::common::{fail, load, print_diags, Color, Loaded, SourceArgs};
 
 /// Output format.
@@ -37,6 +42,8 @@ pub(crate) struct Args {
     /// Colour human output.
     #[arg(long, value_enum, default_value_t)]
     color: Color,
+    #[command(flatten)]
+    budget: BudgetArgs,
 }
 
 /// Runs `vigil check`.
@@ -52,7 +59,20 @@ pub(crate) fn run(args: &Args) -> ExitCode {
     let opts = Options {
         deny_warnings: args.deny_warnings,
     };
-    let (typed, diags) = vigil_compiler::check(&sources, &schema, &opts);
+    // The whole pipeline, as `build` runs it: a rule that checks clean also builds.
+    let (rules, diags) = match compile(&sources, &schema, &opts, &args.budget.budget()) {
+        Ok(compiled) => {
+            let rules = compiled
+                .typed
+                .module
+                .rules
+                .iter()
+                .filter(|r| !r.stdlib)
+                .count();
+            (Some(rules), compiled.warnings)
+        }
+        Err(diags) => (None, diags),
+    };
     let (errors, warnings) = diag::count(&diags);
     if !print_diags(
         &diags,
@@ -66,9 +86,6 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         eprintln!("note: no `.vgl` files found; nothing to check");
         return ExitCode::SUCCESS;
     }
-    let rules = typed
-        .as_ref()
-        .map_or(0, |t| t.module.rules.iter().filter(|r| !r.stdlib).count());
     if args.format == Format::Human {
         let s = |n: usize| if n == 1 { "" } else { "s" };
         if errors > 0 {
@@ -81,7 +98,7 @@ pub(crate) fn run(args: &Args) -> ExitCode {
             eprintln!("warning: {warnings} warning{}", s(warnings));
         }
     }
-    if typed.is_some() && rules == 0 {
+    if rules == Some(0) {
         eprintln!(
             "note: no rules found in {} file{}",
             files.len(),

@@ -1,0 +1,262 @@
+//! The regex engine the runtime runs `matches` with, chosen per pattern so that its worst case
+//! per subject byte is known, and charged exactly that by the verifier's cost model.
+//!
+//! A pattern compiles to one of two engines (both from regex-automata, both linear in the
+//! subject, neither backtracking):
+//! - a **fully compiled DFA** (`dfa::dense`, unanchored, no Unicode word boundary), when it
+//!   determinizes within [`DFA_SIZE_LIMIT`] bytes of table (and [`DETERMINIZE_SIZE_LIMIT`] of
+//!   working memory, so a pattern that blows up determinization fails fast). A search is one
+//!   table transition per subject byte, whatever the subject: [`DFA_BYTE_STEPS`] per byte;
+//! - otherwise a **PikeVM** over the Thompson NFA (at most
+//!   [`crate::verify::REGEX_SIZE_LIMIT`] bytes), whose work per subject byte is at most one
+//!   visit of every NFA state: [`PIKE_STATE_STEPS`] x states per byte.
+//!
+//! A lazy DFA is deliberately not used: when its cache thrashes it falls back to work
+//! proportional to the NFA per byte, so its worst case is the PikeVM's while its typical case
+//! hides it (the unsound bound of the first cost model). The choice is made once, when the
+//! verifier compiles the program's patterns ([`crate::verify::Verified::regexes`]); both
+//! engines (the interpreter and the JIT's helper) run the same [`Matcher`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use regex_automata::dfa::{dense, Automaton, StartKind};
+use regex_automata::nfa::thompson::{self, pikevm};
+use regex_automata::util::pool::Pool;
+use regex_automata::Input;
+
+/// The most bytes of transition table a pattern's DFA may take: 256 KiB. Past it the pattern
+/// runs on the PikeVM (and is charged per NFA state).
+pub const DFA_SIZE_LIMIT: usize = 256 << 10;
+/// The most working memory determinizing one pattern may take: 1 MiB (bounds the time and
+/// memory of compiling a hostile pattern).
+pub const DETERMINIZE_SIZE_LIMIT: usize = 1 << 20;
+/// Verifier steps per subject byte of a DFA search (one transition).
+pub const DFA_BYTE_STEPS: u64 = 2;
+/// Verifier steps per subject byte per NFA state of a PikeVM search.
+pub const PIKE_STATE_STEPS: u64 = 3;
+/// Verifier steps of starting any search (input set-up, start state).
+pub const REGEX_BASE_STEPS: u64 = 32;
+
+/// Which engine a pattern runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MatcherKind {
+    /// A fully compiled DFA: constant work per byte.
+    Dfa,
+    /// A PikeVM: work per byte proportional to the NFA's states.
+    PikeVm,
+}
+
+impl fmt::Display for MatcherKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MatcherKind::Dfa => "DFA",
+            MatcherKind::PikeVm => "PikeVM",
+        })
+    }
+}
+
+type CacheFn = Box<
+    dyn Fn() -> pikevm::Cache + Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe,
+>;
+
+enum Engine {
+    Dfa(Box<dense::DFA<Vec<u32>>>),
+    Pike {
+        vm: pikevm::PikeVM,
+        /// Caches for callers without their own ([`Matcher::is_match`]: the interpreter).
+        pool: Pool<pikevm::Cache, CacheFn>,
+    },
+}
+
+struct Inner {
+    engine: Engine,
+    nfa_states: usize,
+    dfa_bytes: usize,
+}
+
+/// A compiled pattern: cheap to clone (shared), safe to share between threads.
+#[derive(Clone)]
+pub struct Matcher(Arc<Inner>);
+
+impl fmt::Debug for Matcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Matcher")
+            .field("kind", &self.kind())
+            .field("nfa_states", &self.0.nfa_states)
+            .field("dfa_bytes", &self.0.dfa_bytes)
+            .finish()
+    }
+}
+
+/// A search's scratch space: empty for a DFA, the PikeVM's cache otherwise. One per thread
+/// (the JIT keeps one per regex in each evaluation context).
+#[derive(Debug, Clone)]
+pub struct MatcherCache(Option<pikevm::Cache>);
+
+/// Why a pattern does not compile at all (it has no engine).
+pub type MatcherError = Box<thompson::BuildError>;
+
+impl Matcher {
+    /// Compiles `pattern`: a DFA within [`DFA_SIZE_LIMIT`] when it determinizes, otherwise a
+    /// PikeVM. Fails only when the pattern does not parse or its NFA is over
+    /// [`crate::verify::REGEX_SIZE_LIMIT`].
+    pub fn new(pattern: &str) -> Result<Matcher, MatcherError> {
+        let thompson_config =
+            thompson::Config::new().nfa_size_limit(Some(crate::verify::REGEX_SIZE_LIMIT));
+        let nfa = thompson::Compiler::new()
+            .configure(thompson_config)
+            .build(pattern)
+            .map_err(Box::new)?;
+        let nfa_states = nfa.states().len();
+        let dfa = dense::Builder::new()
+            .configure(
+                dense::Config::new()
+                    .start_kind(StartKind::Unanchored)
+                    .dfa_size_limit(Some(DFA_SIZE_LIMIT))
+                    .determinize_size_limit(Some(DETERMINIZE_SIZE_LIMIT)),
+            )
+            .build_from_nfa(&nfa);
+        let (engine, dfa_bytes) = match dfa {
+            Ok(dfa) => {
+                let bytes = dfa.memory_usage();
+                (Engine::Dfa(Box::new(dfa)), bytes)
+            }
+            Err(_) => {
+                let vm = pikevm::PikeVM::new_from_nfa(nfa).map_err(Box::new)?;
+                let for_pool = vm.clone();
+                let create: CacheFn = Box::new(move || for_pool.create_cache());
+                (
+                    Engine::Pike {
+                        vm,
+                        pool: Pool::new(create),
+                    },
+                    0,
+                )
+            }
+        };
+        Ok(Matcher(Arc::new(Inner {
+            engine,
+            nfa_states,
+            dfa_bytes,
+        })))
+    }
+
+    /// The engine this pattern runs on.
+    pub fn kind(&self) -> MatcherKind {
+        match self.0.engine {
+            Engine::Dfa(_) => MatcherKind::Dfa,
+            Engine::Pike { .. } => MatcherKind::PikeVm,
+        }
+    }
+
+    /// States of the pattern's Thompson NFA.
+    pub fn nfa_states(&self) -> usize {
+        self.0.nfa_states
+    }
+
+    /// Bytes of the DFA's tables (0 on the PikeVM).
+    pub fn dfa_bytes(&self) -> usize {
+        self.0.dfa_bytes
+    }
+
+    /// The verifier's charge per subject byte: [`DFA_BYTE_STEPS`], or [`PIKE_STATE_STEPS`] x
+    /// NFA states.
+    pub fn steps_per_byte(&self) -> u64 {
+        match self.0.engine {
+            Engine::Dfa(_) => DFA_BYTE_STEPS,
+            Engine::Pike { .. } => PIKE_STATE_STEPS.saturating_mul(self.0.nfa_states as u64),
+        }
+    }
+
+    /// A fresh cache for [`Matcher::is_match_with`].
+    pub fn create_cache(&self) -> MatcherCache {
+        match &self.0.engine {
+            Engine::Dfa(_) => MatcherCache(None),
+            Engine::Pike { vm, .. } => MatcherCache(Some(vm.create_cache())),
+        }
+    }
+
+    /// Whether the pattern matches anywhere in `hay`, with the caller's cache (one made by
+    /// this matcher's [`Matcher::create_cache`]; any other is replaced).
+    pub fn is_match_with(&self, cache: &mut MatcherCache, hay: &str) -> bool {
+        match &self.0.engine {
+            Engine::Dfa(dfa) => dfa_is_match(dfa, hay),
+            Engine::Pike { vm, .. } => {
+                let c = cache.0.get_or_insert_with(|| vm.create_cache());
+                vm.is_match(c, Input::new(hay))
+            }
+        }
+    }
+
+    /// Whether the pattern matches anywhere in `hay` (a PikeVM takes a cache from its pool).
+    pub fn is_match(&self, hay: &str) -> bool {
+        match &self.0.engine {
+            Engine::Dfa(dfa) => dfa_is_match(dfa, hay),
+            Engine::Pike { vm, pool } => vm.is_match(&mut pool.get(), Input::new(hay)),
+        }
+    }
+
+    /// Resets a cache after a search stopped half-way (a caught panic).
+    pub fn reset_cache(&self, cache: &mut MatcherCache) {
+        *cache = self.create_cache();
+    }
+}
+
+/// One forward pass, stopping at the first match state. The DFA is built without Unicode word
+/// boundaries (a pattern with one runs on the PikeVM), so it has no quit bytes and the search
+/// cannot fail; were it to, the answer would be "no match".
+fn dfa_is_match(dfa: &dense::DFA<Vec<u32>>, hay: &str) -> bool {
+    matches!(
+        dfa.try_search_fwd(&Input::new(hay).earliest(true)),
+        Ok(Some(_))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_patterns_get_a_dfa_and_blowups_a_pikevm() {
+        let m = Matcher::new(r"(?i)-e(nc)?\s+[a-z0-9+/=]{40,}").expect("compiles");
+        assert_eq!(m.kind(), MatcherKind::Dfa);
+        assert_eq!(m.steps_per_byte(), DFA_BYTE_STEPS);
+        let m = Matcher::new(r"[ab]*a[ab]{900}c").expect("compiles");
+        assert_eq!(m.kind(), MatcherKind::PikeVm);
+        assert!(m.steps_per_byte() >= 900 * PIKE_STATE_STEPS);
+        assert!(m.nfa_states() > 900);
+    }
+
+    #[test]
+    fn both_engines_answer_like_the_meta_engine() {
+        let cases: &[(&str, &[&str])] = &[
+            (r"^[A-Za-z0-9+/=]+$", &["abc=", "a b", "", "ÿ"]),
+            (
+                r"(?i)powershell.*-enc",
+                &["POWERSHELL x -ENC", "pwsh -enc", "é"],
+            ),
+            (r"\bcmd\b", &["run cmd now", "cmdx", "é cmd é"]),
+            (r"a*", &["", "b", "é"]),
+            (r"[ab]*a[ab]{20}c", &["aaaaaaaaaaaaaaaaaaaaaaaac", "abc"]),
+        ];
+        for (pattern, hays) in cases {
+            let ours = Matcher::new(pattern).expect("compiles");
+            let meta = regex_automata::meta::Regex::new(pattern).expect("compiles");
+            let mut cache = ours.create_cache();
+            for hay in *hays {
+                assert_eq!(
+                    ours.is_match(hay),
+                    meta.is_match(hay),
+                    "{pattern} on {hay:?}"
+                );
+                assert_eq!(
+                    ours.is_match_with(&mut cache, hay),
+                    meta.is_match(hay),
+                    "{pattern} on {hay:?}"
+                );
+            }
+        }
+    }
+}
