@@ -380,3 +380,88 @@ fn build_warns_when_expires_is_in_the_past() {
         text(&o.stderr)
     );
 }
+
+/// A rule whose id, title and test name hold terminal escape sequences.
+const EVIL_RULE: &str = r#"rule evil {
+    meta {
+        id: "evil\u{1b}[2J",
+        title: "title\u{1b}]0;pwned\u{7}",
+        severity: low,
+    }
+    on process_start
+    when image == "x\u{1b}"
+    emit "ran {image}"
+}
+
+test evil {
+    process_start { image: "x\u{1b}" } => quiet
+}
+"#;
+
+fn assert_no_raw_controls(what: &str, out: &[u8]) {
+    let t = text(out);
+    assert!(
+        !t.chars().any(|c| c.is_control() && c != '\n' && c != '\t'),
+        "{what}: raw control characters in {t:?}"
+    );
+    assert!(t.contains("\\u{1b}"), "{what}: nothing escaped in {t:?}");
+}
+
+#[test]
+fn control_characters_are_escaped_in_human_output() {
+    let dir = scratch("controls");
+    let rules = dir.join("evil.vgl");
+    std::fs::write(&rules, EVIL_RULE).expect("write");
+    let events = dir.join("ev.jsonl");
+    std::fs::write(
+        &events,
+        "{\"event\":\"process_start\",\"image\":\"x\\u001b\"}\n",
+    )
+    .expect("write");
+    // The run summary names the rule.
+    let o = vigil(&["run", s(&rules), s(&events)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_no_raw_controls("run summary", &o.stderr);
+    // inspect prints ids and titles.
+    let b = dir.join("evil.vglb");
+    let o = vigil(&["build", s(&rules), "--unsigned", "-o", s(&b)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).ends_with('\n'), "{}", text(&o.stdout));
+    let o = vigil(&["inspect", s(&b)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_no_raw_controls("inspect", &o.stdout);
+    // Test results name the failing case's rule and its message.
+    let o = vigil(&["test", s(&rules)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert_no_raw_controls("test", &o.stdout);
+}
+
+#[test]
+fn duplicate_keys_are_counted_and_refused_under_strict() {
+    let dir = scratch("duplicate_keys");
+    let events = dir.join("dup.jsonl");
+    std::fs::write(
+        &events,
+        concat!(
+            "{\"event\":\"process_start\",\"image\":\"C:\\\\Windows\\\\System32\\\\certutil.exe\",\"image\":\"a.exe\"}\n",
+            "{\"event\":\"process_start\",\"image\":\"b.exe\"}\n",
+        ),
+    )
+    .expect("write");
+    let o = vigil(&["run", "examples/rules", s(&events)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("E0713"), "{}", text(&o.stderr));
+    for threads in ["1", "2"] {
+        let o = vigil(&[
+            "run",
+            "--strict",
+            "--threads",
+            threads,
+            "examples/rules",
+            s(&events),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+        let err = text(&o.stderr);
+        assert!(err.contains("E0713") && err.contains(":1:"), "{err}");
+    }
+}

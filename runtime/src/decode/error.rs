@@ -40,6 +40,9 @@ pub enum DecodeCode {
     WrongType = 711,
     /// Reading the input failed (an I/O error of the reader).
     Io = 712,
+    /// A record names the same key twice (the last value is kept; counted, the line goes on,
+    /// unless the decoder refuses duplicates: then the line is bad).
+    DuplicateKey = 713,
 }
 
 impl DecodeCode {
@@ -57,6 +60,7 @@ impl DecodeCode {
         DecodeCode::NoRoute,
         DecodeCode::WrongType,
         DecodeCode::Io,
+        DecodeCode::DuplicateKey,
     ];
 
     /// The number, e.g. 701.
@@ -84,6 +88,7 @@ impl DecodeCode {
             DecodeCode::NoRoute => "no mapping route matches the record",
             DecodeCode::WrongType => "value of the wrong type for the field",
             DecodeCode::Io => "input could not be read",
+            DecodeCode::DuplicateKey => "key given twice in a record",
         }
     }
 

@@ -81,6 +81,10 @@ pub struct DecodeStats {
     pub unknown_fields: u64,
     /// Lines that held invalid UTF-8 or lone surrogate escapes: E0707.
     pub invalid_utf8_lines: u64,
+    /// Records that named a key more than once (the last value kept): E0713. Only keys the
+    /// decoder reads are compared (under a projection, the fields decoded and the dispatch
+    /// keys).
+    pub duplicate_key_lines: u64,
 }
 
 impl DecodeStats {
@@ -176,6 +180,8 @@ struct Ctx {
     describe_keys: [u32; 3],
     mapping: Option<MappingC>,
     projection: Option<FieldSet>,
+    /// Whether a record naming a key twice is a bad line (E0713) instead of a counted one.
+    refuse_duplicates: bool,
 }
 
 /// The mutable scratch of a decoder.
@@ -188,6 +194,10 @@ struct Work {
     stamp: u32,
     /// The dispatch key's value, folded.
     fold: String,
+    /// Per key id: the stamp of the line it was last seen on (duplicate keys).
+    seen: Vec<u32>,
+    /// This line's stamp for `seen`.
+    seen_stamp: u32,
 }
 
 /// Decodes JSON lines into events. See the module documentation.
@@ -243,6 +253,7 @@ impl Decoder {
                 describe_keys,
                 mapping,
                 projection: None,
+                refuse_duplicates: false,
             },
             strict: false,
             file: None,
@@ -331,6 +342,13 @@ impl Decoder {
                 },
             )),
         ))
+    }
+
+    /// Whether a record that names a key twice is a bad line (E0713), as `vigil run --strict`
+    /// wants; by default it is counted ([`DecodeStats::duplicate_key_lines`]) and the last
+    /// value is kept.
+    pub fn refuse_duplicate_keys(&mut self, refuse: bool) {
+        self.ctx.refuse_duplicates = refuse;
     }
 
     /// Strict mode: [`Decoder::decode_reader`] stops at the first bad line.
@@ -711,6 +729,7 @@ fn decode_parsed<'t, 'a, L: Lend<'t, 'a>>(
     source: &Source,
     out: &mut Vec<Event<'a>>,
 ) -> Result<(), DecodeError> {
+    duplicate_keys(ctx, work, parsed, line_no)?;
     let Some(mapping) = &ctx.mapping else {
         return decode_native::<L>(ctx, work, parsed, line_no, source, out);
     };
@@ -849,6 +868,48 @@ fn match_value(m: &MatchValue, v: Option<&JVal<'_>>, parsed: &Parsed<'_>) -> boo
             Some(coerce::Raw::Float(_)) => false,
         },
     }
+}
+
+/// Counts a record that names a known key more than once (E0713; a bad line when the decoder
+/// refuses duplicates). Keys outside the key table (unknown to the schema and the mapping) are
+/// not compared: their values are never read.
+fn duplicate_keys(
+    ctx: &Ctx,
+    work: &mut Work,
+    parsed: &Parsed<'_>,
+    line_no: u64,
+) -> Result<(), DecodeError> {
+    work.seen_stamp = work.seen_stamp.wrapping_add(1);
+    if work.seen_stamp == 0 {
+        work.seen.iter_mut().for_each(|s| *s = 0);
+        work.seen_stamp = 1;
+    }
+    if work.seen.len() < ctx.keys.len() {
+        work.seen.resize(ctx.keys.len(), 0);
+    }
+    let stamp = work.seen_stamp;
+    let mut twice = None;
+    for &(id, _) in &parsed.entries {
+        if let Some(s) = work.seen.get_mut(id as usize) {
+            if *s == stamp {
+                twice = Some(id);
+                break;
+            }
+            *s = stamp;
+        }
+    }
+    let Some(id) = twice else {
+        return Ok(());
+    };
+    work.stats.duplicate_key_lines += 1;
+    if ctx.refuse_duplicates {
+        return Err(DecodeError::new(
+            DecodeCode::DuplicateKey,
+            line_no,
+            format!("key `{}` is given twice", ctx.keys.name(id)),
+        ));
+    }
+    Ok(())
 }
 
 fn decode_native<'t, 'a, L: Lend<'t, 'a>>(

@@ -159,7 +159,7 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         return fail(&format!("cannot write `{}`: {e}", args.out.display()));
     }
     write_stdout(&format!(
-        "wrote {}: {} rule{}, {} bytes, sha256 {}, {}{}",
+        "wrote {}: {} rule{}, {} bytes, sha256 {}, {}{}\n",
         args.out.display(),
         built.rules,
         if built.rules == 1 { "" } else { "s" },

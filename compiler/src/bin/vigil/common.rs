@@ -160,10 +160,50 @@ pub(crate) fn load(args: &SourceArgs) -> Result<Loaded, String> {
     })
 }
 
-/// Writes `text` to stdout. A closed stdout (`vigil inspect X | head -1`, `| true`) ends the
+/// Whether `c` must not reach a terminal as it is: control characters (C0 but for newline
+/// and tab, DEL, C1) and the bidirectional overrides and isolates that reorder what a
+/// terminal shows.
+fn hidden(c: char, keep_newlines: bool) -> bool {
+    if keep_newlines && matches!(c, '\n' | '\t') {
+        return false;
+    }
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Escapes the control characters of `s` (ids, titles, messages, file names from the user) as
+/// `\u{1b}` for human output; other text is unchanged.
+pub(crate) fn esc(s: &str) -> std::borrow::Cow<'_, str> {
+    escape(s, false)
+}
+
+/// [`esc`] for whole human reports: newlines and tabs are kept.
+pub(crate) fn esc_text(s: &str) -> std::borrow::Cow<'_, str> {
+    escape(s, true)
+}
+
+fn escape(s: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
+    use std::fmt::Write as _;
+    if !s.chars().any(|c| hidden(c, keep_newlines)) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if hidden(c, keep_newlines) {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Writes `text`, a human report, to stdout, control characters escaped ([`esc_text`]). A
+/// closed stdout (`vigil inspect X | head -1`, `| true`) ends the
 /// output quietly and is not an error (as `vigil run` does): exit 0; any other write error is
 /// printed, exit 2.
 pub(crate) fn write_stdout(text: &str) -> ExitCode {
+    let text = esc_text(text);
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -190,7 +230,11 @@ pub(crate) fn print_diags(
     } else {
         let mut err = std::io::stderr().lock();
         for d in diags {
-            let _ = write!(err, "{}", render::render(d, &sources.map, color));
+            let text = render::render(d, &sources.map, color);
+            // Without colour nothing in the rendering is an escape sequence of ours: escape
+            // what the sources and names hold.
+            let text = if color { text.into() } else { esc_text(&text) };
+            let _ = write!(err, "{text}");
         }
     }
     true

@@ -21,7 +21,7 @@ use vigil_compiler::testing::{self, describe_expect, CaseResult, Status, Summary
 use vigil_compiler::Options;
 use vigil_runtime::budget::Budget;
 
-use crate::common::{fail, load, print_diags, Color, Loaded, SourceArgs};
+use crate::common::{esc_text, fail, load, print_diags, Color, Loaded, SourceArgs};
 use crate::run::EngineChoice;
 
 /// Output format.
@@ -96,6 +96,12 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         Format::Human => human(&results, summary),
         Format::Json => json(&results),
         Format::Junit => junit(&results, summary),
+    };
+    // Test names, rule ids and messages come from the sources: no raw control characters on a
+    // terminal.
+    let text = match args.format {
+        Format::Human => esc_text(&text).into_owned(),
+        _ => text,
     };
     let mut out = std::io::stdout().lock();
     if out
