@@ -132,9 +132,21 @@ pub(crate) struct Args {
     /// whatever this says.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=MAX_THREADS))]
     threads: Option<u16>,
+    /// How much older than the newest time seen from its host an event may be and still
+    /// count for sequence and threshold rules (`500ms`, `2s`, `1m`; default 0: older events
+    /// are late, counted in the summary, and skipped by those rules).
+    #[arg(long, value_name = "DURATION", value_parser = parse_lateness, default_value = "0s")]
+    lateness: u64,
     /// Colour diagnostics.
     #[arg(long, value_enum, default_value_t)]
     color: Color,
+}
+
+/// Parses `--lateness` (`run` and `agent`): a duration as rules write it, in nanoseconds.
+pub(crate) fn parse_lateness(text: &str) -> Result<u64, String> {
+    vigil_grammar::token::parse_duration(text).ok_or_else(|| {
+        format!("`{text}` is not a duration: write a number and a unit (ms, s, m, h, d), as in `2s`")
+    })
 }
 
 /// Most `--threads` (each worker holds a decoder and chunks in flight).
@@ -251,6 +263,7 @@ pub(crate) fn run(args: &Args) -> ExitCode {
 fn prepare(args: &Args) -> Result<Prepared, ExitCode> {
     let options = EngineOptions {
         engine: args.engine.kind(),
+        lateness_ns: args.lateness,
         ..EngineOptions::default()
     };
     prepare_rules(
@@ -1162,6 +1175,23 @@ impl<'p> Run<'p> {
                 "stateful rule evaluations skipped (sequence/threshold rules this engine does not run yet)",
             ),
             (stats.refused_events, "events refused by the engine"),
+            // Per stateful rule: an event seen by two such rules counts twice.
+            (
+                stats.state_late,
+                "late events skipped by stateful rules (older than their host's newest time by more than --lateness)",
+            ),
+            (
+                stats.state_late_accepted,
+                "late events accepted by stateful rules (within --lateness)",
+            ),
+            (
+                stats.state_missing_time,
+                "events without a time skipped by stateful rules",
+            ),
+            (
+                stats.state_clock_resets,
+                "clock resets (a host's time went back by more than 24h: its state was dropped)",
+            ),
             (stats.eval_errors, "evaluation errors"),
             (stats.internal_errors, "internal errors"),
         ];
