@@ -9,8 +9,9 @@ mod state {
 
     use vigil_runtime::event::{FLAG_PRESENT, FLAG_TRUNCATED};
     use vigil_runtime::state::{
-        key_hash, value_hash, CaptureKind, CaptureSpec, CaptureValue, KeyHash, KeyPart,
-        SequenceParams, SequenceState, StateError, ThresholdParams, ThresholdState, TimeConfig,
+        host_hash, key_hash, threshold_state_bound_bytes, value_hash, CaptureKind, CaptureSpec,
+        CaptureValue, KeyHash, KeyPart, SequenceParams, SequenceState, StateError, ThresholdParams,
+        ThresholdState, TimeConfig,
     };
 
     const S: i64 = 1_000_000_000;
@@ -681,5 +682,160 @@ mod state {
         count(&mut t, key(100), 10);
         assert_eq!(t.counters().expired, 4, "entries at exactly t - D are dead");
         assert_eq!(t.keys(), 1);
+    }
+
+    // ---------------------------------------------------------------- time per host
+
+    fn hkey(host: &str, pid: i64) -> (KeyHash, KeyHash) {
+        (host_hash(host), key_hash(host, &[KeyPart::Int(pid)]))
+    }
+
+    fn hcount(t: &mut ThresholdState, host: &str, pid: i64, at: i64) -> bool {
+        let (h, k) = hkey(host, pid);
+        t.on_host_event(h, k, Some(at), None).is_some()
+    }
+
+    fn hfeed(s: &mut SequenceState, host: &str, pid: i64, t: i64, step: usize) -> bool {
+        let (h, k) = hkey(host, pid);
+        s.on_host_event(
+            h,
+            k,
+            Some(t),
+            &[step],
+            |_, _| Ok::<bool, Infallible>(true),
+            |_| CaptureValue::Absent,
+        )
+        .expect("infallible")
+        .is_some()
+    }
+
+    #[test]
+    fn a_host_whose_clock_runs_ahead_makes_no_other_host_late() {
+        // The password spray: 25 failed logons of a victim interleaved with a host
+        // whose clock runs 2 s ahead. With one clock per table the victim's were all late.
+        let mut t = thr(20, 300 * S, false, TimeConfig::default());
+        let mut fired = Vec::new();
+        for i in 0..25 {
+            if hcount(&mut t, "victim", 1, i * S) {
+                fired.push(("victim", i));
+            }
+            if hcount(&mut t, "skewed", 1, (i + 2) * S) {
+                fired.push(("skewed", i));
+            }
+        }
+        assert_eq!(fired, [("victim", 19), ("skewed", 19)]);
+        assert_eq!(t.counters().late, 0);
+        // The same for a sequence.
+        let mut s = seq(2, 10 * S as u64, 16, 8, TimeConfig::default());
+        assert!(!hfeed(&mut s, "victim", 1, 100 * S, 0));
+        assert!(!hfeed(&mut s, "skewed", 1, 102 * S, 0));
+        assert!(hfeed(&mut s, "victim", 1, 101 * S, 1));
+        assert_eq!(s.counters().late, 0);
+    }
+
+    #[test]
+    fn lateness_is_judged_against_the_events_own_host() {
+        let cfg = TimeConfig {
+            lateness_ns: 2 * S as u64,
+            ..TimeConfig::default()
+        };
+        let mut t = thr(3, 60 * S, false, cfg);
+        hcount(&mut t, "a", 1, 100 * S);
+        hcount(&mut t, "b", 1, 500 * S);
+        // 1 s behind a's newest: within the allowance, counted as accepted.
+        assert!(!hcount(&mut t, "a", 1, 99 * S));
+        // 3 s behind a's newest: late, skipped.
+        assert!(!hcount(&mut t, "a", 1, 97 * S));
+        let c = t.counters();
+        assert_eq!((c.late_accepted, c.late), (1, 1));
+        assert!(hcount(&mut t, "a", 1, 101 * S), "100, 99 and 101");
+        // Without the allowance, 99 is late too.
+        let mut t = thr(3, 60 * S, false, TimeConfig::default());
+        hcount(&mut t, "a", 1, 100 * S);
+        assert!(!hcount(&mut t, "a", 1, 99 * S));
+        assert!(!hcount(&mut t, "a", 1, 101 * S));
+        assert_eq!((t.counters().late_accepted, t.counters().late), (0, 1));
+    }
+
+    #[test]
+    fn a_clock_reset_drops_only_that_hosts_state() {
+        const DAY: i64 = 24 * 3600 * S;
+        let mut t = thr(3, 60 * S, false, TimeConfig::default());
+        hcount(&mut t, "b", 1, 100 * S);
+        hcount(&mut t, "b", 1, 101 * S);
+        hcount(&mut t, "a", 1, 3 * DAY);
+        hcount(&mut t, "a", 2, 3 * DAY);
+        // a's clock goes back three days: a reset of a's clock alone.
+        assert!(!hcount(&mut t, "a", 3, 102 * S));
+        assert_eq!(t.counters().clock_resets, 1);
+        assert!(hcount(&mut t, "b", 1, 102 * S), "b's count survived");
+        // a's keys from before the reset can no longer match: dropped when met.
+        assert!(!hcount(&mut t, "a", 1, 103 * S));
+        assert_eq!(t.entries(hkey("a", 1).1), 1, "a fresh count, not 2");
+        assert_eq!(t.counters().clock_resets, 1, "one reset, counted once");
+        assert_eq!(t.keys(), 2, "a/3 and a/1; a/2 expired at the old end");
+    }
+
+    #[test]
+    fn keys_expire_by_their_own_hosts_clock() {
+        let mut s = seq(2, 10 * S as u64, 16, 8, TimeConfig::default());
+        hfeed(&mut s, "slow", 1, 0, 0);
+        // Another host far ahead (but within the reset horizon) does not expire slow's partial.
+        hfeed(&mut s, "fast", 1, 3600 * S, 0);
+        assert_eq!(s.counters().expired, 0);
+        assert!(hfeed(&mut s, "slow", 1, 9 * S, 1));
+        // slow's own clock does (fast, far ahead, did not).
+        let mut s = seq(2, 10 * S as u64, 16, 8, TimeConfig::default());
+        hfeed(&mut s, "slow", 2, 20 * S, 0);
+        hfeed(&mut s, "fast", 1, 3600 * S, 0);
+        assert_eq!(s.counters().expired, 0);
+        hfeed(&mut s, "slow", 3, 40 * S, 0);
+        assert_eq!(
+            s.counters().expired,
+            1,
+            "slow/2 is 20 s old by slow's clock"
+        );
+    }
+
+    #[test]
+    fn hosts_clocks_are_bounded_and_a_dropped_clock_falls_back_on_the_key() {
+        // Capacity 2: at most two hosts' clocks.
+        let mut t = ThresholdState::new(ThresholdParams {
+            count: 3,
+            within_ns: 60 * S as u64,
+            capacity: 2,
+            distinct: false,
+            time: TimeConfig::default(),
+        })
+        .expect("valid parameters");
+        let bound = threshold_state_bound_bytes(2, 3, false);
+        for (i, host) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+            hcount(&mut t, host, 1, 100 * S + i as i64);
+            assert!(t.measured_bytes() <= bound);
+        }
+        // e and d are held; a's clock and key are gone: its next event starts afresh.
+        assert!(!hcount(&mut t, "a", 1, 50 * S));
+        assert_eq!(t.counters().late, 0);
+        // A key still held whose host's clock was dropped judges lateness by its own time.
+        let mut t = ThresholdState::new(ThresholdParams {
+            count: 3,
+            within_ns: 60 * S as u64,
+            capacity: 2,
+            distinct: false,
+            time: TimeConfig::default(),
+        })
+        .expect("valid parameters");
+        hcount(&mut t, "a", 1, 100 * S);
+        // b's events only touch clocks (their condition is checked by the caller, so they
+        // reach the table): b and c take the two clocks, a's key stays held.
+        let (hb, _) = hkey("b", 1);
+        let (hc, _) = hkey("c", 1);
+        let (_, ka) = hkey("a", 1);
+        t.on_host_event(hb, ka, Some(200 * S), None);
+        t.on_host_event(hc, ka, Some(300 * S), None);
+        assert!(t.measured_bytes() <= bound);
+        let late = t.counters().late;
+        assert!(!hcount(&mut t, "a", 1, 10 * S));
+        assert_eq!(t.counters().late, late + 1, "90 s behind a's key: late");
     }
 }

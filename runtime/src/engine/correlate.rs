@@ -45,10 +45,11 @@ pub(crate) struct Plan {
 /// A rule's table.
 #[derive(Debug)]
 pub(crate) enum Table {
-    /// A sequence.
-    Sequence(SequenceState),
+    /// A sequence (boxed, as is a threshold: their structs differ in size by hundreds of
+    /// bytes; one table per rule).
+    Sequence(Box<SequenceState>),
     /// A threshold.
-    Threshold(ThresholdState),
+    Threshold(Box<ThresholdState>),
 }
 
 impl Table {
@@ -211,7 +212,7 @@ impl Stateful {
                     step_conds: seq.steps.iter().map(|s| s.cond).collect(),
                     cond: None,
                     bound_bytes,
-                    table: Mutex::new(Table::Sequence(t)),
+                    table: Mutex::new(Table::Sequence(Box::new(t))),
                 })
             }
             RuleKind::Threshold(t) => {
@@ -256,7 +257,7 @@ impl Stateful {
                     step_conds: Vec::new(),
                     cond: t.cond,
                     bound_bytes,
-                    table: Mutex::new(Table::Threshold(tab)),
+                    table: Mutex::new(Table::Threshold(Box::new(tab))),
                 })
             }
         };

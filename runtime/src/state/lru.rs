@@ -365,6 +365,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_key_slot_is_48_bytes_as_the_bound_docs_say() {
+        assert_eq!(size_of::<Node>(), 48);
+    }
+
+    #[test]
     fn evicts_least_recently_updated() {
         let mut t = Lru::new(3);
         let a = t.insert(KeyHash(1), KeyHash(0), 1).slot;

@@ -20,17 +20,37 @@
 //! An event whose key field is absent takes no part: the caller does not call `on_event`, and
 //! counts it with `note_absent_key` (the counter `absent_key`).
 //!
-//! **Time.** Times are i64 nanoseconds. An event without a `time` is passed as `None`: counted
-//! (`missing_time`) and skipped. Each table remembers the newest time it has accepted. With the
-//! lateness allowance `L` ([`TimeConfig::lateness_ns`], default 0), an event more than `L` older
-//! than the newest time is *late*: counted (`late`), it does not touch state (the engine still
-//! runs single-event rules on it). An event more than the clock-reset horizon
-//! ([`TimeConfig::clock_reset_ns`], default 24 h, never less than `D + L`) older than the
-//! newest time is taken as the host's clock jumping back: the table is cleared (`clock_resets`),
-//! the newest time becomes the event's, and the event is processed. Without this, one event
-//! with a time years in the future would make every later event late and silence the rule for
-//! years; with it, such an event costs the partial state once. Events at equal times are taken
-//! in arrival order. Arithmetic on times never overflows (it is done in i128).
+//! **Time** (event time, as a stream processor keeps it, one watermark per host). Times are
+//! i64 nanoseconds. An event without a `time` is passed as `None`: counted (`missing_time`) and
+//! skipped. Each table keeps a *clock per host* (by [`host_hash`] of the event's `host`; events
+//! without a host share one clock, as do the events of `on_event`, which takes no host): the
+//! newest time it has accepted from that host. Hosts' clocks are independent: a host whose
+//! clock runs ahead makes no other host's events late. With the lateness allowance `L`
+//! ([`TimeConfig::lateness_ns`], default 0), an event is judged against its host's newest time
+//! `n`:
+//! - `t >= n`: in order, processed; `n` becomes `t`;
+//! - `n - L <= t < n`: late but within the allowance: processed and counted
+//!   (`late_accepted`); `n` stays;
+//! - `n - R <= t < n - L`: *late*: counted (`late`) and skipped, it does not touch state (the
+//!   engine still runs single-event rules on it);
+//! - `t < n - R`, with `R` the clock-reset horizon ([`TimeConfig::clock_reset_ns`], default
+//!   24 h, never less than `D + L`): the host's clock jumped back (a *clock reset*, counted in
+//!   `clock_resets`): its newest time becomes `t` and the event is processed. That host's keys
+//!   last updated after `t + L` are from before the reset: they are dropped (`expired`) when
+//!   met (by an event of their key, or at the old end of the recency list). Other hosts' state
+//!   is untouched. Without resets, one event with a time years in the future would make every
+//!   later event of its host late for years; with them, it costs that host's partial state once.
+//!
+//! A key's last-update time also bounds its host's newest time from below, so that a host whose
+//! clock was dropped for room (below) is still judged against what its key has seen. Events at
+//! equal times are taken in arrival order. Arithmetic on times never overflows (it is done in
+//! i128).
+//!
+//! **Hosts' clocks** are a table like the keys' (`lru.rs`), of the same capacity as the keys
+//! (a key belongs to one host, so a full key table never needs more clocks): when it is full, a
+//! new host takes the clock of the host seen least recently. A host whose clock was dropped
+//! starts a new one at its next event (judged, as said, against that event's key's last update
+//! if the key is still held).
 //!
 //! **Sequences** (`n` steps, 2 to 8, window `D`). For one key, the table keeps at most one
 //! partial match per step `k < n - 1` ("level k": steps `0..=k` matched): the most recent (as
@@ -70,11 +90,15 @@
 //! state (a partial started or moved, an entry counted); an event that changes nothing does not
 //! refresh its key. As time advances, keys that can no longer match are dropped (`expired`)
 //! from the old end of the recency list while that key's last-update time is older than
-//! `newest - L - D` (threshold: at or before it), so expiry costs O(1) amortised, never a scan.
-//! With in-order events the recency list is in time order and expiry is exact; with
-//! out-of-order events (within `L`) a dead key may sit behind a live one until that one expires
-//! or it is evicted. That costs memory within capacity, never a wrong match: every partial and
-//! entry is checked against the window when used.
+//! `n - L - D`, with `n` the newest time of the key's OWN host (threshold: at or before it), or
+//! is from before a reset of its host's clock; expiry stops at the first key that is live, or
+//! whose host's clock is no longer held (it cannot be judged), so it costs O(1) amortised, never
+//! a scan. A key is never expired by another host's clock: a host running ahead cannot shorten
+//! another host's windows. With one host and in-order events the recency list is in time order
+//! and expiry is exact; with several hosts, or out-of-order events (within `L`), a dead key may
+//! sit behind a live one (say, of a host that went quiet) until that one expires or is evicted.
+//! That costs memory within capacity, never a wrong match: every partial and entry is checked
+//! against the window when used.
 //!
 //! **Memory.** Tables allocate lazily in a few growth steps and stop at the bound: nothing here
 //! grows with the number of distinct keys seen, with key or value lengths (only hashes are
@@ -105,10 +129,12 @@ pub const DEFAULT_CLOCK_RESET_NS: u64 = 24 * 3600 * 1_000_000_000;
 /// How a table treats event times (see the module docs, "Time").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimeConfig {
-    /// How much older than the newest time an event may be and still touch state (default 0).
+    /// How much older than its host's newest time an event may be and still touch state
+    /// (default 0).
     pub lateness_ns: u64,
-    /// How much older than the newest time an event must be to be taken as the clock jumping
-    /// back (the table is cleared); raised to `window + lateness_ns` if smaller (default 24 h).
+    /// How much older than its host's newest time an event must be to be taken as that host's
+    /// clock jumping back (its keys from before are dropped); raised to
+    /// `window + lateness_ns` if smaller (default 24 h).
     pub clock_reset_ns: u64,
 }
 

@@ -30,8 +30,9 @@ pub const TIMESTAMP_BYTES: u64 = 8;
 pub const VALUE_HASH_BYTES: u64 = 8;
 /// Bytes of a captured value's slot (pointer or value, length).
 pub const CAPTURE_HEADER_BYTES: u64 = 16;
-/// Fixed bytes per key of a state table's key slot (key hash, last update, two links).
-pub const STATE_ENTRY_OVERHEAD_BYTES: u64 = 32;
+/// Fixed bytes per key of a state table's key slot (key hash, host hash, last update, two
+/// links); each table also keeps as many hosts' clocks, one such slot each.
+pub const STATE_ENTRY_OVERHEAD_BYTES: u64 = 48;
 /// Fixed steps of a stateful rule's update per event.
 pub const STATE_UPDATE_STEPS: u64 = 64;
 
