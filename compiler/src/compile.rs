@@ -117,7 +117,24 @@ pub fn verify_diag(e: &VerifyError, debug: &ir::DebugInfo, whole: Span) -> Diagn
     if let Some(name) = &e.rule_name {
         d = d.with_note(format!("found by the verifier in rule `{name}`"));
     }
-    d
+    d.with_help_opt(verify_help(e.code).map(str::to_owned))
+}
+
+/// What to do about a verifier finding, where there is a usual fix.
+fn verify_help(code: vigil_runtime::error::Code) -> Option<&'static str> {
+    use vigil_runtime::error::Code as C;
+    match code {
+        C::RuleCostOverBudget => Some(
+            "test a literal first (`contains`, `startswith`, `endswith`, `in [..]` on a field):              the prefilter answers literal tests once per event, and a rule whose literal is              absent is not run; match a regex or a quantifier over a shorter field; or raise              the budget with `--max-cost` (bounds are shown by `vigil explain`)",
+        ),
+        C::EventCostOverBudget => Some(
+            "the rules of this event type together are over the budget: make the costliest              rule cheaper (see `vigil explain`), or split the bundle",
+        ),
+        C::RegexCostOverBudget => Some(
+            "rewrite the pattern so that it compiles to a DFA (an unbounded repetition before a              long bounded one, as in `[ab]*a[ab]{900}`, is the usual cause), put a literal              test before it, or match a shorter field",
+        ),
+        _ => None,
+    }
 }
 
 /// A binding error as a diagnostic at the first rule it names.

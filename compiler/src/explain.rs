@@ -19,7 +19,7 @@ use vigil_runtime::ir::{
     self, ArithOp, CmpOp, Counting, ExprId, ExprKind, FieldRef, Program, Quant, RuleKind, StrTest,
     TemplatePart,
 };
-use vigil_runtime::verify::{CostReport, Verified};
+use vigil_runtime::verify::{steps_to_ns, CostReport, LinearBound, Verified, TYPICAL_EVENT_BYTES};
 
 /// Items of a constant list printed before `…`.
 const LIST_ITEMS_SHOWN: usize = 8;
@@ -61,8 +61,10 @@ pub struct RuleExplain {
     /// The roots: `when %5`, `step a: when %3`, `emit "..."`, `field image = %1`.
     pub roots: Vec<String>,
     /// Worst-case steps per event (the rule's residual; the prefilter is charged to the event
-    /// type), when a cost report was given.
+    /// type) at the largest event, when a cost report was given.
     pub cost_steps: Option<u64>,
+    /// The rule's bound as a function of the event's size, when a cost report was given.
+    pub bound: Option<BoundExplain>,
     /// Worst-case state bytes, when a cost report was given.
     pub state_bytes: Option<u64>,
     /// The fields it reads (expressions, keys, captures, distinct fields), each once.
@@ -84,11 +86,70 @@ pub struct FieldRead {
     pub max_items: u32,
 }
 
+/// A cost bound `base_steps + steps_per_byte x n` for an event of `n` input bytes, and what
+/// it means in time with the calibrated constant ([`vigil_runtime::verify::PS_PER_STEP`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct BoundExplain {
+    /// Steps whatever the event's size.
+    pub base_steps: u64,
+    /// Steps per input byte.
+    pub steps_per_byte: u64,
+    /// The schema's largest event (`max_event_bytes`).
+    pub max_event_bytes: u64,
+    /// The worst case at `max_event_bytes`, in steps.
+    pub max_steps: u64,
+    /// The bound at a typical event of 1 KiB, in nanoseconds.
+    pub typical_ns: u64,
+    /// The bound at `max_event_bytes`, in nanoseconds.
+    pub max_ns: u64,
+}
+
+impl BoundExplain {
+    /// From the verifier's bound.
+    pub fn of(b: &LinearBound) -> BoundExplain {
+        BoundExplain {
+            base_steps: b.base_steps,
+            steps_per_byte: b.steps_per_byte,
+            max_event_bytes: b.max_event_bytes,
+            max_steps: b.max(),
+            typical_ns: steps_to_ns(b.at(TYPICAL_EVENT_BYTES)),
+            max_ns: steps_to_ns(b.max()),
+        }
+    }
+
+    /// `120 + 3 x n steps (1.2 µs at 1 KiB; 295.0 µs at 262144 bytes)`.
+    pub fn to_text(&self) -> String {
+        format!(
+            "{} + {} x n steps ({} at 1 KiB; {} at {} bytes)",
+            self.base_steps,
+            self.steps_per_byte,
+            show_ns(self.typical_ns),
+            show_ns(self.max_ns),
+            self.max_event_bytes
+        )
+    }
+}
+
+/// Nanoseconds as a person reads them: `850 ns`, `12.3 µs`, `4.1 ms`.
+pub fn show_ns(ns: u64) -> String {
+    if ns < 1_000 {
+        format!("{ns} ns")
+    } else if ns < 1_000_000 {
+        format!("{:.1} µs", ns as f64 / 1e3)
+    } else if ns < 1_000_000_000 {
+        format!("{:.1} ms", ns as f64 / 1e6)
+    } else {
+        format!("{:.1} s", ns as f64 / 1e9)
+    }
+}
+
 /// One event type's worst case.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct EventExplain {
     /// The event type.
     pub name: String,
+    /// Its bound as a function of the event's size.
+    pub bound: BoundExplain,
     /// The shared literal prefilter's steps.
     pub prefilter_steps: u64,
     /// Prefilter plus every rule's steps.
@@ -129,6 +190,7 @@ pub fn explain(program: &Program, cost: Option<&CostReport>) -> Explained {
                     .collect(),
                 roots: roots(rule),
                 cost_steps: rc.map(|r| r.steps),
+                bound: rc.map(|r| BoundExplain::of(&r.bound)),
                 state_bytes: rc.map(|r| r.state_bytes),
                 fields: fields_read(rule)
                     .into_iter()
@@ -142,6 +204,7 @@ pub fn explain(program: &Program, cost: Option<&CostReport>) -> Explained {
             .iter()
             .map(|e| EventExplain {
                 name: e.name.clone(),
+                bound: BoundExplain::of(&e.bound),
                 prefilter_steps: e.prefilter_steps,
                 total_steps: e.total_steps,
                 rules: e
@@ -186,8 +249,9 @@ impl Explained {
             for e in &self.events {
                 let _ = writeln!(
                     out,
-                    "event {}: {} steps worst case ({} prefilter, {} rule{}: {})",
+                    "event {}: {} ({} steps worst case, {} prefilter, {} rule{}: {})",
                     e.name,
+                    e.bound.to_text(),
                     e.total_steps,
                     e.prefilter_steps,
                     e.rules.len(),
@@ -230,8 +294,14 @@ impl RuleExplain {
         for line in &self.roots {
             let _ = writeln!(out, "  {line}");
         }
-        if let Some(steps) = self.cost_steps {
-            let _ = writeln!(out, "  cost: {steps} steps per event worst case");
+        match (self.bound, self.cost_steps) {
+            (Some(b), _) => {
+                let _ = writeln!(out, "  cost: {} per event", b.to_text());
+            }
+            (None, Some(steps)) => {
+                let _ = writeln!(out, "  cost: {steps} steps per event worst case");
+            }
+            (None, None) => {}
         }
         if let Some(bytes) = self.state_bytes {
             let _ = writeln!(out, "  state: {bytes} bytes worst case");

@@ -335,3 +335,80 @@ fn events_are_reused_and_clones_own_their_addresses() {
     );
     assert!(!ev.is_present(ix(&schema, "process_end", "image")));
 }
+
+/// An event's string values together hold at most its type's `max_event_bytes`: longer
+/// events are cut, longest values first (the shorter ones stay whole), each cut value flagged
+/// and counted; what the verifier's `base + per_byte x n` bounds rest on. Through the JSON
+/// decoder and through the builder alike.
+#[test]
+fn events_over_max_event_bytes_are_cut_longest_first() {
+    let schema = Schema::endpoint();
+    let max = schema
+        .event("process_start")
+        .map(|(_, e)| e.max_event_bytes as usize)
+        .expect("process_start");
+    assert_eq!(max, 262_144);
+    let cl = ix(&schema, "process_start", "command_line");
+    let image = ix(&schema, "process_start", "image");
+    let parent = ix(&schema, "process_start", "parent_command_line");
+    let cwd = ix(&schema, "process_start", "current_directory");
+    let user = ix(&schema, "process_start", "user");
+    // Three values at their field's max_len (98,304) and one of 60,000: 354,912 bytes.
+    let big = "a".repeat(98_304);
+    let line = format!(
+        r#"{{"event": "process_start", "command_line": "{big}", "image": "{big}", "parent_command_line": "{big}", "current_directory": "{}", "user": "alice"}}"#,
+        "c".repeat(60_000)
+    );
+    let mut d = Decoder::native(&schema);
+    let ev = decode_one(&mut d, line.as_bytes());
+    let lens = [cl, image, parent, cwd, user].map(|f| ev.get_str(f).len());
+    assert!(lens.iter().sum::<usize>() <= max, "{lens:?}");
+    // The level L with 3L + 60,000 + 5 = 262,144: the three long values cut to it, the
+    // shorter ones whole.
+    assert_eq!(lens[4], 5);
+    assert_eq!(lens[3], 60_000);
+    assert_eq!(lens[0], (max - 60_005) / 3);
+    assert_eq!(lens[0], lens[1]);
+    assert_eq!(lens[1], lens[2]);
+    for f in [cl, image, parent] {
+        assert!(ev.is_truncated(f));
+    }
+    assert!(!ev.is_truncated(cwd) && !ev.is_truncated(user));
+    assert_eq!(ev.truncated_values(), 3);
+
+    // Within the bound nothing is cut.
+    let mut b = EventBuilder::new(&schema, "process_start").expect("type");
+    b.set_string("command_line", big.clone()).expect("set");
+    b.set_string("image", big.clone()).expect("set");
+    let ev = b.finish();
+    assert_eq!(ev.get_str(cl).len(), 98_304);
+    assert_eq!(ev.truncated_values(), 0);
+}
+
+/// A `[string]` list's items together hold at most its `max_total_len` (`args` cannot hold
+/// more than a command line): the longest items are cut first.
+#[test]
+fn list_items_over_max_total_len_are_cut_longest_first() {
+    let schema = Schema::endpoint();
+    let args = ix(&schema, "process_start", "args");
+    let total = schema
+        .event("process_start")
+        .and_then(|(_, e)| e.field("args"))
+        .map(|(_, f)| f.max_total_len as usize)
+        .expect("args");
+    assert_eq!(total, 98_304);
+    let mut b = EventBuilder::new(&schema, "process_start").expect("type");
+    let long = "x".repeat(60_000);
+    b.push_item("args", "short").expect("push");
+    b.push_item("args", &long).expect("push");
+    b.push_item("args", &long).expect("push");
+    let ev = b.finish();
+    let lens: Vec<usize> = (0..ev.list_len(args))
+        .map(|i| ev.list_item_str(args, i).len())
+        .collect();
+    assert_eq!(lens.len(), 3);
+    assert_eq!(lens[0], 5);
+    assert_eq!(lens.iter().sum::<usize>(), total - 1, "{lens:?}");
+    assert_eq!(lens[1], lens[2]);
+    assert!(ev.is_truncated(args));
+}

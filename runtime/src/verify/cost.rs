@@ -1202,8 +1202,17 @@ pub(crate) fn check_budget(
                 budget.max_event_cost,
                 ec.bound.max_event_bytes
             );
-            errors.push(if passes && !loose.is_empty() {
-                Cx::global(
+            // Reported at the costliest rule's dominating node, where a fix would start.
+            let at_rule = heaviest.map(|r| r.rule);
+            let at_node = at_rule.and_then(|rid| {
+                cx.program
+                    .rules
+                    .get(rid.0 as usize)
+                    .and_then(|rule| dominant_node(cx, regexes, rid, rule))
+                    .map(|(e, _)| e)
+            });
+            let (code, message) = if passes && !loose.is_empty() {
+                (
                     Code::HostBoundsBreakProof,
                     format!(
                         "host bounds {}, and the cost proof fails under them: {message}",
@@ -1211,7 +1220,11 @@ pub(crate) fn check_budget(
                     ),
                 )
             } else {
-                Cx::global(Code::EventCostOverBudget, message)
+                (Code::EventCostOverBudget, message)
+            };
+            errors.push(match at_rule {
+                Some(rid) => cx.err(code, rid, at_node, message),
+                None => Cx::global(code, message),
             });
         }
     }

@@ -45,6 +45,20 @@ pub(crate) struct Args {
     now: Option<u64>,
     #[command(flatten)]
     budget: BudgetArgs,
+    /// Output format: a summary, or one JSON object with the cost per event type (`events`,
+    /// each with its `bound`, as in `vigil explain --format json`) and per rule.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+/// Output format of `vigil verify`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// A summary on stdout.
+    #[default]
+    Human,
+    /// One JSON object on stdout.
+    Json,
 }
 
 /// `writeln!` into a `String` (which cannot fail).
@@ -156,15 +170,35 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         h.key_id
             .map_or_else(|| "unsigned".to_owned(), |k| format!("signed by key {k}")),
     );
-    for e in &cost.events {
+    let explained = vigil_compiler::explain::explain_verified(&loaded.verified);
+    if args.format == Format::Json {
+        let rules: Vec<serde_json::Value> = explained
+            .rules
+            .iter()
+            .map(|r| serde_json::json!({ "id": r.id, "name": r.name, "bound": r.bound }))
+            .collect();
+        let doc = serde_json::json!({
+            "bundle": args.bundle.display().to_string(),
+            "ok": true,
+            "content_version": h.content_version,
+            "sha256": vigil_runtime::hash::to_hex(&loaded.sha256),
+            "events": explained.events,
+            "rules": rules,
+            "state_bytes": cost.state_bytes,
+        });
+        return write_stdout(&format!("{doc}\n"));
+    }
+    for e in &explained.events {
         outln!(
             o,
-            "event {}: {} steps worst case ({} prefilter, {} rule{}; budget {})",
+            "event {}: {} ({} prefilter, {} rule{}; budget {} + {} x n, {} at the largest event)",
             e.name,
-            e.total_steps,
+            e.bound.to_text(),
             e.prefilter_steps,
             e.rules.len(),
             if e.rules.len() == 1 { "" } else { "s" },
+            budget.max_event_base_steps,
+            budget.max_event_steps_per_byte,
             budget.max_event_cost
         );
     }
@@ -174,10 +208,18 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         .max_by_key(|r| r.steps)
         .and_then(|r| program.rules.get(r.rule.0 as usize).map(|p| (p, r.steps)));
     if let Some((rule, steps)) = worst_rule {
+        let bound = explained
+            .rules
+            .iter()
+            .find(|r| r.id == rule.id)
+            .and_then(|r| r.bound);
         outln!(
             o,
-            "costliest rule: {} at {steps} steps per event (budget {})",
+            "costliest rule: {} at {} (budget {} + {} x n, {} at the largest event)",
             rule.id,
+            bound.map_or_else(|| format!("{steps} steps"), |b| b.to_text()),
+            budget.max_rule_base_steps,
+            budget.max_rule_steps_per_byte,
             budget.max_rule_cost
         );
     }
