@@ -23,11 +23,12 @@ use vigil_runtime::budget::Budget;
 use crate::common::{fail, load, print_diags, write_stdout, Color, Loaded, SourceArgs};
 use crate::keygen::read_secret_key;
 
-/// Budget overrides shared by `build`, `verify` and `explain`.
+/// Budget overrides shared by `build`, `check`, `verify` and `explain`.
 #[derive(Debug, Default, clap::Args)]
 pub(crate) struct BudgetArgs {
-    /// Worst-case steps one rule may take per event (the rule's own work; the shared literal
-    /// prefilter is charged to the event type) [default: 12000000].
+    /// Worst-case steps one rule may take per event at the schema's `max_event_bytes` (the
+    /// rule's own work; the shared literal prefilter is charged to the event type; a step is
+    /// about a nanosecond) [default: 20000000].
     #[arg(long, value_name = "N")]
     pub(crate) max_cost: Option<u64>,
     /// Worst-case state bytes of the whole bundle (sequence and threshold tables)
