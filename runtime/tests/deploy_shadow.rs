@@ -179,8 +179,19 @@ mod deploy {
         };
         let d = deployer_with(policy(1000), tight);
         d.update(&bundle(Rules::Quiet, 1)).expect("one fits");
-        let err = d.stage(&bundle(Rules::Quiet, 2)).expect_err("two do not");
-        assert_eq!(err.deploy_code(), Some(DeployCode::OverBudget), "{err}");
+        // Two do not: the candidate cannot run in shadow, so it replaces the active bundle
+        // without staging, and the log says so.
+        let s = d.stage(&bundle(Rules::Quiet, 2)).expect("swapped without staging");
+        assert!(
+            matches!(s, StageOutcome::Activated { ref bundle, .. } if bundle.content_version == 2),
+            "{s:?}"
+        );
         assert_eq!(d.candidate(), None);
+        assert_eq!(d.active().map(|b| b.content_version), Some(2));
+        let swapped = d.status().log.into_iter().find(|e| e.event == "swapped");
+        assert_eq!(
+            swapped.and_then(|e| e.code),
+            Some(DeployCode::OverBudget.code())
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! The state directory: the active and last known good bundles persisted atomically and
 //! restored on start; the crash-loop breaker quarantines a bundle after K unclean exits within
-//! the window, falls back to the last known good one, and the quarantine can be lifted.
+//! the window, falls back to the last known good one, and the quarantine can be lifted. A
+//! kill while idle is not a crash; the only bundle, quarantined, keeps running (degraded); a
+//! file copied over the active one must pass the version checks; a failed write keeps the
+//! previous record and files; a state directory others may write is refused.
 
 mod deploy_common;
 mod interp_common;
@@ -142,6 +145,141 @@ mod deploy {
             drop(d); // a crash, each 11 minutes after the last
             clock.fetch_add(660, Ordering::SeqCst);
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_previous_record_and_the_files_it_names() {
+        let dir = temp_dir("deploy-state-fulldisk");
+        let d = open(&dir);
+        d.update(&bundle(Rules::TwoAlways, 1)).expect("v1");
+        drop(d);
+        // The disk is full for `lkg.vglb`: v2 runs, but the state stays v1's, whole.
+        let d = deployer(DeployOptions::default());
+        let mut state = StateDir::open(&dir).expect("state dir");
+        state.fail_writes_of(LKG_FILE);
+        d.open_state(state);
+        d.update(&bundle(Rules::TwoAlways, 2)).expect("v2 runs");
+        assert_eq!(d.status().state_errors, 1);
+        // Later writes (a rejection, a shutdown) do not write a record without its files.
+        d.shutdown();
+        assert_eq!(d.status().state_errors, 2);
+        drop(d);
+        let st = StateDir::open(&dir)
+            .expect("state dir")
+            .read_state()
+            .expect("parses")
+            .expect("a record");
+        assert_eq!(st.active.map(|r| r.content_version), Some(1));
+        assert_eq!(
+            std::fs::read(dir.join(ACTIVE_FILE)).expect("active"),
+            bundle(Rules::TwoAlways, 1)
+        );
+        assert!(!dir.join(LKG_FILE).exists());
+        for f in [ACTIVE_FILE, LKG_FILE, STATE_FILE] {
+            assert!(!dir.join(format!("{f}.tmp")).exists(), "{f}.tmp left");
+        }
+        let d = open(&dir);
+        assert_eq!(d.active().map(|b| b.content_version), Some(1));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_kill_while_idle_is_not_a_crash() {
+        let dir = temp_dir("deploy-state-idle");
+        let clock = Arc::new(AtomicU64::new(NOW));
+        let start = |clock: &Arc<AtomicU64>| {
+            let d = deployer(DeployOptions::default());
+            let c = clock.clone();
+            d.set_clock(move || c.load(Ordering::SeqCst));
+            let restored = d.open_state(StateDir::open(&dir).expect("state dir"));
+            (d, restored)
+        };
+        let (d, _) = start(&clock);
+        d.update(&bundle(Rules::TwoAlways, 1)).expect("v1");
+        drop(d);
+        for _ in 0..5 {
+            clock.fetch_add(10, Ordering::SeqCst);
+            let (d, restored) = start(&clock);
+            assert!(restored.quarantined.is_empty());
+            d.set_busy(true);
+            d.set_busy(false);
+            drop(d); // killed while idle
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_only_bundle_quarantined_keeps_running_and_the_status_says_so() {
+        let dir = temp_dir("deploy-state-keep");
+        let clock = Arc::new(AtomicU64::new(NOW));
+        let start = |clock: &Arc<AtomicU64>| {
+            let d = deployer(DeployOptions::default());
+            let c = clock.clone();
+            d.set_clock(move || c.load(Ordering::SeqCst));
+            let restored = d.open_state(StateDir::open(&dir).expect("state dir"));
+            (d, restored)
+        };
+        let (d, _) = start(&clock);
+        d.update(&bundle(Rules::TwoAlways, 1)).expect("v1");
+        drop(d); // crash 1
+        for _ in 0..2 {
+            clock.fetch_add(10, Ordering::SeqCst);
+            drop(start(&clock)); // crashes 2 and 3
+        }
+        let (d, restored) = start(&clock);
+        assert_eq!(restored.quarantined.len(), 1);
+        assert_eq!(restored.active.map(|b| b.content_version), Some(1));
+        let bytes = line("a.exe");
+        assert_eq!(run(&d, &event(&bytes)).0, Some(1));
+        assert!(d.status().degraded.is_some());
+        // A new bundle ends it.
+        d.update(&bundle(Rules::TwoAlways, 2)).expect("v2");
+        assert!(d.status().degraded.is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_file_copied_over_the_active_one_must_pass_the_version_checks() {
+        let dir = temp_dir("deploy-state-copied");
+        let d = open(&dir);
+        d.update(&bundle(Rules::TwoAlways, 1)).expect("v1");
+        d.update(&bundle(Rules::TwoAlways, 3)).expect("v3");
+        d.shutdown();
+        drop(d);
+        std::fs::write(dir.join(ACTIVE_FILE), bundle(Rules::Quiet, 2)).expect("copy");
+        let d = deployer(DeployOptions::default());
+        let restored = d.open_state(StateDir::open(&dir).expect("state dir"));
+        assert!(restored.from_lkg);
+        assert_eq!(restored.active.map(|b| b.content_version), Some(1));
+        assert_eq!(
+            restored
+                .refusals
+                .iter()
+                .map(|e| e.code())
+                .collect::<Vec<_>>(),
+            ["E0801"]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_state_dir_others_may_write_is_refused_and_a_new_one_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("deploy-state-mode");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o775)).expect("chmod");
+        assert_eq!(
+            StateDir::open(&dir).map(|_| ()).map_err(|e| e.code()),
+            Err("E0816".into())
+        );
+        let fresh = dir.join("sub").join("state");
+        StateDir::open(&fresh).expect("created");
+        let mode = std::fs::metadata(&fresh)
+            .expect("exists")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o700, "{mode:o}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

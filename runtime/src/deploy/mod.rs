@@ -510,8 +510,8 @@ impl Control {
         self.log(now, "refused", bundle, Some(code), message);
     }
 
-    /// Remembers a bundle file refused for good (see [`PERMANENT_REFUSALS`]).
-    fn remember_refused(&mut self, sha256: &str, e: &UpdateError) {
+    /// Remembers a bundle file refused for good (see [`PERMANENT_REFUSALS`]), in the state.
+    fn remember_refused(&mut self, now: u64, sha256: &str, e: &UpdateError) {
         let code = e.code();
         if !PERMANENT_REFUSALS.contains(&code.as_str())
             || self.persisted.refused.iter().any(|r| r.sha256 == sha256)
@@ -525,6 +525,7 @@ impl Control {
             sha256: sha256.to_string(),
             code,
         });
+        self.persist(now, &[]);
     }
 
     fn quarantined(&self, sha256: &str) -> bool {
@@ -792,7 +793,7 @@ impl Deployer {
             Err(r) => {
                 let (e, record) = *r;
                 ctl.refuse(now, &e, record.as_ref());
-                ctl.remember_refused(&sha_hex(bytes), &e);
+                ctl.remember_refused(now, &sha_hex(bytes), &e);
                 match self.keep_instead(&mut ctl, bytes, now, &e, Versions::All) {
                     Some(outcome) => Ok(outcome),
                     None => Err(e),
@@ -1007,7 +1008,7 @@ impl Deployer {
             Err(r) => {
                 let (e, record) = *r;
                 ctl.refuse(now, &e, record.as_ref());
-                ctl.remember_refused(&sha_hex(bytes), &e);
+                ctl.remember_refused(now, &sha_hex(bytes), &e);
                 Err(e)
             }
             Ok(Prepared::Unchanged(bundle)) => Ok(StageOutcome::Unchanged { bundle }),
