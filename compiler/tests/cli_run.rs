@@ -484,3 +484,77 @@ fn lateness_flag_decides_what_stateful_rules_accept_and_the_summary_counts_it() 
         text(&out.stderr)
     );
 }
+
+#[test]
+fn agent_lateness_flag_and_event_time_counters_in_status_json() {
+    let dir = scratch("agent_lateness");
+    let rules = dir.join("late.vgl");
+    std::fs::write(
+        &rules,
+        "rule three { on process_start threshold count >= 3 within 1m by pid }\n",
+    )
+    .expect("rules written");
+    let bundles = dir.join("bundles");
+    std::fs::create_dir_all(&bundles).expect("bundles folder");
+    let bundle = bundles.join("late.vglb");
+    let p = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
+    let out = vigil(&["build", &p(&rules), "-o", &p(&bundle), "--unsigned"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = 1_000_000_000i64;
+    let events = dir.join("events.jsonl");
+    let lines = [
+        format!(
+            "{{\"event\": \"process_start\", \"host\": \"h1\", \"pid\": 7, \"time\": {}}}\n",
+            100 * s
+        ),
+        format!(
+            "{{\"event\": \"process_start\", \"host\": \"h1\", \"pid\": 7, \"time\": {}}}\n",
+            98 * s
+        ),
+        format!(
+            "{{\"event\": \"process_start\", \"host\": \"h1\", \"pid\": 7, \"time\": {}}}\n",
+            101 * s
+        ),
+        "{\"event\": \"process_start\", \"host\": \"h1\", \"pid\": 8}\n".to_owned(),
+        format!(
+            "{{\"event\": \"process_start\", \"host\": \"h2\", \"pid\": 5, \"time\": {}}}\n",
+            2 * 86_400 * s
+        ),
+        format!(
+            "{{\"event\": \"process_start\", \"host\": \"h2\", \"pid\": 5, \"time\": {}}}\n",
+            100 * s
+        ),
+    ];
+    std::fs::write(&events, lines.concat()).expect("events written");
+    // (lateness, late skipped, late accepted, alerts)
+    for (lateness, skipped, accepted, alerts) in [("0s", 1, 0, 0), ("2s", 0, 1, 1)] {
+        let state = dir.join(format!("state-{lateness}"));
+        let out = vigil(&[
+            "agent",
+            "--bundles",
+            &p(&bundles),
+            "--state",
+            &p(&state),
+            "--allow-unsigned",
+            "--engine",
+            "interp",
+            "--lateness",
+            lateness,
+            "--exit-after-idle-ms",
+            "200",
+            &p(&events),
+        ]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        assert_eq!(rule_ids(&out.stdout).len(), alerts, "{lateness}: {err}");
+        let status: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(state.join("status.json")).expect("status.json"),
+        )
+        .expect("status.json is JSON");
+        let t = &status["active"]["event_time"];
+        assert_eq!(t["late_skipped"], skipped, "{lateness}: {status}");
+        assert_eq!(t["late_accepted"], accepted, "{lateness}: {status}");
+        assert_eq!(t["missing_time"], 1, "{status}");
+        assert_eq!(t["clock_resets"], 1, "{status}");
+    }
+}
