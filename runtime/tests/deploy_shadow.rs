@@ -181,7 +181,9 @@ mod deploy {
         d.update(&bundle(Rules::Quiet, 1)).expect("one fits");
         // Two do not: the candidate cannot run in shadow, so it replaces the active bundle
         // without staging, and the log says so.
-        let s = d.stage(&bundle(Rules::Quiet, 2)).expect("swapped without staging");
+        let s = d
+            .stage(&bundle(Rules::Quiet, 2))
+            .expect("swapped without staging");
         assert!(
             matches!(s, StageOutcome::Activated { ref bundle, .. } if bundle.content_version == 2),
             "{s:?}"

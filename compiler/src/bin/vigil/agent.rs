@@ -444,9 +444,8 @@ fn spawn_follow(
                 Ok(meta) if identity(&meta) != (f.dev, f.ino) => {
                     // Rotated: what was appended to the old file before the rename is read,
                     // then the new file from its start.
-                    match f.drain(file, &tx) {
-                        Ok(false) => return,
-                        Ok(true) | Err(_) => {}
+                    if let Ok(false) = f.drain(file, &tx) {
+                        return;
                     }
                     eprintln!(
                         "vigil agent: `{}` was replaced (rotated): reading the new file",
