@@ -191,9 +191,13 @@ fn build_event<'c>(
     Ok(b.finish())
 }
 
-/// The time of a line in a stream: base + its offset (saturating: offsets are user input).
-fn stream_time(at_ns: u64) -> i64 {
-    STREAM_BASE_NS.saturating_add(i64::try_from(at_ns).unwrap_or(i64::MAX))
+/// The time of a line in a stream: base + its offset; `None` when that is past the time range
+/// (an `i64` of nanoseconds: about 292 years), which the case reports as an error rather than
+/// running at a clamped time.
+fn stream_time(at_ns: u64) -> Option<i64> {
+    i64::try_from(at_ns)
+        .ok()
+        .and_then(|at| STREAM_BASE_NS.checked_add(at))
 }
 
 /// Checks `alerts` (of the rule under test) against `expect`.
@@ -324,7 +328,19 @@ impl Runner<'_> {
             let file = map.name(case.span.file);
             let line = map.start(case.span).line;
             let time = if test.stream {
-                stream_time(case.at_ns)
+                match stream_time(case.at_ns) {
+                    Some(t) => t,
+                    None => {
+                        let why = format!(
+                            "`at` offset of {} s is past the time range (event times are \
+                             nanoseconds in a signed 64-bit integer: at most {} s, about 292 years)",
+                            case.at_ns / 1_000_000_000,
+                            i64::MAX / 1_000_000_000
+                        );
+                        out.push(result(ci, case, Vec::new(), Status::Failed(why)));
+                        continue;
+                    }
+                }
             } else {
                 0
             };

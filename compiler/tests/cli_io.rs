@@ -465,3 +465,79 @@ fn duplicate_keys_are_counted_and_refused_under_strict() {
         assert!(err.contains("E0713") && err.contains(":1:"), "{err}");
     }
 }
+
+#[test]
+fn absent_fields_print_as_absent_in_alert_messages() {
+    let dir = scratch("absent_message");
+    let rules = dir.join("r.vgl");
+    std::fs::write(
+        &rules,
+        "rule r {\n    meta { id: \"r\", severity: low }\n    on process_start\n    when not exists(pid)\n    emit \"pid {pid} user {user} image {image}\"\n}\n",
+    )
+    .expect("write");
+    let events = dir.join("ev.jsonl");
+    std::fs::write(
+        &events,
+        "{\"event\":\"process_start\",\"image\":\"a.exe\",\"user\":\"\"}\n",
+    )
+    .expect("write");
+    let o = vigil(&["run", s(&rules), s(&events)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let alert: serde_json::Value =
+        serde_json::from_slice(o.stdout.trim_ascii()).expect("one alert");
+    // `pid` was absent; `user` was present and empty.
+    assert_eq!(
+        alert["message"], "pid <absent> user  image a.exe",
+        "{alert}"
+    );
+}
+
+#[test]
+fn test_at_offsets_past_the_time_range_are_an_error() {
+    let dir = scratch("at_range");
+    let rules = dir.join("r.vgl");
+    std::fs::write(
+        &rules,
+        "rule r {\n    meta { id: \"r\", severity: low }\n    on process_start\n    when pid == 1\n}\n\ntest r {\n    at 0s process_start { pid: 1 } => fires\n    at 110000d process_start { pid: 2 } => quiet\n}\n",
+    )
+    .expect("write");
+    let o = vigil(&["test", s(&rules)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("past the time range"),
+        "{}",
+        text(&o.stdout)
+    );
+}
+
+#[test]
+fn run_accounting_adds_up_and_names_lines() {
+    let dir = scratch("accounting");
+    let events = dir.join("ev.jsonl");
+    let mut data = Vec::new();
+    data.extend_from_slice(b"{\"event\":\"process_start\",\"pid\":1}\n");
+    data.extend_from_slice(b"\n   \n");
+    data.extend_from_slice(b"{\"event\":\"process_start\",\"pid\":\"not a number\"}\n");
+    data.extend_from_slice(b"not json\n");
+    data.extend_from_slice(b"{\"event\":\"process_start\",\"image\":\"a\xffb.exe\"}\n");
+    std::fs::write(&events, &data).expect("write");
+    for threads in ["1", "2"] {
+        let o = vigil(&["run", "--threads", threads, "examples/rules", s(&events)]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        let err = text(&o.stderr);
+        assert!(
+            err.contains("lines: 6 = 3 with events + 2 blank + 1 bad"),
+            "{threads}: {err}"
+        );
+        assert!(
+            err.contains("uncoercible values (field left absent): 1 (line ")
+                && err.contains("ev.jsonl:4)"),
+            "{threads}: {err}"
+        );
+        assert!(
+            err.contains("lines with invalid UTF-8 replaced: 1 (line ")
+                && err.contains("ev.jsonl:6)"),
+            "{threads}: {err}"
+        );
+    }
+}

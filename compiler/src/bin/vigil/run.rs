@@ -145,7 +145,9 @@ pub(crate) struct Args {
 /// Parses `--lateness` (`run` and `agent`): a duration as rules write it, in nanoseconds.
 pub(crate) fn parse_lateness(text: &str) -> Result<u64, String> {
     vigil_grammar::token::parse_duration(text).ok_or_else(|| {
-        format!("`{text}` is not a duration: write a number and a unit (ms, s, m, h, d), as in `2s`")
+        format!(
+            "`{text}` is not a duration: write a number and a unit (ms, s, m, h, d), as in `2s`"
+        )
     })
 }
 
@@ -623,6 +625,49 @@ fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>) -> io::Result<usize> {
     })
 }
 
+/// Per-value counters whose first lines the summary names (the values are counted by the
+/// decoder; the line stays good).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Noted {
+    /// A value that could not be coerced (E0704).
+    Uncoercible,
+    /// Invalid UTF-8 or a lone surrogate replaced (E0707).
+    Utf8,
+    /// A key given twice (E0713).
+    Duplicate,
+}
+
+/// What one line added to the per-value counters, from the decoder's counters before and
+/// after it.
+fn noted(before: &DecodeStats, after: &DecodeStats) -> impl Iterator<Item = Noted> {
+    [
+        (
+            after.uncoercible_values > before.uncoercible_values,
+            Noted::Uncoercible,
+        ),
+        (
+            after.invalid_utf8_lines > before.invalid_utf8_lines,
+            Noted::Utf8,
+        ),
+        (
+            after.duplicate_key_lines > before.duplicate_key_lines,
+            Noted::Duplicate,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(hit, n)| hit.then_some(n))
+}
+
+/// The counters of `stats` [`noted`] compares.
+fn counters(stats: &DecodeStats) -> DecodeStats {
+    DecodeStats {
+        uncoercible_values: stats.uncoercible_values,
+        invalid_utf8_lines: stats.invalid_utf8_lines,
+        duplicate_key_lines: stats.duplicate_key_lines,
+        ..DecodeStats::default()
+    }
+}
+
 /// Whether to go on with the next input.
 enum Flow {
     Go,
@@ -647,6 +692,14 @@ struct Run<'p> {
     per_rule: HashMap<String, u64>,
     alerts: u64,
     lines: u64,
+    /// Lines that were empty or white space (no event, no error).
+    blank_lines: u64,
+    /// Lines that gave more than one event (a mapping route fanning a record out), and the
+    /// events beyond the first they gave.
+    fanout_lines: u64,
+    fanout_extra: u64,
+    /// The first lines of each per-value counter: (input index, line).
+    noted: BTreeMap<Noted, Vec<(usize, u64)>>,
     bad: BTreeMap<DecodeCode, BadLines>,
     refused_events: u64,
     /// Input names, by index (for the summary's line places).
@@ -682,6 +735,10 @@ impl<'p> Run<'p> {
             per_rule: HashMap::new(),
             alerts: 0,
             lines: 0,
+            blank_lines: 0,
+            fanout_lines: 0,
+            fanout_extra: 0,
+            noted: BTreeMap::new(),
             bad: BTreeMap::new(),
             refused_events: 0,
             names: Vec::new(),
@@ -745,7 +802,13 @@ impl<'p> Run<'p> {
                 line_no += 1;
                 self.lines += 1;
                 let mut events = spare;
+                let before = counters(self.decoder.stats());
                 let decoded = self.decoder.decode_line(line, line_no, &mut events);
+                let seen: Vec<Noted> = noted(&before, self.decoder.stats()).collect();
+                for n in seen {
+                    self.note(n, index, line_no);
+                }
+                self.count_line(line, events.len());
                 for ev in &events {
                     self.process(ev, out);
                 }
@@ -939,6 +1002,8 @@ impl<'p> Run<'p> {
             first_line,
             mut alerts,
             bad,
+            noted: noted_hits,
+            events_per_line,
             stats,
             refused,
             ..
@@ -953,6 +1018,16 @@ impl<'p> Run<'p> {
         };
         let lines = stop_at.map_or(chunk.ends.len(), |li| li as usize + 1);
         self.lines += lines as u64;
+        let mut start = 0;
+        for (&end, &n) in chunk.ends.iter().zip(&events_per_line).take(lines) {
+            self.count_line(chunk.data.get(start..end).unwrap_or_default(), n as usize);
+            start = end;
+        }
+        for &(li, n) in &noted_hits {
+            if (li as usize) < lines {
+                self.note(n, index, first_line + u64::from(li) + 1);
+            }
+        }
         if self.has_stateful {
             let engine = &self.prepared.engine;
             let rule_ix = &self.rule_ix;
@@ -1067,6 +1142,24 @@ impl<'p> Run<'p> {
         Flow::Go
     }
 
+    /// Counts a line as blank or fanned out (`events`: what it gave).
+    fn count_line(&mut self, line: &[u8], events: usize) {
+        if events == 0 && line.trim_ascii().is_empty() {
+            self.blank_lines += 1;
+        } else if events > 1 {
+            self.fanout_lines += 1;
+            self.fanout_extra += events as u64 - 1;
+        }
+    }
+
+    /// Keeps the place of a per-value counter's hit (the first few).
+    fn note(&mut self, n: Noted, input: usize, line: u64) {
+        let places = self.noted.entry(n).or_default();
+        if places.len() < SHOWN_BAD_LINES {
+            places.push((input, line));
+        }
+    }
+
     fn bad_line(&mut self, input: usize, e: &DecodeError) {
         let b = self.bad.entry(e.code).or_default();
         b.count += 1;
@@ -1129,6 +1222,33 @@ impl<'p> Run<'p> {
             group(rate.round() as u64),
             engine.name()
         );
+        // How the lines add up: each is blank, bad, or gave events (several when a mapping
+        // route fans a record out); a failed read (E0712) is no line.
+        let bad_lines: u64 = self
+            .bad
+            .iter()
+            .filter(|(code, _)| **code != DecodeCode::Io)
+            .map(|(_, b)| b.count)
+            .sum();
+        if self.blank_lines > 0 || bad_lines > 0 || self.fanout_lines > 0 {
+            let with_events = self
+                .lines
+                .saturating_sub(self.blank_lines)
+                .saturating_sub(bad_lines);
+            let mut line = format!(
+                "lines: {} = {with_events} with events + {} blank + {bad_lines} bad",
+                self.lines, self.blank_lines
+            );
+            if self.fanout_lines > 0 {
+                line.push_str(&format!(
+                    "; {} line{} gave several events ({} events more than lines)",
+                    self.fanout_lines,
+                    s(self.fanout_lines),
+                    self.fanout_extra
+                ));
+            }
+            let _ = writeln!(err, "{line}");
+        }
         let _ = writeln!(err, "alerts: {}", self.alerts);
         for (id, name) in &self.prepared.rules {
             if let Some(n) = self.per_rule.get(id) {
@@ -1156,15 +1276,12 @@ impl<'p> Run<'p> {
             }
         }
         let counters = [
-            (d.uncoercible_values, "uncoercible values (field left absent)"),
+            (d.uncoercible_values, UNCOERCIBLE),
             (d.truncated_values, "truncated values"),
             (d.dropped_items, "dropped list items"),
             (d.unknown_fields, "unknown keys ignored"),
-            (d.invalid_utf8_lines, "lines with invalid UTF-8 replaced"),
-            (
-                d.duplicate_key_lines,
-                "lines naming a key twice (E0713: the last value kept; --strict refuses them)",
-            ),
+            (d.invalid_utf8_lines, UTF8),
+            (d.duplicate_key_lines, DUPLICATE),
             (
                 // With workers, the ordered stage runs the stateful rules the workers skip.
                 if self.threads > 1 {
@@ -1197,11 +1314,35 @@ impl<'p> Run<'p> {
         ];
         for (n, what) in counters {
             if n > 0 {
-                let _ = writeln!(err, "{what}: {n}");
+                let noted = match what {
+                    UNCOERCIBLE => self.noted.get(&Noted::Uncoercible),
+                    UTF8 => self.noted.get(&Noted::Utf8),
+                    DUPLICATE => self.noted.get(&Noted::Duplicate),
+                    _ => None,
+                };
+                match noted {
+                    Some(places) if !places.is_empty() => {
+                        let _ = writeln!(
+                            err,
+                            "{what}: {n} (line{} {})",
+                            s(places.len() as u64),
+                            self.places(places)
+                        );
+                    }
+                    _ => {
+                        let _ = writeln!(err, "{what}: {n}");
+                    }
+                }
             }
         }
     }
 }
+
+/// The summary's names of the per-value counters whose first lines it shows.
+const UNCOERCIBLE: &str = "uncoercible values (field left absent)";
+const UTF8: &str = "lines with invalid UTF-8 replaced";
+const DUPLICATE: &str =
+    "lines naming a key twice (E0713: the last value kept; --strict refuses them)";
 
 /// One chunk decoded and run through the single-event rules by a worker.
 struct Done {
@@ -1214,6 +1355,11 @@ struct Done {
     alerts: Vec<(u32, u32, usize, String)>,
     /// The bad lines: (line index in the chunk, error).
     bad: Vec<(u32, DecodeError)>,
+    /// Per-value counter hits: (line index in the chunk, which).
+    noted: Vec<(u32, Noted)>,
+    /// Per line: its events (blank lines and fan-out are counted in order, up to `--strict`'s
+    /// stop).
+    events_per_line: Vec<u32>,
     /// The worker decoder's counters for this chunk.
     stats: DecodeStats,
     /// Events the engine refused.
@@ -1231,6 +1377,8 @@ fn run_chunk(
 ) -> Done {
     let mut alerts = Vec::new();
     let mut bad = Vec::new();
+    let mut noted_hits = Vec::new();
+    let mut events_per_line = Vec::with_capacity(chunk.ends.len());
     let mut refused = 0;
     let mut spare: Vec<Event<'static>> = Vec::new();
     let mut start = 0;
@@ -1238,7 +1386,10 @@ fn run_chunk(
         let line = chunk.data.get(start..end).unwrap_or_default();
         start = end;
         let mut events = spare;
+        let before = counters(decoder.stats());
         let decoded = decoder.decode_line(line, first_line + li as u64 + 1, &mut events);
+        noted_hits.extend(noted(&before, decoder.stats()).map(|n| (li as u32, n)));
+        events_per_line.push(u32::try_from(events.len()).unwrap_or(u32::MAX));
         for (ei, ev) in events.iter().enumerate() {
             let r = engine.process_stateless(ev, &mut |a: &Alert| {
                 let r = rule_ix.get(&a.rule).copied().unwrap_or(usize::MAX);
@@ -1260,6 +1411,8 @@ fn run_chunk(
         first_line,
         alerts,
         bad,
+        noted: noted_hits,
+        events_per_line,
         stats,
         refused,
     }
