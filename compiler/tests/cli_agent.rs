@@ -301,7 +301,12 @@ fn agent_promotes_rejects_refuses_and_restarts_with_last_known_good() {
         },
     );
     assert_eq!(active_version(&s), Some(2));
-    assert!(s["updates"]["last_refusal"].is_string());
+    assert!(
+        s["updates"]["last_refusal"]
+            .as_str()
+            .is_some_and(|r| r.contains(".vglb`")),
+        "the refusal names the file: {s}"
+    );
 
     // Kill it (no clean shutdown) and start again: v2 comes back from the state folder; the
     // rejected candidate is not staged again, and the bad files, refused for good, are not

@@ -364,7 +364,7 @@ impl Followed {
         FilePos {
             dev: self.dev,
             ino: self.ino,
-            offset: self.pos - self.lines.pending_bytes(),
+            offset: self.pos.saturating_sub(self.lines.pending_bytes()),
             line_no: self.line_no,
         }
     }
