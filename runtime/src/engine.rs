@@ -72,6 +72,9 @@ use crate::verify::Verified;
 
 use correlate::{capture_of, value_of, KeyCache, Stateful, Table};
 
+/// What an `emit` message says for `{field}` when the event did not carry the field.
+pub const ABSENT: &str = "<absent>";
+
 /// Evaluates rule conditions. Implemented by the interpreter and by JIT-compiled code; both
 /// must agree on every program and event (the interpreter is the oracle).
 pub trait Evaluator: Send + Sync {
@@ -850,6 +853,20 @@ impl Engine {
         }
     }
 
+    /// Whether template part `e` of `rule` is a field of the current event that the event did
+    /// not carry: the message then says [`ABSENT`] rather than the type's empty value (`0`,
+    /// `""`), which reads as a value the event had.
+    fn reads_absent_field(&self, rule: &crate::ir::Rule, e: ExprId, event: &Event<'_>) -> bool {
+        match rule.expr(e).map(|x| &x.kind) {
+            Some(crate::ir::ExprKind::Field(f)) => !self
+                .interp
+                .binding()
+                .field_on(*f, event.ty())
+                .is_some_and(|b| event.is_present(b.index)),
+            _ => false,
+        }
+    }
+
     /// The alert of `rule` firing on `event` (for a sequence: its last step's event, with the
     /// completed match's `captures`).
     fn alert(
@@ -870,6 +887,9 @@ impl Engine {
             for part in &r.emit {
                 match part {
                     TemplatePart::Lit(text) => m.push_str(text),
+                    TemplatePart::Expr(e) if self.reads_absent_field(r, *e, event) => {
+                        m.push_str(ABSENT);
+                    }
                     TemplatePart::Expr(e) => {
                         let v = self.interp.eval_value_with(rule, *e, event, captures)?;
                         write_interpolated(&mut m, &v);
