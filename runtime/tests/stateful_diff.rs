@@ -2,8 +2,10 @@
 //! two event types, keys of one or two fields of several types, conditions reading the
 //! current event and earlier steps' captures, strings captured longer than `capture_len`,
 //! `count` and `distinct` thresholds, small capacities so keys are evicted) run over generated
-//! event streams (keys from a small domain, times increasing with occasional equal times,
-//! some events without a time or a key) by an interpreter engine and a JIT engine: both must
+//! event streams (keys from a small domain, three hosts, one of whose clocks runs ahead,
+//! times increasing with occasional equal times, late events, rare jumps two days ahead that
+//! make clock resets, some events without a time or a key; half the programs with a lateness
+//! allowance) by an interpreter engine and a JIT engine: both must
 //! deliver identical alerts, in identical order, and identical state counters.
 //!
 //! `VIGIL_DIFF_CASES` sets the number of programs (default 200).
@@ -253,15 +255,22 @@ fn gen_events(rng: &mut Rng, schema: &Schema, n: usize) -> Vec<Event<'static>> {
         let ty = rng.pick(&EVENTS);
         let mut b = EventBuilder::new(schema, ty).expect("type");
         // Times increase by 0 to 5 (equal times often); now and then go back or are absent.
+        // Each host has its own clock: h3's runs 7 ahead, and now and then a host sends one
+        // event two days ahead (its next event is a clock reset of that host only).
+        let host = rng.pick(&["h1", "h2", "h3"]);
+        let skew = if host == "h3" { 7 } else { 0 };
         match rng.below(20) {
             0 => {}
-            1 => b.set_int("time", time - 3).expect("time"),
+            1 => b.set_int("time", time - 3 + skew).expect("time"),
+            2 if rng.below(8) == 0 => b
+                .set_int("time", time + 2 * 86_400_000_000_000)
+                .expect("time"),
             _ => {
                 time += rng.below(6) as i64;
-                b.set_int("time", time).expect("time");
+                b.set_int("time", time + skew).expect("time");
             }
         }
-        b.set_str("host", rng.pick(&["h1", "h2"])).expect("host");
+        b.set_str("host", host).expect("host");
         for name in SCALARS {
             if rng.below(8) == 0 {
                 continue; // absent (a key field absent: the event takes no part)
@@ -299,6 +308,7 @@ fn interpreter_and_jit_engines_give_identical_stateful_alerts() {
     let mut fired = 0;
     let mut rejected = 0;
     let mut seq_fired = 0;
+    let (mut late, mut resets) = (0, 0);
     for seed in 0..cases() {
         let mut rng = Rng(seed.wrapping_mul(0x1234_5678_9ABC_DEF1));
         let mut p = Prog::with_schema(schema.clone());
@@ -319,11 +329,14 @@ fn interpreter_and_jit_engines_give_identical_stateful_alerts() {
         };
         programs += 1;
         let events = gen_events(&mut rng, &schema, 200);
+        // Half the programs run with a lateness allowance.
+        let lateness_ns = if seed % 2 == 0 { 0 } else { 3 };
         let mk = |kind| {
             Engine::new(
                 &verified,
                 EngineOptions {
                     engine: kind,
+                    lateness_ns,
                     ..EngineOptions::default()
                 },
             )
@@ -348,6 +361,8 @@ fn interpreter_and_jit_engines_give_identical_stateful_alerts() {
         assert_eq!((sj.eval_errors, sj.internal_errors), (0, 0), "seed {seed}");
         assert_eq!(si.state_bytes, sj.state_bytes);
         assert!(si.state_bytes <= interp.state_bound_bytes());
+        late += si.state_late + si.state_late_accepted;
+        resets += si.state_clock_resets;
         fired += a.len();
         seq_fired += a.iter().filter(|l| l.contains("\"rule\":\"seq")).count();
     }
@@ -358,4 +373,5 @@ fn interpreter_and_jit_engines_give_identical_stateful_alerts() {
     );
     assert!(fired > 0, "nothing fired in {programs} programs");
     assert!(seq_fired > 0, "no sequence fired in {programs} programs");
+    assert!(late > 0 && resets > 0, "late {late}, clock resets {resets}");
 }
