@@ -733,15 +733,24 @@ fn follow_survives_rename_and_copytruncate_rotation_and_resumes_after_restart() 
     wait_for(&d, "v1 active", || {}, |s| active_version(s) == Some(1));
     append_events(&d, 2, "rare.exe");
     wait_for(&d, "2 alerts", || {}, |s| s["alerts"]["total"] == 2);
-    // Rename rotation: the new file grows past the old offset.
+    // Rename rotation: the old file's last line has no newline yet; the new file grows past
+    // the old offset.
+    {
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(&d.events)
+            .expect("events file");
+        f.write_all(event_line("rare.exe").trim_end().as_bytes())
+            .expect("append");
+    }
     fs::rename(&d.events, d.root.join("events.jsonl.1")).expect("mv");
     append_events_new(&d, 5, "rare.exe");
-    wait_for(&d, "7 alerts", || {}, |s| s["alerts"]["total"] == 7);
+    wait_for(&d, "8 alerts", || {}, |s| s["alerts"]["total"] == 8);
     // Copytruncate: the file is emptied in place and written again, shorter.
     fs::write(&d.events, event_line("rare.exe")).expect("truncate");
-    wait_for(&d, "8 alerts", || {}, |s| s["alerts"]["total"] == 8);
+    wait_for(&d, "9 alerts", || {}, |s| s["alerts"]["total"] == 9);
     append_events(&d, 1, "a.exe");
-    wait_for(&d, "9 events", || {}, |s| s["events"]["evaluated"] == 9);
+    wait_for(&d, "10 events", || {}, |s| s["events"]["evaluated"] == 10);
     fs::write(&d.stop, b"").expect("stop");
     assert!(wait_exit(&mut child).success(), "{}", stderr_of(&d));
     // A restart resumes after the last line: nothing is read twice.

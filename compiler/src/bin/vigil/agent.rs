@@ -447,6 +447,21 @@ fn spawn_follow(
                     if let Ok(false) = f.drain(file, &tx) {
                         return;
                     }
+                    // A last line without its newline: the old file will not grow any more.
+                    let mut line = Vec::new();
+                    if let Some(o) = f.lines.finish_pending(&mut line) {
+                        f.line_no += 1;
+                        let msg = Msg::Line {
+                            line,
+                            file,
+                            line_no: f.line_no,
+                            too_long: matches!(o, Outcome::TooLong { .. }),
+                            at: None,
+                        };
+                        if tx.send(msg).is_err() {
+                            return;
+                        }
+                    }
                     eprintln!(
                         "vigil agent: `{}` was replaced (rotated): reading the new file",
                         path.display()

@@ -77,6 +77,16 @@ impl LineReader {
         self.partial_len
     }
 
+    /// Follow mode: hands an unfinished line over as it is, when its file will not grow any
+    /// more (it was rotated away): `None` when there is none. Its bytes were counted as
+    /// consumed already.
+    pub(crate) fn finish_pending(&mut self, buf: &mut Vec<u8>) -> Option<Outcome> {
+        if self.partial_len == 0 {
+            return None;
+        }
+        Some(self.finish(buf, 0))
+    }
+
     /// Forgets an unfinished line (the file was truncated or replaced).
     pub(crate) fn reset(&mut self) {
         self.partial.clear();
@@ -234,5 +244,18 @@ mod tests {
         );
         assert_eq!(buf, b"abc\n");
         assert_eq!(lr.pending_bytes(), 0);
+        // A last line without its newline, in a file rotated away.
+        let mut r = io::Cursor::new(b"de".to_vec());
+        buf.clear();
+        assert_eq!(
+            lr.read(&mut r, &mut buf).ok(),
+            Some(Outcome::Pending { consumed: 2 })
+        );
+        assert_eq!(
+            lr.finish_pending(&mut buf),
+            Some(Outcome::Line { consumed: 0 })
+        );
+        assert_eq!(buf, b"de");
+        assert_eq!(lr.finish_pending(&mut buf), None);
     }
 }
