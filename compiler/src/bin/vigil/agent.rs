@@ -835,8 +835,9 @@ impl Agent {
                 if !self.flush() {
                     break;
                 }
-                if !input_since_poll && self.busy {
-                    // Idle: a kill from now on is not a crash of the running bundle.
+                if !input_since_poll {
+                    // Idle: a kill from now on is not a crash of the running bundle (nor of
+                    // one activated since the last poll). Cheap when nothing changes.
                     self.busy = false;
                     self.deployer.set_busy(false);
                 }
