@@ -642,6 +642,15 @@ fn a_quarantined_only_bundle_keeps_running_and_says_so() {
     assert_eq!(code.code(), Some(3), "a non-zero exit says it too");
     let err = file_of(&d, "after", "stderr");
     assert!(err.contains("degraded"), "stderr says it: {err}");
+    // Nothing to restore, and the folder holds only the quarantined bundle: kept too.
+    fs::remove_file(d.state.join("active.vglb")).expect("rm");
+    let mut child = spawn(&d, &[&ev], &[], "folder");
+    let code = wait_exit(&mut child);
+    let s = status(&d).expect("status");
+    assert_eq!(active_version(&s), Some(1), "not blind: {s}");
+    assert_eq!(s["events"]["evaluated"], 2, "{s}");
+    assert!(s["degraded"].is_string(), "{s}");
+    assert_eq!(code.code(), Some(3));
     let _ = fs::remove_dir_all(&d.root);
 }
 

@@ -778,9 +778,7 @@ impl Deployer {
         self.update_from(bytes, None)
     }
 
-    /// [`Deployer::update`] of bytes read from `file` (named in the log and the status). With
-    /// no active bundle, a bundle refused only because it is quarantined is kept running
-    /// rather than none ([`DeployStatus::degraded`] says so).
+    /// [`Deployer::update`] of bytes read from `file` (named in the log and the status).
     pub fn update_from(
         &self,
         bytes: &[u8],
@@ -794,10 +792,35 @@ impl Deployer {
                 let (e, record) = *r;
                 ctl.refuse(now, &e, record.as_ref());
                 ctl.remember_refused(now, &sha_hex(bytes), &e);
-                match self.keep_instead(&mut ctl, bytes, now, &e, Versions::All) {
-                    Some(outcome) => Ok(outcome),
-                    None => Err(e),
-                }
+                Err(e)
+            }
+            Ok(Prepared::Unchanged(bundle)) => Ok(UpdateOutcome::Unchanged { bundle }),
+            Ok(Prepared::Ready(active) | Prepared::Swap(active, _)) => {
+                Ok(self.activate(&mut ctl, active, now, "activated"))
+            }
+        };
+        ctl.source = None;
+        out
+    }
+
+    /// The last resort of a host with no active bundle when none of the bundles at hand
+    /// activates ([`Deployer::update_from`] refused them all): runs `bytes` although it is
+    /// quarantined or expired (nothing else is waived), a quarantined bundle beating none.
+    /// Logged as `kept` and `degraded`; [`DeployStatus::degraded`] says why. Otherwise
+    /// refused as an update would be (not counted again).
+    pub fn keep_from(
+        &self,
+        bytes: &[u8],
+        file: Option<&str>,
+    ) -> Result<UpdateOutcome, UpdateError> {
+        let mut ctl = lock(&self.control);
+        ctl.source = file.map(str::to_string);
+        let now = self.now();
+        let out = match self.prepare(&ctl, bytes, now, Versions::All, false, false) {
+            Err(r) => {
+                let (e, _) = *r;
+                self.keep_instead(&mut ctl, bytes, now, &e, Versions::All)
+                    .ok_or(e)
             }
             Ok(Prepared::Unchanged(bundle)) => Ok(UpdateOutcome::Unchanged { bundle }),
             Ok(Prepared::Ready(active) | Prepared::Swap(active, _)) => {

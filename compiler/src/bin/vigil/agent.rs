@@ -1079,6 +1079,22 @@ impl Agent {
                     break;
                 }
             }
+            if activated.is_none() {
+                // None activates: a quarantined or expired one beats none (said loudly).
+                for (i, f) in pending.iter().enumerate().rev() {
+                    let name = f.path.display().to_string();
+                    if let Ok(UpdateOutcome::Activated { bundle, .. }) =
+                        self.deployer.keep_from(&f.bytes, Some(&name))
+                    {
+                        eprintln!(
+                            "vigil agent: kept {} v{} from `{name}` for want of another bundle",
+                            bundle.bundle_id, bundle.content_version,
+                        );
+                        activated = Some(i);
+                        break;
+                    }
+                }
+            }
             if let Some(i) = activated {
                 pending.remove(i);
             }
