@@ -280,6 +280,13 @@ mod deploy {
             .mode()
             & 0o777;
         assert_eq!(mode, 0o700, "{mode:o}");
+        // Owned by another user (only root can give it away; otherwise this part is moot).
+        if std::os::unix::fs::chown(&fresh, Some(65534), None).is_ok() {
+            assert_eq!(
+                StateDir::open(&fresh).map(|_| ()).map_err(|e| e.code()),
+                Err("E0816".into())
+            );
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
