@@ -22,6 +22,8 @@ pub use events::generate_events;
 pub fn bench_budget() -> Budget {
     Budget {
         max_event_cost: u64::MAX,
+        max_event_base_steps: u64::MAX,
+        max_event_steps_per_byte: u64::MAX,
         ..Budget::default()
     }
 }

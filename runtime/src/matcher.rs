@@ -5,7 +5,8 @@
 //! subject, neither backtracking):
 //! - a **fully compiled DFA** (`dfa::dense`, unanchored, no Unicode word boundary), when it
 //!   determinizes within [`DFA_SIZE_LIMIT`] bytes of table (and [`DETERMINIZE_SIZE_LIMIT`] of
-//!   working memory, so a pattern that blows up determinization fails fast). A search is one
+//!   working memory, so a pattern that blows up determinization fails fast; a program's
+//!   patterns share [`PROGRAM_DFA_BYTES`]). A search is one
 //!   table transition per subject byte, whatever the subject: [`DFA_BYTE_STEPS`] per byte;
 //! - otherwise a **PikeVM** over the Thompson NFA (at most
 //!   [`crate::verify::REGEX_SIZE_LIMIT`] bytes), whose work per subject byte is at most one
@@ -25,16 +26,25 @@ use regex_automata::nfa::thompson::{self, pikevm};
 use regex_automata::util::pool::Pool;
 use regex_automata::Input;
 
-/// The most bytes of transition table a pattern's DFA may take: 256 KiB. Past it the pattern
-/// runs on the PikeVM (and is charged per NFA state).
-pub const DFA_SIZE_LIMIT: usize = 256 << 10;
-/// The most working memory determinizing one pattern may take: 1 MiB (bounds the time and
-/// memory of compiling a hostile pattern).
-pub const DETERMINIZE_SIZE_LIMIT: usize = 1 << 20;
+/// The most bytes of transition table a pattern's DFA may take: 1 MiB (Unicode classes such
+/// as `\w` and `\W` in a pattern of a few dozen characters reach 350-800 KiB). Past it the
+/// pattern runs on the PikeVM (and is charged per NFA state).
+pub const DFA_SIZE_LIMIT: usize = 1 << 20;
+/// The most working memory determinizing one pattern may take: 2 MiB (bounds the time and
+/// memory of compiling a hostile pattern: about 30 ms on the reference machine).
+pub const DETERMINIZE_SIZE_LIMIT: usize = 2 << 20;
+/// The most DFA table bytes one program's patterns may take together: 64 MiB. Patterns
+/// compiled after the program reached it run on the PikeVM (so thousands of hostile patterns
+/// cost bounded time and memory to load, and are charged, and refused, as PikeVMs).
+pub const PROGRAM_DFA_BYTES: usize = 64 << 20;
 /// Verifier steps per subject byte of a DFA search (one transition).
 pub const DFA_BYTE_STEPS: u64 = 2;
-/// Verifier steps per subject byte per NFA state of a PikeVM search.
-pub const PIKE_STATE_STEPS: u64 = 3;
+/// Verifier steps per subject byte per NFA state of a PikeVM search: with every state active
+/// (`[ab]*a[ab]{900}c` over `a`/`b` text) the PikeVM takes 19-26 ns per state per byte on the
+/// reference machine.
+pub const PIKE_STATE_STEPS: u64 = 28;
+/// Verifier steps per subject byte of a PikeVM search beyond its states.
+pub const PIKE_BYTE_STEPS: u64 = 64;
 /// Verifier steps of starting any search (input set-up, start state).
 pub const REGEX_BASE_STEPS: u64 = 32;
 
@@ -103,6 +113,11 @@ impl Matcher {
     /// PikeVM. Fails only when the pattern does not parse or its NFA is over
     /// [`crate::verify::REGEX_SIZE_LIMIT`].
     pub fn new(pattern: &str) -> Result<Matcher, MatcherError> {
+        Matcher::with_dfa_limit(pattern, DFA_SIZE_LIMIT)
+    }
+
+    /// Like [`Matcher::new`], with at most `dfa_limit` bytes of DFA table (0: always a PikeVM).
+    pub fn with_dfa_limit(pattern: &str, dfa_limit: usize) -> Result<Matcher, MatcherError> {
         let thompson_config =
             thompson::Config::new().nfa_size_limit(Some(crate::verify::REGEX_SIZE_LIMIT));
         let nfa = thompson::Compiler::new()
@@ -110,20 +125,26 @@ impl Matcher {
             .build(pattern)
             .map_err(Box::new)?;
         let nfa_states = nfa.states().len();
-        let dfa = dense::Builder::new()
-            .configure(
-                dense::Config::new()
-                    .start_kind(StartKind::Unanchored)
-                    .dfa_size_limit(Some(DFA_SIZE_LIMIT))
-                    .determinize_size_limit(Some(DETERMINIZE_SIZE_LIMIT)),
-            )
-            .build_from_nfa(&nfa);
+        let limit = dfa_limit.min(DFA_SIZE_LIMIT);
+        let dfa = (limit > 0)
+            .then(|| {
+                dense::Builder::new()
+                    .configure(
+                        dense::Config::new()
+                            .start_kind(StartKind::Unanchored)
+                            .dfa_size_limit(Some(limit))
+                            .determinize_size_limit(Some(DETERMINIZE_SIZE_LIMIT)),
+                    )
+                    .build_from_nfa(&nfa)
+                    .ok()
+            })
+            .flatten();
         let (engine, dfa_bytes) = match dfa {
-            Ok(dfa) => {
+            Some(dfa) => {
                 let bytes = dfa.memory_usage();
                 (Engine::Dfa(Box::new(dfa)), bytes)
             }
-            Err(_) => {
+            None => {
                 let vm = pikevm::PikeVM::new_from_nfa(nfa).map_err(Box::new)?;
                 let for_pool = vm.clone();
                 let create: CacheFn = Box::new(move || for_pool.create_cache());
@@ -162,11 +183,13 @@ impl Matcher {
     }
 
     /// The verifier's charge per subject byte: [`DFA_BYTE_STEPS`], or [`PIKE_STATE_STEPS`] x
-    /// NFA states.
+    /// NFA states + [`PIKE_BYTE_STEPS`].
     pub fn steps_per_byte(&self) -> u64 {
         match self.0.engine {
             Engine::Dfa(_) => DFA_BYTE_STEPS,
-            Engine::Pike { .. } => PIKE_STATE_STEPS.saturating_mul(self.0.nfa_states as u64),
+            Engine::Pike { .. } => PIKE_STATE_STEPS
+                .saturating_mul(self.0.nfa_states as u64)
+                .saturating_add(PIKE_BYTE_STEPS),
         }
     }
 

@@ -381,10 +381,12 @@ fn node_req(
 }
 
 /// At most this many literals are taken from one regex.
-const MAX_REGEX_LITERALS: usize = 64;
+pub(crate) const MAX_REGEX_LITERALS: usize = 64;
 
-/// A regex search's requirement: one of the literals every match starts with occurs.
-fn regex_req(lits: &mut Literals, field: FieldIndex, pattern: &str) -> Option<Req> {
+/// The literals one of which every match of `pattern` starts with, as the prefilter takes
+/// them (at most [`MAX_REGEX_LITERALS`]; `None` when the pattern gives no usable set). The cost
+/// model charges the prefilter's scan for them too.
+pub(crate) fn regex_literals(pattern: &str) -> Option<Vec<String>> {
     // The engines compile with regex-automata's defaults (Unicode, UTF-8): parse the same way.
     let hir = regex_syntax::ParserBuilder::new()
         .build()
@@ -395,7 +397,7 @@ fn regex_req(lits: &mut Literals, field: FieldIndex, pattern: &str) -> Option<Re
     if literals.is_empty() || literals.len() > MAX_REGEX_LITERALS {
         return None;
     }
-    let mut parts = Vec::with_capacity(literals.len());
+    let mut out = Vec::with_capacity(literals.len());
     for l in literals {
         // Every match starts with `l`, so the field contains `l`, and, simple folding being
         // per character, the folded field contains `l` folded. Folded literals merge the case
@@ -407,6 +409,16 @@ fn regex_req(lits: &mut Literals, field: FieldIndex, pattern: &str) -> Option<Re
             Ok(t) => t,
             Err(e) => std::str::from_utf8(bytes.get(..e.valid_up_to())?).ok()?,
         };
+        out.push(text.to_owned());
+    }
+    Some(out)
+}
+
+/// A regex search's requirement: one of the literals every match starts with occurs.
+fn regex_req(lits: &mut Literals, field: FieldIndex, pattern: &str) -> Option<Req> {
+    let literals = regex_literals(pattern)?;
+    let mut parts = Vec::with_capacity(literals.len());
+    for text in &literals {
         // `literal_of` refuses the empty literal (no requirement).
         parts.push(lit_req(lits, literal_of(field, true, text), AT_ANY)?);
     }

@@ -71,12 +71,15 @@ use crate::types::{Scalar, Ty};
 pub const NODE_STEPS: u64 = 4;
 /// A rule's residual steps per pattern of a literal test (the prefilter did the scan).
 pub const LITERAL_PATTERN_STEPS: u64 = 4;
-/// Prefilter steps per scanned byte of a field whose literal set is small (aho-corasick).
-pub const PREFILTER_AC_BYTE_STEPS: u64 = 2;
+/// Prefilter steps per scanned byte of a field whose literal set is small (aho-corasick),
+/// beyond its hits.
+pub const PREFILTER_AC_BYTE_STEPS: u64 = 1;
+/// Prefilter steps per literal hit (recording it); a byte has at most one hit's worth.
+pub const PREFILTER_HIT_STEPS: u64 = 14;
 /// Prefilter steps per scanned byte of a field whose unanchored literal set is served by the
 /// gram searcher (more than [`PREFILTER_GRAM_PATTERNS`] literals): up to 8 candidate patterns
 /// verified per position.
-pub const PREFILTER_GRAM_BYTE_STEPS: u64 = 16;
+pub const PREFILTER_GRAM_BYTE_STEPS: u64 = 20;
 /// Above this many literals on one field, the prefilter uses the gram searcher.
 pub const PREFILTER_GRAM_PATTERNS: usize = 64;
 /// Case folding grows a string by at most `FOLD_NUM / FOLD_DEN`.
@@ -391,8 +394,9 @@ struct LenBound {
 pub(crate) struct RuleSteps {
     /// The rule's cost as a form over its fields.
     pub(crate) lin: Lin,
-    /// `(field, folded)` of each literal test.
-    pub(crate) literals: Vec<(FieldRef, bool)>,
+    /// `(field, folded, literal)` of each literal the prefilter scans for on the rule's
+    /// behalf: literal tests' patterns, and the prefixes it takes from regexes over a field.
+    pub(crate) literals: Vec<(FieldRef, bool, String)>,
     /// Per node: its cost (a form) and how many times its parent runs it per event.
     costs: Vec<Lin>,
 }
@@ -519,7 +523,13 @@ pub(crate) fn rule_steps(
                     .is_some_and(|x| matches!(x.kind, ExprKind::Str(_)));
                 match str_field(*lhs) {
                     Some(f) if const_pattern => {
-                        literals.push((f, *fold));
+                        let pattern = match exprs.get(rhs.0 as usize).map(|x| &x.kind) {
+                            Some(ExprKind::Str(s)) => {
+                                p.strings.get(s.0 as usize).cloned().unwrap_or_default()
+                            }
+                            _ => String::new(),
+                        };
+                        literals.push((f, *fold, pattern));
                         Lin::constant(LITERAL_PATTERN_STEPS)
                     }
                     _ => string_test(
@@ -545,7 +555,11 @@ pub(crate) fn rule_steps(
                 let k = items.len() as u64;
                 match str_field(*lhs) {
                     Some(f) => {
-                        literals.push((f, *fold));
+                        for item in items {
+                            if let crate::ir::Const::Str(t) = item {
+                                literals.push((f, *fold, t.clone()));
+                            }
+                        }
                         Lin::constant(
                             k.saturating_mul(LITERAL_PATTERN_STEPS)
                                 .saturating_add(NODE_STEPS),
@@ -587,6 +601,14 @@ pub(crate) fn rule_steps(
                     .add_const(NODE_STEPS)
             }
             ExprKind::Matches { lhs, regex } => {
+                // The prefilter scans the field for the regex's prefixes (folded).
+                if let (Some(f), Some(pattern)) = (str_field(*lhs), p.regexes.get(regex.0 as usize))
+                {
+                    for l in crate::prefilter::require::regex_literals(pattern).unwrap_or_default()
+                    {
+                        literals.push((f, true, l));
+                    }
+                }
                 let per_byte = regexes
                     .get(regex.0 as usize)
                     .map_or(u64::MAX, Matcher::steps_per_byte);
@@ -798,8 +820,8 @@ pub(crate) fn report(cx: &Cx<'_>, regexes: &[Matcher], mode: Bounds) -> CostRepo
         rules: Vec<RuleId>,
         /// The (field, folded) scans of the prefilter.
         prefilter: std::collections::BTreeSet<(FieldIndex, bool)>,
-        /// Literal tests per field.
-        literal_counts: BTreeMap<FieldIndex, usize>,
+        /// Per (field, folded): the literals scanned for.
+        literal_sets: BTreeMap<(FieldIndex, bool), std::collections::BTreeSet<String>>,
     }
     let p = cx.program;
     let mut rules = Vec::with_capacity(p.rules.len());
@@ -828,17 +850,25 @@ pub(crate) fn report(cx: &Cx<'_>, regexes: &[Matcher], mode: Bounds) -> CostRepo
                 slopes: Slopes::new(),
                 rules: Vec::new(),
                 prefilter: std::collections::BTreeSet::new(),
-                literal_counts: BTreeMap::new(),
+                literal_sets: BTreeMap::new(),
             });
             acc.base = acc.base.saturating_add(res.base);
             for (k, (c, cap)) in res.slopes {
                 add_slope(&mut acc.slopes, k, c, cap);
             }
             acc.rules.push(rid);
-            for &(f, fold) in &r.literals {
-                if let Some(bf) = cx.binding.field_on(f, ev) {
-                    acc.prefilter.insert((bf.index, fold));
-                    *acc.literal_counts.entry(bf.index).or_insert(0) += 1;
+            for (f, fold, lit) in &r.literals {
+                if let Some(bf) = cx.binding.field_on(*f, ev) {
+                    acc.prefilter.insert((bf.index, *fold));
+                    let lit = if *fold {
+                        lit.to_ascii_lowercase()
+                    } else {
+                        lit.clone()
+                    };
+                    acc.literal_sets
+                        .entry((bf.index, *fold))
+                        .or_default()
+                        .insert(lit);
                 }
             }
         }
@@ -857,12 +887,13 @@ pub(crate) fn report(cx: &Cx<'_>, regexes: &[Matcher], mode: Bounds) -> CostRepo
             let mut prefilter = Vec::new();
             let mut prefilter_steps: u64 = 0;
             for &(index, folded_scan) in &acc.prefilter {
-                let count = acc.literal_counts.get(&index).copied().unwrap_or(0);
-                let per = if count > PREFILTER_GRAM_PATTERNS {
-                    PREFILTER_GRAM_BYTE_STEPS
-                } else {
-                    PREFILTER_AC_BYTE_STEPS
-                };
+                // The field's scan covers every literal of both foldings.
+                let all: Vec<&String> = [true, false]
+                    .iter()
+                    .filter_map(|&f| acc.literal_sets.get(&(index, f)))
+                    .flatten()
+                    .collect();
+                let per = scan_steps_per_byte(&all);
                 let per = if folded_scan { folded(per) } else { per };
                 let max_len = field_max_len(cx, ev, index);
                 let steps = per.saturating_mul(max_len.min(n));
@@ -896,6 +927,47 @@ pub(crate) fn report(cx: &Cx<'_>, regexes: &[Matcher], mode: Bounds) -> CostRepo
         events,
         state_bytes,
     }
+}
+
+/// Prefilter steps per byte of one field's scan for `literals`: a set over
+/// [`PREFILTER_GRAM_PATTERNS`] runs on the gram searcher ([`PREFILTER_GRAM_BYTE_STEPS`]);
+/// a smaller one on aho-corasick, [`PREFILTER_AC_BYTE_STEPS`] per byte plus
+/// [`PREFILTER_HIT_STEPS`] per hit, where the hits per byte are at most `Σ 1 / period(l)` (a
+/// literal whose shortest period is `p` occurs at most once every `p` bytes) and at most 1.
+fn scan_steps_per_byte(literals: &[&String]) -> u64 {
+    if literals.len() > PREFILTER_GRAM_PATTERNS {
+        return PREFILTER_GRAM_BYTE_STEPS;
+    }
+    // Hits per byte, in 1/1000ths.
+    let density: u64 = literals
+        .iter()
+        .map(|l| 1000u64.div_ceil(period(l.as_bytes()).max(1) as u64))
+        .sum::<u64>()
+        .min(1000);
+    PREFILTER_AC_BYTE_STEPS + (PREFILTER_HIT_STEPS * density).div_ceil(1000)
+}
+
+/// The shortest period of `s`: the least `p >= 1` with `s[i] == s[i + p]` wherever both
+/// exist (`len - ` the longest proper border, by the KMP failure function).
+fn period(s: &[u8]) -> usize {
+    let n = s.len();
+    if n == 0 {
+        return 1;
+    }
+    let mut fail = vec![0usize; n];
+    let mut k = 0;
+    for i in 1..n {
+        while k > 0 && s.get(i) != s.get(k) {
+            k = fail.get(k - 1).copied().unwrap_or(0);
+        }
+        if s.get(i) == s.get(k) {
+            k += 1;
+        }
+        if let Some(slot) = fail.get_mut(i) {
+            *slot = k;
+        }
+    }
+    n - fail.get(n - 1).copied().unwrap_or(0)
 }
 
 /// The host's `max_len` of field `index` of event type `ev` (its `max_total_len` for a list).

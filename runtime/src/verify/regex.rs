@@ -5,7 +5,7 @@
 
 use crate::matcher::Matcher;
 
-use super::{compile_regex, Cx, VerifyError, REGEX_SIZE_LIMIT};
+use super::{Cx, VerifyError, REGEX_SIZE_LIMIT};
 use crate::error::Code;
 use crate::ir::{ExprId, ExprKind, RuleId};
 
@@ -14,9 +14,15 @@ pub(super) fn compile_all(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) -> Vec<Mat
     let p = cx.program;
     let mut out = Vec::with_capacity(p.regexes.len());
     let mut failed = Vec::new();
+    // The program's patterns share one DFA allowance, so that compiling thousands of
+    // patterns is bounded in time and memory however hostile they are.
+    let mut dfa_left = crate::matcher::PROGRAM_DFA_BYTES;
     for (i, pattern) in p.regexes.iter().enumerate() {
-        match compile_regex(pattern) {
-            Ok(re) => out.push(re),
+        match Matcher::with_dfa_limit(pattern, dfa_left) {
+            Ok(re) => {
+                dfa_left = dfa_left.saturating_sub(re.dfa_bytes());
+                out.push(re);
+            }
             Err(e) => {
                 let (code, why) = if e.size_limit().is_some() {
                     (

@@ -403,7 +403,21 @@ fn bounds_are_linear_in_the_event_size() {
     );
     assert_eq!(rule.bound.at(1024), rule.bound.base_steps + 2 * 1024);
     let event = verified.cost().events.first().expect("one event type");
-    assert_eq!(event.bound.steps_per_byte, crate::matcher::DFA_BYTE_STEPS);
+    // The prefilter scans the command line (folded) for the regex's prefix, `-enc`: one
+    // literal of period 4, so at most a hit every 4 bytes.
+    let scan = event
+        .prefilter
+        .first()
+        .expect("the prefilter scans the field");
+    assert!(scan.folded);
+    assert_eq!(
+        scan.steps_per_byte,
+        cost::folded(super::PREFILTER_AC_BYTE_STEPS + super::PREFILTER_HIT_STEPS.div_ceil(4))
+    );
+    assert_eq!(
+        event.bound.steps_per_byte,
+        crate::matcher::DFA_BYTE_STEPS + scan.steps_per_byte
+    );
     assert!(event.bound.base_steps >= rule.bound.base_steps + super::EVENT_FRAME_STEPS);
 }
 

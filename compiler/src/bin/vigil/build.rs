@@ -215,7 +215,7 @@ mod tests {
     fn help_states_the_default_budget() {
         // `--max-cost` and `--max-state` print these numbers in `--help`.
         let budget = Budget::default();
-        assert_eq!(budget.max_rule_cost, 12_000_000);
+        assert_eq!(budget.max_rule_cost, 20_000_000);
         assert_eq!(budget.max_state_bytes, 536_870_912);
         assert_eq!(budget.max_rule_state_bytes, 64 << 20);
         assert_eq!(BudgetArgs::default().budget(), budget);
