@@ -12,12 +12,24 @@ use std::process::{Command, Output, Stdio};
 const SAMPLE: &str = "examples/events/sample.jsonl";
 const SAMPLE_EVENTS: usize = 39;
 
+/// The repository the binary runs in (its examples): this one, or `VIGIL_TEST_REPO` (the
+/// checkout an older `VIGIL_TEST_BIN` was built from).
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    std::env::var_os("VIGIL_TEST_REPO").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+        PathBuf::from,
+    )
+}
+
+/// The binary under test: this build's, or `VIGIL_TEST_BIN` (to check that a test fails
+/// against an older binary, e.g. one built from `d82ad2a`).
+fn bin() -> PathBuf {
+    std::env::var_os("VIGIL_TEST_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vigil")), PathBuf::from)
 }
 
 fn vigil(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vigil"))
+    Command::new(bin())
         .args(args)
         .current_dir(repo())
         .stdin(Stdio::null())
@@ -62,7 +74,7 @@ fn bundle(dir: &Path, content_version: &str) -> PathBuf {
 fn vigil_closed_stdout(args: &[&str]) -> Output {
     let (reader, writer) = std::io::pipe().expect("pipe");
     drop(reader);
-    Command::new(env!("CARGO_BIN_EXE_vigil"))
+    Command::new(bin())
         .args(args)
         .current_dir(repo())
         .stdin(Stdio::null())
@@ -175,7 +187,7 @@ fn a_rule_file_over_the_cap_is_refused_before_reading() {
 /// must stop after the magic, so the writer sees the pipe closed long before the end.
 #[test]
 fn bundles_are_refused_on_their_magic_before_the_rest_is_read() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+    let mut child = Command::new(bin())
         .args(["inspect", "/dev/stdin"])
         .current_dir(repo())
         .stdin(Stdio::piped())
@@ -265,7 +277,7 @@ fn fifos_in_folders_are_skipped_with_a_note() {
 #[test]
 fn pipes_named_on_the_command_line_are_read_as_streams() {
     // `/dev/stdin` (a `/dev/fd/N` path) on a pipe.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+    let mut child = Command::new(bin())
         .args(["run", "examples/rules", "/dev/stdin"])
         .current_dir(repo())
         .stdin(Stdio::piped())
