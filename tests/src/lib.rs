@@ -1,1 +1,4 @@
-//! placeholder
+//! Support code of the end-to-end tests: the cargo-fuzz targets' entry points ([`fuzz`]),
+//! shared by `fuzz/` and `tests/tests/fuzz_regressions.rs`.
+
+pub mod fuzz;
