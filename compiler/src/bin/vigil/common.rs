@@ -130,6 +130,31 @@ pub(crate) fn make_decoder(
     Ok(decoder)
 }
 
+/// The `*.vgl` files directly in `dir` (the `--stdlib` folder), sorted, each read through the
+/// capped reader (regular files only: anything else is skipped with a note).
+fn load_stdlib_dir(dir: &Path) -> Result<Vec<(String, String)>, String> {
+    let cannot =
+        |e: std::io::Error| format!("cannot read standard library `{}`: {e}", dir.display());
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(cannot)? {
+        let path = entry.map_err(cannot)?.path();
+        if path.extension().is_some_and(|e| e == "vgl") && !path.is_dir() {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    let mut out = Vec::new();
+    for p in paths {
+        if !std::fs::metadata(&p).is_ok_and(|m| m.is_file()) {
+            eprintln!("note: skipping `{}`: not a regular file", p.display());
+            continue;
+        }
+        let text = read_text(&p, MAX_SOURCE_BYTES, "a standard library file")?;
+        out.push((p.display().to_string(), text));
+    }
+    Ok(out)
+}
+
 /// Loads the rule files, the standard library and the schema.
 pub(crate) fn load(args: &SourceArgs) -> Result<Loaded, String> {
     let files = collect_files(&args.paths)?;
@@ -140,8 +165,7 @@ pub(crate) fn load(args: &SourceArgs) -> Result<Loaded, String> {
     }
     match &args.stdlib {
         Some(dir) => {
-            let lib = stdlib::load_dir(dir)
-                .map_err(|e| format!("cannot read standard library `{}`: {e}", dir.display()))?;
+            let lib = load_stdlib_dir(dir)?;
             for (name, text) in lib {
                 sources.add_stdlib(name, text);
             }
