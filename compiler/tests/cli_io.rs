@@ -553,3 +553,30 @@ fn run_accounting_adds_up_and_names_lines() {
         );
     }
 }
+
+#[test]
+fn run_counts_lines_that_fan_out_to_several_events_apart() {
+    let dir = scratch("fanout");
+    let mapping = dir.join("two.toml");
+    std::fs::write(
+        &mapping,
+        "name = \"two\"\nschema = \"endpoint\"\n\n[[route]]\nevent = \"process_start\"\n[route.fields]\npid = \"Pid\"\n\n[[route]]\nevent = \"process_end\"\n[route.fields]\npid = \"Pid\"\n",
+    )
+    .expect("write");
+    let events = dir.join("ev.jsonl");
+    std::fs::write(&events, "{\"Pid\": 1}\n{\"Pid\": 2}\n\n").expect("write");
+    let o = vigil(&[
+        "run",
+        "--mapping",
+        s(&mapping),
+        "examples/rules",
+        s(&events),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("vigil run: 4 events from 3 lines"), "{err}");
+    assert!(
+        err.contains("lines: 3 = 2 with events + 1 blank + 0 bad; 2 lines gave several events (2 events more than lines)"),
+        "{err}"
+    );
+}
