@@ -446,6 +446,9 @@ fn control_characters_are_escaped_in_human_output() {
     let o = vigil(&["test", s(&rules)]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     assert_no_raw_controls("test", &o.stdout);
+    // diff names rules added and removed.
+    let o = vigil(&["diff", "examples/rules", s(&rules)]);
+    assert_no_raw_controls("diff", &o.stdout);
 }
 
 #[test]

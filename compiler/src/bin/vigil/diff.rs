@@ -25,7 +25,7 @@ use vigil_runtime::hash::{rule_hash, to_hex};
 use vigil_runtime::schema::Schema;
 use vigil_runtime::verify::{verify, Verified};
 
-use crate::common::{fail, load, load_schema, SourceArgs};
+use crate::common::{esc, fail, load, load_schema, SourceArgs};
 use crate::input;
 
 /// Arguments of `vigil diff`.
@@ -110,13 +110,13 @@ fn print_text(out: &mut dyn Write, r: &Report) -> std::io::Result<()> {
         r.unchanged
     )?;
     for id in &r.added {
-        writeln!(out, "+ rule {id}")?;
+        writeln!(out, "+ rule {}", esc(id))?;
     }
     for id in &r.removed {
-        writeln!(out, "- rule {id}")?;
+        writeln!(out, "- rule {}", esc(id))?;
     }
     for id in &r.changed {
-        writeln!(out, "~ rule {id}")?;
+        writeln!(out, "~ rule {}", esc(id))?;
     }
     if r.events > 0 {
         writeln!(
@@ -127,10 +127,10 @@ fn print_text(out: &mut dyn Write, r: &Report) -> std::io::Result<()> {
             r.alerts_disappear.len()
         )?;
         for a in &r.alerts_appear {
-            writeln!(out, "+ alert {} at {}", a.rule, a.event)?;
+            writeln!(out, "+ alert {} at {}", esc(&a.rule), esc(&a.event))?;
         }
         for a in &r.alerts_disappear {
-            writeln!(out, "- alert {} at {}", a.rule, a.event)?;
+            writeln!(out, "- alert {} at {}", esc(&a.rule), esc(&a.event))?;
         }
     }
     Ok(())

@@ -13,6 +13,7 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use vigil_compiler::sigma::{self, report::Report, InputFile};
 
+use crate::common::esc;
 use crate::input::{self, Walker};
 
 /// The formats `vigil import` reads.
@@ -81,9 +82,9 @@ pub(crate) fn run(args: ImportArgs) -> anyhow::Result<i32> {
             let _ = writeln!(
                 err,
                 "{}: error[{}]: {}",
-                line.file,
+                esc(&line.file),
                 line.code.as_deref().unwrap_or("?"),
-                line.message.as_deref().unwrap_or("")
+                esc(line.message.as_deref().unwrap_or(""))
             );
         }
         let _ = write!(err, "{}", report.summary());
