@@ -446,6 +446,33 @@ fn control_characters_are_escaped_in_human_output() {
     let o = vigil(&["test", s(&rules)]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     assert_no_raw_controls("test", &o.stdout);
+    // Diagnostics quote source lines: in colour, only colour sequences stay.
+    let bad = dir.join("bad.vgl");
+    std::fs::write(
+        &bad,
+        "rule x {\n  meta { id: \"a\" }\n  on process_start\n  when image == 1 // \u{1b}]0;pwned\u{7} \u{1b}[2J\n}\n",
+    )
+    .expect("write");
+    let o = vigil(&["check", "--color", "always", s(&bad)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let mut plain = String::new();
+    let err = text(&o.stderr);
+    let mut rest = err.as_str();
+    while let Some(i) = rest.find("\u{1b}[") {
+        plain.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let n = after
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(after.len());
+        if after[n..].starts_with('m') {
+            rest = &after[n + 1..];
+        } else {
+            plain.push('\u{1b}');
+            rest = &rest[i + 1..];
+        }
+    }
+    plain.push_str(rest);
+    assert_no_raw_controls("coloured check", plain.as_bytes());
     // diff names rules added and removed.
     let o = vigil(&["diff", "examples/rules", s(&rules)]);
     assert_no_raw_controls("diff", &o.stdout);

@@ -206,6 +206,35 @@ pub(crate) fn esc_text(s: &str) -> std::borrow::Cow<'_, str> {
     escape(s, true)
 }
 
+/// [`esc_text`] for coloured output: SGR sequences (`\x1b[1;31m`) are kept, every other
+/// control character (a cursor move, a title change) is escaped.
+fn esc_keeping_colours(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('\u{1b}') {
+        let (before, at) = rest.split_at(i);
+        out.push_str(&esc_text(before));
+        let body = at.get(1..).unwrap_or_default();
+        let sgr_len = body.strip_prefix('[').and_then(|b| {
+            let n = b.find(|c: char| !(c.is_ascii_digit() || c == ';'))?;
+            (b.as_bytes().get(n) == Some(&b'm')).then_some(n + 2)
+        });
+        match sgr_len {
+            Some(n) => {
+                let end = 1 + n;
+                out.push_str(at.get(..end).unwrap_or_default());
+                rest = at.get(end..).unwrap_or_default();
+            }
+            None => {
+                out.push_str("\\u{1b}");
+                rest = body;
+            }
+        }
+    }
+    out.push_str(&esc_text(rest));
+    out
+}
+
 fn escape(s: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
     use std::fmt::Write as _;
     if !s.chars().any(|c| hidden(c, keep_newlines)) {
@@ -255,9 +284,13 @@ pub(crate) fn print_diags(
         let mut err = std::io::stderr().lock();
         for d in diags {
             let text = render::render(d, &sources.map, color);
-            // Without colour nothing in the rendering is an escape sequence of ours: escape
-            // what the sources and names hold.
-            let text = if color { text.into() } else { esc_text(&text) };
+            // Escape what the sources and names hold; with colour, keep only the colour
+            // sequences (SGR: `ESC [ digits ; ... m`), which cannot move the cursor or retitle.
+            let text = if color {
+                std::borrow::Cow::Owned(esc_keeping_colours(&text))
+            } else {
+                esc_text(&text)
+            };
             let _ = write!(err, "{text}");
         }
     }
