@@ -125,13 +125,19 @@ fn verify_help(code: vigil_runtime::error::Code) -> Option<&'static str> {
     use vigil_runtime::error::Code as C;
     match code {
         C::RuleCostOverBudget => Some(
-            "test a literal first (`contains`, `startswith`, `endswith`, `in [..]` on a field):              the prefilter answers literal tests once per event, and a rule whose literal is              absent is not run; match a regex or a quantifier over a shorter field; or raise              the budget with `--max-cost` (bounds are shown by `vigil explain`)",
+            "test a literal first (`contains`, `startswith`, `endswith`, `in [..]` on a field): \
+             the prefilter answers literal tests once per event, and a rule whose literal is \
+             absent is not run; match a regex or a quantifier over a shorter field; or raise \
+             the budget with `--max-cost` (bounds are shown by `vigil explain`)",
         ),
         C::EventCostOverBudget => Some(
-            "the rules of this event type together are over the budget: make the costliest              rule cheaper (see `vigil explain`), or split the bundle",
+            "the rules of this event type together are over the budget: make the costliest \
+             rule cheaper (see `vigil explain`), or split the bundle",
         ),
         C::RegexCostOverBudget => Some(
-            "rewrite the pattern so that it compiles to a DFA (an unbounded repetition before a              long bounded one, as in `[ab]*a[ab]{900}`, is the usual cause), put a literal              test before it, or match a shorter field",
+            "rewrite the pattern so that it compiles to a DFA (an unbounded repetition before a \
+             long bounded one, as in `[ab]*a[ab]{900}`, is the usual cause), put a literal \
+             test before it, or match a shorter field",
         ),
         _ => None,
     }

@@ -36,7 +36,8 @@ pub struct Budget {
     pub max_event_cost: u64,
     /// An event type's steps whatever the event's size. Default 32,000,000.
     pub max_event_base_steps: u64,
-    /// An event type's steps per input byte. Default 256.
+    /// An event type's steps per input byte. Default 384 (the converted SigmaHQ set's
+    /// `process_start`, 1,402 rules, needs 248).
     pub max_event_steps_per_byte: u64,
     /// Worst-case state bytes of one stateful rule. Default 64 MiB.
     pub max_rule_state_bytes: u64,
@@ -54,7 +55,7 @@ impl Default for Budget {
             max_rule_steps_per_byte: 64,
             max_event_cost: 100_000_000,
             max_event_base_steps: 32_000_000,
-            max_event_steps_per_byte: 256,
+            max_event_steps_per_byte: 384,
             max_rule_state_bytes: 64 << 20,
             max_state_bytes: 512 << 20,
             limits: Limits::default(),

@@ -40,9 +40,10 @@ pub const PROGRAM_DFA_BYTES: usize = 64 << 20;
 /// Verifier steps per subject byte of a DFA search (one transition).
 pub const DFA_BYTE_STEPS: u64 = 2;
 /// Verifier steps per subject byte per NFA state of a PikeVM search: with every state active
-/// (`[ab]*a[ab]{900}c` over `a`/`b` text) the PikeVM takes 19-26 ns per state per byte on the
-/// reference machine.
-pub const PIKE_STATE_STEPS: u64 = 28;
+/// (`[ab]*a[ab]{900}c` over `a`/`b` text) the PikeVM takes 7-9 ns per state per byte on the
+/// reference machine when it has a core to itself (`cargo bench -p vigil-benches --bench
+/// cost_bound`), and up to 2.5 x that with both cores busy.
+pub const PIKE_STATE_STEPS: u64 = 16;
 /// Verifier steps per subject byte of a PikeVM search beyond its states.
 pub const PIKE_BYTE_STEPS: u64 = 64;
 /// Verifier steps of starting any search (input set-up, start state).
@@ -73,6 +74,11 @@ type CacheFn = Box<
 
 enum Engine {
     Dfa(Box<dense::DFA<Vec<u32>>>),
+    /// A top-level alternation `A|B|..` whose DFA would not fit, one DFA per alternative: a
+    /// match of the pattern is a match of one alternative (searches are unanchored and only
+    /// ask whether there is a match), and each alternative determinizes without the product
+    /// of the others' states.
+    Dfas(Vec<dense::DFA<Vec<u32>>>),
     Pike {
         vm: pikevm::PikeVM,
         /// Caches for callers without their own ([`Matcher::is_match`]: the interpreter).
@@ -121,7 +127,7 @@ impl Matcher {
         let thompson_config =
             thompson::Config::new().nfa_size_limit(Some(crate::verify::REGEX_SIZE_LIMIT));
         let nfa = thompson::Compiler::new()
-            .configure(thompson_config)
+            .configure(thompson_config.clone())
             .build(pattern)
             .map_err(Box::new)?;
         let nfa_states = nfa.states().len();
@@ -139,12 +145,20 @@ impl Matcher {
                     .ok()
             })
             .flatten();
-        let (engine, dfa_bytes) = match dfa {
-            Some(dfa) => {
+        let split = match dfa {
+            Some(_) => None,
+            None => split_dfas(pattern, thompson_config.clone(), limit),
+        };
+        let (engine, dfa_bytes) = match (dfa, split) {
+            (Some(dfa), _) => {
                 let bytes = dfa.memory_usage();
                 (Engine::Dfa(Box::new(dfa)), bytes)
             }
-            None => {
+            (None, Some(dfas)) => {
+                let bytes = dfas.iter().map(|d| d.memory_usage()).sum();
+                (Engine::Dfas(dfas), bytes)
+            }
+            (None, None) => {
                 let vm = pikevm::PikeVM::new_from_nfa(nfa).map_err(Box::new)?;
                 let for_pool = vm.clone();
                 let create: CacheFn = Box::new(move || for_pool.create_cache());
@@ -167,7 +181,7 @@ impl Matcher {
     /// The engine this pattern runs on.
     pub fn kind(&self) -> MatcherKind {
         match self.0.engine {
-            Engine::Dfa(_) => MatcherKind::Dfa,
+            Engine::Dfa(_) | Engine::Dfas(_) => MatcherKind::Dfa,
             Engine::Pike { .. } => MatcherKind::PikeVm,
         }
     }
@@ -185,8 +199,9 @@ impl Matcher {
     /// The verifier's charge per subject byte: [`DFA_BYTE_STEPS`], or [`PIKE_STATE_STEPS`] x
     /// NFA states + [`PIKE_BYTE_STEPS`].
     pub fn steps_per_byte(&self) -> u64 {
-        match self.0.engine {
+        match &self.0.engine {
             Engine::Dfa(_) => DFA_BYTE_STEPS,
+            Engine::Dfas(dfas) => DFA_BYTE_STEPS.saturating_mul(dfas.len() as u64),
             Engine::Pike { .. } => PIKE_STATE_STEPS
                 .saturating_mul(self.0.nfa_states as u64)
                 .saturating_add(PIKE_BYTE_STEPS),
@@ -196,7 +211,7 @@ impl Matcher {
     /// A fresh cache for [`Matcher::is_match_with`].
     pub fn create_cache(&self) -> MatcherCache {
         match &self.0.engine {
-            Engine::Dfa(_) => MatcherCache(None),
+            Engine::Dfa(_) | Engine::Dfas(_) => MatcherCache(None),
             Engine::Pike { vm, .. } => MatcherCache(Some(vm.create_cache())),
         }
     }
@@ -206,6 +221,7 @@ impl Matcher {
     pub fn is_match_with(&self, cache: &mut MatcherCache, hay: &str) -> bool {
         match &self.0.engine {
             Engine::Dfa(dfa) => dfa_is_match(dfa, hay),
+            Engine::Dfas(dfas) => dfas.iter().any(|d| dfa_is_match(d, hay)),
             Engine::Pike { vm, .. } => {
                 let c = cache.0.get_or_insert_with(|| vm.create_cache());
                 vm.is_match(c, Input::new(hay))
@@ -217,6 +233,7 @@ impl Matcher {
     pub fn is_match(&self, hay: &str) -> bool {
         match &self.0.engine {
             Engine::Dfa(dfa) => dfa_is_match(dfa, hay),
+            Engine::Dfas(dfas) => dfas.iter().any(|d| dfa_is_match(d, hay)),
             Engine::Pike { vm, pool } => vm.is_match(&mut pool.get(), Input::new(hay)),
         }
     }
@@ -225,6 +242,56 @@ impl Matcher {
     pub fn reset_cache(&self, cache: &mut MatcherCache) {
         *cache = self.create_cache();
     }
+}
+
+/// At most this many alternatives are split into DFAs of their own.
+const MAX_SPLIT: usize = 16;
+
+/// One DFA per alternative of a top-level alternation (`None` when the pattern is no such
+/// alternation, has more than [`MAX_SPLIT`] alternatives, or an alternative does not fit; all
+/// together within `limit`).
+fn split_dfas(
+    pattern: &str,
+    thompson_config: thompson::Config,
+    limit: usize,
+) -> Option<Vec<dense::DFA<Vec<u32>>>> {
+    use regex_syntax::hir::HirKind;
+    let hir = regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(pattern)
+        .ok()?;
+    // Through non-capturing groups: `(?:a|b)` parses to the alternation itself; a capture
+    // group around the whole is looked through too (nothing reads captures).
+    let mut top = &hir;
+    while let HirKind::Capture(c) = top.kind() {
+        top = &c.sub;
+    }
+    let HirKind::Alternation(alts) = top.kind() else {
+        return None;
+    };
+    if alts.len() > MAX_SPLIT {
+        return None;
+    }
+    let mut left = limit;
+    let mut out = Vec::with_capacity(alts.len());
+    for alt in alts {
+        let nfa = thompson::Compiler::new()
+            .configure(thompson_config.clone())
+            .build_from_hir(alt)
+            .ok()?;
+        let dfa = dense::Builder::new()
+            .configure(
+                dense::Config::new()
+                    .start_kind(StartKind::Unanchored)
+                    .dfa_size_limit(Some(left))
+                    .determinize_size_limit(Some(DETERMINIZE_SIZE_LIMIT)),
+            )
+            .build_from_nfa(&nfa)
+            .ok()?;
+        left = left.checked_sub(dfa.memory_usage())?;
+        out.push(dfa);
+    }
+    Some(out)
 }
 
 /// One forward pass, stopping at the first match state. The DFA is built without Unicode word
@@ -250,6 +317,27 @@ mod tests {
         assert_eq!(m.kind(), MatcherKind::PikeVm);
         assert!(m.steps_per_byte() >= 900 * PIKE_STATE_STEPS);
         assert!(m.nfa_states() > 900);
+    }
+
+    #[test]
+    fn an_alternation_too_large_for_one_dfa_runs_on_one_dfa_per_alternative() {
+        let pattern =
+            "(?:(?is)ipconfig.*\\|.*find)|(?:(?is)net.*\\|.*find)|(?:(?is)netstat.*\\|.*find)\
+                       |(?:(?is)ping.*\\|.*find)|(?:(?is)systeminfo.*\\|.*find)\
+                       |(?:(?is)tasklist.*\\|.*find)|(?:(?is)whoami.*\\|.*find)";
+        let m = Matcher::new(pattern).expect("compiles");
+        assert_eq!(m.kind(), MatcherKind::Dfa);
+        assert_eq!(m.steps_per_byte(), 7 * DFA_BYTE_STEPS);
+        let meta = regex_automata::meta::Regex::new(pattern).expect("compiles");
+        for hay in [
+            "whoami | find x",
+            "WHOAMI\n|\nFIND",
+            "who | find",
+            "ping 1 | fin",
+            "",
+        ] {
+            assert_eq!(m.is_match(hay), meta.is_match(hay), "{hay:?}");
+        }
     }
 
     #[test]
