@@ -112,6 +112,19 @@ fn run_refuses_an_output_that_is_one_of_its_inputs() {
         before,
         "the input was changed"
     );
+    // Stdin redirected from the output file.
+    let o = Command::new(bin())
+        .args(["run", "-o", s(&events), "examples/rules", "-"])
+        .current_dir(repo())
+        .stdin(std::fs::File::open(&events).expect("open"))
+        .output()
+        .expect("vigil runs");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert_eq!(
+        std::fs::read(&events).expect("read"),
+        before,
+        "the input was changed"
+    );
     // A distinct output still works, and an existing one is truncated.
     let out = dir.join("out.jsonl");
     std::fs::write(&out, "x".repeat(100_000)).expect("old output");
