@@ -143,6 +143,7 @@ fn inspect_verify_and_explain_survive_a_closed_stdout() {
         vec!["verify", s(&b), "--allow-unsigned"],
         vec!["explain", "examples/rules"],
         vec!["explain", "examples/rules", "--format", "json"],
+        vec!["bench", "examples/rules", SAMPLE, "--repeat", "1"],
     ] {
         let o = vigil_closed_stdout(&args);
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o.stderr));

@@ -32,7 +32,7 @@ use clap::ValueEnum;
 use vigil_runtime::engine::{Engine, EngineOptions};
 use vigil_runtime::event::Event;
 
-use crate::common::{fail, Color};
+use crate::common::{fail, write_stdout, Color};
 use crate::run::{
     collect_inputs, group, make_decoder, open_events, prepare_rules, EngineChoice, RulesArgs,
 };
@@ -283,8 +283,8 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         rss_after_load_bytes,
         peak_rss_bytes: proc_status_bytes("VmHWM"),
     };
-    print_report(&report, args.format);
-    ExitCode::SUCCESS
+    // A closed stdout (`vigil bench ... | head -1`) is not an error.
+    write_stdout(&report_text(&report, args.format))
 }
 
 /// Runs `engine` over `events` once; returns the alerts.
@@ -326,14 +326,19 @@ fn read_all(path: &Path) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
-fn print_report(r: &Report, format: Format) {
+/// The report as printed (human lines or one JSON object).
+fn report_text(r: &Report, format: Format) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
     match format {
         Format::Json => match serde_json::to_string(r) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => {
+                let _ = writeln!(o, "{s}");
+            }
             Err(e) => eprintln!("error: {e}"),
         },
         Format::Human => {
-            println!(
+            let _ = writeln!(o,
                 "vigil bench: {} rules, {} events ({} lines, {} bad, {:.1} MB), engine {}, prefilter {}, {} thread{}",
                 r.rules,
                 group(r.events),
@@ -345,8 +350,8 @@ fn print_report(r: &Report, format: Format) {
                 r.threads,
                 if r.threads == 1 { "" } else { "s" },
             );
-            println!("  decode      {:>10.1} ns/event", r.decode_ns_per_event);
-            println!(
+            let _ = writeln!(o, "  decode      {:>10.1} ns/event", r.decode_ns_per_event);
+            let _ = writeln!(o,
                 "  eval        {:>10.1} ns/event  {:>14} events/s  (x{}; {:.1} rules evaluated, {:.1} skipped by the prefilter per event)",
                 r.eval_ns_per_event,
                 group(r.events_per_sec.round() as u64),
@@ -354,20 +359,23 @@ fn print_report(r: &Report, format: Format) {
                 r.evaluations_per_event,
                 r.prefilter_skipped_per_event,
             );
-            println!(
+            let _ = writeln!(
+                o,
                 "  end to end  {:>10.1} ns/event  {:>14} events/s  {:.1} MB/s",
                 r.end_to_end_ns_per_event,
                 group(r.end_to_end_events_per_sec.round() as u64),
                 r.mb_per_sec
             );
-            println!("  alerts      {}", group(r.alerts));
-            println!(
+            let _ = writeln!(o, "  alerts      {}", group(r.alerts));
+            let _ = writeln!(
+                o,
                 "  memory      {} resident after loading the rules, {} peak",
                 megabytes(r.rss_after_load_bytes),
                 megabytes(r.peak_rss_bytes)
             );
         }
     }
+    o
 }
 
 /// `bytes` as `12.3 MB`, or `n/a`.
