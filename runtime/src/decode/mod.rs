@@ -1132,3 +1132,32 @@ fn put_display(
         b.set_display(ix, v).is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_keys_are_counted_or_refused() {
+        let line = br#"{"event": "process_start", "pid": 1, "pid": 2}"#;
+        let mut d = Decoder::native(&Schema::endpoint());
+        let mut out = Vec::new();
+        assert!(d.decode_line(line, 1, &mut out).is_ok());
+        assert_eq!(out.len(), 1);
+        assert_eq!(d.stats().duplicate_key_lines, 1);
+        let mut strict = Decoder::native(&Schema::endpoint());
+        strict.refuse_duplicate_keys(true);
+        let mut out = Vec::new();
+        let err = strict.decode_line(line, 7, &mut out).err();
+        assert_eq!(
+            err.map(|e| (e.code, e.line)),
+            Some((DecodeCode::DuplicateKey, 7))
+        );
+        assert!(out.is_empty());
+        // One key per line is no duplicate.
+        let mut out = Vec::new();
+        assert!(strict
+            .decode_line(br#"{"event": "process_start", "pid": 1}"#, 8, &mut out)
+            .is_ok());
+    }
+}
