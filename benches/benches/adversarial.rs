@@ -44,8 +44,8 @@ use criterion::{
 };
 use vigil_benches::adversarial::{
     calibration_line, calibration_rule, deep_nesting_lines, field_literals, fixed_cost_rules,
-    invalid_utf8_lines, literal_command_line, literal_lines, max_len_lines, scan_rule, short_line,
-    templates, FixedCost, Template, CALIBRATION, FIXED_RULES,
+    invalid_utf8_lines, literal_command_line, literal_lines, max_len_line_first, max_len_lines,
+    scan_rule, short_line, templates, FixedCost, Template, CALIBRATION, FIXED_RULES,
 };
 use vigil_benches::{compile_text, corpus};
 use vigil_runtime::budget::Budget;
@@ -233,7 +233,7 @@ fn calibrate(
         );
     }
     // The program's own literal sets, as automata over command_line.
-    let filler_line = max_len_lines(std::slice::from_ref(t)).remove(0);
+    let filler_line = max_len_line_first(t, "command_line");
     let filler_event = decode_event(schema, mapping, &filler_line, "process_start");
     let mut scans = Vec::new();
     for (field, set) in literals {

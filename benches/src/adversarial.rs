@@ -115,6 +115,8 @@ pub struct FieldKey {
     pub max_len: u32,
     /// Its `max_items` (lists).
     pub max_items: u32,
+    /// Its `max_total_len` (string lists: all items together).
+    pub max_total_len: u32,
 }
 
 /// The record shape of one mapping route.
@@ -126,6 +128,9 @@ pub struct Template {
     pub when: Vec<(String, Json)>,
     /// The other keys, one per field the route reads (the first source key of each).
     pub fields: Vec<FieldKey>,
+    /// The event type's `max_event_bytes`: the most string bytes one record can carry into
+    /// an event (the streams fill fields in order up to it, as a sensor's record limit would).
+    pub max_event_bytes: u32,
 }
 
 /// One template per route of `mapping`, resolved against `schema` (routes or fields the
@@ -167,12 +172,14 @@ pub fn templates(schema: &Schema, mapping: &Mapping) -> Vec<Template> {
                 ty: def.ty,
                 max_len: def.max_len,
                 max_items: def.max_items,
+                max_total_len: def.max_total_len,
             });
         }
         out.push(Template {
             event: route.event.clone(),
             when,
             fields,
+            max_event_bytes: et.max_event_bytes,
         });
     }
     out
@@ -230,15 +237,90 @@ pub fn non_string(f: &FieldKey) -> Option<Json> {
     }
 }
 
-/// The value of field key `f` whose strings come from `text(f, item)` (item 0 for a scalar
-/// string, 0.. for the items of a list).
-fn fill(f: &FieldKey, mut text: impl FnMut(&FieldKey, usize) -> Json) -> Json {
+/// The length of every string a record of template `t` carries, per field key (one for a
+/// string, one per item for a list): each at its `max_len`, a list's items together within its
+/// `max_total_len`, and all together within the event's `max_event_bytes`, cut longest first
+/// (the level every longer value is cut to, as the event builder cuts a record over its
+/// bounds). Field `first`, when given, keeps its `max_len` and the others share the rest.
+pub fn allocate(t: &Template, first: Option<&str>) -> BTreeMap<String, Vec<usize>> {
+    fn level(lens: &[usize], cap: usize) -> usize {
+        let total: usize = lens.iter().sum();
+        if total <= cap {
+            return usize::MAX;
+        }
+        let (mut lo, mut hi) = (0usize, lens.iter().copied().max().unwrap_or(0));
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if lens.iter().map(|&l| l.min(mid)).sum::<usize>() <= cap {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        lo
+    }
+    let mut out: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for f in &t.fields {
+        if non_string(f).is_some() {
+            continue;
+        }
+        let max = f.max_len as usize;
+        let lens = match f.ty {
+            Ty::List(_) => {
+                let items = vec![max; f.max_items as usize];
+                let l = level(&items, f.max_total_len as usize);
+                items.into_iter().map(|x| x.min(l)).collect()
+            }
+            Ty::Scalar(_) => vec![max],
+        };
+        out.insert(f.key.clone(), lens);
+    }
+    let mut cap = t.max_event_bytes as usize;
+    let first_key = first.and_then(|name| t.fields.iter().find(|f| f.field == name));
+    if let Some(fk) = first_key {
+        if let Some(lens) = out.get_mut(&fk.key) {
+            for l in lens.iter_mut() {
+                *l = (*l).min(cap);
+                cap -= *l;
+            }
+        }
+    }
+    let rest: Vec<usize> = out
+        .iter()
+        .filter(|(k, _)| first_key.is_none_or(|fk| &fk.key != *k))
+        .flat_map(|(_, v)| v.iter().copied())
+        .collect();
+    let l = level(&rest, cap);
+    for (k, v) in out.iter_mut() {
+        if first_key.is_none_or(|fk| &fk.key != k) {
+            for x in v.iter_mut() {
+                *x = (*x).min(l);
+            }
+        }
+    }
+    out
+}
+
+/// The value of field key `f` whose strings come from `text(f, item, len)` (item 0 for a
+/// scalar string, 0.. for the items of a list), with the lengths `lens` gives it
+/// ([`allocate`]).
+fn fill(
+    f: &FieldKey,
+    lens: &BTreeMap<String, Vec<usize>>,
+    mut text: impl FnMut(&FieldKey, usize, usize) -> Json,
+) -> Json {
     if let Some(v) = non_string(f) {
         return v;
     }
+    let mine = lens.get(&f.key).map_or(&[][..], Vec::as_slice);
     match f.ty {
-        Ty::List(_) => Json::Arr((0..f.max_items as usize).map(|i| text(f, i)).collect()),
-        Ty::Scalar(_) => text(f, 0),
+        Ty::List(_) => Json::Arr(
+            mine.iter()
+                .enumerate()
+                .map(|(i, &len)| text(f, i, len))
+                .collect(),
+        ),
+        Ty::Scalar(_) => text(f, 0, mine.first().copied().unwrap_or(0)),
     }
 }
 
@@ -312,16 +394,18 @@ pub fn filler(len: usize, seed: u64) -> String {
 }
 
 /// The max-length stream: one record per template, every string at `max_len` bytes of
-/// [`filler`], every list at `max_items` such strings.
+/// [`filler`], every list at `max_items` such strings, all within the event's bounds
+/// ([`allocate`]: a record as large as the event type allows).
 pub fn max_len_lines(templates: &[Template]) -> Vec<Vec<u8>> {
     templates
         .iter()
         .map(|t| {
+            let lens = allocate(t, None);
             record(
                 t,
                 |f| {
-                    fill(f, |f, i| {
-                        Json::str(filler(f.max_len as usize, seed(&f.key, i)))
+                    fill(f, &lens, |f, i, len| {
+                        Json::str(filler(len, seed(&f.key, i)))
                     })
                 },
                 &[],
@@ -407,6 +491,21 @@ pub fn literal_text(literals: &[String], len: usize, start: usize) -> String {
     fit(s, len)
 }
 
+/// The [`max_len_lines`] record of template `t` with field `first` at its `max_len` and the
+/// others sharing what the event's bounds leave.
+pub fn max_len_line_first(t: &Template, first: &str) -> Vec<u8> {
+    let lens = allocate(t, Some(first));
+    record(
+        t,
+        |f| {
+            fill(f, &lens, |f, i, len| {
+                Json::str(filler(len, seed(&f.key, i)))
+            })
+        },
+        &[],
+    )
+}
+
 /// The literal stream: one record per template, every string at `max_len` bytes of the
 /// literals the rules test on that field (`literals`, from [`field_literals`]), or of every
 /// literal of the program when no rule tests the field; lists at `max_items` such strings.
@@ -425,13 +524,14 @@ pub fn literal_lines(
     templates
         .iter()
         .map(|t| {
+            let lens = allocate(t, None);
             record(
                 t,
                 |f| {
-                    fill(f, |f, i| {
+                    fill(f, &lens, |f, i, len| {
                         let lits = literals.get(&f.field).unwrap_or(&all);
                         let start = i * lits.len() / (f.max_items as usize).max(1);
-                        Json::str(literal_text(lits, f.max_len as usize, start))
+                        Json::str(literal_text(lits, len, start))
                     })
                 },
                 &[],
@@ -478,13 +578,10 @@ pub fn invalid_utf8_lines(templates: &[Template]) -> Vec<Vec<u8>> {
     templates
         .iter()
         .map(|t| {
+            let lens = allocate(t, None);
             record(
                 t,
-                |f| {
-                    fill(f, |f, i| {
-                        invalid_string(f.max_len as usize, seed(&f.key, i))
-                    })
-                },
+                |f| fill(f, &lens, |f, i, len| invalid_string(len, seed(&f.key, i))),
                 &[],
             )
         })
@@ -758,14 +855,14 @@ pub fn scan_rule(literals: &[String], folded: bool) -> String {
     )
 }
 
-/// The [`max_len_lines`] record of template `t` (the `process_start` route) with
-/// `command_line` made of `literals` ([`literal_text`]).
+/// The [`max_len_line_first`] record of template `t` (the `process_start` route) with
+/// `command_line` at its `max_len`, made of `literals` ([`literal_text`]).
 pub fn literal_command_line(t: &Template, literals: &[String]) -> Vec<u8> {
+    let lens = allocate(t, Some("command_line"));
     record(
         t,
         |f| {
-            fill(f, |f, i| {
-                let len = f.max_len as usize;
+            fill(f, &lens, |f, i, len| {
                 if f.field == "command_line" {
                     Json::str(literal_text(literals, len, 0))
                 } else {
@@ -794,7 +891,7 @@ pub fn calibration_rule(c: &Calibration) -> String {
 pub fn calibration_line(t: &Template, c: &Calibration) -> Vec<u8> {
     match c.text {
         CalText::DenseLiterals => literal_command_line(t, &dense_literals()),
-        CalText::Filler => max_len_lines(std::slice::from_ref(t)).remove(0),
+        CalText::Filler => max_len_line_first(t, "command_line"),
     }
 }
 
