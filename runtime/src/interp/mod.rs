@@ -27,7 +27,6 @@
 
 use std::borrow::Cow;
 
-
 use crate::bind::Binding;
 use crate::builtins::{self, Builtin, ParamTy};
 use crate::casefold::{eq_folded, fold_str};

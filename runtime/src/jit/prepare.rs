@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 
-
 use super::helpers::ArgKind;
 use super::JitError;
 use crate::builtins::{self, BuiltinId, EvalFn};
