@@ -624,3 +624,42 @@ fn run_counts_lines_that_fan_out_to_several_events_apart() {
         "{err}"
     );
 }
+
+/// A line over 16 MiB is one bad line, reported as "line longer than 16 MiB" (E0714), never
+/// held in memory, and the lines after it keep their numbers (issue 13, item 12; `vigil
+/// agent` reads through the same reader).
+#[test]
+fn a_line_over_16_mib_is_one_bad_line_named_for_what_it_is() {
+    let dir = scratch("overlong_line");
+    let events = dir.join("events.jsonl");
+    let sample = std::fs::read_to_string(repo().join(SAMPLE)).expect("sample");
+    // The sample's third line fires several rules.
+    let first = sample.lines().nth(2).expect("a sample line");
+    let mut data = Vec::new();
+    data.extend_from_slice(first.as_bytes());
+    data.push(b'\n');
+    data.extend_from_slice(b"{\"event\": \"process_start\", \"command_line\": \"");
+    data.resize(data.len() + (17 << 20), b'a');
+    data.extend_from_slice(b"\"}\n");
+    data.extend_from_slice(first.as_bytes());
+    data.push(b'\n');
+    std::fs::write(&events, &data).expect("write events");
+    for threads in ["1", "2"] {
+        let o = vigil(&["run", "examples/rules", s(&events), "--threads", threads]);
+        let err = text(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(err.contains("E0714"), "{err}");
+        assert!(err.contains("line longer than 16 MiB"), "{err}");
+        assert!(!err.contains("EOF while parsing"), "{err}");
+        assert!(err.contains(":2"), "the bad line is line 2: {err}");
+        // The first and the third line give the same alerts, numbered 1 and 3.
+        let out = text(&o.stdout);
+        let lines_of = |n: &str| {
+            out.lines()
+                .filter(|l| l.contains(&format!("\"line\":{n}}}")))
+                .count()
+        };
+        assert!(lines_of("1") > 0, "{out}");
+        assert_eq!(lines_of("1"), lines_of("3"), "{out}");
+    }
+}

@@ -43,6 +43,9 @@ pub enum DecodeCode {
     /// A record names the same key twice (the last value is kept; counted, the line goes on,
     /// unless the decoder refuses duplicates: then the line is bad).
     DuplicateKey = 713,
+    /// A line is longer than the reader's limit (16 MiB for the CLI): counted as one bad line
+    /// and skipped to its end, never held in memory.
+    LineTooLong = 714,
 }
 
 impl DecodeCode {
@@ -61,6 +64,7 @@ impl DecodeCode {
         DecodeCode::WrongType,
         DecodeCode::Io,
         DecodeCode::DuplicateKey,
+        DecodeCode::LineTooLong,
     ];
 
     /// The number, e.g. 701.
@@ -89,6 +93,7 @@ impl DecodeCode {
             DecodeCode::WrongType => "value of the wrong type for the field",
             DecodeCode::Io => "input could not be read",
             DecodeCode::DuplicateKey => "key given twice in a record",
+            DecodeCode::LineTooLong => "line too long",
         }
     }
 

@@ -155,9 +155,6 @@ pub(crate) fn parse_lateness(text: &str) -> Result<u64, String> {
 const MAX_THREADS: i64 = 256;
 /// How many line numbers of each bad-line code the summary shows.
 const SHOWN_BAD_LINES: usize = 5;
-// A line longer than this is cut (and then fails to decode as JSON, counted as bad).
-#[cfg(test)]
-use crate::lines::MAX_LINE_BYTES;
 /// Bytes per chunk handed from a reader thread to the decoding thread.
 const CHUNK_BYTES: usize = 256 << 10;
 /// Chunks in flight between a reader and the decoder.
@@ -181,6 +178,21 @@ pub(crate) struct Input {
 struct Chunk {
     data: Vec<u8>,
     ends: Vec<usize>,
+    /// Indexes (into `ends`, ascending) of lines longer than
+    /// [`crate::lines::MAX_LINE_BYTES`]: their data is only a marker, and they are reported as
+    /// bad lines ([`DecodeCode::LineTooLong`]) without decoding.
+    too_long: Vec<usize>,
+}
+
+impl Chunk {
+    fn is_too_long(&self, li: usize) -> bool {
+        self.too_long.binary_search(&li).is_ok()
+    }
+}
+
+/// The error of a line longer than [`crate::lines::MAX_LINE_BYTES`].
+fn too_long_error(line: u64) -> DecodeError {
+    DecodeError::new(DecodeCode::LineTooLong, line, crate::lines::TOO_LONG)
 }
 
 /// The rules, ready to run.
@@ -579,8 +591,16 @@ fn spawn_reader(
             let mut reader = reader;
             let mut chunk = Chunk::default();
             loop {
-                match read_line(&mut reader, &mut chunk.data) {
-                    Ok(0) => break,
+                let start = chunk.data.len();
+                match crate::lines::read_line(&mut reader, &mut chunk.data) {
+                    Ok(crate::lines::Outcome::End) => break,
+                    Ok(crate::lines::Outcome::TooLong { .. }) => {
+                        // Not held: a marker stands for the line in the chunk.
+                        chunk.data.truncate(start);
+                        chunk.data.extend_from_slice(b"<too long>");
+                        chunk.too_long.push(chunk.ends.len());
+                        chunk.ends.push(chunk.data.len());
+                    }
                     Ok(_) => chunk.ends.push(chunk.data.len()),
                     Err(e) => {
                         if !chunk.ends.is_empty() {
@@ -596,6 +616,7 @@ fn spawn_reader(
                         Chunk {
                             data: Vec::with_capacity(CHUNK_BYTES + (CHUNK_BYTES >> 2)),
                             ends: Vec::new(),
+                            too_long: Vec::new(),
                         },
                     );
                     if tx.send(Ok(full)).is_err() {
@@ -609,20 +630,6 @@ fn spawn_reader(
             }
         })?;
     Ok((rx, handle))
-}
-
-/// Appends one line (with its newline, if any) to `buf`; returns the bytes consumed, 0 at the
-/// end. A line longer than [`crate::lines::MAX_LINE_BYTES`] is cut there and the rest of it skipped.
-fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>) -> io::Result<usize> {
-    // The CLI's one bounded line reader (`lines.rs`), shared with `vigil agent`.
-    Ok(match crate::lines::read_line(reader, buf)? {
-        crate::lines::Outcome::End => 0,
-        crate::lines::Outcome::Line { consumed }
-        | crate::lines::Outcome::TooLong { consumed }
-        | crate::lines::Outcome::Pending { consumed } => {
-            usize::try_from(consumed).unwrap_or(usize::MAX)
-        }
-    })
 }
 
 /// Per-value counters whose first lines the summary names (the values are counted by the
@@ -796,14 +803,18 @@ impl<'p> Run<'p> {
                 }
             };
             let mut start = 0;
-            for &end in &chunk.ends {
+            for (li, &end) in chunk.ends.iter().enumerate() {
                 let line = chunk.data.get(start..end).unwrap_or_default();
                 start = end;
                 line_no += 1;
                 self.lines += 1;
                 let mut events = spare;
                 let before = counters(self.decoder.stats());
-                let decoded = self.decoder.decode_line(line, line_no, &mut events);
+                let decoded = if chunk.is_too_long(li) {
+                    Err(too_long_error(line_no))
+                } else {
+                    self.decoder.decode_line(line, line_no, &mut events)
+                };
                 let seen: Vec<Noted> = noted(&before, self.decoder.stats()).collect();
                 for n in seen {
                     self.note(n, index, line_no);
@@ -1037,7 +1048,10 @@ impl<'p> Run<'p> {
                 let line = chunk.data.get(start..end).unwrap_or_default();
                 start = end;
                 let mut events = spare;
-                let _ = stateful_decoder.decode_line(line, first_line + li as u64 + 1, &mut events);
+                if !chunk.is_too_long(li) {
+                    let _ =
+                        stateful_decoder.decode_line(line, first_line + li as u64 + 1, &mut events);
+                }
                 for (ei, ev) in events.iter().enumerate() {
                     let _ = engine.process_stateful(ev, &mut |a: &Alert| {
                         let r = rule_ix.get(&a.rule).copied().unwrap_or(usize::MAX);
@@ -1387,7 +1401,12 @@ fn run_chunk(
         start = end;
         let mut events = spare;
         let before = counters(decoder.stats());
-        let decoded = decoder.decode_line(line, first_line + li as u64 + 1, &mut events);
+        let line_no = first_line + li as u64 + 1;
+        let decoded = if chunk.is_too_long(li) {
+            Err(too_long_error(line_no))
+        } else {
+            decoder.decode_line(line, line_no, &mut events)
+        };
         noted_hits.extend(noted(&before, decoder.stats()).map(|n| (li as u32, n)));
         events_per_line.push(u32::try_from(events.len()).unwrap_or(u32::MAX));
         for (ei, ev) in events.iter().enumerate() {
@@ -1460,19 +1479,5 @@ mod tests {
         assert!(is_events_file(Path::new("b.json")));
         assert!(!is_events_file(Path::new("manifest.tsv")));
         assert!(!is_events_file(Path::new("LICENSE")));
-    }
-
-    #[test]
-    fn overlong_lines_are_cut_and_skipped() {
-        let mut data = vec![b'x'; (MAX_LINE_BYTES as usize) + 10];
-        data.extend_from_slice(b"\nnext\n");
-        let mut r = io::Cursor::new(data);
-        let mut buf = Vec::new();
-        let n = read_line(&mut r, &mut buf).unwrap_or(0);
-        assert_eq!(buf.len() as u64, MAX_LINE_BYTES);
-        assert_eq!(n as u64, MAX_LINE_BYTES + 11);
-        buf.clear();
-        read_line(&mut r, &mut buf).unwrap_or(0);
-        assert_eq!(buf, b"next\n");
     }
 }
