@@ -104,3 +104,29 @@ fn check_reports_a_budget_refusal_at_the_dominating_node() {
     assert!(stderr.contains("heavy.vgl:5"), "{stderr}");
     assert!(stderr.contains("% of it"), "{stderr}");
 }
+
+/// A rule over the node limit that calls no function is told it is too large, not "too large
+/// once its functions are inlined" (issue 13).
+#[test]
+fn a_rule_without_functions_is_not_told_about_inlining() {
+    let tmp = std::env::temp_dir().join(format!("vigil-check-huge-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("temp dir");
+    let file = tmp.join("huge.vgl");
+    let clauses: Vec<String> = (0..34_000)
+        .map(|i| format!("command_line contains \"x{i}\""))
+        .collect();
+    std::fs::write(
+        &file,
+        format!(
+            "rule huge {{\n    meta {{ id: \"huge\", title: \"huge\", severity: low }}\n    on process_start\n    when {}\n}}\n",
+            clauses.join(" or ")
+        ),
+    )
+    .expect("write");
+    let (check, build, stderr) = verdicts(&file, &tmp.join("o.vglb"), &[]);
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert!(!check && !build, "{stderr}");
+    assert!(stderr.contains("E0208"), "{stderr}");
+    assert!(stderr.contains("rule is too large"), "{stderr}");
+    assert!(!stderr.contains("inlined"), "{stderr}");
+}

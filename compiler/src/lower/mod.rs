@@ -180,6 +180,8 @@ struct RuleLowerer<'a> {
     /// Quantifier level of each binder (set when its quantifier is lowered).
     binder_level: HashMap<hir::BinderId, u16>,
     rule_span: Span,
+    /// Whether a fn was inlined into the rule (for the size error's wording).
+    inlined: bool,
 }
 
 fn src(span: Span) -> SrcSpan {
@@ -190,17 +192,20 @@ fn src(span: Span) -> SrcSpan {
     }
 }
 
-fn too_large(span: Span) -> Box<Diagnostic> {
-    Box::new(
-        Diagnostic::error(
-            ErrorCode::InlinedTooLarge,
-            span,
+fn too_large(span: Span, inlined: bool) -> Box<Diagnostic> {
+    let (message, note) = if inlined {
+        (
             "rule is too large once its functions are inlined",
-            "this rule",
+            format!("a rule may have at most {MAX_RULE_NODES} nodes after inlining"),
         )
-        .with_note(format!(
-            "a rule may have at most {MAX_RULE_NODES} nodes after inlining"
-        )),
+    } else {
+        (
+            "rule is too large",
+            format!("a rule may have at most {MAX_RULE_NODES} nodes"),
+        )
+    };
+    Box::new(
+        Diagnostic::error(ErrorCode::InlinedTooLarge, span, message, "this rule").with_note(note),
     )
 }
 
@@ -316,6 +321,7 @@ impl<'a> RuleLowerer<'a> {
             cons: HashMap::new(),
             binder_level: HashMap::new(),
             rule_span: rule.span,
+            inlined: false,
         }
     }
 
@@ -362,7 +368,7 @@ impl<'a> RuleLowerer<'a> {
             return Ok(id);
         }
         if self.exprs.len() >= MAX_RULE_NODES {
-            return Err(too_large(self.rule_span));
+            return Err(too_large(self.rule_span, self.inlined));
         }
         let id = ir::ExprId(self.exprs.len() as u32);
         self.exprs.push(e.clone());
@@ -670,6 +676,7 @@ impl<'a> RuleLowerer<'a> {
                     lowered.push(self.lower(a, frame, depth)?);
                 }
                 let body = module.func(*func).body;
+                self.inlined = true;
                 let mut inner = Frame {
                     args: lowered,
                     base_level: frame.base_level + depth,
