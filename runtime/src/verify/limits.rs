@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use super::{Cx, VerifyError};
 use crate::error::Code;
-use crate::ir::{Const, MetaValue, RuleKind, TemplatePart};
+use crate::ir::{Const, ExprId, ExprKind, MetaValue, RuleId, RuleKind, TemplatePart};
 use crate::types::Scalar;
 
 /// Table counts, node counts and literal bytes.
@@ -162,17 +162,26 @@ fn literal_bytes(cx: &Cx<'_>) -> u64 {
     total
 }
 
-/// Each constant is a value of its type and within the size limits.
+/// A constant of the program's pools: what a fault is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Pool {
+    Str(usize),
+    Regex(usize),
+    List(usize),
+}
+
+/// Each constant is a value of its type and within the size limits. A fault is reported at the
+/// first node that uses the constant (so the compiler shows the literal in the source), or for
+/// the whole program when no rule uses it.
 pub(super) fn check_constants(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) {
     let p = cx.program;
     let l = &cx.budget.limits;
     let max = l.max_const_bytes as usize;
+    let mut faults: Vec<(Pool, Code, String)> = Vec::new();
     for (i, s) in p.strings.iter().enumerate() {
-        if errors.len() >= super::MAX_REPORTED_ERRORS {
-            return;
-        }
         if s.len() > max {
-            errors.push(Cx::global(
+            faults.push((
+                Pool::Str(i),
                 Code::ConstantTooLarge,
                 format!(
                     "string constant #{i} is {} bytes long, the limit is {max}",
@@ -183,18 +192,17 @@ pub(super) fn check_constants(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) {
     }
     for (i, s) in p.regexes.iter().enumerate() {
         if s.len() > max {
-            errors.push(Cx::global(
+            faults.push((
+                Pool::Regex(i),
                 Code::ConstantTooLarge,
                 format!("regex #{i} is {} bytes long, the limit is {max}", s.len()),
             ));
         }
     }
     for (i, list) in p.lists.iter().enumerate() {
-        if errors.len() >= super::MAX_REPORTED_ERRORS {
-            return;
-        }
         if list.items.len() > l.max_list_items as usize {
-            errors.push(Cx::global(
+            faults.push((
+                Pool::List(i),
                 Code::ConstantTooLarge,
                 format!(
                     "constant list #{i} has {} items, the limit is {}",
@@ -234,14 +242,48 @@ pub(super) fn check_constants(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) {
                 )),
             };
             if let Some((code, what)) = fault {
-                if errors.len() >= super::MAX_REPORTED_ERRORS {
-                    return;
-                }
-                errors.push(Cx::global(
+                faults.push((
+                    Pool::List(i),
                     code,
                     format!("item {j} of constant list #{i} {what}"),
                 ));
             }
+            if faults.len() >= super::MAX_REPORTED_ERRORS {
+                break;
+            }
         }
+        if faults.len() >= super::MAX_REPORTED_ERRORS {
+            break;
+        }
+    }
+    if faults.is_empty() {
+        return;
+    }
+    // The first node using each faulty constant: one pass over the rules.
+    let mut users: std::collections::HashMap<Pool, (RuleId, ExprId)> =
+        std::collections::HashMap::new();
+    let wanted: std::collections::HashSet<Pool> = faults.iter().map(|f| f.0).collect();
+    for (r, rule) in p.rules.iter().enumerate() {
+        let rid = RuleId(u32::try_from(r).unwrap_or(u32::MAX));
+        for (e, expr) in rule.exprs.iter().enumerate() {
+            let pool = match &expr.kind {
+                ExprKind::Str(s) => Pool::Str(s.0 as usize),
+                ExprKind::List(l) => Pool::List(l.0 as usize),
+                ExprKind::StrList { list, .. } => Pool::List(list.0 as usize),
+                ExprKind::Matches { regex, .. } => Pool::Regex(regex.0 as usize),
+                _ => continue,
+            };
+            if wanted.contains(&pool) {
+                users
+                    .entry(pool)
+                    .or_insert((rid, ExprId(u32::try_from(e).unwrap_or(u32::MAX))));
+            }
+        }
+    }
+    for (pool, code, message) in faults.into_iter().take(super::MAX_REPORTED_ERRORS) {
+        errors.push(match users.get(&pool) {
+            Some(&(rule, expr)) => cx.err(code, rule, Some(expr), message),
+            None => Cx::global(code, message),
+        });
     }
 }

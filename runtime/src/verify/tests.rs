@@ -686,3 +686,34 @@ mod properties {
         }
     }
 }
+
+/// A constant over the size limit is reported at the node that uses it (so the compiler
+/// shows the literal in the source), not for the whole program.
+#[test]
+fn an_oversized_constant_is_reported_at_its_use() {
+    let schema = endpoint();
+    let mut p = empty_program();
+    p.fields.push(req(schema, "process_start", "command_line"));
+    p.strings.push("x".repeat(70 * 1024));
+    let exprs = vec![
+        e(Ty::STR, ExprKind::Field(FieldRef(0))),
+        e(Ty::STR, ExprKind::Str(StrId(0))),
+        e(
+            Ty::BOOL,
+            ExprKind::StrTest {
+                op: StrTest::Contains,
+                fold: false,
+                lhs: ExprId(0),
+                rhs: ExprId(1),
+            },
+        ),
+    ];
+    p.rules
+        .push(single("big", &["process_start"], exprs, Some(2)));
+    let binding = bind(&p, schema).expect("binds");
+    let errors = verify(p, binding, &Budget::default()).expect_err("refused");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].code, Code::ConstantTooLarge);
+    assert_eq!(errors[0].rule, Some(RuleId(0)));
+    assert_eq!(errors[0].expr, Some(ExprId(1)));
+}
