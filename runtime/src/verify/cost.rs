@@ -435,7 +435,8 @@ pub(crate) fn rule_steps(
         },
         _ => None,
     };
-    // The smaller of two forms, judged at the fields' bounds (either is a sound bound).
+    // The smaller of two forms (`min(a, b)` is at most either, so either is a sound bound),
+    // judged with every field at its bound and every quantifier item at 64 KiB.
     let smaller = |a: Lin, b: Lin| -> Lin {
         let at = |l: &Lin| {
             l.eval(
