@@ -9,13 +9,13 @@
 //!   patterns share [`PROGRAM_DFA_BYTES`]). A search is one
 //!   table transition per subject byte, whatever the subject: [`DFA_BYTE_STEPS`] per byte;
 //! - otherwise a **PikeVM** over the Thompson NFA (at most
-//!   [`crate::verify::REGEX_SIZE_LIMIT`] bytes), whose work per subject byte is at most one
+//!   [`REGEX_SIZE_LIMIT`] bytes), whose work per subject byte is at most one
 //!   visit of every NFA state: [`PIKE_STATE_STEPS`] x states per byte.
 //!
 //! A lazy DFA is deliberately not used: when its cache thrashes it falls back to work
 //! proportional to the NFA per byte, so its worst case is the PikeVM's while its typical case
 //! hides it (the unsound bound of the first cost model). The choice is made once, when the
-//! verifier compiles the program's patterns ([`crate::verify::Verified::regexes`]); both
+//! verifier compiles the program's patterns (and hands them to the engines); both
 //! engines (the interpreter and the JIT's helper) run the same [`Matcher`].
 
 use std::fmt;
@@ -26,6 +26,10 @@ use regex_automata::nfa::thompson::{self, pikevm};
 use regex_automata::util::pool::Pool;
 use regex_automata::Input;
 
+/// The compiled-size limit of one regular expression, in bytes of its NFA
+/// (`regex_automata::nfa::thompson::Config::nfa_size_limit`): 1 MiB. The compiler checks
+/// patterns with the same constant.
+pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
 /// The most bytes of transition table a pattern's DFA may take: 1 MiB (Unicode classes such
 /// as `\w` and `\W` in a pattern of a few dozen characters reach 350-800 KiB). Past it the
 /// pattern runs on the PikeVM (and is charged per NFA state).
@@ -117,15 +121,14 @@ pub type MatcherError = Box<thompson::BuildError>;
 impl Matcher {
     /// Compiles `pattern`: a DFA within [`DFA_SIZE_LIMIT`] when it determinizes, otherwise a
     /// PikeVM. Fails only when the pattern does not parse or its NFA is over
-    /// [`crate::verify::REGEX_SIZE_LIMIT`].
+    /// [`REGEX_SIZE_LIMIT`].
     pub fn new(pattern: &str) -> Result<Matcher, MatcherError> {
         Matcher::with_dfa_limit(pattern, DFA_SIZE_LIMIT)
     }
 
     /// Like [`Matcher::new`], with at most `dfa_limit` bytes of DFA table (0: always a PikeVM).
     pub fn with_dfa_limit(pattern: &str, dfa_limit: usize) -> Result<Matcher, MatcherError> {
-        let thompson_config =
-            thompson::Config::new().nfa_size_limit(Some(crate::verify::REGEX_SIZE_LIMIT));
+        let thompson_config = thompson::Config::new().nfa_size_limit(Some(REGEX_SIZE_LIMIT));
         let nfa = thompson::Compiler::new()
             .configure(thompson_config.clone())
             .build(pattern)

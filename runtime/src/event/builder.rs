@@ -112,6 +112,11 @@ impl TypeLayout {
 pub struct EventBuilder<'s, 'a> {
     event_type: &'s EventType,
     ev: Event<'a>,
+    /// Bytes of every string stored so far, replaced ones included (an upper bound on the
+    /// event's input bytes), and of those, list items': [`EventBuilder::finish`] looks at the
+    /// totals only when these could be over a bound.
+    stored: u64,
+    stored_items: u64,
 }
 
 impl<'s, 'a> EventBuilder<'s, 'a> {
@@ -155,7 +160,12 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
         ev.refs.resize(n, NONE);
         ev.time_ix = event_type.field("time").map(|(ix, _)| ix.0);
         ev.host_ix = event_type.field("host").map(|(ix, _)| ix.0);
-        EventBuilder { event_type, ev }
+        EventBuilder {
+            event_type,
+            ev,
+            stored: 0,
+            stored_items: 0,
+        }
     }
 
     /// As [`EventBuilder::for_type`], with the type's layout computed beforehand (`layout`
@@ -175,7 +185,12 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
         ev.refs.resize(n, NONE);
         ev.time_ix = layout.time_ix;
         ev.host_ix = layout.host_ix;
-        EventBuilder { event_type, ev }
+        EventBuilder {
+            event_type,
+            ev,
+            stored: 0,
+            stored_items: 0,
+        }
     }
 
     /// The event type being built.
@@ -286,6 +301,12 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
     /// Keeps a string within `max` bytes: a borrowed one as a reference, any other copied
     /// into the text buffer. Returns the reference and whether it was cut.
     fn store(&mut self, v: Text<'a, '_>, max: usize) -> (StrRef<'a>, bool) {
+        let (r, cut) = self.store_text(v, max);
+        self.stored += self.stored_len(&r);
+        (r, cut)
+    }
+
+    fn store_text(&mut self, v: Text<'a, '_>, max: usize) -> (StrRef<'a>, bool) {
         match v {
             Text::Borrowed(b) => {
                 let end = cut_point(b, max);
@@ -438,6 +459,7 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
             return Ok(());
         }
         let (v, cut) = self.store(v, def.max_len as usize);
+        self.stored_items += self.stored_len(&v);
         let ix = self.ev.strs.len() as u32;
         self.ev.strs.push(v);
         self.push(i, def.max_items, Slot::default(), ix);
@@ -544,8 +566,16 @@ impl EventBuilder<'_, '_> {
     /// path (decoders and hosts all finish events here).
     fn enforce_totals(&mut self) {
         let et = self.event_type;
+        let cap = u64::from(et.max_event_bytes);
+        // Most events carry no list items and fewer bytes than the cap: nothing to look at.
+        if self.stored_items == 0 && (cap == 0 || self.stored <= cap) {
+            return;
+        }
         // Lists first, each against its own total.
         for (i, def) in et.fields.iter().enumerate() {
+            if self.stored_items == 0 {
+                break;
+            }
             if def.max_total_len == 0 || self.ev.kinds.get(i) != Some(&Kind::StrList) {
                 continue;
             }
@@ -561,9 +591,15 @@ impl EventBuilder<'_, '_> {
                 self.water_fill(u64::from(def.max_total_len), Some(field));
             }
         }
-        let cap = u64::from(et.max_event_bytes);
-        if cap > 0 && self.values_total(None) > cap {
+        if cap > 0 && self.stored > cap && self.values_total(None) > cap {
             self.water_fill(cap, None);
+        }
+    }
+
+    fn stored_len(&self, r: &StrRef<'_>) -> u64 {
+        match r {
+            StrRef::Borrowed(b) => b.len() as u64,
+            StrRef::Own { len, .. } => *len as u64,
         }
     }
 

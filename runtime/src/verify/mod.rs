@@ -52,10 +52,7 @@ pub use cost::{
     VALUE_HASH_BYTES,
 };
 
-/// The compiled-size limit of one regular expression, in bytes of its NFA
-/// (`regex_automata::nfa::thompson::Config::nfa_size_limit`): 1 MiB. The compiler checks
-/// patterns with the same constant through [`compile_regex`].
-pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+pub use crate::matcher::REGEX_SIZE_LIMIT;
 
 /// At most this many errors are reported (the passes stop early past it).
 pub const MAX_REPORTED_ERRORS: usize = 1000;

@@ -338,15 +338,12 @@ fn quantified_regex_is_charged_per_byte_of_the_items() {
     assert!(rule.bound.base_steps < 64 * 100, "{:?}", rule.bound);
 }
 
-/// A pattern that does not determinize within the DFA size limit runs on a PikeVM and is
-/// charged per NFA state per byte: `[ab]*a[ab]{900}c` over the command line is refused, at
-/// its node, with the pattern and its size named.
-#[test]
-fn pikevm_regex_over_budget_is_refused_naming_the_pattern() {
-    let schema = endpoint();
+/// One rule `name`: `command_line matches pattern` on `process_start`.
+fn command_line_regex_program(name: &str, pattern: &str) -> Program {
     let mut p = empty_program();
-    p.fields.push(req(schema, "process_start", "command_line"));
-    p.regexes.push("[ab]*a[ab]{900}c".to_string());
+    p.fields
+        .push(req(endpoint(), "process_start", "command_line"));
+    p.regexes.push(pattern.to_string());
     let exprs = vec![
         e(Ty::STR, ExprKind::Field(FieldRef(0))),
         e(
@@ -358,7 +355,17 @@ fn pikevm_regex_over_budget_is_refused_naming_the_pattern() {
         ),
     ];
     p.rules
-        .push(single("blowup", &["process_start"], exprs, Some(1)));
+        .push(single(name, &["process_start"], exprs, Some(1)));
+    p
+}
+
+/// A pattern that does not determinize within the DFA size limit runs on a PikeVM and is
+/// charged per NFA state per byte: `[ab]*a[ab]{900}c` over the command line is refused, at
+/// its node, with the pattern and its size named.
+#[test]
+fn pikevm_regex_over_budget_is_refused_naming_the_pattern() {
+    let schema = endpoint();
+    let p = command_line_regex_program("blowup", "[ab]*a[ab]{900}c");
     let binding = bind(&p, schema).expect("binds");
     let errors = verify(p, binding, &Budget::default()).expect_err("refused");
     // The rule at its regex, and the event type it alone puts over budget.
@@ -376,21 +383,7 @@ fn pikevm_regex_over_budget_is_refused_naming_the_pattern() {
 #[test]
 fn bounds_are_linear_in_the_event_size() {
     let schema = endpoint();
-    let mut p = empty_program();
-    p.fields.push(req(schema, "process_start", "command_line"));
-    p.regexes.push(r"(?i)-enc\s+[a-z0-9+/=]{40,}".to_string());
-    let exprs = vec![
-        e(Ty::STR, ExprKind::Field(FieldRef(0))),
-        e(
-            Ty::BOOL,
-            ExprKind::Matches {
-                lhs: ExprId(0),
-                regex: RegexId(0),
-            },
-        ),
-    ];
-    p.rules
-        .push(single("enc", &["process_start"], exprs, Some(1)));
+    let p = command_line_regex_program("enc", r"(?i)-enc\s+[a-z0-9+/=]{40,}");
     let verified = check(p, schema, &Budget::default()).expect("verifies");
     let rule = verified.cost().rules.first().expect("one rule");
     assert_eq!(rule.bound.steps_per_byte, crate::matcher::DFA_BYTE_STEPS);
