@@ -2,7 +2,7 @@
 //! through the decoder and an [`Engine`], alerts written as JSON lines to a sink, a summary at
 //! the end.
 //!
-//! Each input is read and decompressed on its own thread ([`chunks`]), which hands whole lines
+//! Each input is read and decompressed on its own thread (`chunks.rs`), which hands whole lines
 //! to the decoding side through a bounded channel; events reach the engine in input order
 //! (inputs in the order given, lines in input order), which is the time order stateful rules
 //! need when the inputs are time-ordered.
