@@ -1,5 +1,6 @@
 //! The `vigil` command line: one subcommand per file under `commands/` (`check.rs`, ...),
-//! dispatched from the [`Command`] enum. Exit codes: 0 success, 1 the sources have errors, 2 usage or I/O errors.
+//! dispatched from the [`Command`] enum. Exit codes: 0 success, 1 the sources have errors, 2
+//! usage or I/O errors.
 
 #![forbid(unsafe_code)]
 

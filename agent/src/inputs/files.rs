@@ -1,6 +1,7 @@
-//! Reading what the command line names, safely: every whole-file read of the CLI (rule
-//! sources, bundles, schema, mapping, key and revocation files, Sigma YAML) and every folder
-//! walk (rule folders, event folders, Sigma folders) goes through this module.
+//! Reading what the command line names, safely: every whole-file read of the CLI and the run
+//! pipeline (rule sources, bundles, schema, mapping, key and revocation files, Sigma YAML,
+//! event files) and every folder walk (rule folders, event folders, Sigma folders) goes
+//! through this module.
 //!
 //! - **File types are checked before reading** ([`classify`]): a regular file is read up to a
 //!   cap, and one larger than the cap is refused before a byte is read; a pipe or FIFO (`-`,
