@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 vigil="${1:-}"
 if [ -z "$vigil" ]; then
-  cargo build --release -q -p vigil-compiler --bin vigil
+  cargo build --release -q -p vigil-cli --bin vigil
   vigil=target/release/vigil
 fi
 tmp="$(mktemp -d)"

@@ -3,11 +3,11 @@
 //! schema's `SchemaCode::ALL`) has an entry in `docs/errors.md`, with the runtime's own title,
 //! and a case that shows it: a `tests/verify/*.expect` file, an assertion in
 //! `runtime/tests/bundle_cases.rs` or the schema loader's tests, a coded error asserted by the
-//! CLI tests (`compiler/tests/cli_bundle.rs`), or a test in this file (the inputs of E0613 and
+//! CLI tests (`cli/tests/cli/bundle.rs`), or a test in this file (the inputs of E0613 and
 //! E0628 are too large to commit, so they are generated here).
 //!
 //! The CLI itself (`vigil keygen/build/verify/inspect/explain`) is tested end to end in
-//! `compiler/tests/cli_bundle.rs`, where the binary's path is known to Cargo.
+//! `cli/tests/cli/bundle.rs`, where the binary's path is known to Cargo.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -63,7 +63,7 @@ fn covered_codes() -> BTreeSet<String> {
         }
     }
     // Coded errors the CLI tests assert.
-    let cli = read("compiler/tests/cli_bundle.rs");
+    let cli = read("cli/tests/cli/bundle.rs");
     for (code, _) in all_codes() {
         if cli.contains(&format!("error[{code}]")) {
             seen.insert(code);
@@ -85,7 +85,7 @@ fn every_runtime_code_has_a_docs_entry_and_a_case() {
         if !seen.contains(&code) {
             missing.push(format!(
                 "{code}: no case shows it (tests/verify, runtime/tests/bundle_cases.rs, \
-                 compiler/tests/cli_bundle.rs)"
+                 cli/tests/cli/bundle.rs)"
             ));
         }
     }

@@ -3,17 +3,21 @@
 //! The agent depends on the runtime alone (no parser, no compiler, no CLI crates): rules
 //! arrive as a compiled, signed bundle, built elsewhere by `vigil build`. What it shows:
 //!
-//! 1. **Loading** ([`Agent::load`]): [`bundle::load()`] checks the signature against the agent's
-//!    [`TrustStore`], binds the bundle to the host schema and verifies it under the host's
-//!    [`Budget`]; a refused bundle is an error and an agent would keep the one it had.
+//! 1. **Loading** ([`Agent::load`]): a [`Deployer`] owns the running bundle. Its
+//!    [`Deployer::update`] checks the signature against the agent's [`TrustStore`], binds the
+//!    bundle to the host schema, verifies it under the host's [`Budget`] and swaps it in
+//!    between events; a refused bundle is an error and leaves the running one in place (a real
+//!    agent calls `update` again with each new bundle, while its workers keep running; the
+//!    reference agent, `vigil-agent`, adds shadow evaluation, promotion and persistence).
 //! 2. **Events without JSON** ([`Agent::handle`]): the sensor's own records ([`Record`]) are
 //!    turned into events through [`EventBuilder`], addressing fields by [`FieldIndex`]
 //!    resolved once at load ([`Fields`]), reusing each worker's event buffers
 //!    ([`EventBuilder::reuse`]), and stamped with the sensor's record id ([`Source::Record`]).
-//! 3. **Threads** ([`run_agent`]): N workers share one `Arc<Engine>` (`Engine` is
-//!    `Send + Sync`, `process` takes `&self`). Records are sharded to workers by `host`: every
-//!    sequence and threshold key includes the host, so each key's events still reach the
-//!    engine in order, on one worker, which is what stateful rules need.
+//! 3. **Threads** ([`run_agent`]): N workers share one `Arc<Deployer>` (`Send + Sync`,
+//!    [`Deployer::process`] takes `&self` and runs each event on the bundle active when it
+//!    arrives). Records are sharded to workers by `host`: every sequence and threshold key
+//!    includes the host, so each key's events still reach the rules in order, on one worker,
+//!    which is what stateful rules need.
 //! 4. **Alerts** arrive through the engine's callback as [`Alert`] values, which the workers
 //!    send to the caller; `Alert::to_json_line` gives the documented JSON form.
 
@@ -23,16 +27,14 @@ use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use vigil_runtime::alert::Alert;
 pub use vigil_runtime::bundle::TrustStore;
 pub use vigil_runtime::engine::EngineKind;
 
 use vigil_runtime::budget::Budget;
-use vigil_runtime::bundle::{self, LoadError};
 use vigil_runtime::decode::DecodeError;
-use vigil_runtime::engine::{Engine, EngineError, EngineOptions, EngineStats};
+use vigil_runtime::deploy::{DeployOptions, Deployer, EventCounts, UpdateError};
 use vigil_runtime::event::{Event, EventBuilder, Source};
 use vigil_runtime::schema::{EventTypeId, FieldIndex, Schema};
 
@@ -96,10 +98,11 @@ pub struct SensorRecord {
 /// Why the agent could not load rules or take an event.
 #[derive(Debug)]
 pub enum AgentError {
-    /// The bundle was refused (signature, expiry, schema binding, verifier).
-    Load(LoadError),
-    /// The engine could not be built or refused an event.
-    Engine(EngineError),
+    /// The bundle was refused (signature, expiry, schema binding, verifier, engine).
+    Load(UpdateError),
+    /// The event was not evaluated (no bundle runs, or the running one refused it), or a
+    /// worker could not start.
+    Dropped(String),
     /// The host schema lacks an event type or field this agent fills.
     Schema(String),
     /// The builder refused a value.
@@ -110,7 +113,7 @@ impl fmt::Display for AgentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AgentError::Load(e) => write!(f, "bundle refused: {e}"),
-            AgentError::Engine(e) => write!(f, "engine: {e}"),
+            AgentError::Dropped(e) => write!(f, "event dropped: {e}"),
             AgentError::Schema(e) => write!(f, "host schema: {e}"),
             AgentError::Build(e) => write!(f, "event: {e}"),
         }
@@ -122,12 +125,6 @@ impl std::error::Error for AgentError {}
 impl From<DecodeError> for AgentError {
     fn from(e: DecodeError) -> AgentError {
         AgentError::Build(e)
-    }
-}
-
-impl From<EngineError> for AgentError {
-    fn from(e: EngineError) -> AgentError {
-        AgentError::Engine(e)
     }
 }
 
@@ -207,10 +204,10 @@ impl Fields {
     }
 }
 
-/// A loaded bundle, ready to take events from any number of threads.
+/// A deployer with a bundle running, ready to take events from any number of threads.
 #[derive(Debug)]
 pub struct Agent {
-    engine: Arc<Engine>,
+    deployer: Arc<Deployer>,
     schema: Arc<Schema>,
     fields: Fields,
 }
@@ -221,29 +218,37 @@ impl Agent {
     /// JIT is not allowed).
     pub fn load(bundle: &[u8], trust: &TrustStore, kind: EngineKind) -> Result<Agent, AgentError> {
         let schema = Schema::endpoint();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let loaded = bundle::load(bundle, &schema, trust, &Budget::default(), now)
-            .map_err(AgentError::Load)?;
-        let engine = Engine::from_loaded(
-            &loaded,
-            EngineOptions {
-                engine: kind,
-                ..EngineOptions::default()
-            },
-        )?;
         let fields = Fields::resolve(&schema)?;
+        let options = DeployOptions {
+            engine: kind,
+            ..DeployOptions::default()
+        };
+        let deployer = Deployer::new(
+            Schema::endpoint(),
+            Budget::default(),
+            trust.clone(),
+            options,
+        );
+        deployer.update(bundle).map_err(AgentError::Load)?;
         Ok(Agent {
-            engine: Arc::new(engine),
+            deployer: Arc::new(deployer),
             schema: Arc::new(schema),
             fields,
         })
     }
 
-    /// The engine's counters.
-    pub fn stats(&self) -> EngineStats {
-        self.engine.stats()
+    /// Replaces the running bundle between events (the workers keep running); a refused
+    /// bundle leaves the running one in place.
+    pub fn update(&self, bundle: &[u8]) -> Result<(), AgentError> {
+        self.deployer
+            .update(bundle)
+            .map(|_| ())
+            .map_err(AgentError::Load)
+    }
+
+    /// Event accounting: received, evaluated, and dropped by code.
+    pub fn stats(&self) -> EventCounts {
+        self.deployer.event_counts()
     }
 
     /// Fills `spare` (a recycled event) from `rec` and runs the rules on it, calling
@@ -256,8 +261,11 @@ impl Agent {
         on_alert: &mut dyn FnMut(&Alert),
     ) -> Result<(usize, Event<'static>), AgentError> {
         let event = build(&self.schema, &self.fields, rec, spare)?;
-        let fired = self.engine.process(&event, on_alert)?;
-        Ok((fired, event.recycle()))
+        let processed = self.deployer.process(&event, on_alert);
+        if !processed.evaluated {
+            return Err(AgentError::Dropped(format!("record {}", rec.id)));
+        }
+        Ok((processed.alerts, event.recycle()))
     }
 }
 
@@ -342,30 +350,21 @@ fn shard(host: &str, workers: usize) -> usize {
     (h.finish() % workers.max(1) as u64) as usize
 }
 
-/// Which stage reported an alert: stateless rules (the parallel workers) or stateful rules
-/// (the ordered stage). Within one record, stateless alerts sort first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Stage {
-    Stateless,
-    Stateful,
-}
-
 /// What a worker reports.
 enum Report {
-    Alert(u64, Stage, Box<Alert>),
+    Alert(u64, Box<Alert>),
     Error(u64, AgentError),
 }
 
-/// One pipeline stage: a thread building events from records and handing them to `eval`.
-fn spawn_stage(
+/// One worker: a thread building events from records and running them through the deployer.
+fn spawn_worker(
     name: String,
     agent: &Agent,
-    stage: Stage,
     report: Sender<Report>,
 ) -> std::io::Result<(SyncSender<SensorRecord>, std::thread::JoinHandle<()>)> {
     // Bounded: a slow engine pushes back on the sensor instead of buffering without end.
     let (tx, rx) = sync_channel::<SensorRecord>(1024);
-    let engine = Arc::clone(&agent.engine);
+    let deployer = Arc::clone(&agent.deployer);
     let schema = Arc::clone(&agent.schema);
     let fields = agent.fields;
     let handle = std::thread::Builder::new().name(name).spawn(move || {
@@ -374,25 +373,17 @@ fn spawn_stage(
             let event = match build(&schema, &fields, &rec, spare) {
                 Ok(ev) => ev,
                 Err(e) => {
-                    // The stateless stage reports bad records; the ordered stage skips them.
-                    if stage == Stage::Stateless {
-                        let _ = report.send(Report::Error(rec.id, e));
-                    }
+                    let _ = report.send(Report::Error(rec.id, e));
                     spare = Event::default();
                     continue;
                 }
             };
-            let mut on_alert = |a: &Alert| {
-                let _ = report.send(Report::Alert(rec.id, stage, Box::new(a.clone())));
-            };
-            let result = match stage {
-                Stage::Stateless => engine.process_stateless(&event, &mut on_alert),
-                Stage::Stateful => engine.process_stateful(&event, &mut on_alert),
-            };
-            if let Err(e) = result {
-                if stage == Stage::Stateless {
-                    let _ = report.send(Report::Error(rec.id, e.into()));
-                }
+            let processed = deployer.process(&event, &mut |a: &Alert| {
+                let _ = report.send(Report::Alert(rec.id, Box::new(a.clone())));
+            });
+            if !processed.evaluated {
+                let e = AgentError::Dropped(format!("record {}", rec.id));
+                let _ = report.send(Report::Error(rec.id, e));
             }
             spare = event.recycle();
         }
@@ -400,15 +391,13 @@ fn spawn_stage(
     Ok((tx, handle))
 }
 
-/// Runs `records` through `agent` and returns the alerts ordered by record id (within a
-/// record, stateless rules first, each stage in rule order) and the first error, if any record
-/// could not be handled.
+/// Runs `records` through `agent` on `workers` threads and returns the alerts ordered by
+/// record id (within a record, in rule order) and the first error, if any record could not be
+/// handled.
 ///
-/// This is the threading pattern DESIGN.md asks of an agent: single-event rules run on
-/// `workers` threads at once ([`Engine::process_stateless`] takes no lock; records of one host
-/// go to one worker), while sequences and thresholds run in ONE ordered stage that sees every
-/// record in input order ([`Engine::process_stateful`]): their windows and partial matches
-/// depend on the order of events across hosts, which parallel workers would scramble.
+/// Records are sharded to workers by host, so the events of one host (and so of every
+/// sequence and threshold key, which all include the host) reach [`Deployer::process`] in
+/// input order, on one worker; records of different hosts run at once.
 pub fn run_records(
     agent: &Agent,
     records: Vec<SensorRecord>,
@@ -417,65 +406,35 @@ pub fn run_records(
     let workers = workers.max(1);
     let (report_tx, report_rx): (Sender<Report>, Receiver<Report>) = channel();
     let mut queues = Vec::with_capacity(workers);
-    let mut handles = Vec::with_capacity(workers + 1);
-    let mut start_error = None;
+    let mut handles = Vec::with_capacity(workers);
     for n in 0..workers {
-        match spawn_stage(
-            format!("agent-worker-{n}"),
-            agent,
-            Stage::Stateless,
-            report_tx.clone(),
-        ) {
+        match spawn_worker(format!("agent-worker-{n}"), agent, report_tx.clone()) {
             Ok((tx, h)) => {
                 queues.push(tx);
                 handles.push(h);
             }
             Err(e) => {
-                start_error = Some(e);
+                let e = AgentError::Dropped(format!("cannot start a worker: {e}"));
+                let _ = report_tx.send(Report::Error(0, e));
                 break;
             }
         }
-    }
-    let ordered = match spawn_stage(
-        "agent-ordered".to_owned(),
-        agent,
-        Stage::Stateful,
-        report_tx.clone(),
-    ) {
-        Ok((tx, h)) => {
-            handles.push(h);
-            Some(tx)
-        }
-        Err(e) => {
-            start_error = Some(e);
-            None
-        }
-    };
-    if let Some(e) = start_error {
-        let _ = report_tx.send(Report::Error(
-            0,
-            AgentError::Engine(EngineError::Internal(format!("cannot start a stage: {e}"))),
-        ));
     }
     drop(report_tx);
     if !queues.is_empty() {
         let n = queues.len();
         for rec in records {
-            if let Some(tx) = &ordered {
-                let _ = tx.send(rec.clone());
-            }
             if let Some(tx) = queues.get(shard(&rec.host, n)) {
                 let _ = tx.send(rec);
             }
         }
     }
     drop(queues);
-    drop(ordered);
-    let mut alerts: Vec<(u64, Stage, Alert)> = Vec::new();
+    let mut alerts: Vec<(u64, Alert)> = Vec::new();
     let mut first_error: Option<(u64, AgentError)> = None;
     for report in report_rx {
         match report {
-            Report::Alert(id, stage, a) => alerts.push((id, stage, *a)),
+            Report::Alert(id, a) => alerts.push((id, *a)),
             Report::Error(id, e) => {
                 if first_error.as_ref().is_none_or(|(first, _)| id < *first) {
                     first_error = Some((id, e));
@@ -486,10 +445,10 @@ pub fn run_records(
     for h in handles {
         let _ = h.join();
     }
-    // Stable: one stage's alerts for one record keep their rule order.
-    alerts.sort_by_key(|(id, stage, _)| (*id, *stage));
+    // Stable: the alerts of one record come from one worker, in rule order.
+    alerts.sort_by_key(|(id, _)| *id);
     (
-        alerts.into_iter().map(|(_, _, a)| a).collect(),
+        alerts.into_iter().map(|(_, a)| a).collect(),
         first_error.map(|(_, e)| e),
     )
 }

@@ -1,7 +1,7 @@
 //! `vigil-example-agent BUNDLE.vglb [--pubkey FILE]... [--allow-unsigned] [--workers N]
 //! [--interp]`: loads a bundle as an endpoint agent would, feeds it a small demo stream of
 //! sensor records through the builder API on N worker threads, and prints the alerts as JSON
-//! lines (stdout) and the engine's counters (stderr).
+//! lines (stdout) and the deployer's event accounting (stderr).
 //!
 //! Arguments are parsed by hand: an agent carries no CLI crate. Build a bundle to try it:
 //! `vigil build examples/rules -o /tmp/ex.vglb --unsigned` then
@@ -85,11 +85,11 @@ fn main() -> ExitCode {
     }
     let s = agent.stats();
     eprintln!(
-        "agent: {} events, {} alerts, {} stateful evaluations skipped, {} errors ({workers} workers)",
-        s.events,
-        s.alerts,
-        s.stateful_rules_skipped,
-        s.eval_errors + s.internal_errors + s.refused_events
+        "agent: {} events, {} evaluated, {} alerts, {} dropped ({workers} workers)",
+        s.received,
+        s.evaluated,
+        alerts.len(),
+        s.dropped.values().sum::<u64>()
     );
     if let Some(e) = error {
         eprintln!("error: {e}");

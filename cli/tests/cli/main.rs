@@ -1,0 +1,23 @@
+//! The `vigil` binary end to end: one test binary, one module per area. Every module spawns the
+//! binary cargo built for this crate (`CARGO_BIN_EXE_vigil`) from the repository root or a
+//! scratch folder, and checks exit codes, stdout, stderr and the files it writes.
+//!
+//! - [`agent`]: `vigil agent` (bundles folder, shadow and promotion, crash-loop breaker,
+//!   `--follow`, hostile bundle files).
+//! - [`bundle`]: `keygen`, `build`, `verify`, `inspect`, `explain` and their coded errors.
+//! - [`check_build`]: `check` and `build` agree on every `.vgl` file of the repository.
+//! - [`io`]: hostile files and pipes (devices, FIFOs, symlink loops, truncated gzip, outputs
+//!   that are inputs).
+//! - [`run`]: `vigil run` and `vigil test` (engines, bad lines, `--strict`, gzip, stdin,
+//!   bundles, mappings).
+//! - [`run_threads`]: `--threads N` prints the same bytes as one thread; `vigil bench`.
+//! - [`golden`]: the data-driven cases of `tests/golden/` (arguments in, stdout, stderr and
+//!   exit code out; `VIGIL_BLESS=1` rewrites them).
+
+mod agent;
+mod bundle;
+mod check_build;
+mod golden;
+mod io;
+mod run;
+mod run_threads;
