@@ -220,24 +220,95 @@ fn param_matches(param: ParamTy, ty: Ty) -> bool {
 
 /// Binds `program` to the host schema `host` and this runtime's builtin registry.
 pub fn bind(program: &Program, host: &Schema) -> Result<Binding, Vec<BindError>> {
-    let mut errors = Vec::new();
     let label = host.label();
+    check_schema(program, host, &label).map_err(|e| vec![e])?;
+    let mut errors = Vec::new();
+    let fields = bind_fields(program, host, &label, &mut errors);
+    let (builtins, bad_builtins) = bind_builtins(program, &mut errors);
+
+    // Event types per rule; alternates for rules on several event types.
+    let mut rule_events = Vec::with_capacity(program.rules.len());
+    let mut step_events = Vec::with_capacity(program.rules.len());
+    let mut alternates = BTreeMap::new();
+    for rule in &program.rules {
+        let mut ids = Vec::new();
+        for name in rule.event_types() {
+            match host.event(name) {
+                Some((id, _)) => ids.push(id),
+                None => errors.push(BindError {
+                    code: Code::UnknownEventType,
+                    rules: vec![rule.name.clone()],
+                    field: None,
+                    message: format!("runs on event type `{name}`, which `{label}` does not have"),
+                }),
+            }
+        }
+        let steps = match &rule.kind {
+            RuleKind::Sequence(seq) => seq
+                .steps
+                .iter()
+                .filter_map(|s| host.event(&s.event).map(|(id, _)| id))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if ids.len() > 1 && !matches!(rule.kind, RuleKind::Sequence(_)) {
+            let found = bind_alternates(program, rule, host, &label, &ids, &fields, &mut errors);
+            alternates.extend(found);
+        }
+        rule_events.push(ids);
+        step_events.push(steps);
+    }
+
+    if !fields.bad.is_empty() || !bad_builtins.is_empty() {
+        report_failed(program, &fields.bad, &bad_builtins, &mut errors);
+    }
+
+    if errors.is_empty() {
+        Ok(Binding {
+            host_name: host.name.clone(),
+            host_label: label,
+            event_names: host.events.iter().map(|e| e.name.clone()).collect(),
+            event_bytes: host.events.iter().map(|e| e.max_event_bytes).collect(),
+            event_fields: host
+                .events
+                .iter()
+                .map(|e| {
+                    e.fields
+                        .iter()
+                        .map(|f| (f.max_len, f.max_total_len))
+                        .collect()
+                })
+                .collect(),
+            fields: fields.bound,
+            alternates,
+            builtins,
+            rule_events,
+            step_events,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+/// The refusals that stop binding at once: another schema, another major version, or more
+/// rules than ids.
+fn check_schema(program: &Program, host: &Schema, label: &str) -> Result<(), BindError> {
     let wanted = format!(
         "{} {}.{}",
         program.schema.name, program.schema.major, program.schema.minor
     );
     if program.schema.name != host.name {
-        return Err(vec![BindError {
+        return Err(BindError {
             code: Code::SchemaNameMismatch,
             rules: Vec::new(),
             field: None,
             message: format!(
                 "the bundle was built for schema `{wanted}`, the host supplies `{label}`"
             ),
-        }]);
+        });
     }
     if program.schema.major != host.version.major {
-        return Err(vec![BindError {
+        return Err(BindError {
             code: Code::SchemaMajorMismatch,
             rules: Vec::new(),
             field: None,
@@ -245,20 +316,39 @@ pub fn bind(program: &Program, host: &Schema) -> Result<Binding, Vec<BindError>>
                 "the bundle was built for schema `{wanted}`, the host supplies `{label}` \
                  (another major version)"
             ),
-        }]);
+        });
     }
     if program.rules.len() > u32::MAX as usize {
-        return Err(vec![BindError {
+        return Err(BindError {
             code: Code::BindingTooLarge,
             rules: Vec::new(),
             field: None,
             message: format!("{} rules cannot be numbered", program.rules.len()),
-        }]);
+        });
     }
+    Ok(())
+}
 
-    // Field requirements, on their own event types.
-    let mut fields = Vec::with_capacity(program.fields.len());
-    let mut bad_fields: BTreeMap<FieldRef, (Code, String)> = BTreeMap::new();
+/// The program's field requirements bound on their own event types.
+struct Fields {
+    /// One per requirement; a placeholder where binding failed (the binding is not returned
+    /// then), so that indexes stay aligned.
+    bound: Vec<BoundField>,
+    /// The requirements that failed, with the code and message (rules are named later).
+    bad: BTreeMap<FieldRef, (Code, String)>,
+}
+
+/// Binds each field requirement on its own event type.
+fn bind_fields(
+    program: &Program,
+    host: &Schema,
+    label: &str,
+    errors: &mut Vec<BindError>,
+) -> Fields {
+    let mut fields = Fields {
+        bound: Vec::with_capacity(program.fields.len()),
+        bad: BTreeMap::new(),
+    };
     for (i, req) in program.fields.iter().enumerate() {
         let Ok(index) = u32::try_from(i) else {
             errors.push(BindError {
@@ -273,12 +363,11 @@ pub fn bind(program: &Program, host: &Schema) -> Result<Binding, Vec<BindError>>
             break;
         };
         let fref = FieldRef(index);
-        match resolve_field(host, &req.event, &req.field, req.ty, &label) {
-            Ok(bound) => fields.push(bound),
+        match resolve_field(host, &req.event, &req.field, req.ty, label) {
+            Ok(bound) => fields.bound.push(bound),
             Err(fault) => {
-                bad_fields.insert(fref, fault);
-                // A placeholder keeps indexes aligned; the binding is not returned on error.
-                fields.push(BoundField {
+                fields.bad.insert(fref, fault);
+                fields.bound.push(BoundField {
                     event: EventTypeId(0),
                     index: FieldIndex(0),
                     ty: req.ty,
@@ -289,8 +378,15 @@ pub fn bind(program: &Program, host: &Schema) -> Result<Binding, Vec<BindError>>
             }
         }
     }
+    fields
+}
 
-    // Builtins.
+/// Binds each builtin of the program's call table to this runtime's registry, by name and
+/// signature. Returns the ids (a placeholder where the name is unknown) and the failures.
+fn bind_builtins(
+    program: &Program,
+    errors: &mut Vec<BindError>,
+) -> (Vec<BuiltinId>, BTreeMap<u16, (Code, String)>) {
     let mut builtins = Vec::with_capacity(program.builtins.len());
     let mut bad_builtins: BTreeMap<u16, (Code, String)> = BTreeMap::new();
     for (i, b) in program.builtins.iter().enumerate() {
@@ -351,138 +447,99 @@ pub fn bind(program: &Program, host: &Schema) -> Result<Binding, Vec<BindError>>
             }
         }
     }
+    (builtins, bad_builtins)
+}
 
-    // Event types per rule; alternates for rules on several event types.
-    let mut rule_events = Vec::with_capacity(program.rules.len());
-    let mut step_events = Vec::with_capacity(program.rules.len());
-    let mut alternates = BTreeMap::new();
-    for rule in &program.rules {
-        let mut ids = Vec::new();
-        for name in rule.event_types() {
-            match host.event(name) {
-                Some((id, _)) => ids.push(id),
-                None => errors.push(BindError {
-                    code: Code::UnknownEventType,
+/// For a rule that runs on the event types `ids` (several, not a sequence): the same-named
+/// field on each other type, for every requirement it reads by value; each that a type lacks
+/// is an error.
+fn bind_alternates(
+    program: &Program,
+    rule: &ir::Rule,
+    host: &Schema,
+    label: &str,
+    ids: &[EventTypeId],
+    fields: &Fields,
+    errors: &mut Vec<BindError>,
+) -> Vec<((FieldRef, EventTypeId), BoundField)> {
+    let mut alternates = Vec::new();
+    for fref in fields_read_by_value(rule) {
+        let (Some(req), Some(own)) = (
+            program.fields.get(fref.0 as usize),
+            fields.bound.get(fref.0 as usize),
+        ) else {
+            continue; // out of range: the verifier reports it
+        };
+        if fields.bad.contains_key(&fref) {
+            continue;
+        }
+        for &ev in ids {
+            if ev == own.event {
+                continue;
+            }
+            let ev_name = host.event_by_id(ev).map_or("?", |e| e.name.as_str());
+            match resolve_field(host, ev_name, &req.field, req.ty, label) {
+                Ok(bound) => alternates.push(((fref, ev), bound)),
+                Err((code, message)) => errors.push(BindError {
+                    code,
                     rules: vec![rule.name.clone()],
-                    field: None,
-                    message: format!("runs on event type `{name}`, which `{label}` does not have"),
+                    field: Some(format!("{ev_name}.{}", req.field)),
+                    message: format!("runs on `{ev_name}` and reads `{}`: {message}", req.field),
                 }),
             }
         }
-        let steps = match &rule.kind {
-            RuleKind::Sequence(seq) => seq
-                .steps
-                .iter()
-                .filter_map(|s| host.event(&s.event).map(|(id, _)| id))
-                .collect(),
-            _ => Vec::new(),
-        };
-        if ids.len() > 1 && !matches!(rule.kind, RuleKind::Sequence(_)) {
-            for fref in fields_read_by_value(rule) {
-                let (Some(req), Some(own)) = (
-                    program.fields.get(fref.0 as usize),
-                    fields.get(fref.0 as usize),
-                ) else {
-                    continue; // out of range: the verifier reports it
-                };
-                if bad_fields.contains_key(&fref) {
-                    continue;
-                }
-                for &ev in &ids {
-                    if ev == own.event {
-                        continue;
-                    }
-                    let ev_name = host.event_by_id(ev).map_or("?", |e| e.name.as_str());
-                    match resolve_field(host, ev_name, &req.field, req.ty, &label) {
-                        Ok(bound) => {
-                            alternates.insert((fref, ev), bound);
-                        }
-                        Err((code, message)) => errors.push(BindError {
-                            code,
-                            rules: vec![rule.name.clone()],
-                            field: Some(format!("{ev_name}.{}", req.field)),
-                            message: format!(
-                                "runs on `{ev_name}` and reads `{}`: {message}",
-                                req.field
-                            ),
-                        }),
-                    }
+    }
+    alternates
+}
+
+/// Reports each failed requirement and builtin, naming the rules behind it (one pass over the
+/// rules).
+fn report_failed(
+    program: &Program,
+    bad_fields: &BTreeMap<FieldRef, (Code, String)>,
+    bad_builtins: &BTreeMap<u16, (Code, String)>,
+    errors: &mut Vec<BindError>,
+) {
+    let mut field_readers: BTreeMap<FieldRef, BTreeSet<usize>> = BTreeMap::new();
+    let mut builtin_callers: BTreeMap<u16, BTreeSet<usize>> = BTreeMap::new();
+    for (r, rule) in program.rules.iter().enumerate() {
+        for_each_field_ref(rule, |f| {
+            if bad_fields.contains_key(&f) {
+                field_readers.entry(f).or_default().insert(r);
+            }
+        });
+        for expr in &rule.exprs {
+            if let ExprKind::Call { builtin, .. } = &expr.kind {
+                if bad_builtins.contains_key(&builtin.0) {
+                    builtin_callers.entry(builtin.0).or_default().insert(r);
                 }
             }
         }
-        rule_events.push(ids);
-        step_events.push(steps);
     }
-
-    // Name the rules behind each failed requirement or builtin (one pass over the rules).
-    if !bad_fields.is_empty() || !bad_builtins.is_empty() {
-        let mut field_readers: BTreeMap<FieldRef, BTreeSet<usize>> = BTreeMap::new();
-        let mut builtin_callers: BTreeMap<u16, BTreeSet<usize>> = BTreeMap::new();
-        for (r, rule) in program.rules.iter().enumerate() {
-            for_each_field_ref(rule, |f| {
-                if bad_fields.contains_key(&f) {
-                    field_readers.entry(f).or_default().insert(r);
-                }
-            });
-            for expr in &rule.exprs {
-                if let ExprKind::Call { builtin, .. } = &expr.kind {
-                    if bad_builtins.contains_key(&builtin.0) {
-                        builtin_callers.entry(builtin.0).or_default().insert(r);
-                    }
-                }
-            }
-        }
-        let names = |set: Option<&BTreeSet<usize>>| -> Vec<String> {
-            set.map(|s| {
-                s.iter()
-                    .filter_map(|&r| program.rules.get(r).map(|rule| rule.name.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
-        };
-        for (fref, (code, message)) in &bad_fields {
-            let req = program.fields.get(fref.0 as usize);
-            errors.push(BindError {
-                code: *code,
-                rules: names(field_readers.get(fref)),
-                field: req.map(|r| format!("{}.{}", r.event, r.field)),
-                message: message.clone(),
-            });
-        }
-        for (call, (code, message)) in &bad_builtins {
-            errors.push(BindError {
-                code: *code,
-                rules: names(builtin_callers.get(call)),
-                field: None,
-                message: message.clone(),
-            });
-        }
-    }
-
-    if errors.is_empty() {
-        Ok(Binding {
-            host_name: host.name.clone(),
-            host_label: label,
-            event_names: host.events.iter().map(|e| e.name.clone()).collect(),
-            event_bytes: host.events.iter().map(|e| e.max_event_bytes).collect(),
-            event_fields: host
-                .events
-                .iter()
-                .map(|e| {
-                    e.fields
-                        .iter()
-                        .map(|f| (f.max_len, f.max_total_len))
-                        .collect()
-                })
-                .collect(),
-            fields,
-            alternates,
-            builtins,
-            rule_events,
-            step_events,
+    let names = |set: Option<&BTreeSet<usize>>| -> Vec<String> {
+        set.map(|s| {
+            s.iter()
+                .filter_map(|&r| program.rules.get(r).map(|rule| rule.name.clone()))
+                .collect()
         })
-    } else {
-        Err(errors)
+        .unwrap_or_default()
+    };
+    for (fref, (code, message)) in bad_fields {
+        let req = program.fields.get(fref.0 as usize);
+        errors.push(BindError {
+            code: *code,
+            rules: names(field_readers.get(fref)),
+            field: req.map(|r| format!("{}.{}", r.event, r.field)),
+            message: message.clone(),
+        });
+    }
+    for (call, (code, message)) in bad_builtins {
+        errors.push(BindError {
+            code: *code,
+            rules: names(builtin_callers.get(call)),
+            field: None,
+            message: message.clone(),
+        });
     }
 }
 

@@ -23,8 +23,8 @@ use std::collections::HashMap;
 use vigil_grammar::span::Span;
 use vigil_runtime::builtins::{self, BuiltinId, ParamTy};
 use vigil_runtime::ir::{
-    self, BuiltinRef, CallId, Capture, CaptureId, CmpOp, Const, ConstList, FieldRef, ListId,
-    LocalId, Quant, RegexId, SrcSpan, StateDecl, StrId, StrTest, TemplatePart,
+    self, ArithOp, BuiltinRef, CallId, Capture, CaptureId, CmpOp, Const, ConstList, FieldRef,
+    ListId, LocalId, Quant, RegexId, SrcSpan, StateDecl, StrId, StrTest, TemplatePart,
 };
 use vigil_runtime::types::{Scalar, Ty};
 use vigil_runtime::value::Value;
@@ -542,68 +542,23 @@ impl<'a> RuleLowerer<'a> {
             }
             hir::ExprKind::Not(a) => {
                 let a = self.node_of(*a, frame, depth)?;
-                match self.node(a).kind {
-                    ir::ExprKind::Bool(b) => {
-                        Lv::Node(self.push(Ty::BOOL, ir::ExprKind::Bool(!b), span)?)
-                    }
-                    _ => Lv::Node(self.push(Ty::BOOL, ir::ExprKind::Not(a), span)?),
-                }
+                Lv::Node(self.push_not(a, span)?)
             }
             hir::ExprKind::Neg(a) => {
                 let a = self.node_of(*a, frame, depth)?;
-                match self.node(a).kind {
-                    ir::ExprKind::Int(i) => {
-                        Lv::Node(self.push(Ty::INT, ir::ExprKind::Int(i.wrapping_neg()), span)?)
-                    }
-                    _ => Lv::Node(self.push(Ty::INT, ir::ExprKind::Neg(a), span)?),
-                }
+                Lv::Node(self.push_neg(a, span)?)
             }
-            hir::ExprKind::And(v) | hir::ExprKind::Or(v) => {
-                let is_and = matches!(e.kind, hir::ExprKind::And(_));
-                let mut ops = Vec::with_capacity(v.len());
-                let mut decided = None;
-                for &op in v {
-                    let n = self.node_of(op, frame, depth)?;
-                    match self.node(n).kind {
-                        // `true` in an `and` and `false` in an `or` change nothing.
-                        ir::ExprKind::Bool(b) if b == is_and => {}
-                        ir::ExprKind::Bool(b) => {
-                            decided = Some(b);
-                            break;
-                        }
-                        _ => ops.push(n),
-                    }
-                }
-                let kind = match (decided, ops.len()) {
-                    (Some(b), _) => ir::ExprKind::Bool(b),
-                    (None, 0) => ir::ExprKind::Bool(is_and),
-                    (None, 1) => return self.memo(frame, id, Lv::Node(ops[0])),
-                    (None, _) if is_and => ir::ExprKind::And(ops),
-                    (None, _) => ir::ExprKind::Or(ops),
-                };
-                Lv::Node(self.push(Ty::BOOL, kind, span)?)
-            }
+            hir::ExprKind::And(v) => self.lower_logic(true, v, frame, depth, span)?,
+            hir::ExprKind::Or(v) => self.lower_logic(false, v, frame, depth, span)?,
             hir::ExprKind::Arith(op, a, b) => {
                 let a = self.node_of(*a, frame, depth)?;
                 let b = self.node_of(*b, frame, depth)?;
-                match (&self.node(a).kind, &self.node(b).kind) {
-                    (ir::ExprKind::Int(x), ir::ExprKind::Int(y)) => {
-                        let r = vigil_runtime::interp::arith(*op, *x, *y);
-                        Lv::Node(self.push(Ty::INT, ir::ExprKind::Int(r), span)?)
-                    }
-                    _ => Lv::Node(self.push(Ty::INT, ir::ExprKind::Arith(*op, a, b), span)?),
-                }
+                Lv::Node(self.push_arith(*op, a, b, span)?)
             }
             hir::ExprKind::Cmp(op, a, b) => {
                 let a = self.node_of(*a, frame, depth)?;
                 let b = self.node_of(*b, frame, depth)?;
-                match (self.const_of(a), self.const_of(b)) {
-                    (Some(x), Some(y)) => {
-                        let r = fold_cmp(*op, &x, &y);
-                        Lv::Node(self.push(Ty::BOOL, ir::ExprKind::Bool(r), span)?)
-                    }
-                    _ => Lv::Node(self.push(Ty::BOOL, ir::ExprKind::Cmp(*op, a, b), span)?),
-                }
+                Lv::Node(self.push_cmp(*op, a, b, span)?)
             }
             hir::ExprKind::StrTest { op, fold, lhs, rhs } => {
                 let lhs = self.node_of(*lhs, frame, depth)?;
@@ -635,32 +590,7 @@ impl<'a> RuleLowerer<'a> {
                 Lv::Node(self.push(Ty::BOOL, kind, span)?)
             }
             hir::ExprKind::Member { lhs, list, fold } => {
-                let lhs_ty = self.ty_of(*lhs);
-                let lhs = self.node_of(*lhs, frame, depth)?;
-                let list_is_const = matches!(
-                    module.expr(*list).kind,
-                    hir::ExprKind::List(_) | hir::ExprKind::ListRef(_)
-                );
-                if list_is_const && lhs_ty == Ty::STR {
-                    // String membership in a constant list is the prefilter's favourite shape.
-                    let list = self.const_list(*list)?;
-                    let kind = ir::ExprKind::StrList {
-                        op: StrTest::Eq,
-                        fold: *fold,
-                        quant: Quant::Any,
-                        lhs,
-                        list,
-                    };
-                    Lv::Node(self.push(Ty::BOOL, kind, span)?)
-                } else {
-                    let list = self.node_of(*list, frame, depth)?;
-                    let kind = ir::ExprKind::Member {
-                        lhs,
-                        list,
-                        fold: *fold,
-                    };
-                    Lv::Node(self.push(Ty::BOOL, kind, span)?)
-                }
+                Lv::Node(self.lower_member(*lhs, *list, *fold, frame, depth, span)?)
             }
             hir::ExprKind::Matches { lhs, pattern } => {
                 let lhs = self.node_of(*lhs, frame, depth)?;
@@ -670,20 +600,7 @@ impl<'a> RuleLowerer<'a> {
                 let regex = RegexId(self.p.regexes.intern(pat.value.clone()));
                 Lv::Node(self.push(Ty::BOOL, ir::ExprKind::Matches { lhs, regex }, span)?)
             }
-            hir::ExprKind::CallFn { func, args } => {
-                let mut lowered = Vec::with_capacity(args.len());
-                for &a in args {
-                    lowered.push(self.lower(a, frame, depth)?);
-                }
-                let body = module.func(*func).body;
-                self.inlined = true;
-                let mut inner = Frame {
-                    args: lowered,
-                    base_level: frame.base_level + depth,
-                    memo: HashMap::new(),
-                };
-                self.lower(body, &mut inner, 0)?
-            }
+            hir::ExprKind::CallFn { func, args } => self.inline_call(*func, args, frame, depth)?,
             hir::ExprKind::CallBuiltin { builtin, args } => {
                 self.lower_builtin(*builtin, args, ty, frame, depth, span)?
             }
@@ -708,6 +625,146 @@ impl<'a> RuleLowerer<'a> {
             hir::ExprKind::Error => return Err(self.not_value(id)),
         };
         self.memo(frame, id, v)
+    }
+
+    /// `not a`, folded when `a` is a constant.
+    fn push_not(&mut self, a: ir::ExprId, span: Span) -> Result<ir::ExprId, Box<Diagnostic>> {
+        match self.node(a).kind {
+            ir::ExprKind::Bool(b) => self.push(Ty::BOOL, ir::ExprKind::Bool(!b), span),
+            _ => self.push(Ty::BOOL, ir::ExprKind::Not(a), span),
+        }
+    }
+
+    /// `-a`, folded when `a` is a constant.
+    fn push_neg(&mut self, a: ir::ExprId, span: Span) -> Result<ir::ExprId, Box<Diagnostic>> {
+        match self.node(a).kind {
+            ir::ExprKind::Int(i) => self.push(Ty::INT, ir::ExprKind::Int(i.wrapping_neg()), span),
+            _ => self.push(Ty::INT, ir::ExprKind::Neg(a), span),
+        }
+    }
+
+    /// `a op b`, folded with the interpreter's arithmetic when both are constants.
+    fn push_arith(
+        &mut self,
+        op: ArithOp,
+        a: ir::ExprId,
+        b: ir::ExprId,
+        span: Span,
+    ) -> Result<ir::ExprId, Box<Diagnostic>> {
+        match (&self.node(a).kind, &self.node(b).kind) {
+            (ir::ExprKind::Int(x), ir::ExprKind::Int(y)) => {
+                let r = vigil_runtime::interp::arith(op, *x, *y);
+                self.push(Ty::INT, ir::ExprKind::Int(r), span)
+            }
+            _ => self.push(Ty::INT, ir::ExprKind::Arith(op, a, b), span),
+        }
+    }
+
+    /// `a op b`, a comparison, folded when both are constants.
+    fn push_cmp(
+        &mut self,
+        op: CmpOp,
+        a: ir::ExprId,
+        b: ir::ExprId,
+        span: Span,
+    ) -> Result<ir::ExprId, Box<Diagnostic>> {
+        match (self.const_of(a), self.const_of(b)) {
+            (Some(x), Some(y)) => {
+                let r = fold_cmp(op, &x, &y);
+                self.push(Ty::BOOL, ir::ExprKind::Bool(r), span)
+            }
+            _ => self.push(Ty::BOOL, ir::ExprKind::Cmp(op, a, b), span),
+        }
+    }
+
+    /// `and` (`is_and`) or `or` over `operands`, dropping the constants that change nothing,
+    /// stopping at one that decides, and giving a lone operand itself.
+    fn lower_logic(
+        &mut self,
+        is_and: bool,
+        operands: &[ExprId],
+        frame: &mut Frame,
+        depth: u16,
+        span: Span,
+    ) -> Result<Lv, Box<Diagnostic>> {
+        let mut ops = Vec::with_capacity(operands.len());
+        let mut decided = None;
+        for &op in operands {
+            let n = self.node_of(op, frame, depth)?;
+            match self.node(n).kind {
+                // `true` in an `and` and `false` in an `or` change nothing.
+                ir::ExprKind::Bool(b) if b == is_and => {}
+                ir::ExprKind::Bool(b) => {
+                    decided = Some(b);
+                    break;
+                }
+                _ => ops.push(n),
+            }
+        }
+        let kind = match (decided, ops.as_slice()) {
+            (Some(b), _) => ir::ExprKind::Bool(b),
+            (None, []) => ir::ExprKind::Bool(is_and),
+            (None, [one]) => return Ok(Lv::Node(*one)),
+            (None, _) if is_and => ir::ExprKind::And(ops),
+            (None, _) => ir::ExprKind::Or(ops),
+        };
+        Ok(Lv::Node(self.push(Ty::BOOL, kind, span)?))
+    }
+
+    /// `lhs in list` (`iin` when `fold`). String membership in a constant list becomes a
+    /// string-list test, the prefilter's favourite shape.
+    fn lower_member(
+        &mut self,
+        lhs: ExprId,
+        list: ExprId,
+        fold: bool,
+        frame: &mut Frame,
+        depth: u16,
+        span: Span,
+    ) -> Result<ir::ExprId, Box<Diagnostic>> {
+        let lhs_ty = self.ty_of(lhs);
+        let lhs = self.node_of(lhs, frame, depth)?;
+        let list_is_const = matches!(
+            self.module().expr(list).kind,
+            hir::ExprKind::List(_) | hir::ExprKind::ListRef(_)
+        );
+        let kind = if list_is_const && lhs_ty == Ty::STR {
+            let list = self.const_list(list)?;
+            ir::ExprKind::StrList {
+                op: StrTest::Eq,
+                fold,
+                quant: Quant::Any,
+                lhs,
+                list,
+            }
+        } else {
+            let list = self.node_of(list, frame, depth)?;
+            ir::ExprKind::Member { lhs, list, fold }
+        };
+        self.push(Ty::BOOL, kind, span)
+    }
+
+    /// Inlines a call of fn `func`: its body lowered in a new frame whose parameters are the
+    /// lowered arguments and whose quantifiers take levels below the caller's.
+    fn inline_call(
+        &mut self,
+        func: hir::FnId,
+        args: &[ExprId],
+        frame: &mut Frame,
+        depth: u16,
+    ) -> Result<Lv, Box<Diagnostic>> {
+        let mut lowered = Vec::with_capacity(args.len());
+        for &a in args {
+            lowered.push(self.lower(a, frame, depth)?);
+        }
+        let body = self.module().func(func).body;
+        self.inlined = true;
+        let mut inner = Frame {
+            args: lowered,
+            base_level: frame.base_level + depth,
+            memo: HashMap::new(),
+        };
+        self.lower(body, &mut inner, 0)
     }
 
     fn memo(&mut self, frame: &mut Frame, id: ExprId, v: Lv) -> Result<Lv, Box<Diagnostic>> {

@@ -60,9 +60,13 @@ use serde::Serialize;
 
 use super::{state, Cx, VerifyError};
 use crate::bind::for_each_field_ref;
+use crate::budget::Budget;
 use crate::builtins::{self, BuiltinId, RetLen};
 use crate::error::Code;
-use crate::ir::{ExprId, ExprKind, FieldRef, Rule, RuleId, RuleKind, StrTest, TemplatePart};
+use crate::ir::{
+    CallId, Expr, ExprId, ExprKind, FieldRef, ListId, RegexId, Rule, RuleId, RuleKind, StrTest,
+    TemplatePart,
+};
 use crate::matcher::{Matcher, MatcherKind, REGEX_BASE_STEPS};
 use crate::schema::{EventTypeId, FieldIndex};
 use crate::types::{Scalar, Ty};
@@ -409,38 +413,83 @@ pub(crate) fn rule_steps(
     rule: &Rule,
     mode: Bounds,
 ) -> RuleSteps {
-    let p = cx.program;
-    let exprs = &rule.exprs;
-    let n = exprs.len();
-    let capture_len = match &rule.kind {
-        RuleKind::Sequence(seq) => u64::from(seq.state.capture_len),
-        _ => 0,
+    let n = rule.exprs.len();
+    let mut walk = Walk {
+        cx,
+        regexes,
+        rid,
+        rule,
+        mode,
+        lens: Vec::with_capacity(n),
+        costs: Vec::with_capacity(n),
+        literals: Vec::new(),
     };
-    let mut lens: Vec<LenBound> = Vec::with_capacity(n);
-    let mut costs: Vec<Lin> = Vec::with_capacity(n);
-    let mut literals = Vec::new();
-    let unbounded = || Lin::constant(u64::MAX);
-    let len_of = |lens: &[LenBound], e: ExprId| -> LenBound {
-        lens.get(e.0 as usize).cloned().unwrap_or(LenBound {
+    for expr in &rule.exprs {
+        let lb = walk.len_bound(expr);
+        // Cost: own work plus operands (a quantifier closes its body instead).
+        let mut operands = Lin::default();
+        if !matches!(expr.kind, ExprKind::Quant { .. }) {
+            expr.kind.for_each_operand(|o| {
+                operands = std::mem::take(&mut operands).add(&walk.cost_of(o))
+            });
+        }
+        let own = walk.own_cost(expr);
+        walk.lens.push(lb);
+        walk.costs.push(own.add(&operands));
+    }
+    RuleSteps {
+        lin: walk.total(),
+        literals: walk.literals,
+        costs: walk.costs,
+    }
+}
+
+/// One rule's bottom-up pass: the length bound and cost of each node so far (an operand's
+/// are always there: operands precede their nodes), and the literals left to the prefilter.
+struct Walk<'a, 'p> {
+    cx: &'a Cx<'p>,
+    regexes: &'a [Matcher],
+    rid: RuleId,
+    rule: &'a Rule,
+    mode: Bounds,
+    lens: Vec<LenBound>,
+    costs: Vec<Lin>,
+    literals: Vec<(FieldRef, bool, String)>,
+}
+
+fn unbounded() -> Lin {
+    Lin::constant(u64::MAX)
+}
+
+impl Walk<'_, '_> {
+    fn len_of(&self, e: ExprId) -> LenBound {
+        self.lens.get(e.0 as usize).cloned().unwrap_or(LenBound {
             len: Lin::constant(u64::MAX),
             items: u64::MAX,
         })
-    };
-    let cost_of =
-        |costs: &[Lin], e: ExprId| costs.get(e.0 as usize).cloned().unwrap_or(unbounded());
-    let str_field = |e: ExprId| match exprs.get(e.0 as usize) {
-        Some(x) if x.ty == Ty::STR => match x.kind {
-            ExprKind::Field(f) => Some(f),
+    }
+
+    fn cost_of(&self, e: ExprId) -> Lin {
+        self.costs.get(e.0 as usize).cloned().unwrap_or(unbounded())
+    }
+
+    /// The field node `e` reads, when it is a read of a `string` field.
+    fn str_field(&self, e: ExprId) -> Option<FieldRef> {
+        match self.rule.exprs.get(e.0 as usize) {
+            Some(x) if x.ty == Ty::STR => match x.kind {
+                ExprKind::Field(f) => Some(f),
+                _ => None,
+            },
             _ => None,
-        },
-        _ => None,
-    };
-    // The smaller of two forms (`min(a, b)` is at most either, so either is a sound bound),
-    // judged with every field at its bound and every quantifier item at 64 KiB.
-    let smaller = |a: Lin, b: Lin| -> Lin {
+        }
+    }
+
+    /// The smaller of two forms (`min(a, b)` is at most either, so either is a sound bound),
+    /// judged with every field at its bound and every quantifier item at 64 KiB.
+    fn smaller(&self, a: Lin, b: Lin) -> Lin {
         let at = |l: &Lin| {
             l.eval(
-                &|f| field_bound(cx, rid, f, mode).total,
+                &|f| field_bound(self.cx, self.rid, f, self.mode).total,
                 &[u64::from(u16::MAX); 16],
             )
         };
@@ -449,10 +498,13 @@ pub(crate) fn rule_steps(
         } else {
             b
         }
-    };
-    for expr in exprs {
-        // Length bound.
-        let lb = match &expr.kind {
+    }
+
+    /// Node `expr`'s length bound: bytes of a string (or of a list's items together) and
+    /// items of a list.
+    fn len_bound(&self, expr: &Expr) -> LenBound {
+        let p = self.cx.program;
+        match &expr.kind {
             ExprKind::Str(s) => LenBound {
                 len: Lin::constant(p.strings.get(s.0 as usize).map_or(0, |s| s.len() as u64)),
                 items: 0,
@@ -476,10 +528,13 @@ pub(crate) fn rule_steps(
             }
             ExprKind::Field(f) => LenBound {
                 len: Lin::var(Var::Field(*f)),
-                items: field_bound(cx, rid, *f, mode).items,
+                items: field_bound(self.cx, self.rid, *f, self.mode).items,
             },
             ExprKind::Captured(_) => LenBound {
-                len: Lin::constant(capture_len),
+                len: Lin::constant(match &self.rule.kind {
+                    RuleKind::Sequence(seq) => u64::from(seq.state.capture_len),
+                    _ => 0,
+                }),
                 items: 0,
             },
             ExprKind::Local(l) => LenBound {
@@ -487,10 +542,14 @@ pub(crate) fn rule_steps(
                 items: 0,
             },
             ExprKind::Call { builtin, args } => {
-                let id = cx.binding.builtin(*builtin).unwrap_or(BuiltinId(u16::MAX));
+                let id = self
+                    .cx
+                    .binding
+                    .builtin(*builtin)
+                    .unwrap_or(BuiltinId(u16::MAX));
                 let arg = |i: u8| {
                     args.get(usize::from(i))
-                        .map_or(unbounded(), |a| len_of(&lens, *a).len)
+                        .map_or(unbounded(), |a| self.len_of(*a).len)
                 };
                 let len = match (expr.ty, builtins::get(id).map(|b| b.ret_len)) {
                     (Ty::Scalar(Scalar::Str), Some(RetLen::AtMostArg(i))) => arg(i),
@@ -505,208 +564,218 @@ pub(crate) fn rule_steps(
                 LenBound { len, items }
             }
             _ => LenBound::default(),
-        };
-
-        // Cost: own work plus operands (a quantifier closes its body instead).
-        let mut operands = Lin::default();
-        if !matches!(expr.kind, ExprKind::Quant { .. }) {
-            expr.kind.for_each_operand(|o| {
-                operands = std::mem::take(&mut operands).add(&cost_of(&costs, o))
-            });
         }
-        let own: Lin = match &expr.kind {
+    }
+
+    /// Node `expr`'s own steps, beyond its operands' (a quantifier's include its list and its
+    /// body closed over the list). Records the literals it leaves to the prefilter.
+    fn own_cost(&mut self, expr: &Expr) -> Lin {
+        let exprs = &self.rule.exprs;
+        match &expr.kind {
             ExprKind::Cmp(_, a, c) if exprs.get(a.0 as usize).is_some_and(|x| x.ty == Ty::STR) => {
-                smaller(len_of(&lens, *a).len, len_of(&lens, *c).len).add_const(NODE_STEPS)
+                self.smaller(self.len_of(*a).len, self.len_of(*c).len)
+                    .add_const(NODE_STEPS)
             }
-            ExprKind::StrTest { op, fold, lhs, rhs } => {
-                let const_pattern = exprs
-                    .get(rhs.0 as usize)
-                    .is_some_and(|x| matches!(x.kind, ExprKind::Str(_)));
-                match str_field(*lhs) {
-                    Some(f) if const_pattern => {
-                        let pattern = match exprs.get(rhs.0 as usize).map(|x| &x.kind) {
-                            Some(ExprKind::Str(s)) => {
-                                p.strings.get(s.0 as usize).cloned().unwrap_or_default()
-                            }
-                            _ => String::new(),
-                        };
-                        literals.push((f, *fold, pattern));
-                        Lin::constant(LITERAL_PATTERN_STEPS)
-                    }
-                    _ => string_test(
-                        *op,
-                        *fold,
-                        len_of(&lens, *lhs).len,
-                        len_of(&lens, *rhs).len,
-                        &smaller,
-                    ),
-                }
-            }
+            ExprKind::StrTest { op, fold, lhs, rhs } => self.str_test_cost(*op, *fold, *lhs, *rhs),
             ExprKind::StrList {
                 op,
                 fold,
                 lhs,
                 list,
                 ..
-            } => {
-                let items = p
-                    .lists
-                    .get(list.0 as usize)
-                    .map_or(&[][..], |l| l.items.as_slice());
-                let k = items.len() as u64;
-                match str_field(*lhs) {
-                    Some(f) => {
-                        for item in items {
-                            if let crate::ir::Const::Str(t) = item {
-                                literals.push((f, *fold, t.clone()));
-                            }
-                        }
-                        Lin::constant(
-                            k.saturating_mul(LITERAL_PATTERN_STEPS)
-                                .saturating_add(NODE_STEPS),
-                        )
-                    }
-                    None => {
-                        let subject = len_of(&lens, *lhs).len;
-                        let lens_c = items.iter().map(|c| match c {
-                            crate::ir::Const::Str(t) => t.len() as u64,
-                            _ => 0,
-                        });
-                        if *op == StrTest::Contains {
-                            // One automaton pass over the subject, plus building it.
-                            let patterns = lens_c
-                                .map(|m| folded_if(*fold, m))
-                                .fold(0u64, u64::saturating_add);
-                            fold_if(*fold, subject)
-                                .add_const(patterns)
-                                .add_const(k)
-                                .add_const(NODE_STEPS)
-                        } else {
-                            lens_c.fold(Lin::constant(NODE_STEPS), |acc, m| {
-                                acc.add(&string_test(
-                                    *op,
-                                    *fold,
-                                    subject.clone(),
-                                    Lin::constant(m),
-                                    &smaller,
-                                ))
-                            })
-                        }
-                    }
-                }
-            }
+            } => self.str_list_cost(*op, *fold, *lhs, *list),
             ExprKind::Member { list, fold, .. } => {
-                let l = len_of(&lens, *list);
+                let l = self.len_of(*list);
                 fold_if(*fold, l.len)
                     .add_const(l.items)
                     .add_const(NODE_STEPS)
             }
-            ExprKind::Matches { lhs, regex } => {
-                // The prefilter scans the field for the regex's prefixes (folded).
-                if let (Some(f), Some(pattern)) = (str_field(*lhs), p.regexes.get(regex.0 as usize))
-                {
-                    for l in crate::prefilter::require::regex_literals(pattern).unwrap_or_default()
-                    {
-                        literals.push((f, true, l));
-                    }
-                }
-                let per_byte = regexes
-                    .get(regex.0 as usize)
-                    .map_or(u64::MAX, Matcher::steps_per_byte);
-                len_of(&lens, *lhs)
-                    .len
-                    .times(per_byte)
-                    .add_const(REGEX_BASE_STEPS)
-                    .add_const(NODE_STEPS)
-            }
-            ExprKind::Call { builtin, args } => {
-                match cx.binding.builtin(*builtin).and_then(builtins::get) {
-                    Some(def) => {
-                        let arg = |i: u8| {
-                            args.get(usize::from(i)).map_or(
-                                LenBound {
-                                    len: unbounded(),
-                                    items: u64::MAX,
-                                },
-                                |a| len_of(&lens, *a),
-                            )
-                        };
-                        let mut c = Lin::constant(def.cost.base.saturating_add(NODE_STEPS));
-                        for &(i, k) in def.cost.per_byte {
-                            c = c.add(&arg(i).len.times(k));
-                        }
-                        for &(i, k) in def.cost.per_item {
-                            c = c.add_const(arg(i).items.saturating_mul(k));
-                        }
-                        c
-                    }
-                    None => unbounded(),
-                }
-            }
+            ExprKind::Matches { lhs, regex } => self.matches_cost(*lhs, *regex),
+            ExprKind::Call { builtin, args } => self.call_cost(*builtin, args),
             ExprKind::Quant {
                 local, list, body, ..
             } => {
-                let l = len_of(&lens, *list);
-                let (rest, per_item_byte) = cost_of(&costs, *body).take(Var::Item(local.0));
-                cost_of(&costs, *list)
+                let l = self.len_of(*list);
+                let (rest, per_item_byte) = self.cost_of(*body).take(Var::Item(local.0));
+                self.cost_of(*list)
                     .add(&rest.add_const(1).times(l.items))
                     .add(&l.len.times(per_item_byte))
                     .add_const(NODE_STEPS)
             }
             _ => Lin::constant(NODE_STEPS),
-        };
-        lens.push(lb);
-        costs.push(own.add(&operands));
+        }
     }
 
-    let print = |e: ExprId| -> Lin {
-        let bound = len_of(&lens, e);
-        match exprs.get(e.0 as usize).map(|x| x.ty) {
+    /// A string test: a literal test (a `string` field against a constant) leaves the scan to
+    /// the prefilter; any other is charged by [`string_test`].
+    fn str_test_cost(&mut self, op: StrTest, fold: bool, lhs: ExprId, rhs: ExprId) -> Lin {
+        let p = self.cx.program;
+        let pattern = match self.rule.exprs.get(rhs.0 as usize).map(|x| &x.kind) {
+            Some(ExprKind::Str(s)) => {
+                Some(p.strings.get(s.0 as usize).cloned().unwrap_or_default())
+            }
+            _ => None,
+        };
+        match (self.str_field(lhs), pattern) {
+            (Some(f), Some(pattern)) => {
+                self.literals.push((f, fold, pattern));
+                Lin::constant(LITERAL_PATTERN_STEPS)
+            }
+            _ => string_test(
+                op,
+                fold,
+                self.len_of(lhs).len,
+                self.len_of(rhs).len,
+                &|a, b| self.smaller(a, b),
+            ),
+        }
+    }
+
+    /// A string test against each item of constant list `list`: over a `string` field, the
+    /// items are literals for the prefilter; otherwise one automaton pass (`contains`) or one
+    /// test per item.
+    fn str_list_cost(&mut self, op: StrTest, fold: bool, lhs: ExprId, list: ListId) -> Lin {
+        let p = self.cx.program;
+        let items = p
+            .lists
+            .get(list.0 as usize)
+            .map_or(&[][..], |l| l.items.as_slice());
+        let k = items.len() as u64;
+        if let Some(f) = self.str_field(lhs) {
+            for item in items {
+                if let crate::ir::Const::Str(t) = item {
+                    self.literals.push((f, fold, t.clone()));
+                }
+            }
+            return Lin::constant(
+                k.saturating_mul(LITERAL_PATTERN_STEPS)
+                    .saturating_add(NODE_STEPS),
+            );
+        }
+        let subject = self.len_of(lhs).len;
+        let lens_c = items.iter().map(|c| match c {
+            crate::ir::Const::Str(t) => t.len() as u64,
+            _ => 0,
+        });
+        if op == StrTest::Contains {
+            // One automaton pass over the subject, plus building it.
+            let patterns = lens_c
+                .map(|m| folded_if(fold, m))
+                .fold(0u64, u64::saturating_add);
+            fold_if(fold, subject)
+                .add_const(patterns)
+                .add_const(k)
+                .add_const(NODE_STEPS)
+        } else {
+            lens_c.fold(Lin::constant(NODE_STEPS), |acc, m| {
+                acc.add(&string_test(
+                    op,
+                    fold,
+                    subject.clone(),
+                    Lin::constant(m),
+                    &|a, b| self.smaller(a, b),
+                ))
+            })
+        }
+    }
+
+    /// `matches`: the pattern's engine's steps per subject byte, plus its base. The prefilter
+    /// scans a field for the regex's prefixes (folded).
+    fn matches_cost(&mut self, lhs: ExprId, regex: RegexId) -> Lin {
+        if let (Some(f), Some(pattern)) = (
+            self.str_field(lhs),
+            self.cx.program.regexes.get(regex.0 as usize),
+        ) {
+            for l in crate::prefilter::require::regex_literals(pattern).unwrap_or_default() {
+                self.literals.push((f, true, l));
+            }
+        }
+        let per_byte = self
+            .regexes
+            .get(regex.0 as usize)
+            .map_or(u64::MAX, Matcher::steps_per_byte);
+        self.len_of(lhs)
+            .len
+            .times(per_byte)
+            .add_const(REGEX_BASE_STEPS)
+            .add_const(NODE_STEPS)
+    }
+
+    /// A builtin call: its declared cost over its arguments' bounds.
+    fn call_cost(&self, builtin: CallId, args: &[ExprId]) -> Lin {
+        let Some(def) = self.cx.binding.builtin(builtin).and_then(builtins::get) else {
+            return unbounded();
+        };
+        let arg = |i: u8| {
+            args.get(usize::from(i)).map_or(
+                LenBound {
+                    len: unbounded(),
+                    items: u64::MAX,
+                },
+                |a| self.len_of(*a),
+            )
+        };
+        let mut c = Lin::constant(def.cost.base.saturating_add(NODE_STEPS));
+        for &(i, k) in def.cost.per_byte {
+            c = c.add(&arg(i).len.times(k));
+        }
+        for &(i, k) in def.cost.per_item {
+            c = c.add_const(arg(i).items.saturating_mul(k));
+        }
+        c
+    }
+
+    /// Steps of printing node `e` into an alert.
+    fn print(&self, e: ExprId) -> Lin {
+        let bound = self.len_of(e);
+        match self.rule.exprs.get(e.0 as usize).map(|x| x.ty) {
             Some(Ty::Scalar(Scalar::Str)) => bound.len,
             Some(Ty::List(_)) => bound
                 .len
                 .add_const(bound.items.saturating_mul(PRINT_SCALAR_STEPS)),
             _ => Lin::constant(PRINT_SCALAR_STEPS),
         }
-    };
-    let mut total = Lin::default();
-    let mut add = |l: &Lin| total = std::mem::take(&mut total).add(l);
-    match &rule.kind {
-        RuleKind::Single { cond, .. } => {
-            if let Some(c) = cond {
-                add(&cost_of(&costs, *c));
+    }
+
+    /// The rule's cost: its roots' (condition(s), `emit` parts, alert fields, with the bytes
+    /// the alert prints) and the engine's fixed work per rule.
+    fn total(&self) -> Lin {
+        let rule = self.rule;
+        let mut total = Lin::default();
+        let mut add = |l: &Lin| total = std::mem::take(&mut total).add(l);
+        match &rule.kind {
+            RuleKind::Single { cond, .. } => {
+                if let Some(c) = cond {
+                    add(&self.cost_of(*c));
+                }
+            }
+            RuleKind::Threshold(t) => {
+                if let Some(c) = t.cond {
+                    add(&self.cost_of(c));
+                }
+            }
+            RuleKind::Sequence(seq) => seq
+                .steps
+                .iter()
+                .filter_map(|st| st.cond)
+                .for_each(|c| add(&self.cost_of(c))),
+        }
+        for part in &rule.emit {
+            if let TemplatePart::Expr(e) = part {
+                add(&self.cost_of(*e));
+                add(&self.print(*e));
             }
         }
-        RuleKind::Threshold(t) => {
-            if let Some(c) = t.cond {
-                add(&cost_of(&costs, c));
-            }
+        for (_, e) in &rule.fields {
+            add(&self.cost_of(*e));
+            add(&self.print(*e));
         }
-        RuleKind::Sequence(seq) => seq
-            .steps
-            .iter()
-            .filter_map(|st| st.cond)
-            .for_each(|c| add(&cost_of(&costs, c))),
-    }
-    for part in &rule.emit {
-        if let TemplatePart::Expr(e) = part {
-            add(&cost_of(&costs, *e));
-            add(&print(*e));
-        }
-    }
-    for (_, e) in &rule.fields {
-        add(&cost_of(&costs, *e));
-        add(&print(*e));
-    }
-    // The engine's own work for the rule: the call into the evaluator and, when it fires,
-    // building and delivering the alert (beyond the bytes printed, counted above).
-    add(&Lin::constant(
-        RULE_FRAME_STEPS.saturating_add(ALERT_FRAME_STEPS),
-    ));
-    RuleSteps {
-        lin: total,
-        literals,
-        costs,
+        // The engine's own work for the rule: the call into the evaluator and, when it fires,
+        // building and delivering the alert (beyond the bytes printed, counted above).
+        add(&Lin::constant(
+            RULE_FRAME_STEPS.saturating_add(ALERT_FRAME_STEPS),
+        ));
+        total
     }
 }
 
@@ -815,18 +884,9 @@ fn linear(base: u64, slopes: &Slopes, max_event_bytes: u64) -> LinearBound {
 
 /// The cost report of a structurally verified program whose patterns compiled to `regexes`.
 pub(crate) fn report(cx: &Cx<'_>, regexes: &[Matcher], mode: Bounds) -> CostReport {
-    struct Acc {
-        base: u64,
-        slopes: Slopes,
-        rules: Vec<RuleId>,
-        /// The (field, folded) scans of the prefilter.
-        prefilter: std::collections::BTreeSet<(FieldIndex, bool)>,
-        /// Per (field, folded): the literals scanned for.
-        literal_sets: BTreeMap<(FieldIndex, bool), std::collections::BTreeSet<String>>,
-    }
     let p = cx.program;
     let mut rules = Vec::with_capacity(p.rules.len());
-    let mut events: BTreeMap<EventTypeId, Acc> = BTreeMap::new();
+    let mut events: BTreeMap<EventTypeId, EventAcc> = BTreeMap::new();
     let mut state_bytes: u64 = 0;
     for (i, rule) in p.rules.iter().enumerate() {
         let rid = RuleId(u32::try_from(i).unwrap_or(u32::MAX));
@@ -846,32 +906,10 @@ pub(crate) fn report(cx: &Cx<'_>, regexes: &[Matcher], mode: Bounds) -> CostRepo
             rb.steps_per_byte = rb.steps_per_byte.max(b.steps_per_byte);
             rb.max_event_bytes = rb.max_event_bytes.max(n);
             rb.max_steps = rb.max_steps.max(b.max_steps);
-            let acc = events.entry(ev).or_insert_with(|| Acc {
-                base: 0,
-                slopes: Slopes::new(),
-                rules: Vec::new(),
-                prefilter: std::collections::BTreeSet::new(),
-                literal_sets: BTreeMap::new(),
-            });
-            acc.base = acc.base.saturating_add(res.base);
-            for (k, (c, cap)) in res.slopes {
-                add_slope(&mut acc.slopes, k, c, cap);
-            }
-            acc.rules.push(rid);
-            for (f, fold, lit) in &r.literals {
-                if let Some(bf) = cx.binding.field_on(*f, ev) {
-                    acc.prefilter.insert((bf.index, *fold));
-                    let lit = if *fold {
-                        lit.to_ascii_lowercase()
-                    } else {
-                        lit.clone()
-                    };
-                    acc.literal_sets
-                        .entry((bf.index, *fold))
-                        .or_default()
-                        .insert(lit);
-                }
-            }
+            events
+                .entry(ev)
+                .or_default()
+                .add_rule(cx, ev, rid, res, &r.literals);
         }
         rules.push(RuleCost {
             rule: rid,
@@ -882,51 +920,99 @@ pub(crate) fn report(cx: &Cx<'_>, regexes: &[Matcher], mode: Bounds) -> CostRepo
     }
     let events = events
         .into_iter()
-        .map(|(ev, mut acc)| {
-            let n = u64::from(cx.binding.max_event_bytes(ev));
-            let event_type = cx.binding.event_name(ev).to_string();
-            let mut prefilter = Vec::new();
-            let mut prefilter_steps: u64 = 0;
-            for &(index, folded_scan) in &acc.prefilter {
-                // The field's scan covers every literal of both foldings.
-                let all: Vec<&String> = [true, false]
-                    .iter()
-                    .filter_map(|&f| acc.literal_sets.get(&(index, f)))
-                    .flatten()
-                    .collect();
-                let per = scan_steps_per_byte(&all);
-                let per = if folded_scan { folded(per) } else { per };
-                let max_len = field_max_len(cx, ev, index);
-                let steps = per.saturating_mul(max_len.min(n));
-                prefilter_steps = prefilter_steps.saturating_add(steps);
-                if max_len <= SMALL_FIELD_BYTES {
-                    acc.base = acc.base.saturating_add(steps);
-                } else {
-                    add_slope(&mut acc.slopes, (true, u32::from(index.0)), per, max_len);
-                }
-                prefilter.push(PrefilterField {
-                    index,
-                    folded: folded_scan,
-                    steps_per_byte: per,
-                    steps,
-                });
-            }
-            let bound = linear(acc.base.saturating_add(EVENT_FRAME_STEPS), &acc.slopes, n);
-            EventCost {
-                event: ev,
-                name: event_type,
-                bound,
-                prefilter_steps,
-                prefilter,
-                rules: acc.rules,
-                total_steps: bound.max(),
-            }
-        })
+        .map(|(ev, acc)| acc.finish(cx, ev))
         .collect();
     CostReport {
         rules,
         events,
         state_bytes,
+    }
+}
+
+/// One event type's cost as [`report`] gathers it from the rules that run on it.
+#[derive(Default)]
+struct EventAcc {
+    base: u64,
+    slopes: Slopes,
+    rules: Vec<RuleId>,
+    /// The (field, folded) scans of the prefilter.
+    prefilter: std::collections::BTreeSet<(FieldIndex, bool)>,
+    /// Per (field, folded): the literals scanned for.
+    literal_sets: BTreeMap<(FieldIndex, bool), std::collections::BTreeSet<String>>,
+}
+
+impl EventAcc {
+    /// Adds rule `rid`, whose form resolved on event type `ev` is `res` and which leaves
+    /// `literals` to the prefilter.
+    fn add_rule(
+        &mut self,
+        cx: &Cx<'_>,
+        ev: EventTypeId,
+        rid: RuleId,
+        res: Resolved,
+        literals: &[(FieldRef, bool, String)],
+    ) {
+        self.base = self.base.saturating_add(res.base);
+        for (k, (c, cap)) in res.slopes {
+            add_slope(&mut self.slopes, k, c, cap);
+        }
+        self.rules.push(rid);
+        for (f, fold, lit) in literals {
+            if let Some(bf) = cx.binding.field_on(*f, ev) {
+                self.prefilter.insert((bf.index, *fold));
+                let lit = if *fold {
+                    lit.to_ascii_lowercase()
+                } else {
+                    lit.clone()
+                };
+                self.literal_sets
+                    .entry((bf.index, *fold))
+                    .or_default()
+                    .insert(lit);
+            }
+        }
+    }
+
+    /// The event type's cost: its rules, the prefilter's scans and the frame.
+    fn finish(mut self, cx: &Cx<'_>, ev: EventTypeId) -> EventCost {
+        let n = u64::from(cx.binding.max_event_bytes(ev));
+        let event_type = cx.binding.event_name(ev).to_string();
+        let mut prefilter = Vec::new();
+        let mut prefilter_steps: u64 = 0;
+        for &(index, folded_scan) in &self.prefilter {
+            // The field's scan covers every literal of both foldings.
+            let all: Vec<&String> = [true, false]
+                .iter()
+                .filter_map(|&f| self.literal_sets.get(&(index, f)))
+                .flatten()
+                .collect();
+            let per = scan_steps_per_byte(&all);
+            let per = if folded_scan { folded(per) } else { per };
+            let max_len = field_max_len(cx, ev, index);
+            let steps = per.saturating_mul(max_len.min(n));
+            prefilter_steps = prefilter_steps.saturating_add(steps);
+            if max_len <= SMALL_FIELD_BYTES {
+                self.base = self.base.saturating_add(steps);
+            } else {
+                add_slope(&mut self.slopes, (true, u32::from(index.0)), per, max_len);
+            }
+            prefilter.push(PrefilterField {
+                index,
+                folded: folded_scan,
+                steps_per_byte: per,
+                steps,
+            });
+        }
+        let bound = linear(self.base.saturating_add(EVENT_FRAME_STEPS), &self.slopes, n);
+        EventCost {
+            event: ev,
+            name: event_type,
+            bound,
+            prefilter_steps,
+            prefilter,
+            rules: self.rules,
+            total_steps: bound.max(),
+        }
     }
 }
 
@@ -1093,241 +1179,295 @@ pub(crate) fn check_budget(
     errors: &mut Vec<VerifyError>,
 ) {
     let budget = cx.budget;
-    let rule_over = |b: &LinearBound| {
-        b.base_steps > budget.max_rule_base_steps
-            || b.steps_per_byte > budget.max_rule_steps_per_byte
-            || b.max() > budget.max_rule_cost
-    };
-    let event_over = |b: &LinearBound| {
-        b.base_steps > budget.max_event_base_steps
-            || b.steps_per_byte > budget.max_event_steps_per_byte
-            || b.max() > budget.max_event_cost
-    };
     let over = report
         .rules
         .iter()
-        .any(|r| rule_over(&r.bound) || r.state_bytes > budget.max_rule_state_bytes)
-        || report.events.iter().any(|e| event_over(&e.bound))
+        .any(|r| rule_over(budget, &r.bound) || r.state_bytes > budget.max_rule_state_bytes)
+        || report.events.iter().any(|e| event_over(budget, &e.bound))
         || report.state_bytes > budget.max_state_bytes;
     if !over {
         return;
     }
-    let rule_budget = |n: u64| {
-        format!(
-            "{} + {} x n ({} at {} bytes)",
-            budget.max_rule_base_steps, budget.max_rule_steps_per_byte, budget.max_rule_cost, n
-        )
-    };
     // Under the bounds the bundle assumed: a failure that passes there is the host's doing.
     let assumed = self::report(cx, regexes, Bounds::Assumed);
     for rc in &report.rules {
         let Some(rule) = cx.program.rules.get(rc.rule.0 as usize) else {
             continue;
         };
-        if rule_over(&rc.bound) {
-            let passes = assumed
-                .rules
-                .get(rc.rule.0 as usize)
-                .is_some_and(|a| !rule_over(&a.bound));
-            let loose = loose_fields(cx, rc.rule, rule);
-            // A regex that only a PikeVM runs, alone over the slope budget.
-            let pike = pike_regexes(rule, regexes).into_iter().find(|&(_, ix)| {
-                regexes
-                    .get(ix)
-                    .is_some_and(|m| m.steps_per_byte() > budget.max_rule_steps_per_byte)
-            });
-            if passes && !loose.is_empty() {
-                errors.push(cx.err(
-                    Code::HostBoundsBreakProof,
-                    rc.rule,
-                    None,
-                    format!(
-                        "host bounds {}, and the cost proof fails under them: the rule takes up \
-                         to {}, the budget is {}",
-                        loose.join("; "),
-                        show(&rc.bound),
-                        rule_budget(rc.bound.max_event_bytes)
-                    ),
-                ));
-            } else if let Some((node, ix)) = pike {
-                let (pattern, states, per) = regexes.get(ix).map_or((String::new(), 0, 0), |m| {
-                    (
-                        cx.program.regexes.get(ix).map_or(String::new(), |p| {
-                            let mut cut: String = p.chars().take(60).collect();
-                            if cut.len() < p.len() {
-                                cut.push('…');
-                            }
-                            cut
-                        }),
-                        m.nfa_states(),
-                        m.steps_per_byte(),
-                    )
-                });
-                errors.push(cx.err(
-                    Code::RegexCostOverBudget,
-                    rc.rule,
-                    Some(node),
-                    format!(
-                        "regex `{pattern}` has no DFA within {} bytes and runs on a PikeVM over \
-                         {states} NFA states: {per} steps per subject byte; the rule takes up to \
-                         {}, the budget is {}",
-                        crate::matcher::DFA_SIZE_LIMIT,
-                        show(&rc.bound),
-                        rule_budget(rc.bound.max_event_bytes)
-                    ),
-                ));
-            } else {
-                let dominant = dominant_node(cx, regexes, rc.rule, rule);
-                let share = dominant.map_or(String::new(), |(_, pct)| {
-                    format!("; this part is {pct}% of it")
-                });
-                errors.push(cx.err(
-                    Code::RuleCostOverBudget,
-                    rc.rule,
-                    dominant.map(|(e, _)| e),
-                    format!(
-                        "the rule takes up to {}, the budget is {}{share}",
-                        show(&rc.bound),
-                        rule_budget(rc.bound.max_event_bytes)
-                    ),
-                ));
-            }
+        if rule_over(budget, &rc.bound) {
+            errors.push(rule_cost_error(cx, regexes, &assumed, rc, rule));
         }
         if rc.state_bytes > budget.max_rule_state_bytes {
-            let passes = assumed
-                .rules
-                .get(rc.rule.0 as usize)
-                .is_some_and(|a| a.state_bytes <= budget.max_rule_state_bytes);
-            let loose = loose_fields(cx, rc.rule, rule);
-            errors.push(if passes && !loose.is_empty() {
-                cx.err(
-                    Code::HostBoundsBreakProof,
-                    rc.rule,
-                    None,
-                    format!(
-                        "host bounds {}, and the state proof fails under them: {} bytes, the \
-                         budget is {}",
-                        loose.join("; "),
-                        rc.state_bytes,
-                        budget.max_rule_state_bytes
-                    ),
-                )
-            } else {
-                cx.err(
-                    Code::RuleStateOverBudget,
-                    rc.rule,
-                    None,
-                    format!(
-                        "the rule keeps up to {} bytes of state, the budget is {}",
-                        rc.state_bytes, budget.max_rule_state_bytes
-                    ),
-                )
-            });
+            errors.push(rule_state_error(cx, &assumed, rc, rule));
         }
     }
     for ec in &report.events {
-        if event_over(&ec.bound) {
-            let passes = assumed
-                .events
-                .iter()
-                .find(|a| a.event == ec.event)
-                .is_some_and(|a| !event_over(&a.bound));
-            let loose: Vec<String> = ec
-                .rules
-                .iter()
-                .filter_map(|r| {
-                    cx.program
-                        .rules
-                        .get(r.0 as usize)
-                        .map(|rule| loose_fields(cx, *r, rule))
-                })
-                .flatten()
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            // The rule that costs most on this event type.
-            let heaviest = ec
-                .rules
-                .iter()
-                .filter_map(|r| report.rules.get(r.0 as usize))
-                .max_by_key(|r| r.steps);
-            let heaviest_text = heaviest.map_or(String::new(), |r| {
-                let name = cx
-                    .program
-                    .rules
-                    .get(r.rule.0 as usize)
-                    .map_or("?", |rule| rule.name.as_str());
-                format!(
-                    "; the costliest rule, `{name}`, takes {} ({}%)",
-                    show(&r.bound),
-                    r.steps.saturating_mul(100) / ec.total_steps.max(1)
-                )
-            });
-            let message = format!(
-                "event type `{}` takes up to {} ({} in the prefilter, over {} rules), the \
-                 budget is {} + {} x n ({} at {} bytes){heaviest_text}",
-                ec.name,
-                show(&ec.bound),
-                ec.prefilter_steps,
-                ec.rules.len(),
-                budget.max_event_base_steps,
-                budget.max_event_steps_per_byte,
-                budget.max_event_cost,
-                ec.bound.max_event_bytes
-            );
-            // Reported at the costliest rule's dominating node, where a fix would start.
-            let at_rule = heaviest.map(|r| r.rule);
-            let at_node = at_rule.and_then(|rid| {
-                cx.program
-                    .rules
-                    .get(rid.0 as usize)
-                    .and_then(|rule| dominant_node(cx, regexes, rid, rule))
-                    .map(|(e, _)| e)
-            });
-            let (code, message) = if passes && !loose.is_empty() {
-                (
-                    Code::HostBoundsBreakProof,
-                    format!(
-                        "host bounds {}, and the cost proof fails under them: {message}",
-                        loose.join("; ")
-                    ),
-                )
-            } else {
-                (Code::EventCostOverBudget, message)
-            };
-            errors.push(match at_rule {
-                Some(rid) => cx.err(code, rid, at_node, message),
-                None => Cx::global(code, message),
-            });
+        if event_over(budget, &ec.bound) {
+            errors.push(event_cost_error(cx, regexes, report, &assumed, ec));
         }
     }
     if report.state_bytes > budget.max_state_bytes {
-        let passes = assumed.state_bytes <= budget.max_state_bytes;
-        let loose: Vec<String> = cx
+        errors.push(bundle_state_error(cx, report, &assumed));
+    }
+}
+
+fn rule_over(budget: &Budget, b: &LinearBound) -> bool {
+    b.base_steps > budget.max_rule_base_steps
+        || b.steps_per_byte > budget.max_rule_steps_per_byte
+        || b.max() > budget.max_rule_cost
+}
+
+fn event_over(budget: &Budget, b: &LinearBound) -> bool {
+    b.base_steps > budget.max_event_base_steps
+        || b.steps_per_byte > budget.max_event_steps_per_byte
+        || b.max() > budget.max_event_cost
+}
+
+/// The rule budget as messages print it, at an event of `n` bytes.
+fn rule_budget(budget: &Budget, n: u64) -> String {
+    format!(
+        "{} + {} x n ({} at {} bytes)",
+        budget.max_rule_base_steps, budget.max_rule_steps_per_byte, budget.max_rule_cost, n
+    )
+}
+
+/// Rule `rule` (cost `rc`) is over the rule budget: the host's looser bounds, a regex only a
+/// PikeVM runs, or else the rule, at the node that dominates its cost.
+fn rule_cost_error(
+    cx: &Cx<'_>,
+    regexes: &[Matcher],
+    assumed: &CostReport,
+    rc: &RuleCost,
+    rule: &Rule,
+) -> VerifyError {
+    let budget = cx.budget;
+    let passes = assumed
+        .rules
+        .get(rc.rule.0 as usize)
+        .is_some_and(|a| !rule_over(budget, &a.bound));
+    let loose = loose_fields(cx, rc.rule, rule);
+    // A regex that only a PikeVM runs, alone over the slope budget.
+    let pike = pike_regexes(rule, regexes).into_iter().find(|&(_, ix)| {
+        regexes
+            .get(ix)
+            .is_some_and(|m| m.steps_per_byte() > budget.max_rule_steps_per_byte)
+    });
+    if passes && !loose.is_empty() {
+        cx.err(
+            Code::HostBoundsBreakProof,
+            rc.rule,
+            None,
+            format!(
+                "host bounds {}, and the cost proof fails under them: the rule takes up \
+                 to {}, the budget is {}",
+                loose.join("; "),
+                show(&rc.bound),
+                rule_budget(budget, rc.bound.max_event_bytes)
+            ),
+        )
+    } else if let Some((node, ix)) = pike {
+        regex_cost_error(cx, regexes, rc, node, ix)
+    } else {
+        let dominant = dominant_node(cx, regexes, rc.rule, rule);
+        let share = dominant.map_or(String::new(), |(_, pct)| {
+            format!("; this part is {pct}% of it")
+        });
+        cx.err(
+            Code::RuleCostOverBudget,
+            rc.rule,
+            dominant.map(|(e, _)| e),
+            format!(
+                "the rule takes up to {}, the budget is {}{share}",
+                show(&rc.bound),
+                rule_budget(budget, rc.bound.max_event_bytes)
+            ),
+        )
+    }
+}
+
+/// Regex `ix`, matched at `node` and run by a PikeVM only, puts the rule over its slope
+/// budget alone.
+fn regex_cost_error(
+    cx: &Cx<'_>,
+    regexes: &[Matcher],
+    rc: &RuleCost,
+    node: ExprId,
+    ix: usize,
+) -> VerifyError {
+    let (pattern, states, per) = regexes.get(ix).map_or((String::new(), 0, 0), |m| {
+        (
+            cx.program.regexes.get(ix).map_or(String::new(), |p| {
+                let mut cut: String = p.chars().take(60).collect();
+                if cut.len() < p.len() {
+                    cut.push('…');
+                }
+                cut
+            }),
+            m.nfa_states(),
+            m.steps_per_byte(),
+        )
+    });
+    cx.err(
+        Code::RegexCostOverBudget,
+        rc.rule,
+        Some(node),
+        format!(
+            "regex `{pattern}` has no DFA within {} bytes and runs on a PikeVM over \
+             {states} NFA states: {per} steps per subject byte; the rule takes up to \
+             {}, the budget is {}",
+            crate::matcher::DFA_SIZE_LIMIT,
+            show(&rc.bound),
+            rule_budget(cx.budget, rc.bound.max_event_bytes)
+        ),
+    )
+}
+
+/// Rule `rule` (cost `rc`) keeps more state than the rule budget allows.
+fn rule_state_error(cx: &Cx<'_>, assumed: &CostReport, rc: &RuleCost, rule: &Rule) -> VerifyError {
+    let budget = cx.budget;
+    let passes = assumed
+        .rules
+        .get(rc.rule.0 as usize)
+        .is_some_and(|a| a.state_bytes <= budget.max_rule_state_bytes);
+    let loose = loose_fields(cx, rc.rule, rule);
+    if passes && !loose.is_empty() {
+        cx.err(
+            Code::HostBoundsBreakProof,
+            rc.rule,
+            None,
+            format!(
+                "host bounds {}, and the state proof fails under them: {} bytes, the \
+                 budget is {}",
+                loose.join("; "),
+                rc.state_bytes,
+                budget.max_rule_state_bytes
+            ),
+        )
+    } else {
+        cx.err(
+            Code::RuleStateOverBudget,
+            rc.rule,
+            None,
+            format!(
+                "the rule keeps up to {} bytes of state, the budget is {}",
+                rc.state_bytes, budget.max_rule_state_bytes
+            ),
+        )
+    }
+}
+
+/// Event type `ec` is over the event budget: reported at the costliest rule's dominating node,
+/// where a fix would start.
+fn event_cost_error(
+    cx: &Cx<'_>,
+    regexes: &[Matcher],
+    report: &CostReport,
+    assumed: &CostReport,
+    ec: &EventCost,
+) -> VerifyError {
+    let budget = cx.budget;
+    let passes = assumed
+        .events
+        .iter()
+        .find(|a| a.event == ec.event)
+        .is_some_and(|a| !event_over(budget, &a.bound));
+    let loose: Vec<String> = ec
+        .rules
+        .iter()
+        .filter_map(|r| {
+            cx.program
+                .rules
+                .get(r.0 as usize)
+                .map(|rule| loose_fields(cx, *r, rule))
+        })
+        .flatten()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // The rule that costs most on this event type.
+    let heaviest = ec
+        .rules
+        .iter()
+        .filter_map(|r| report.rules.get(r.0 as usize))
+        .max_by_key(|r| r.steps);
+    let heaviest_text = heaviest.map_or(String::new(), |r| {
+        let name = cx
             .program
             .rules
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| !matches!(r.kind, RuleKind::Single { .. }))
-            .flat_map(|(i, r)| loose_fields(cx, RuleId(u32::try_from(i).unwrap_or(u32::MAX)), r))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let message = format!(
-            "the bundle keeps up to {} bytes of state, the budget is {}",
-            report.state_bytes, budget.max_state_bytes
-        );
-        errors.push(if passes && !loose.is_empty() {
-            Cx::global(
-                Code::HostBoundsBreakProof,
-                format!(
-                    "host bounds {}, and the state proof fails under them: {message}",
-                    loose.join("; ")
-                ),
-            )
-        } else {
-            Cx::global(Code::BundleStateOverBudget, message)
-        });
+            .get(r.rule.0 as usize)
+            .map_or("?", |rule| rule.name.as_str());
+        format!(
+            "; the costliest rule, `{name}`, takes {} ({}%)",
+            show(&r.bound),
+            r.steps.saturating_mul(100) / ec.total_steps.max(1)
+        )
+    });
+    let message = format!(
+        "event type `{}` takes up to {} ({} in the prefilter, over {} rules), the \
+         budget is {} + {} x n ({} at {} bytes){heaviest_text}",
+        ec.name,
+        show(&ec.bound),
+        ec.prefilter_steps,
+        ec.rules.len(),
+        budget.max_event_base_steps,
+        budget.max_event_steps_per_byte,
+        budget.max_event_cost,
+        ec.bound.max_event_bytes
+    );
+    // Reported at the costliest rule's dominating node, where a fix would start.
+    let at_rule = heaviest.map(|r| r.rule);
+    let at_node = at_rule.and_then(|rid| {
+        cx.program
+            .rules
+            .get(rid.0 as usize)
+            .and_then(|rule| dominant_node(cx, regexes, rid, rule))
+            .map(|(e, _)| e)
+    });
+    let (code, message) = if passes && !loose.is_empty() {
+        (
+            Code::HostBoundsBreakProof,
+            format!(
+                "host bounds {}, and the cost proof fails under them: {message}",
+                loose.join("; ")
+            ),
+        )
+    } else {
+        (Code::EventCostOverBudget, message)
+    };
+    match at_rule {
+        Some(rid) => cx.err(code, rid, at_node, message),
+        None => Cx::global(code, message),
+    }
+}
+
+/// The bundle keeps more state than the bundle budget allows.
+fn bundle_state_error(cx: &Cx<'_>, report: &CostReport, assumed: &CostReport) -> VerifyError {
+    let budget = cx.budget;
+    let passes = assumed.state_bytes <= budget.max_state_bytes;
+    let loose: Vec<String> = cx
+        .program
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !matches!(r.kind, RuleKind::Single { .. }))
+        .flat_map(|(i, r)| loose_fields(cx, RuleId(u32::try_from(i).unwrap_or(u32::MAX)), r))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let message = format!(
+        "the bundle keeps up to {} bytes of state, the budget is {}",
+        report.state_bytes, budget.max_state_bytes
+    );
+    if passes && !loose.is_empty() {
+        Cx::global(
+            Code::HostBoundsBreakProof,
+            format!(
+                "host bounds {}, and the state proof fails under them: {message}",
+                loose.join("; ")
+            ),
+        )
+    } else {
+        Cx::global(Code::BundleStateOverBudget, message)
     }
 }
 

@@ -21,7 +21,10 @@ use super::{Cx, VerifyError};
 use crate::budget::QUANT_LEVELS_CAP;
 use crate::builtins::{self, ParamTy};
 use crate::error::Code;
-use crate::ir::{Capture, CmpOp, ExprId, ExprKind, Rule, RuleId, RuleKind, TemplatePart};
+use crate::ir::{
+    CallId, Capture, CmpOp, Expr, ExprId, ExprKind, FieldReq, Rule, RuleId, RuleKind, SequenceDef,
+    TemplatePart,
+};
 use crate::types::{Scalar, Ty};
 
 /// A scalar as a small nonzero code, for the per-node variable tables (0 is "not free").
@@ -205,180 +208,17 @@ fn check_types_and_scopes(
     roots: &[(ExprId, u32, bool)],
     errors: &mut Vec<VerifyError>,
 ) {
-    let p = cx.program;
     let exprs = &rule.exprs;
-    let n = exprs.len();
     let max_depth = cx.budget.limits.max_depth;
-    let captures = captures(rule);
-    let mut free: Vec<[u8; LEVELS]> = Vec::with_capacity(n);
-    let mut min_bind: Vec<u8> = Vec::with_capacity(n);
-    let mut height: Vec<u32> = Vec::with_capacity(n);
+    let mut scopes = Scopes::with_capacity(exprs.len());
     let mut depth_reported = false;
-    // Ids were checked by pass 1: every operand is below its node, so these reads are in range.
-    let ty = |e: ExprId| exprs.get(e.0 as usize).map_or(Ty::BOOL, |x| x.ty);
 
     for (i, expr) in exprs.iter().enumerate() {
         let eid = ExprId(u32::try_from(i).unwrap_or(u32::MAX));
         let mut fail = |code: Code, message: String| {
             errors.push(cx.err(code, id, Some(eid), message));
         };
-
-        // ---- types ----
-        let need = |e: ExprId, want: Ty, what: &str| -> Result<(), String> {
-            let got = ty(e);
-            if got == want {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{what} (node {}) is `{got}`, it must be `{want}`",
-                    e.0
-                ))
-            }
-        };
-        let computed: Result<Ty, (Code, String)> = (|| {
-            use ExprKind as K;
-            let ill = |m: String| (Code::IllTyped, m);
-            Ok(match &expr.kind {
-                K::Bool(_) | K::Exists(_) => Ty::BOOL,
-                K::Int(_) => Ty::INT,
-                K::Str(_) => Ty::STR,
-                K::Ip(_) => Ty::IP,
-                K::List(l) => Ty::List(p.lists.get(l.0 as usize).map_or(Scalar::Str, |l| l.elem)),
-                K::Field(f) => p.fields.get(f.0 as usize).map_or(expr.ty, |r| r.ty),
-                K::Truncated(f) => {
-                    let fty = p.fields.get(f.0 as usize).map_or(Ty::STR, |r| r.ty);
-                    if fty.scalar() != Scalar::Str {
-                        return Err(ill(format!("`truncated` of a field of type `{fty}`")));
-                    }
-                    Ty::BOOL
-                }
-                K::Captured(c) => captures
-                    .get(usize::from(c.0))
-                    .and_then(|cap| p.fields.get(cap.field.0 as usize))
-                    .map_or(expr.ty, |r| r.ty),
-                K::Local(_) => {
-                    if expr.ty.is_list() {
-                        return Err(ill(format!(
-                            "a quantifier variable is one item, not `{}`",
-                            expr.ty
-                        )));
-                    }
-                    expr.ty
-                }
-                K::Not(e) => {
-                    need(*e, Ty::BOOL, "the operand of `not`").map_err(ill)?;
-                    Ty::BOOL
-                }
-                K::And(v) | K::Or(v) => {
-                    for e in v {
-                        need(*e, Ty::BOOL, "an operand of `and`/`or`").map_err(ill)?;
-                    }
-                    Ty::BOOL
-                }
-                K::Neg(e) => {
-                    need(*e, Ty::INT, "the operand of `-`").map_err(ill)?;
-                    Ty::INT
-                }
-                K::Arith(_, a, b) => {
-                    need(*a, Ty::INT, "the left operand of arithmetic").map_err(ill)?;
-                    need(*b, Ty::INT, "the right operand of arithmetic").map_err(ill)?;
-                    Ty::INT
-                }
-                K::Cmp(op, a, b) => {
-                    if matches!(op, CmpOp::Eq | CmpOp::Ne) {
-                        let (ta, tb) = (ty(*a), ty(*b));
-                        if ta != tb || ta.is_list() {
-                            return Err(ill(format!(
-                                "`==`/`!=` compares two scalars of one type, not `{ta}` and `{tb}`"
-                            )));
-                        }
-                    } else {
-                        need(*a, Ty::INT, "the left operand of an ordering").map_err(ill)?;
-                        need(*b, Ty::INT, "the right operand of an ordering").map_err(ill)?;
-                    }
-                    Ty::BOOL
-                }
-                K::StrTest { lhs, rhs, .. } => {
-                    need(*lhs, Ty::STR, "the subject of a string test").map_err(ill)?;
-                    need(*rhs, Ty::STR, "the pattern of a string test").map_err(ill)?;
-                    Ty::BOOL
-                }
-                K::StrList { lhs, list, .. } => {
-                    need(*lhs, Ty::STR, "the subject of a string test").map_err(ill)?;
-                    let elem = p.lists.get(list.0 as usize).map_or(Scalar::Str, |l| l.elem);
-                    if elem != Scalar::Str {
-                        return Err(ill(format!(
-                            "a string test over a list of `{elem}` (list #{})",
-                            list.0
-                        )));
-                    }
-                    Ty::BOOL
-                }
-                K::Member { lhs, list, fold } => {
-                    let (tl, tlist) = (ty(*lhs), ty(*list));
-                    let Ty::List(item) = tlist else {
-                        return Err(ill(format!("`in` over `{tlist}`, which is no list")));
-                    };
-                    let Ty::Scalar(elem) = tl else {
-                        return Err(ill(format!("`in` of a list `{tl}`")));
-                    };
-                    if !(elem == item || (elem == Scalar::Ip && item == Scalar::Cidr)) {
-                        return Err(ill(format!("`{tl}` in `{tlist}`")));
-                    }
-                    if *fold && item != Scalar::Str {
-                        return Err(ill(format!("`iin` over `{tlist}`: only strings fold")));
-                    }
-                    Ty::BOOL
-                }
-                K::Matches { lhs, .. } => {
-                    need(*lhs, Ty::STR, "the subject of `matches`").map_err(ill)?;
-                    Ty::BOOL
-                }
-                K::Call { builtin, args } => {
-                    let Some(sig) = p.builtins.get(usize::from(builtin.0)) else {
-                        return Ok(expr.ty); // reported by pass 1
-                    };
-                    if args.len() != sig.params.len() {
-                        return Err(ill(format!(
-                            "`{}` takes {} argument(s), the call passes {}",
-                            sig.name,
-                            sig.params.len(),
-                            args.len()
-                        )));
-                    }
-                    let def = cx.binding.builtin(*builtin).and_then(builtins::get);
-                    for (k, (arg, want)) in args.iter().zip(&sig.params).enumerate() {
-                        need(*arg, *want, &format!("argument {k} of `{}`", sig.name))
-                            .map_err(ill)?;
-                        let field_only = def
-                            .and_then(|d| d.params.get(k))
-                            .is_some_and(|pt| matches!(pt, ParamTy::FieldRef(_)));
-                        let is_field = exprs
-                            .get(arg.0 as usize)
-                            .is_some_and(|a| matches!(a.kind, ExprKind::Field(_)));
-                        if field_only && !is_field {
-                            return Err(ill(format!(
-                                "argument {k} of `{}` must be a field read",
-                                sig.name
-                            )));
-                        }
-                    }
-                    sig.ret
-                }
-                K::Quant { list, body, .. } => {
-                    let tlist = ty(*list);
-                    if !tlist.is_list() {
-                        return Err((
-                            Code::QuantOverNonList,
-                            format!("the quantifier ranges over `{tlist}` (node {})", list.0),
-                        ));
-                    }
-                    need(*body, Ty::BOOL, "the body of a quantifier").map_err(ill)?;
-                    Ty::BOOL
-                }
-            })
-        })();
-        match computed {
+        match node_type(cx, rule, expr) {
             Ok(t) if t != expr.ty => fail(
                 Code::IllTyped,
                 format!("node {i} is declared `{}`, but computes `{t}`", expr.ty),
@@ -386,84 +226,278 @@ fn check_types_and_scopes(
             Ok(_) => {}
             Err((code, message)) => fail(code, message),
         }
+        let h = scopes.push(exprs, expr, &mut fail);
+        if h > max_depth && !depth_reported {
+            depth_reported = true;
+            fail(
+                Code::TooDeep,
+                format!("expressions nest {h} deep here, the limit is {max_depth}"),
+            );
+        }
+    }
 
-        // ---- scopes and depth ----
+    for &(root, _, must_bool) in roots {
+        let r = root.0 as usize;
+        if let Some(level) = scopes
+            .free
+            .get(r)
+            .and_then(|f| f.iter().position(|&c| c != 0))
+        {
+            errors.push(cx.err(
+                Code::LocalOutOfScope,
+                id,
+                Some(root),
+                format!("reads the quantifier variable of level {level} outside any quantifier"),
+            ));
+        }
+        if must_bool {
+            let t = declared(exprs, root);
+            if t != Ty::BOOL {
+                errors.push(cx.err(
+                    Code::IllTyped,
+                    id,
+                    Some(root),
+                    format!("the condition is `{t}`, it must be `bool`"),
+                ));
+            }
+        }
+    }
+}
+
+/// The declared type of node `e`. Ids were checked by pass 1: every operand is below its node,
+/// so these reads are in range.
+fn declared(exprs: &[Expr], e: ExprId) -> Ty {
+    exprs.get(e.0 as usize).map_or(Ty::BOOL, |x| x.ty)
+}
+
+/// `Ok` when operand `e` is declared `want`; else the message, naming it as `what`.
+fn need(exprs: &[Expr], e: ExprId, want: Ty, what: &str) -> Result<(), String> {
+    let got = declared(exprs, e);
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} (node {}) is `{got}`, it must be `{want}`",
+            e.0
+        ))
+    }
+}
+
+/// The type node `expr` computes from its kind and its operands' declared types, or the first
+/// fault (E0404, E0409).
+fn node_type(cx: &Cx<'_>, rule: &Rule, expr: &Expr) -> Result<Ty, (Code, String)> {
+    use ExprKind as K;
+    let p = cx.program;
+    let exprs = &rule.exprs;
+    let ty = |e: ExprId| declared(exprs, e);
+    let need = |e: ExprId, want: Ty, what: &str| need(exprs, e, want, what);
+    let ill = |m: String| (Code::IllTyped, m);
+    Ok(match &expr.kind {
+        K::Bool(_) | K::Exists(_) => Ty::BOOL,
+        K::Int(_) => Ty::INT,
+        K::Str(_) => Ty::STR,
+        K::Ip(_) => Ty::IP,
+        K::List(l) => Ty::List(p.lists.get(l.0 as usize).map_or(Scalar::Str, |l| l.elem)),
+        K::Field(f) => p.fields.get(f.0 as usize).map_or(expr.ty, |r| r.ty),
+        K::Truncated(f) => {
+            let fty = p.fields.get(f.0 as usize).map_or(Ty::STR, |r| r.ty);
+            if fty.scalar() != Scalar::Str {
+                return Err(ill(format!("`truncated` of a field of type `{fty}`")));
+            }
+            Ty::BOOL
+        }
+        K::Captured(c) => captures(rule)
+            .get(usize::from(c.0))
+            .and_then(|cap| p.fields.get(cap.field.0 as usize))
+            .map_or(expr.ty, |r| r.ty),
+        K::Local(_) => {
+            if expr.ty.is_list() {
+                return Err(ill(format!(
+                    "a quantifier variable is one item, not `{}`",
+                    expr.ty
+                )));
+            }
+            expr.ty
+        }
+        K::Not(e) => {
+            need(*e, Ty::BOOL, "the operand of `not`").map_err(ill)?;
+            Ty::BOOL
+        }
+        K::And(v) | K::Or(v) => {
+            for e in v {
+                need(*e, Ty::BOOL, "an operand of `and`/`or`").map_err(ill)?;
+            }
+            Ty::BOOL
+        }
+        K::Neg(e) => {
+            need(*e, Ty::INT, "the operand of `-`").map_err(ill)?;
+            Ty::INT
+        }
+        K::Arith(_, a, b) => {
+            need(*a, Ty::INT, "the left operand of arithmetic").map_err(ill)?;
+            need(*b, Ty::INT, "the right operand of arithmetic").map_err(ill)?;
+            Ty::INT
+        }
+        K::Cmp(op, a, b) => {
+            if matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                let (ta, tb) = (ty(*a), ty(*b));
+                if ta != tb || ta.is_list() {
+                    return Err(ill(format!(
+                        "`==`/`!=` compares two scalars of one type, not `{ta}` and `{tb}`"
+                    )));
+                }
+            } else {
+                need(*a, Ty::INT, "the left operand of an ordering").map_err(ill)?;
+                need(*b, Ty::INT, "the right operand of an ordering").map_err(ill)?;
+            }
+            Ty::BOOL
+        }
+        K::StrTest { lhs, rhs, .. } => {
+            need(*lhs, Ty::STR, "the subject of a string test").map_err(ill)?;
+            need(*rhs, Ty::STR, "the pattern of a string test").map_err(ill)?;
+            Ty::BOOL
+        }
+        K::StrList { lhs, list, .. } => {
+            need(*lhs, Ty::STR, "the subject of a string test").map_err(ill)?;
+            let elem = p.lists.get(list.0 as usize).map_or(Scalar::Str, |l| l.elem);
+            if elem != Scalar::Str {
+                return Err(ill(format!(
+                    "a string test over a list of `{elem}` (list #{})",
+                    list.0
+                )));
+            }
+            Ty::BOOL
+        }
+        K::Member { lhs, list, fold } => member_type(ty(*lhs), ty(*list), *fold).map_err(ill)?,
+        K::Matches { lhs, .. } => {
+            need(*lhs, Ty::STR, "the subject of `matches`").map_err(ill)?;
+            Ty::BOOL
+        }
+        K::Call { builtin, args } => call_type(cx, exprs, expr, *builtin, args).map_err(ill)?,
+        K::Quant { list, body, .. } => {
+            let tlist = ty(*list);
+            if !tlist.is_list() {
+                return Err((
+                    Code::QuantOverNonList,
+                    format!("the quantifier ranges over `{tlist}` (node {})", list.0),
+                ));
+            }
+            need(*body, Ty::BOOL, "the body of a quantifier").map_err(ill)?;
+            Ty::BOOL
+        }
+    })
+}
+
+/// The type of `lhs in list` (`iin` when `fold`), from the operands' types `tl` and `tlist`.
+fn member_type(tl: Ty, tlist: Ty, fold: bool) -> Result<Ty, String> {
+    let Ty::List(item) = tlist else {
+        return Err(format!("`in` over `{tlist}`, which is no list"));
+    };
+    let Ty::Scalar(elem) = tl else {
+        return Err(format!("`in` of a list `{tl}`"));
+    };
+    if !(elem == item || (elem == Scalar::Ip && item == Scalar::Cidr)) {
+        return Err(format!("`{tl}` in `{tlist}`"));
+    }
+    if fold && item != Scalar::Str {
+        return Err(format!("`iin` over `{tlist}`: only strings fold"));
+    }
+    Ok(Ty::BOOL)
+}
+
+/// The type of a call of `builtin` on `args`: the arguments against the program's signature,
+/// and the builtin's field-only parameters against field reads.
+fn call_type(
+    cx: &Cx<'_>,
+    exprs: &[Expr],
+    expr: &Expr,
+    builtin: CallId,
+    args: &[ExprId],
+) -> Result<Ty, String> {
+    let Some(sig) = cx.program.builtins.get(usize::from(builtin.0)) else {
+        return Ok(expr.ty); // reported by pass 1
+    };
+    if args.len() != sig.params.len() {
+        return Err(format!(
+            "`{}` takes {} argument(s), the call passes {}",
+            sig.name,
+            sig.params.len(),
+            args.len()
+        ));
+    }
+    let def = cx.binding.builtin(builtin).and_then(builtins::get);
+    for (k, (arg, want)) in args.iter().zip(&sig.params).enumerate() {
+        need(
+            exprs,
+            *arg,
+            *want,
+            &format!("argument {k} of `{}`", sig.name),
+        )?;
+        let field_only = def
+            .and_then(|d| d.params.get(k))
+            .is_some_and(|pt| matches!(pt, ParamTy::FieldRef(_)));
+        let is_field = exprs
+            .get(arg.0 as usize)
+            .is_some_and(|a| matches!(a.kind, ExprKind::Field(_)));
+        if field_only && !is_field {
+            return Err(format!(
+                "argument {k} of `{}` must be a field read",
+                sig.name
+            ));
+        }
+    }
+    Ok(sig.ret)
+}
+
+/// Pass 2's tables, one row per node checked so far (indexed by node id): the quantifier
+/// variables free in it (by level, the type code each is read at; 0 when not free), the
+/// lowest level a quantifier inside it binds ([`NO_BIND`] when none), and its height.
+struct Scopes {
+    free: Vec<[u8; LEVELS]>,
+    min_bind: Vec<u8>,
+    height: Vec<u32>,
+}
+
+impl Scopes {
+    fn with_capacity(n: usize) -> Scopes {
+        Scopes {
+            free: Vec::with_capacity(n),
+            min_bind: Vec::with_capacity(n),
+            height: Vec::with_capacity(n),
+        }
+    }
+
+    fn free_of(&self, e: ExprId) -> [u8; LEVELS] {
+        self.free.get(e.0 as usize).copied().unwrap_or([0; LEVELS])
+    }
+
+    fn bind_of(&self, e: ExprId) -> u8 {
+        self.min_bind.get(e.0 as usize).copied().unwrap_or(NO_BIND)
+    }
+
+    fn height_of(&self, e: ExprId) -> u32 {
+        self.height.get(e.0 as usize).copied().unwrap_or(0)
+    }
+
+    /// Adds the row of `expr` (the next node), reporting its scope faults through `fail`;
+    /// returns its height.
+    fn push(&mut self, exprs: &[Expr], expr: &Expr, fail: &mut dyn FnMut(Code, String)) -> u32 {
         let mut acc = [0u8; LEVELS];
         let mut bind = NO_BIND;
         let mut h: u32 = 1;
-        let merge = |acc: &mut [u8; LEVELS], from: &[u8; LEVELS], skip: Option<usize>| {
-            let mut conflict = None;
-            for (level, (a, f)) in acc.iter_mut().zip(from).enumerate() {
-                if *f == 0 || Some(level) == skip {
-                    continue;
-                }
-                if *a != 0 && *a != *f && conflict.is_none() {
-                    conflict = Some((level, *a, *f));
-                }
-                *a = *f;
-            }
-            conflict
-        };
-        let get =
-            |v: &Vec<[u8; LEVELS]>, e: ExprId| v.get(e.0 as usize).copied().unwrap_or([0; LEVELS]);
         let mut conflicts = Vec::new();
         match &expr.kind {
             ExprKind::Quant {
                 local, list, body, ..
             } => {
                 let l = usize::from(local.0);
-                let (fl, fb) = (get(&free, *list), get(&free, *body));
-                if let Some(k) = (l..LEVELS).find(|&k| fl[k] != 0) {
-                    fail(
-                        Code::LocalOutOfScope,
-                        format!(
-                            "the list of the quantifier at level {l} reads the variable of level \
-                             {k}, which it does not see"
-                        ),
-                    );
-                }
-                if let Some(k) = (l + 1..LEVELS).find(|&k| fb[k] != 0) {
-                    fail(
-                        Code::LocalOutOfScope,
-                        format!(
-                            "the body of the quantifier at level {l} reads the variable of level \
-                             {k}, which no enclosing quantifier binds"
-                        ),
-                    );
-                }
-                let inner = min_bind.get(body.0 as usize).copied().unwrap_or(NO_BIND);
-                if usize::from(inner) <= l {
-                    fail(
-                        Code::LocalOutOfScope,
-                        format!(
-                            "a quantifier at level {inner} is nested in the body of the \
-                             quantifier at level {l}; nested quantifiers take deeper levels"
-                        ),
-                    );
-                }
-                if let Ty::List(item) = ty(*list) {
-                    if fb.get(l).is_some_and(|&c| c != 0 && c != code(item)) {
-                        fail(
-                            Code::IllTyped,
-                            format!(
-                                "the variable of level {l} is read as `{}`, but the quantifier \
-                                 ranges over `[{item}]`",
-                                scalar_of(fb.get(l).copied().unwrap_or(0))
-                            ),
-                        );
-                    }
-                }
+                let inner = self.check_quant(exprs, l, *list, *body, fail);
+                let (fl, fb) = (self.free_of(*list), self.free_of(*body));
                 conflicts.extend(merge(&mut acc, &fl, None));
                 conflicts.extend(merge(&mut acc, &fb, Some(l)));
                 let lb = u8::try_from(l).unwrap_or(NO_BIND);
-                bind = lb
-                    .min(min_bind.get(list.0 as usize).copied().unwrap_or(NO_BIND))
-                    .min(inner);
-                h = 1 + height
-                    .get(list.0 as usize)
-                    .copied()
-                    .unwrap_or(0)
-                    .max(height.get(body.0 as usize).copied().unwrap_or(0));
+                bind = lb.min(self.bind_of(*list)).min(inner);
+                h = 1 + self.height_of(*list).max(self.height_of(*body));
             }
             kind => {
                 if let ExprKind::Local(l) = kind {
@@ -472,9 +506,9 @@ fn check_types_and_scopes(
                     }
                 }
                 kind.for_each_operand(|o| {
-                    conflicts.extend(merge(&mut acc, &get(&free, o), None));
-                    bind = bind.min(min_bind.get(o.0 as usize).copied().unwrap_or(NO_BIND));
-                    h = h.max(1 + height.get(o.0 as usize).copied().unwrap_or(0));
+                    conflicts.extend(merge(&mut acc, &self.free_of(o), None));
+                    bind = bind.min(self.bind_of(o));
+                    h = h.max(1 + self.height_of(o));
                 });
             }
         }
@@ -488,40 +522,85 @@ fn check_types_and_scopes(
                 ),
             );
         }
-        if h > max_depth && !depth_reported {
-            depth_reported = true;
-            fail(
-                Code::TooDeep,
-                format!("expressions nest {h} deep here, the limit is {max_depth}"),
-            );
-        }
-        free.push(acc);
-        min_bind.push(bind);
-        height.push(h);
+        self.free.push(acc);
+        self.min_bind.push(bind);
+        self.height.push(h);
+        h
     }
 
-    for &(root, _, must_bool) in roots {
-        let r = root.0 as usize;
-        if let Some(level) = free.get(r).and_then(|f| f.iter().position(|&c| c != 0)) {
-            errors.push(cx.err(
+    /// The scoping rules of a quantifier at level `l` over `list` with `body`; returns the
+    /// lowest level a quantifier inside its body binds.
+    fn check_quant(
+        &self,
+        exprs: &[Expr],
+        l: usize,
+        list: ExprId,
+        body: ExprId,
+        fail: &mut dyn FnMut(Code, String),
+    ) -> u8 {
+        let (fl, fb) = (self.free_of(list), self.free_of(body));
+        if let Some(k) = (l..LEVELS).find(|&k| fl[k] != 0) {
+            fail(
                 Code::LocalOutOfScope,
-                id,
-                Some(root),
-                format!("reads the quantifier variable of level {level} outside any quantifier"),
-            ));
+                format!(
+                    "the list of the quantifier at level {l} reads the variable of level \
+                     {k}, which it does not see"
+                ),
+            );
         }
-        if must_bool {
-            let t = ty(root);
-            if t != Ty::BOOL {
-                errors.push(cx.err(
+        if let Some(k) = (l + 1..LEVELS).find(|&k| fb[k] != 0) {
+            fail(
+                Code::LocalOutOfScope,
+                format!(
+                    "the body of the quantifier at level {l} reads the variable of level \
+                     {k}, which no enclosing quantifier binds"
+                ),
+            );
+        }
+        let inner = self.bind_of(body);
+        if usize::from(inner) <= l {
+            fail(
+                Code::LocalOutOfScope,
+                format!(
+                    "a quantifier at level {inner} is nested in the body of the \
+                     quantifier at level {l}; nested quantifiers take deeper levels"
+                ),
+            );
+        }
+        if let Ty::List(item) = declared(exprs, list) {
+            if fb.get(l).is_some_and(|&c| c != 0 && c != code(item)) {
+                fail(
                     Code::IllTyped,
-                    id,
-                    Some(root),
-                    format!("the condition is `{t}`, it must be `bool`"),
-                ));
+                    format!(
+                        "the variable of level {l} is read as `{}`, but the quantifier \
+                         ranges over `[{item}]`",
+                        scalar_of(fb.get(l).copied().unwrap_or(0))
+                    ),
+                );
             }
         }
+        inner
     }
+}
+
+/// Merges the free-variable row `from` (but level `skip`) into `acc`; returns the first level
+/// read at two types, with both.
+fn merge(
+    acc: &mut [u8; LEVELS],
+    from: &[u8; LEVELS],
+    skip: Option<usize>,
+) -> Option<(usize, u8, u8)> {
+    let mut conflict = None;
+    for (level, (a, f)) in acc.iter_mut().zip(from).enumerate() {
+        if *f == 0 || Some(level) == skip {
+            continue;
+        }
+        if *a != 0 && *a != *f && conflict.is_none() {
+            conflict = Some((level, *a, *f));
+        }
+        *a = *f;
+    }
+    conflict
 }
 
 /// Pass 3: which roots reach each node; field reads and captured values in their place.
@@ -533,6 +612,35 @@ fn check_placement(
     errors: &mut Vec<VerifyError>,
 ) {
     let p = cx.program;
+    let mask = reach(rule, roots);
+    for (i, expr) in rule.exprs.iter().enumerate() {
+        let m = mask.get(i).copied().unwrap_or(0);
+        if m == 0 {
+            continue;
+        }
+        let eid = Some(ExprId(u32::try_from(i).unwrap_or(u32::MAX)));
+        let fault = match (&expr.kind, &rule.kind) {
+            (ExprKind::Field(f) | ExprKind::Exists(f) | ExprKind::Truncated(f), kind) => p
+                .fields
+                .get(f.0 as usize)
+                .and_then(|req| read_elsewhere(req, kind, m))
+                .map(|m| (Code::FieldOfOtherEvent, m)),
+            (ExprKind::Captured(c), RuleKind::Sequence(seq)) => seq
+                .captures
+                .get(usize::from(c.0))
+                .and_then(|cap| read_before_capture(seq, cap, m))
+                .map(|m| (Code::CapturedOutOfPlace, m)),
+            _ => None,
+        };
+        if let Some((code, message)) = fault {
+            errors.push(cx.err(code, id, eid, message));
+        }
+    }
+}
+
+/// The context bits of every node: the roots that reach it, top-down (operands precede their
+/// nodes, so one pass from the last node does).
+fn reach(rule: &Rule, roots: &[(ExprId, u32, bool)]) -> Vec<u32> {
     let n = rule.exprs.len();
     let mut mask = vec![0u32; n];
     for &(root, bits, _) in roots {
@@ -553,96 +661,62 @@ fn check_placement(
             });
         }
     }
+    mask
+}
 
-    for (i, expr) in rule.exprs.iter().enumerate() {
-        let m = mask.get(i).copied().unwrap_or(0);
-        if m == 0 {
-            continue;
-        }
-        let eid = Some(ExprId(u32::try_from(i).unwrap_or(u32::MAX)));
-        let fault = match (&expr.kind, &rule.kind) {
-            (
-                ExprKind::Field(f) | ExprKind::Exists(f) | ExprKind::Truncated(f),
-                RuleKind::Single { events, .. },
-            ) => p.fields.get(f.0 as usize).and_then(|req| {
-                (!events.contains(&req.event)).then(|| {
-                    (
-                        Code::FieldOfOtherEvent,
-                        format!(
-                            "reads `{}.{}`, but the rule runs on {}",
-                            req.event,
-                            req.field,
-                            events.join(", ")
-                        ),
-                    )
-                })
-            }),
-            (
-                ExprKind::Field(f) | ExprKind::Exists(f) | ExprKind::Truncated(f),
-                RuleKind::Threshold(t),
-            ) => p.fields.get(f.0 as usize).and_then(|req| {
-                (!t.events.contains(&req.event)).then(|| {
-                    (
-                        Code::FieldOfOtherEvent,
-                        format!(
-                            "reads `{}.{}`, but the rule runs on {}",
-                            req.event,
-                            req.field,
-                            t.events.join(", ")
-                        ),
-                    )
-                })
-            }),
-            (
-                ExprKind::Field(f) | ExprKind::Exists(f) | ExprKind::Truncated(f),
-                RuleKind::Sequence(seq),
-            ) => p.fields.get(f.0 as usize).and_then(|req| {
-                let mut fault = None;
-                for (s, step) in seq.steps.iter().enumerate().take(MASK_STEPS) {
-                    if m & (1 << s) != 0 && step.event != req.event {
-                        fault = Some(format!(
-                            "step `{}` matches `{}`, but reads `{}.{}`",
-                            step.name, step.event, req.event, req.field
-                        ));
-                        break;
-                    }
+/// Why a read of field `req`, reached from the contexts `m` of a rule of `kind`, reads an event
+/// type that context does not run on (E0411); `None` when it is in its place.
+fn read_elsewhere(req: &FieldReq, kind: &RuleKind, m: u32) -> Option<String> {
+    let misplaced = |events: &[String]| {
+        (!events.contains(&req.event)).then(|| {
+            format!(
+                "reads `{}.{}`, but the rule runs on {}",
+                req.event,
+                req.field,
+                events.join(", ")
+            )
+        })
+    };
+    match kind {
+        RuleKind::Single { events, .. } => misplaced(events),
+        RuleKind::Threshold(t) => misplaced(&t.events),
+        RuleKind::Sequence(seq) => {
+            for (s, step) in seq.steps.iter().enumerate().take(MASK_STEPS) {
+                if m & (1 << s) != 0 && step.event != req.event {
+                    return Some(format!(
+                        "step `{}` matches `{}`, but reads `{}.{}`",
+                        step.name, step.event, req.event, req.field
+                    ));
                 }
-                if fault.is_none() && m & OUTPUT_BIT != 0 {
-                    if let Some(last) = seq.steps.last() {
-                        if last.event != req.event {
-                            fault = Some(format!(
-                                "the alert reads `{}.{}` from the event, but the last step \
-                                 matches `{}` (earlier steps' fields must be captured)",
-                                req.event, req.field, last.event
-                            ));
-                        }
-                    }
-                }
-                fault.map(|m| (Code::FieldOfOtherEvent, m))
-            }),
-            (ExprKind::Captured(c), RuleKind::Sequence(seq)) => {
-                seq.captures.get(usize::from(c.0)).and_then(|cap| {
-                    seq.steps
-                        .iter()
-                        .enumerate()
-                        .take(MASK_STEPS)
-                        .find(|(s, _)| m & (1 << s) != 0 && usize::from(cap.step) >= *s)
-                        .map(|(_, step)| {
-                            (
-                                Code::CapturedOutOfPlace,
-                                format!(
-                                    "step `{}` reads a value captured at step {}, which has not \
-                                     matched yet",
-                                    step.name, cap.step
-                                ),
-                            )
-                        })
-                })
             }
-            _ => None,
-        };
-        if let Some((code, message)) = fault {
-            errors.push(cx.err(code, id, eid, message));
+            if m & OUTPUT_BIT != 0 {
+                if let Some(last) = seq.steps.last() {
+                    if last.event != req.event {
+                        return Some(format!(
+                            "the alert reads `{}.{}` from the event, but the last step \
+                             matches `{}` (earlier steps' fields must be captured)",
+                            req.event, req.field, last.event
+                        ));
+                    }
+                }
+            }
+            None
         }
     }
+}
+
+/// Why capture `cap`, read from the contexts `m`, is read at a step that has not matched it yet
+/// (E0412); `None` when it is in its place.
+fn read_before_capture(seq: &SequenceDef, cap: &Capture, m: u32) -> Option<String> {
+    seq.steps
+        .iter()
+        .enumerate()
+        .take(MASK_STEPS)
+        .find(|(s, _)| m & (1 << s) != 0 && usize::from(cap.step) >= *s)
+        .map(|(_, step)| {
+            format!(
+                "step `{}` reads a value captured at step {}, which has not matched yet",
+                step.name, cap.step
+            )
+        })
 }
