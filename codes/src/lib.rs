@@ -111,7 +111,7 @@ const fn well_formed(code: &str) -> bool {
 /// stable name, read as its title), code, title. Defined once, used once, below.
 macro_rules! codes {
     ($($(#[$doc:meta])* $name:ident = $code:ident, $title:literal;)*) => {
-        /// Every diagnostic code of Vigil. Variants read as their title; [`ErrorCode::code`] is
+        /// Every diagnostic code of Vigil. Variants read as their title; [`ErrorCode::as_str`] is
         /// how it is printed (`E0302`).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum ErrorCode {
@@ -129,7 +129,7 @@ macro_rules! codes {
             pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$name),*];
 
             /// The code as printed: `"E0302"`.
-            pub const fn code(self) -> &'static str {
+            pub const fn as_str(self) -> &'static str {
                 match self {
                     $(ErrorCode::$name => stringify!($code),)*
                 }
@@ -153,14 +153,19 @@ macro_rules! codes {
 }
 
 impl ErrorCode {
+    /// The code as printed, owned: `"E0302"` (the key of counters and reports).
+    pub fn code(self) -> String {
+        self.as_str().to_owned()
+    }
+
     /// The number: `302` for `E0302` (an E and a W code can share a number).
     pub const fn number(self) -> u16 {
-        digits(self.code())
+        digits(self.as_str())
     }
 
     /// `W` codes are warnings, `E` codes errors.
     pub const fn severity(self) -> Severity {
-        if self.code().as_bytes()[0] == b'W' {
+        if self.as_str().as_bytes()[0] == b'W' {
             Severity::Warning
         } else {
             Severity::Error
@@ -172,16 +177,30 @@ impl ErrorCode {
         Stage::of(self.number())
     }
 
+    /// Whether a decoding code (E07xx) makes a whole line bad: the line yields no event. The
+    /// other decoding codes are counted per value and the line still yields its events; codes
+    /// of other stages are never line errors.
+    pub const fn is_line_error(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::BadJson
+                | ErrorCode::DecodeUnknownEventType
+                | ErrorCode::MissingEventType
+                | ErrorCode::NoRoute
+                | ErrorCode::DecodeIo
+        )
+    }
+
     /// Parses a printed code: `"E0403"`, `"W0201"`; `None` for anything not in the registry.
     pub fn parse(text: &str) -> Option<ErrorCode> {
-        ErrorCode::ALL.iter().copied().find(|c| c.code() == text)
+        ErrorCode::ALL.iter().copied().find(|c| c.as_str() == text)
     }
 }
 
 impl fmt::Display for ErrorCode {
     /// `E0302`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
+        f.write_str(self.as_str())
     }
 }
 
@@ -592,7 +611,7 @@ mod tests {
 
     #[test]
     fn codes_and_names_are_unique() {
-        let codes: HashSet<&str> = ErrorCode::ALL.iter().map(|c| c.code()).collect();
+        let codes: HashSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
         let names: HashSet<&str> = ErrorCode::ALL.iter().map(|c| c.name()).collect();
         assert_eq!(codes.len(), ErrorCode::ALL.len());
         assert_eq!(names.len(), ErrorCode::ALL.len());
@@ -619,15 +638,15 @@ mod tests {
     #[test]
     fn every_code_has_its_parts() {
         for code in ErrorCode::ALL {
-            assert!(well_formed(code.code()));
-            assert_eq!(
-                code.code(),
-                format!("{}{:04}", &code.code()[..1], code.number())
-            );
-            assert_eq!(code.to_string(), code.code());
-            assert_eq!(ErrorCode::parse(code.code()), Some(*code));
+            let text = code.as_str();
+            assert!(well_formed(text));
+            assert_eq!(text, format!("{}{:04}", &text[..1], code.number()));
+            assert_eq!(code.to_string(), text);
+            assert_eq!(code.code(), text);
+            assert_eq!(ErrorCode::parse(text), Some(*code));
             assert!(!code.title().is_empty());
             assert!(code.number() % 100 != 0, "{code}: xx00 is not a code");
+            assert!(!code.is_line_error() || code.stage() == Stage::Decode);
         }
     }
 

@@ -180,7 +180,7 @@ struct Chunk {
     ends: Vec<usize>,
     /// Indexes (into `ends`, ascending) of lines longer than
     /// [`crate::lines::MAX_LINE_BYTES`]: their data is only a marker, and they are reported as
-    /// bad lines ([`DecodeCode::LineTooLong`]) without decoding.
+    /// bad lines ([`DecodeCode::DecodeLineTooLong`]) without decoding.
     too_long: Vec<usize>,
 }
 
@@ -192,7 +192,7 @@ impl Chunk {
 
 /// The error of a line longer than [`crate::lines::MAX_LINE_BYTES`].
 fn too_long_error(line: u64) -> DecodeError {
-    DecodeError::new(DecodeCode::LineTooLong, line, crate::lines::TOO_LONG)
+    DecodeError::new(DecodeCode::DecodeLineTooLong, line, crate::lines::TOO_LONG)
 }
 
 /// The rules, ready to run.
@@ -1139,7 +1139,7 @@ impl<'p> Run<'p> {
     /// run goes on with the next input (under `--strict` it stops, exit status 1).
     fn read_failed(&mut self, index: usize, input: &Input, line_no: u64, e: &io::Error) -> Flow {
         let err = DecodeError::new(
-            DecodeCode::Io,
+            DecodeCode::DecodeIo,
             line_no + 1,
             format!("reading `{}` failed after line {line_no}: {e}", input.name),
         );
@@ -1241,7 +1241,7 @@ impl<'p> Run<'p> {
         let bad_lines: u64 = self
             .bad
             .iter()
-            .filter(|(code, _)| **code != DecodeCode::Io)
+            .filter(|(code, _)| **code != DecodeCode::DecodeIo)
             .map(|(_, b)| b.count)
             .sum();
         if self.blank_lines > 0 || bad_lines > 0 || self.fanout_lines > 0 {
