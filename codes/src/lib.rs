@@ -7,7 +7,7 @@
 //! Sigma importer. Each code has a stable name (its variant) and a one-line title; what it means
 //! and what to do about it is its section in `docs/errors.md`, checked by this crate's tests.
 //!
-//! All of it is one table written once, in [`codes!`]: adding a code is adding a row, and the
+//! All of it is one table written once, in `codes!`: adding a code is adding a row, and the
 //! row is in [`ErrorCode::ALL`] by construction. A released code is never reused or
 //! renumbered; a retired code keeps its row. This crate depends on nothing, so that every crate
 //! of the workspace can use it.
@@ -124,8 +124,9 @@ macro_rules! codes {
         };
 
         impl ErrorCode {
-            /// Every code, in the registry's order: by stage, errors before warnings, numbers
-            /// ascending within a stage.
+            /// Every code, in the registry's order (which `Ord` follows): the front end's errors
+            /// (E01xx–E03xx), its warnings (W02xx, W03xx), then E04xx–E09xx; numbers ascend
+            /// within a stage and severity.
             pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$name),*];
 
             /// The code as printed: `"E0302"`.
@@ -205,7 +206,6 @@ impl fmt::Display for ErrorCode {
 }
 
 codes! {
-
     // ---- E01xx: lexing and parsing (vigil-grammar) ------------------------------------
     /// A character that starts no token.
     UnknownCharacter = E0101, "unknown character";
