@@ -12,7 +12,7 @@ use vigil_runtime::ir;
 use vigil_runtime::schema::Schema;
 use vigil_runtime::verify::{self, Verified, VerifyError};
 
-use crate::diag::{Code, Diagnostic};
+use crate::diag::Diagnostic;
 use crate::lower::{self, Lowered};
 use crate::typeck::Typed;
 use crate::{check, Options, Sources};
@@ -113,7 +113,7 @@ pub fn verify_diag(e: &VerifyError, debug: &ir::DebugInfo, whole: Span) -> Diagn
     } else {
         "in the rules compiled together"
     };
-    let mut d = Diagnostic::new(Code::Runtime(e.code), span, e.message.clone(), label);
+    let mut d = Diagnostic::new(e.code, span, e.message.clone(), label);
     if let Some(name) = &e.rule_name {
         d = d.with_note(format!("found by the verifier in rule `{name}`"));
     }
@@ -151,5 +151,5 @@ fn bind_diag(e: &BindError, program: &ir::Program, debug: &ir::DebugInfo) -> Dia
         .and_then(|name| program.rules.iter().position(|r| &r.name == name))
         .and_then(|i| debug.rules.get(i))
         .map_or_else(Span::default, |r| span_of(r.name));
-    Diagnostic::new(Code::Runtime(e.code), span, e.message.clone(), "this rule")
+    Diagnostic::new(e.code, span, e.message.clone(), "this rule")
 }

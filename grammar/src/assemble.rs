@@ -5,8 +5,10 @@
 //! clause keyword); this module puts them into a [`RuleDecl`] and reports clauses out of order
 //! (`E0116`), written twice (`E0117`) and a missing `on`/`sequence` (`E0118`).
 
+use vigil_codes::ErrorCode;
+
 use crate::ast::{DurationLit, Expr, FieldPath, Ident, Meta, RuleDecl, StrLit, Threshold, Trigger};
-use crate::error::{span, SyntaxCode, SyntaxError};
+use crate::error::{span, SyntaxError};
 use crate::lexer::Sink;
 use crate::span::{FileId, Span};
 use crate::token::StrToken;
@@ -136,7 +138,7 @@ pub(crate) fn rule(
             };
             sink.push(
                 SyntaxError::new(
-                    SyntaxCode::DuplicateClause,
+                    ErrorCode::DuplicateClause,
                     at,
                     format!("rule `{}` has a second {what} clause", rule.name.name),
                     "written again here",
@@ -150,7 +152,7 @@ pub(crate) fn rule(
             if rank < last_rank {
                 sink.push(
                     SyntaxError::new(
-                        SyntaxCode::ClauseOutOfOrder,
+                        ErrorCode::ClauseOutOfOrder,
                         at,
                         format!("`{keyword}` must come before `{last_keyword}`"),
                         "out of order",
@@ -175,7 +177,7 @@ pub(crate) fn rule(
     if rule.trigger.is_none() && !recovered && !sink.any_error_within(l, r) {
         sink.push(
             SyntaxError::new(
-                SyntaxCode::MissingTrigger,
+                ErrorCode::MissingTrigger,
                 rule.name.span,
                 format!("rule `{}` has neither `on` nor `sequence`", rule.name.name),
                 "no event type",

@@ -12,7 +12,10 @@ use std::cell::{Cell, RefCell};
 use lalrpop_util::{ErrorRecovery, ParseError};
 use logos::Logos;
 
-use crate::error::{from_parse_error, span, SyntaxCode, SyntaxError};
+use vigil_codes::ErrorCode;
+
+use crate::error::{span, SyntaxError};
+use crate::parse_error::from_parse_error;
 use crate::span::{FileId, Span};
 use crate::token::{LexState, Token};
 
@@ -132,7 +135,7 @@ impl<'s> Lexer<'s> {
                 format!("unknown characters `{}`", chars.escape_debug())
             };
             self.sink.push(SyntaxError::new(
-                SyntaxCode::UnknownCharacter,
+                ErrorCode::UnknownCharacter,
                 span(self.sink.file, start, end),
                 message,
                 "not part of any token",
@@ -200,7 +203,7 @@ impl Iterator for Lexer<'_> {
             }
             if self.sink.len() + usize::from(self.unknown.is_some()) >= MAX_ERRORS {
                 let e = SyntaxError::new(
-                    SyntaxCode::TooManyErrors,
+                    ErrorCode::TooManyErrors,
                     span(self.sink.file, range.start, range.end),
                     format!(
                         "too many syntax errors; the file is not read past the first \
@@ -244,7 +247,7 @@ impl Iterator for Lexer<'_> {
 /// The error for nesting deeper than [`MAX_NESTING`], at the first place that is too deep.
 pub(crate) fn nesting_error(at: Span) -> SyntaxError {
     SyntaxError::new(
-        SyntaxCode::NestingTooDeep,
+        ErrorCode::NestingTooDeep,
         at,
         format!("nesting deeper than {MAX_NESTING} levels"),
         "too deep",
@@ -282,7 +285,7 @@ pub fn tokens(file: FileId, text: &str) -> (Vec<(Span, Token)>, Vec<SyntaxError>
                 }
                 let chars = text.get(range.start..end).unwrap_or("");
                 errors.push(SyntaxError::new(
-                    SyntaxCode::UnknownCharacter,
+                    ErrorCode::UnknownCharacter,
                     span(file, range.start, end),
                     format!("unknown character `{}`", chars.escape_debug()),
                     "not part of any token",

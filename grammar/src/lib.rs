@@ -17,6 +17,7 @@ pub mod token;
 
 mod assemble;
 mod lexer;
+mod parse_error;
 
 lalrpop_util::lalrpop_mod!(
     #[allow(
@@ -36,6 +37,7 @@ pub use lexer::{tokens, MAX_ERRORS, MAX_NESTING};
 use ast::{Expr, ExprKind, Item};
 use lexer::{nesting_error, Lexer, Sink};
 use span::{FileId, Span};
+use vigil_codes::ErrorCode;
 
 /// The largest source file accepted, in bytes (16 MiB).
 pub const MAX_SOURCE_BYTES: usize = 16 * 1024 * 1024;
@@ -84,14 +86,14 @@ pub fn parse_bytes(file: FileId, bytes: &[u8]) -> (ast::File, Vec<SyntaxError>) 
     errors.retain(|err| {
         let start = err.span.start as usize;
         let end = err.span.end as usize;
-        !(err.code == SyntaxCode::UnknownCharacter
+        !(err.code == ErrorCode::UnknownCharacter
             && text
                 .get(start..end)
                 .is_some_and(|s| s.chars().all(|c| c == char::REPLACEMENT_CHARACTER)))
     });
     errors.push(
         SyntaxError::new(
-            SyntaxCode::InvalidUtf8,
+            ErrorCode::InvalidUtf8,
             error::span(file, at, at + len),
             format!("invalid UTF-8 at byte {at}"),
             "not UTF-8",
@@ -131,7 +133,7 @@ pub fn parse_expr(file: FileId, text: &str) -> (Expr, Vec<SyntaxError>) {
 fn too_large(file: FileId, len: usize) -> Option<SyntaxError> {
     (len > MAX_SOURCE_BYTES).then(|| {
         SyntaxError::new(
-            SyntaxCode::FileTooLarge,
+            ErrorCode::FileTooLarge,
             error::span(file, MAX_SOURCE_BYTES, MAX_SOURCE_BYTES),
             format!("source file is {len} bytes, more than the limit of {MAX_SOURCE_BYTES}"),
             "the limit is reached here",

@@ -8,7 +8,9 @@
 
 use logos::Logos;
 
-use crate::error::{span, SyntaxCode, SyntaxError};
+use vigil_codes::ErrorCode;
+
+use crate::error::{span, SyntaxError};
 use crate::span::FileId;
 
 /// State the logos lexer carries: the file (for error spans) and errors found inside tokens.
@@ -356,7 +358,7 @@ fn lex_decimal(lex: &mut logos::Lexer<'_, Token>) -> u64 {
     let file = lex.extras.file;
     lex.extras.push(
         SyntaxError::new(
-            SyntaxCode::IntegerTooLarge,
+            ErrorCode::IntegerTooLarge,
             span(file, range.start, range.end),
             format!("integer literal `{text}` does not fit in 64 bits"),
             "too large",
@@ -374,7 +376,7 @@ fn lex_hex(lex: &mut logos::Lexer<'_, Token>) -> u64 {
     let file = lex.extras.file;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
         lex.extras.push(SyntaxError::new(
-            SyntaxCode::InvalidHexLiteral,
+            ErrorCode::InvalidHexLiteral,
             span(file, range.start, range.end),
             format!("invalid hexadecimal literal `{text}`"),
             "expected hex digits after `0x`",
@@ -385,7 +387,7 @@ fn lex_hex(lex: &mut logos::Lexer<'_, Token>) -> u64 {
         return n;
     }
     lex.extras.push(SyntaxError::new(
-        SyntaxCode::IntegerTooLarge,
+        ErrorCode::IntegerTooLarge,
         span(file, range.start, range.end),
         format!("integer literal `{text}` does not fit in 64 bits"),
         "too large",
@@ -434,7 +436,7 @@ fn lex_duration(lex: &mut logos::Lexer<'_, Token>) -> u64 {
         let unit_start = range.start + split;
         lex.extras.push(
             SyntaxError::new(
-                SyntaxCode::UnknownDurationUnit,
+                ErrorCode::UnknownDurationUnit,
                 span(file, unit_start, range.end),
                 format!("unknown duration unit `{unit}`"),
                 "unknown unit",
@@ -445,7 +447,7 @@ fn lex_duration(lex: &mut logos::Lexer<'_, Token>) -> u64 {
     };
     let Ok(n) = digits.parse::<u64>() else {
         lex.extras.push(SyntaxError::new(
-            SyntaxCode::IntegerTooLarge,
+            ErrorCode::IntegerTooLarge,
             span(file, range.start, range.start + split),
             format!("duration `{text}` does not fit in 64 bits"),
             "too large",
@@ -468,7 +470,7 @@ fn lex_backtick(lex: &mut logos::Lexer<'_, Token>) -> String {
             lex.bump(i + 1);
             if name.is_empty() {
                 lex.extras.push(SyntaxError::new(
-                    SyntaxCode::InvalidQuotedName,
+                    ErrorCode::InvalidQuotedName,
                     span(file, start, start + 2),
                     "empty backticked name",
                     "empty name",
@@ -483,7 +485,7 @@ fn lex_backtick(lex: &mut logos::Lexer<'_, Token>) -> String {
             lex.bump(end);
             lex.extras.push(
                 SyntaxError::new(
-                    SyntaxCode::InvalidQuotedName,
+                    ErrorCode::InvalidQuotedName,
                     span(file, start, start + 1),
                     "unterminated backticked name",
                     "this backtick is never closed",
@@ -509,7 +511,7 @@ fn lex_string(lex: &mut logos::Lexer<'_, Token>) -> StrToken {
         let Some((i, c)) = chars.next() else {
             lex.extras.push(
                 SyntaxError::new(
-                    SyntaxCode::UnterminatedString,
+                    ErrorCode::UnterminatedString,
                     span(file, start, start + 1),
                     "unterminated string literal",
                     "this string is never closed",
@@ -549,7 +551,7 @@ fn lex_string(lex: &mut logos::Lexer<'_, Token>) -> StrToken {
                                 let stop = escape_end + len;
                                 lex.extras.push(
                                     SyntaxError::new(
-                                        SyntaxCode::InvalidUnicodeEscape,
+                                        ErrorCode::InvalidUnicodeEscape,
                                         span(file, base + i, base + stop),
                                         format!("invalid unicode escape: {why}"),
                                         "invalid escape",
@@ -570,7 +572,7 @@ fn lex_string(lex: &mut logos::Lexer<'_, Token>) -> StrToken {
                         // A backslash before a line break: keep both, report the escape.
                         lex.extras.push(
                             SyntaxError::new(
-                                SyntaxCode::InvalidEscape,
+                                ErrorCode::InvalidEscape,
                                 span(file, base + i, base + i + 1),
                                 "invalid escape `\\` at the end of a line",
                                 "invalid escape",
@@ -583,7 +585,7 @@ fn lex_string(lex: &mut logos::Lexer<'_, Token>) -> StrToken {
                     other => {
                         lex.extras.push(
                             SyntaxError::new(
-                                SyntaxCode::InvalidEscape,
+                                ErrorCode::InvalidEscape,
                                 span(file, base + i, base + escape_end),
                                 format!("invalid escape `\\{other}` in string literal"),
                                 "invalid escape",
@@ -661,7 +663,7 @@ fn lex_raw_string(lex: &mut logos::Lexer<'_, Token>) -> StrToken {
             lex.bump(rest.len());
             lex.extras.push(
                 SyntaxError::new(
-                    SyntaxCode::UnterminatedString,
+                    ErrorCode::UnterminatedString,
                     span(file, start, start + opener),
                     "unterminated raw string literal",
                     "this string is never closed",
@@ -704,7 +706,7 @@ fn lex_block_comment(lex: &mut logos::Lexer<'_, Token>) {
     lex.bump(rest.len());
     lex.extras.push(
         SyntaxError::new(
-            SyntaxCode::UnterminatedComment,
+            ErrorCode::UnterminatedComment,
             span(file, start, start + 2),
             "unterminated block comment",
             "this comment is never closed",
@@ -774,7 +776,7 @@ mod tests {
         let (s, e) = one_str(text);
         assert_eq!(s.value, "C:\\Windows");
         assert_eq!(e.len(), 1);
-        assert_eq!(e[0].code, SyntaxCode::InvalidEscape);
+        assert_eq!(e[0].code, ErrorCode::InvalidEscape);
         assert_eq!((e[0].span.start, e[0].span.end), (3, 5));
         assert_eq!(&text[3..5], "\\W");
         assert_eq!(e[0].help.as_deref(), Some("use a raw string: r\"...\""));
@@ -792,7 +794,7 @@ mod tests {
         ] {
             let (_, e) = lex(text);
             assert!(
-                e.iter().any(|e| e.code == SyntaxCode::InvalidUnicodeEscape),
+                e.iter().any(|e| e.code == ErrorCode::InvalidUnicodeEscape),
                 "{text}: {e:?}"
             );
         }
@@ -815,11 +817,11 @@ mod tests {
     #[test]
     fn unterminated_strings() {
         let (_, e) = lex("\"abc");
-        assert_eq!(e[0].code, SyntaxCode::UnterminatedString);
+        assert_eq!(e[0].code, ErrorCode::UnterminatedString);
         let (_, e) = lex("r#\"abc\"");
-        assert_eq!(e[0].code, SyntaxCode::UnterminatedString);
+        assert_eq!(e[0].code, ErrorCode::UnterminatedString);
         let (_, e) = lex("\"abc\\");
-        assert_eq!(e[0].code, SyntaxCode::UnterminatedString);
+        assert_eq!(e[0].code, ErrorCode::UnterminatedString);
     }
 
     #[test]
@@ -829,13 +831,13 @@ mod tests {
         assert_eq!(lex("18446744073709551615").0, vec![Token::Int(u64::MAX)]);
         let (t, e) = lex("18446744073709551616");
         assert_eq!(t, vec![Token::Int(u64::MAX)]);
-        assert_eq!(e[0].code, SyntaxCode::IntegerTooLarge);
+        assert_eq!(e[0].code, ErrorCode::IntegerTooLarge);
         let (_, e) = lex("0x1_0000_0000_0000_0000");
-        assert_eq!(e[0].code, SyntaxCode::InvalidHexLiteral);
+        assert_eq!(e[0].code, ErrorCode::InvalidHexLiteral);
         let (_, e) = lex("0x10000000000000000");
-        assert_eq!(e[0].code, SyntaxCode::IntegerTooLarge);
+        assert_eq!(e[0].code, ErrorCode::IntegerTooLarge);
         let (_, e) = lex("0x");
-        assert_eq!(e[0].code, SyntaxCode::InvalidHexLiteral);
+        assert_eq!(e[0].code, ErrorCode::InvalidHexLiteral);
         assert_eq!(lex("-7").0, vec![Token::Minus, Token::Int(7)]);
     }
 
@@ -859,7 +861,7 @@ mod tests {
         assert_eq!(lex("2h").0, vec![Token::Duration(7200 * s)]);
         assert_eq!(lex("1d").0, vec![Token::Duration(86400 * s)]);
         let (_, e) = lex("30sec");
-        assert_eq!(e[0].code, SyntaxCode::UnknownDurationUnit);
+        assert_eq!(e[0].code, ErrorCode::UnknownDurationUnit);
         assert!(e[0].message.contains("`sec`"));
         assert_eq!((e[0].span.start, e[0].span.end), (2, 5));
         assert_eq!(lex("99999999999d").0, vec![Token::Duration(u64::MAX)]);
@@ -879,7 +881,7 @@ mod tests {
             ]
         );
         let (_, e) = lex("/* never closed");
-        assert_eq!(e[0].code, SyntaxCode::UnterminatedComment);
+        assert_eq!(e[0].code, ErrorCode::UnterminatedComment);
     }
 
     #[test]
@@ -889,6 +891,6 @@ mod tests {
             vec![Token::Backtick("Threat Name".into())]
         );
         let (_, e) = lex("`abc\nx");
-        assert_eq!(e[0].code, SyntaxCode::InvalidQuotedName);
+        assert_eq!(e[0].code, ErrorCode::InvalidQuotedName);
     }
 }

@@ -236,7 +236,7 @@ pub fn bind(program: &Program, host: &Schema) -> Result<Binding, Vec<BindError>>
             match host.event(name) {
                 Some((id, _)) => ids.push(id),
                 None => errors.push(BindError {
-                    code: Code::UnknownEventType,
+                    code: Code::BindUnknownEventType,
                     rules: vec![rule.name.clone()],
                     field: None,
                     message: format!("runs on event type `{name}`, which `{label}` does not have"),
@@ -553,7 +553,7 @@ fn resolve_field(
 ) -> Result<BoundField, (Code, String)> {
     let Some((event_id, event_type)) = host.event(event) else {
         return Err((
-            Code::UnknownEventType,
+            Code::BindUnknownEventType,
             format!("reads `{event}.{field}`, but `{label}` has no event type `{event}`"),
         ));
     };

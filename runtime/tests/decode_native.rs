@@ -129,7 +129,7 @@ fn bad_lines_are_counted_with_line_numbers_and_the_stream_goes_on() {
             (2, DecodeCode::BadJson),
             (4, DecodeCode::BadJson),
             (5, DecodeCode::MissingEventType),
-            (6, DecodeCode::UnknownEventType),
+            (6, DecodeCode::DecodeUnknownEventType),
             (7, DecodeCode::MissingEventType),
         ]
     );
@@ -277,12 +277,12 @@ fn builder_api_refuses_unknown_fields_and_wrong_types() {
         EventBuilder::new(&schema, "nope")
             .expect_err("unknown type")
             .code,
-        DecodeCode::UnknownEventType
+        DecodeCode::DecodeUnknownEventType
     );
     let mut b = EventBuilder::new(&schema, "process_start").expect("type");
     assert_eq!(
         b.set_str("comand_line", "x").expect_err("unknown").code,
-        DecodeCode::UnknownField
+        DecodeCode::DecodeUnknownField
     );
     assert_eq!(
         b.set_int("image", 1).expect_err("wrong type").code,
@@ -294,7 +294,7 @@ fn builder_api_refuses_unknown_fields_and_wrong_types() {
     );
     assert_eq!(
         b.set_int(FieldIndex(999), 1).expect_err("index").code,
-        DecodeCode::UnknownField
+        DecodeCode::DecodeUnknownField
     );
     let pid = ix(&schema, "process_start", "pid");
     b.set_int(pid, 5).expect("fast path");

@@ -25,7 +25,7 @@ pub(super) struct Chunk {
     pub(super) ends: Vec<usize>,
     /// Indexes (into `ends`, ascending) of lines longer than
     /// [`crate::inputs::lines::MAX_LINE_BYTES`]: their data is only a marker, and they are reported as
-    /// bad lines ([`DecodeCode::LineTooLong`]) without decoding.
+    /// bad lines ([`DecodeCode::DecodeLineTooLong`]) without decoding.
     pub(super) too_long: Vec<usize>,
 }
 
@@ -38,7 +38,7 @@ impl Chunk {
 /// The error of a line longer than [`crate::inputs::lines::MAX_LINE_BYTES`].
 pub(super) fn too_long_error(line: u64) -> DecodeError {
     DecodeError::new(
-        DecodeCode::LineTooLong,
+        DecodeCode::DecodeLineTooLong,
         line,
         crate::inputs::lines::TOO_LONG,
     )

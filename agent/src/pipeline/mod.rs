@@ -296,7 +296,7 @@ impl<'p> Run<'p> {
     /// run goes on with the next input (under `--strict` it stops, exit status 1).
     fn read_failed(&mut self, index: usize, input: &Input, line_no: u64, e: &io::Error) -> Flow {
         let err = DecodeError::new(
-            DecodeCode::Io,
+            DecodeCode::DecodeIo,
             line_no + 1,
             format!("reading `{}` failed after line {line_no}: {e}", input.name),
         );

@@ -140,7 +140,7 @@ impl Run<'_> {
         let bad_lines: u64 = self
             .bad
             .iter()
-            .filter(|(code, _)| **code != DecodeCode::Io)
+            .filter(|(code, _)| **code != DecodeCode::DecodeIo)
             .map(|(_, b)| b.count)
             .sum();
         if self.blank_lines > 0 || bad_lines > 0 || self.fanout_lines > 0 {

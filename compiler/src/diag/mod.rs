@@ -9,80 +9,19 @@ pub mod codes;
 pub mod json;
 pub mod render;
 
-use std::fmt;
-
-use vigil_grammar::error::{SyntaxCode, SyntaxError};
+use vigil_grammar::error::SyntaxError;
 use vigil_grammar::span::Span;
 
 pub use codes::{ErrorCode, WarningCode};
 
-/// How bad it is. Errors fail a check; warnings only with `--deny-warnings`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Severity {
-    /// The sources cannot be compiled.
-    Error,
-    /// Likely a mistake, but the sources compile.
-    Warning,
-}
+/// How bad it is. Errors fail a check; warnings only with `--deny-warnings`. It follows the
+/// code: `W` codes are warnings.
+pub use vigil_codes::Severity;
 
-impl Severity {
-    /// `error` or `warning`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        }
-    }
-}
-
-/// A diagnostic code from any of the front end's lists.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Code {
-    /// E01xx, from the grammar.
-    Syntax(SyntaxCode),
-    /// E02xx / E03xx.
-    Error(ErrorCode),
-    /// W02xx / W03xx.
-    Warning(WarningCode),
-    /// E04xx (the verifier) and E06xx (binding), from the runtime, mapped to source spans.
-    Runtime(vigil_runtime::error::Code),
-}
-
-impl Code {
-    /// The code as printed: `E0302`.
-    pub fn code(self) -> String {
-        match self {
-            Code::Syntax(c) => c.code().to_owned(),
-            Code::Error(c) => c.code(),
-            Code::Warning(c) => c.code(),
-            Code::Runtime(c) => c.code().to_string(),
-        }
-    }
-
-    /// The code's title.
-    pub fn title(self) -> &'static str {
-        match self {
-            Code::Syntax(c) => c.title(),
-            Code::Error(c) => c.title(),
-            Code::Warning(c) => c.title(),
-            Code::Runtime(c) => c.title(),
-        }
-    }
-
-    /// Warnings are the W codes; everything else is an error.
-    pub fn severity(self) -> Severity {
-        match self {
-            Code::Warning(_) => Severity::Warning,
-            Code::Syntax(_) | Code::Error(_) | Code::Runtime(_) => Severity::Error,
-        }
-    }
-}
-
-impl fmt::Display for Code {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.code())
-    }
-}
+/// A diagnostic code from any list: the registry's one enum, under the name this module used
+/// for its union of the grammar's, the compiler's and the runtime's lists. Kept while use
+/// sites move to [`ErrorCode`].
+pub type Code = ErrorCode;
 
 /// A span with a few words about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,7 +80,7 @@ impl Diagnostic {
         message: impl Into<String>,
         label: impl Into<String>,
     ) -> Self {
-        Diagnostic::new(Code::Error(code), span, message, label)
+        Diagnostic::new(code, span, message, label)
     }
 
     /// A new warning.
@@ -151,17 +90,12 @@ impl Diagnostic {
         message: impl Into<String>,
         label: impl Into<String>,
     ) -> Self {
-        Diagnostic::new(Code::Warning(code), span, message, label)
+        Diagnostic::new(code, span, message, label)
     }
 
     /// The grammar's error as a diagnostic.
     pub fn from_syntax(e: &SyntaxError) -> Self {
-        let mut d = Diagnostic::new(
-            Code::Syntax(e.code),
-            e.span,
-            e.message.clone(),
-            e.label.clone(),
-        );
+        let mut d = Diagnostic::new(e.code, e.span, e.message.clone(), e.label.clone());
         d.help.clone_from(&e.help);
         d.notes.clone_from(&e.notes);
         d

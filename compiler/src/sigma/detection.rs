@@ -212,7 +212,7 @@ impl<'a> Converter<'a> {
         if mods.exists {
             let [Yaml::Boolean(want)] = values else {
                 return Err(Refusal::new(
-                    Code::TypeMismatch,
+                    Code::SigmaTypeMismatch,
                     format!("`{}|exists` takes one `true` or `false`", f.name),
                 ));
             };
@@ -254,7 +254,7 @@ impl<'a> Converter<'a> {
         }
         if f.ty.is_list() {
             return Err(Refusal::new(
-                Code::TypeMismatch,
+                Code::SigmaTypeMismatch,
                 format!("field `{}` is a list of non-strings", f.name),
             ));
         }
@@ -311,7 +311,7 @@ impl<'a> Converter<'a> {
                 Ty::Scalar(Scalar::Ip) => ip_value(f, mods, &text)?,
                 _ => {
                     return Err(Refusal::new(
-                        Code::TypeMismatch,
+                        Code::SigmaTypeMismatch,
                         format!("field `{}` has a type Sigma values cannot name", f.name),
                     ))
                 }
@@ -324,13 +324,13 @@ impl<'a> Converter<'a> {
     fn string_value(&mut self, f: &Field, mods: &Mods, text: &str) -> Result<Expr> {
         if mods.cmp.is_some() {
             return Err(Refusal::new(
-                Code::TypeMismatch,
+                Code::SigmaTypeMismatch,
                 format!("`lt`/`gt` on the string field `{}`", f.name),
             ));
         }
         if mods.cidr {
             return Err(Refusal::new(
-                Code::TypeMismatch,
+                Code::SigmaTypeMismatch,
                 format!("`cidr` on `{}`, which is a string, not an ip", f.name),
             ));
         }
@@ -447,7 +447,7 @@ impl<'a> Converter<'a> {
             let g = self.field(&other)?;
             if g.ty != f.ty {
                 return Err(Refusal::new(
-                    Code::TypeMismatch,
+                    Code::SigmaTypeMismatch,
                     format!(
                         "`fieldref` compares `{}` and `{}` of different types",
                         f.name, g.name
@@ -474,7 +474,7 @@ impl<'a> Converter<'a> {
                 b::bin(BinOp::Eq, l, r)
             } else {
                 return Err(Refusal::new(
-                    Code::TypeMismatch,
+                    Code::SigmaTypeMismatch,
                     format!(
                         "`fieldref` with a string modifier on the non-string `{}`",
                         f.name
@@ -624,13 +624,13 @@ fn parse_int(v: &Yaml, text: &str) -> Option<i64> {
 fn int_value(f: &Field, mods: &Mods, v: &Yaml, text: &str) -> Result<Expr> {
     if mods.anchor.is_some() || mods.re || mods.cidr || !mods.encodings.is_empty() {
         return Err(Refusal::new(
-            Code::TypeMismatch,
+            Code::SigmaTypeMismatch,
             format!("a string modifier on the int field `{}`", f.name),
         ));
     }
     let n = parse_int(v, text).ok_or_else(|| {
         Refusal::new(
-            Code::TypeMismatch,
+            Code::SigmaTypeMismatch,
             format!(
                 "`{text}` is not an integer, but `{}` is an int field",
                 f.name
@@ -674,7 +674,7 @@ fn bool_value(f: &Field, mods: &Mods, v: &Yaml, text: &str) -> Result<Expr> {
         || !mods.encodings.is_empty()
     {
         return Err(Refusal::new(
-            Code::TypeMismatch,
+            Code::SigmaTypeMismatch,
             format!("a string modifier on the bool field `{}`", f.name),
         ));
     }
@@ -684,7 +684,7 @@ fn bool_value(f: &Field, mods: &Mods, v: &Yaml, text: &str) -> Result<Expr> {
         _ if text.eq_ignore_ascii_case("false") => false,
         _ => {
             return Err(Refusal::new(
-                Code::TypeMismatch,
+                Code::SigmaTypeMismatch,
                 format!(
                     "`{text}` is not a boolean, but `{}` is a bool field",
                     f.name
@@ -705,7 +705,7 @@ fn ip_value(f: &Field, mods: &Mods, text: &str) -> Result<Expr> {
     let lhs = || b::name(&f.name);
     let mismatch = |what: &str| {
         Refusal::new(
-            Code::TypeMismatch,
+            Code::SigmaTypeMismatch,
             format!("{what} on the ip field `{}`", f.name),
         )
     };

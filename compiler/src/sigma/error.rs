@@ -1,5 +1,6 @@
-//! Why a Sigma rule was not converted: the E09xx codes (LANGUAGE.md section 9) and the
-//! [`Refusal`] value that carries one with its detail.
+//! Why a Sigma rule was not converted: the [`Refusal`] value, carrying one of the registry's
+//! E09xx codes ([`ErrorCode`], stage `Sigma`; LANGUAGE.md section 9) with its detail, and the
+//! codes' short names in the coverage report ([`reason`]).
 //!
 //! Every code is a real limit of the conversion (an input that is not a Sigma rule, or a
 //! construct Vigil cannot express exactly); `docs/sigma.md` lists them all. A released code is
@@ -7,93 +8,46 @@
 
 use std::fmt;
 
-/// The E09xx codes of the Sigma importer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Code {
-    /// The file is not valid YAML.
-    MalformedYaml = 901,
-    /// The file is over the importer's size limit, nests deeper than its depth limit, or its
-    /// YAML aliases expand to more nodes than the importer's limit.
-    TooLarge = 902,
-    /// A YAML document that is not a Sigma rule (no `detection`, wrong shapes).
-    InvalidRule = 903,
-    /// The `logsource` has no entry in the log source table.
-    UnknownLogsource = 904,
-    /// A field the rule uses has no mapping for its log source.
-    UnmappedField = 905,
-    /// A field modifier Sigma does not define.
-    UnknownModifier = 906,
-    /// Modifiers combined in a way that has no exact meaning in Vigil.
-    UnsupportedModifier = 907,
-    /// A value that does not fit its field's type (`abc` for an int field, `contains` on an ip).
-    TypeMismatch = 908,
-    /// A condition form Vigil has no exact equivalent for, or that names no selection.
-    UnsupportedCondition = 909,
-    /// A regular expression Vigil's linear-time engine does not accept.
-    UnsupportedRegex = 910,
-    /// A rule whose values, once expanded (windash, base64offset), exceed the importer's limit.
-    TooManyValues = 911,
-    /// A correlation Vigil cannot express (`temporal`, several event types, ...).
-    UnsupportedCorrelation = 912,
-    /// The converted rule does not pass `vigil check` (a bug to report, never hidden).
-    DoesNotCompile = 913,
-}
+use vigil_codes::ErrorCode;
 
-impl Code {
-    /// `E0905`.
-    pub fn as_code(self) -> String {
-        format!("E{:04}", self as u16)
+/// The importer's codes (E09xx): the registry's one enum, under the name this module used to
+/// define. Kept while use sites move to [`ErrorCode`].
+pub type Code = ErrorCode;
+
+/// A refusal's stable short name, the key of the coverage report's `refused` table
+/// (`docs/sigma.md` lists them): `unmapped_field` for E0905. A code of another stage never
+/// refuses a Sigma rule; it would be keyed by its registry name.
+pub fn reason(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::MalformedYaml => "malformed_yaml",
+        ErrorCode::TooLarge => "too_large",
+        ErrorCode::InvalidRule => "invalid_rule",
+        ErrorCode::UnknownLogsource => "unknown_logsource",
+        ErrorCode::UnmappedField => "unmapped_field",
+        ErrorCode::UnknownModifier => "unknown_modifier",
+        ErrorCode::UnsupportedModifier => "unsupported_modifier",
+        ErrorCode::SigmaTypeMismatch => "type_mismatch",
+        ErrorCode::UnsupportedCondition => "unsupported_condition",
+        ErrorCode::UnsupportedRegex => "unsupported_regex",
+        ErrorCode::TooManyValues => "too_many_values",
+        ErrorCode::UnsupportedCorrelation => "unsupported_correlation",
+        ErrorCode::DoesNotCompile => "does_not_compile",
+        other => other.name(),
     }
-
-    /// A stable short name, the key of the coverage report's `refused` table.
-    pub fn title(self) -> &'static str {
-        match self {
-            Code::MalformedYaml => "malformed_yaml",
-            Code::TooLarge => "too_large",
-            Code::InvalidRule => "invalid_rule",
-            Code::UnknownLogsource => "unknown_logsource",
-            Code::UnmappedField => "unmapped_field",
-            Code::UnknownModifier => "unknown_modifier",
-            Code::UnsupportedModifier => "unsupported_modifier",
-            Code::TypeMismatch => "type_mismatch",
-            Code::UnsupportedCondition => "unsupported_condition",
-            Code::UnsupportedRegex => "unsupported_regex",
-            Code::TooManyValues => "too_many_values",
-            Code::UnsupportedCorrelation => "unsupported_correlation",
-            Code::DoesNotCompile => "does_not_compile",
-        }
-    }
-
-    /// Every code, in number order.
-    pub const ALL: [Code; 13] = [
-        Code::MalformedYaml,
-        Code::TooLarge,
-        Code::InvalidRule,
-        Code::UnknownLogsource,
-        Code::UnmappedField,
-        Code::UnknownModifier,
-        Code::UnsupportedModifier,
-        Code::TypeMismatch,
-        Code::UnsupportedCondition,
-        Code::UnsupportedRegex,
-        Code::TooManyValues,
-        Code::UnsupportedCorrelation,
-        Code::DoesNotCompile,
-    ];
 }
 
 /// A rule the importer would not convert, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
     /// The reason's code.
-    pub code: Code,
+    pub code: ErrorCode,
     /// What exactly: lower case, names in backticks, no final period.
     pub message: String,
 }
 
 impl Refusal {
     /// A refusal with its code and message.
-    pub fn new(code: Code, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Refusal {
             code,
             message: message.into(),
@@ -104,9 +58,42 @@ impl Refusal {
 impl fmt::Display for Refusal {
     /// `error[E0905]: unmapped field `Foo` for logsource `windows/process_creation``.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error[{}]: {}", self.code.as_code(), self.message)
+        write!(f, "error[{}]: {}", self.code, self.message)
     }
 }
 
 /// A result whose error is a [`Refusal`].
 pub type Result<T> = std::result::Result<T, Refusal>;
+
+#[cfg(test)]
+mod tests {
+    use vigil_codes::Stage;
+
+    use super::*;
+
+    #[test]
+    fn every_importer_code_has_a_snake_case_reason() {
+        let sigma: Vec<ErrorCode> = ErrorCode::ALL
+            .iter()
+            .copied()
+            .filter(|c| c.stage() == Stage::Sigma)
+            .collect();
+        assert_eq!(sigma.len(), 13);
+        let mut seen = std::collections::HashSet::new();
+        for code in sigma {
+            let r = reason(code);
+            assert!(
+                r.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{r}"
+            );
+            assert!(seen.insert(r), "{r} twice");
+        }
+        assert_eq!(reason(ErrorCode::SigmaTypeMismatch), "type_mismatch");
+    }
+
+    #[test]
+    fn a_refusal_prints_its_code() {
+        let r = Refusal::new(ErrorCode::UnmappedField, "unmapped field `Foo`");
+        assert_eq!(r.to_string(), "error[E0905]: unmapped field `Foo`");
+    }
+}

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::error::reason;
 use super::Import;
 
 /// The whole report.
@@ -109,9 +110,9 @@ impl Report {
                     r.refused += 1;
                     src.refused += 1;
                     r.refused_by_reason
-                        .entry(e.code.title().to_owned())
+                        .entry(reason(e.code).to_owned())
                         .or_insert(ReasonCount {
-                            code: e.code.as_code(),
+                            code: e.code.code().to_owned(),
                             count: 0,
                         })
                         .count += 1;
@@ -122,8 +123,8 @@ impl Report {
                         logsource: o.logsource.clone(),
                         status: "refused",
                         rule: None,
-                        code: Some(e.code.as_code()),
-                        reason: Some(e.code.title()),
+                        code: Some(e.code.code().to_owned()),
+                        reason: Some(reason(e.code)),
                         message: Some(e.message.clone()),
                     });
                 }

@@ -579,7 +579,11 @@ impl Decoder {
         loop {
             buf.clear();
             let n = reader.read_until(b'\n', &mut buf).map_err(|e| {
-                DecodeError::new(DecodeCode::Io, line_no + 1, format!("read failed: {e}"))
+                DecodeError::new(
+                    DecodeCode::DecodeIo,
+                    line_no + 1,
+                    format!("read failed: {e}"),
+                )
             })?;
             if n == 0 {
                 return Ok(());
@@ -947,7 +951,7 @@ fn decode_native<'t, 'a, L: Lend<'t, 'a>>(
     };
     let Some(&ty) = ctx.types.get(ty_name) else {
         return Err(DecodeError::new(
-            DecodeCode::UnknownEventType,
+            DecodeCode::DecodeUnknownEventType,
             line_no,
             format!(
                 "unknown event type `{ty_name}` in schema `{}`",
@@ -960,7 +964,7 @@ fn decode_native<'t, 'a, L: Lend<'t, 'a>>(
         ctx.per_type.get(usize::from(ty.0)),
     ) else {
         return Err(DecodeError::new(
-            DecodeCode::UnknownEventType,
+            DecodeCode::DecodeUnknownEventType,
             line_no,
             "event type out of range",
         ));

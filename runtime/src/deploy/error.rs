@@ -1,5 +1,5 @@
-//! Deployment codes (the E08xx list, [`DeployCode`]) and [`UpdateError`], what every refused
-//! update, stage or restore returns.
+//! [`UpdateError`], what every refused update, stage or restore returns, with the registry's
+//! E08xx deployment codes ([`ErrorCode`], stage `Deploy`).
 //!
 //! A refusal is either a bundle that did not load ([`UpdateError::Load`], carrying the E04xx,
 //! E05xx or E06xx code of the loader) or a deployment rule that refused it
@@ -9,112 +9,13 @@
 
 use std::fmt;
 
+use vigil_codes::ErrorCode;
+
 use crate::bundle::LoadError;
 
-/// What the deployment layer refuses, rejects or drops. Variants read as their title.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u16)]
-pub enum DeployCode {
-    /// The bundle's content version is below the highest version accepted (or below the
-    /// highest signed minimum version seen, or below the staged candidate's).
-    Downgrade = 801,
-    /// The bundle has the highest accepted content version but other content (by
-    /// `program_hash`): a replay or a re-signed edit.
-    Replay = 802,
-    /// The engine (the JIT) could not be built for an otherwise valid bundle.
-    EngineBuild = 803,
-    /// The bundle is quarantined: the process crashed repeatedly soon after activating it.
-    Quarantined = 804,
-    /// The active and the candidate bundles together exceed the host's cost or state budget.
-    OverBudget = 805,
-    /// The shadow candidate had evaluation errors or refused events.
-    CandidateErrors = 806,
-    /// The shadow candidate's alert rates were out of the promotion policy's bounds.
-    CandidateTooNoisy = 807,
-    /// The shadow candidate was replaced by a newer bundle before a decision.
-    Superseded = 808,
-    /// A bundle or state file could not be read or written.
-    Io = 809,
-    /// The state file could not be parsed; it was ignored.
-    StateCorrupt = 810,
-    /// An event was dropped because no bundle is active.
-    NoActiveBundle = 811,
-    /// An event was dropped because it does not fit the active bundle's binding.
-    EventRefused = 812,
-    /// A rollback was asked for, but there is no last known good bundle.
-    NoLastKnownGood = 813,
-    /// A file in the bundles folder was not read: it is not a regular file, or it is larger
-    /// than any bundle can be ([`super::MAX_BUNDLE_FILE_BYTES`]).
-    BundleFileRefused = 814,
-    /// An input line was dropped: it is longer than 16 MiB.
-    LineTooLong = 815,
-    /// The state directory is unsafe: writable by group or others, or owned by another user
-    /// than the agent's.
-    StateDirUnsafe = 816,
-}
-
-impl DeployCode {
-    /// Every code, in numeric order.
-    pub const ALL: &'static [DeployCode] = &[
-        DeployCode::Downgrade,
-        DeployCode::Replay,
-        DeployCode::EngineBuild,
-        DeployCode::Quarantined,
-        DeployCode::OverBudget,
-        DeployCode::CandidateErrors,
-        DeployCode::CandidateTooNoisy,
-        DeployCode::Superseded,
-        DeployCode::Io,
-        DeployCode::StateCorrupt,
-        DeployCode::NoActiveBundle,
-        DeployCode::EventRefused,
-        DeployCode::NoLastKnownGood,
-        DeployCode::BundleFileRefused,
-        DeployCode::LineTooLong,
-        DeployCode::StateDirUnsafe,
-    ];
-
-    /// The number, e.g. 801.
-    pub fn number(self) -> u16 {
-        self as u16
-    }
-
-    /// The code as printed: `E0801`.
-    pub fn code(self) -> String {
-        format!("E{:04}", self.number())
-    }
-
-    /// A short title, for `docs/errors.md` and `vigil explain`.
-    pub fn title(self) -> &'static str {
-        match self {
-            DeployCode::Downgrade => "content version below the highest accepted",
-            DeployCode::Replay => "same content version with different content",
-            DeployCode::EngineBuild => "engine could not be built for the bundle",
-            DeployCode::Quarantined => "bundle quarantined after repeated crashes",
-            DeployCode::OverBudget => "active and candidate bundles exceed the host's budget",
-            DeployCode::CandidateErrors => "candidate bundle had errors in shadow",
-            DeployCode::CandidateTooNoisy => "candidate bundle's alert rate out of bounds",
-            DeployCode::Superseded => "candidate superseded by a newer bundle",
-            DeployCode::Io => "bundle or state file could not be read or written",
-            DeployCode::StateCorrupt => "state file unreadable, ignored",
-            DeployCode::NoActiveBundle => "event dropped: no active bundle",
-            DeployCode::EventRefused => "event dropped: it does not fit the active bundle",
-            DeployCode::NoLastKnownGood => "no last known good bundle",
-            DeployCode::BundleFileRefused => {
-                "bundle file not read: not a regular file or too large"
-            }
-            DeployCode::LineTooLong => "event dropped: line longer than 16 MiB",
-            DeployCode::StateDirUnsafe => "state directory writable by others",
-        }
-    }
-}
-
-impl fmt::Display for DeployCode {
-    /// `E0801`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "E{:04}", self.number())
-    }
-}
+/// The deployment codes (E08xx): the registry's one enum, under the name this module used to
+/// define. Kept while use sites move to [`ErrorCode`].
+pub type DeployCode = ErrorCode;
 
 /// Why an update, a stage, a rollback or a restore was refused. The running bundle is
 /// untouched.
@@ -126,7 +27,7 @@ pub enum UpdateError {
     /// A deployment rule refused it (E08xx).
     Refused {
         /// The code.
-        code: DeployCode,
+        code: ErrorCode,
         /// Lower case, names in backticks, no final period.
         message: String,
     },
@@ -134,7 +35,7 @@ pub enum UpdateError {
 
 impl UpdateError {
     /// A deployment refusal.
-    pub fn refused(code: DeployCode, message: impl Into<String>) -> UpdateError {
+    pub fn refused(code: ErrorCode, message: impl Into<String>) -> UpdateError {
         UpdateError::Refused {
             code,
             message: message.into(),
@@ -150,7 +51,7 @@ impl UpdateError {
     }
 
     /// The deployment code, when it is one.
-    pub fn deploy_code(&self) -> Option<DeployCode> {
+    pub fn deploy_code(&self) -> Option<ErrorCode> {
         match self {
             UpdateError::Load(_) => None,
             UpdateError::Refused { code, .. } => Some(*code),
@@ -178,30 +79,37 @@ impl From<LoadError> for UpdateError {
 
 #[cfg(test)]
 mod tests {
+    use vigil_codes::Stage;
+
     use super::*;
 
     #[test]
     fn codes_are_sorted_unique_and_in_their_range() {
-        for pair in DeployCode::ALL.windows(2) {
+        let deploy: Vec<ErrorCode> = ErrorCode::ALL
+            .iter()
+            .copied()
+            .filter(|c| c.stage() == Stage::Deploy)
+            .collect();
+        assert_eq!(deploy.len(), 16);
+        for pair in deploy.windows(2) {
             assert!(pair[0] < pair[1], "{} before {}", pair[0], pair[1]);
         }
-        for code in DeployCode::ALL {
+        for code in &deploy {
             assert!((801..900).contains(&code.number()));
             assert!(!code.title().is_empty());
             assert_eq!(code.to_string(), code.code());
         }
-        assert_eq!(DeployCode::Downgrade.code(), "E0801");
+        assert_eq!(ErrorCode::Downgrade.code(), "E0801");
     }
 
     #[test]
-    fn every_code_has_an_entry_in_the_error_index() {
-        let docs = include_str!("../../../docs/errors.md");
-        for code in DeployCode::ALL {
-            let heading = format!("## {}: {}", code.code(), code.title());
-            assert!(
-                docs.lines().any(|l| l == heading),
-                "docs/errors.md lacks `{heading}`"
-            );
-        }
+    fn a_refusal_prints_its_code() {
+        let e = UpdateError::refused(ErrorCode::Replay, "content version 7 was accepted");
+        assert_eq!(e.code(), "E0802");
+        assert_eq!(e.deploy_code(), Some(ErrorCode::Replay));
+        assert_eq!(
+            e.to_string(),
+            "error[E0802]: content version 7 was accepted"
+        );
     }
 }

@@ -134,7 +134,7 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
     ) -> Result<Self, DecodeError> {
         let unknown = || {
             DecodeError::new(
-                DecodeCode::UnknownEventType,
+                DecodeCode::DecodeUnknownEventType,
                 0,
                 format!(
                     "unknown event type {} in schema `{}`",
@@ -206,7 +206,7 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
     ) -> Result<(usize, &'s FieldDef), DecodeError> {
         let Some(ix) = f.resolve(self.event_type) else {
             return Err(DecodeError::new(
-                DecodeCode::UnknownField,
+                DecodeCode::DecodeUnknownField,
                 0,
                 format!(
                     "no field {} on event `{}`",
@@ -218,7 +218,7 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
         let i = usize::from(ix.0);
         let def = self.event_type.fields.get(i).ok_or_else(|| {
             DecodeError::new(
-                DecodeCode::UnknownField,
+                DecodeCode::DecodeUnknownField,
                 0,
                 format!("no field {}", f.describe()),
             )

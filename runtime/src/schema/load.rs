@@ -306,7 +306,7 @@ fn check_field(
     let name = field.name.get_ref();
     let Some(ty) = Ty::parse(field.ty.get_ref()) else {
         loc.error(
-            SchemaCode::UnknownType,
+            SchemaCode::SchemaUnknownType,
             field.ty.span(),
             format!(
                 "unknown type `{}` for field `{name}` of `{event}`; expected one of `bool`, \

@@ -295,7 +295,7 @@ fn missing_events_is_a_structure_error() {
 #[test]
 fn unknown_type_names_the_type() {
     let e = error_of(&with_fields("  { name = \"x\", type = \"str\" },\n"));
-    assert_eq!(e.code, SchemaCode::UnknownType);
+    assert_eq!(e.code, SchemaCode::SchemaUnknownType);
     assert!(e.message.contains("`str`"), "{}", e.message);
     assert_eq!((e.line, e.column), (7, 24));
 }
@@ -428,7 +428,10 @@ fn every_error_is_reported_in_file_order() {
         with_fields("  { name = \"X\", type = \"int\" },\n  { name = \"y\", type = \"nope\" },\n");
     let errors = Schema::from_toml_all("t", &text).expect_err("two errors");
     let codes: Vec<_> = errors.iter().map(|e| e.code).collect();
-    assert_eq!(codes, [SchemaCode::NotSnakeCase, SchemaCode::UnknownType]);
+    assert_eq!(
+        codes,
+        [SchemaCode::NotSnakeCase, SchemaCode::SchemaUnknownType]
+    );
 }
 
 #[test]
@@ -437,7 +440,7 @@ fn columns_count_characters() {
     let errors = Schema::from_toml_all("t", &text).expect_err("errors");
     let unknown = errors
         .iter()
-        .find(|e| e.code == SchemaCode::UnknownType)
+        .find(|e| e.code == SchemaCode::SchemaUnknownType)
         .expect("unknown type");
     assert_eq!((unknown.line, unknown.column), (7, 24));
 }

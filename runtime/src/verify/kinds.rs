@@ -22,7 +22,7 @@ pub(super) fn check_program(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) {
         if !seen.insert(rule.id.as_str()) {
             let id = RuleId(u32::try_from(i).unwrap_or(u32::MAX));
             errors.push(cx.err(
-                Code::DuplicateRuleId,
+                Code::VerifyDuplicateRuleId,
                 id,
                 None,
                 format!("rule id `{}` is used by an earlier rule too", rule.id),

@@ -26,11 +26,11 @@ pub(super) fn compile_all(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) -> Vec<Mat
             Err(e) => {
                 let (code, why) = if e.size_limit().is_some() {
                     (
-                        Code::RegexTooLarge,
+                        Code::VerifyRegexTooLarge,
                         format!("compiles to more than {REGEX_SIZE_LIMIT} bytes"),
                     )
                 } else {
-                    (Code::InvalidRegex, format!("does not compile: {e}"))
+                    (Code::VerifyInvalidRegex, format!("does not compile: {e}"))
                 };
                 failed.push((i, code, why));
             }
