@@ -197,10 +197,10 @@ fn benign(rng: &mut SplitMix64) -> Proc {
     Proc {
         image: image.into(),
         command_line: cmd.replace("{}", &n.to_string()),
-        parent_image: (*rng.pick(PARENTS)).into(),
+        parent_image: rng.pick(PARENTS).into(),
         original_file_name: ofn.into(),
-        user: *rng.pick(USERS),
-        integrity_level: *rng.pick(LEVELS),
+        user: rng.pick(USERS),
+        integrity_level: rng.pick(LEVELS),
         terminal_session_id: if rng.index(4) == 0 { 0 } else { 1 },
         logon_id: if rng.index(3) == 0 {
             999

@@ -43,11 +43,19 @@ impl SplitMix64 {
         usize::try_from(self.below(len as u64)).unwrap_or(0)
     }
 
-    /// A random item of a non-empty slice.
+    /// A random item of a non-empty slice, copied.
     ///
     /// # Panics
     /// When `items` is empty: a test bug.
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        *self.pick_ref(items)
+    }
+
+    /// A random item of a non-empty slice, borrowed.
+    ///
+    /// # Panics
+    /// When `items` is empty: a test bug.
+    pub fn pick_ref<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         let i = self.index(items.len());
         &items[i]
     }

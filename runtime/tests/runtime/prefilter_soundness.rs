@@ -98,9 +98,9 @@ const OPS: &[StrTest] = &[
 /// patterns on one field (more than 64) for the prefilter's gram searcher, where the other
 /// leaves give its small-set searcher and anchored automata.
 fn bulk_contains(g: &mut SplitMix64, p: &mut Prog, rb: &mut Rb) -> ExprId {
-    let lhs = field(p, rb, "proc", *g.pick(FIELDS));
+    let lhs = field(p, rb, "proc", g.pick(FIELDS));
     let items: Vec<String> = (0..100)
-        .map(|_| format!("{}{}", *g.pick(LITS), *g.pick(LITS)))
+        .map(|_| format!("{}{}", g.pick(LITS), g.pick(LITS)))
         .collect();
     let items: Vec<&str> = items.iter().map(String::as_str).collect();
     let list = p.str_list(&items);
@@ -124,23 +124,23 @@ fn bool_expr(g: &mut SplitMix64, p: &mut Prog, rb: &mut Rb, depth: u32) -> ExprI
     let choice = if depth == 0 { g.below(6) } else { g.below(10) };
     match choice {
         0 | 1 => {
-            let lhs = field(p, rb, "proc", *g.pick(FIELDS));
-            let rhs = str_const(p, rb, *g.pick(LITS));
-            let op = *g.pick(OPS);
+            let lhs = field(p, rb, "proc", g.pick(FIELDS));
+            let rhs = str_const(p, rb, g.pick(LITS));
+            let op = g.pick(OPS);
             let fold = g.below(2) == 0;
             rb.e(Ty::BOOL, ExprKind::StrTest { op, fold, lhs, rhs })
         }
         2 => {
-            let lhs = field(p, rb, "proc", *g.pick(FIELDS));
+            let lhs = field(p, rb, "proc", g.pick(FIELDS));
             let n = g.below(4) as usize;
-            let items: Vec<&str> = (0..n).map(|_| *g.pick(LITS)).collect();
+            let items: Vec<&str> = (0..n).map(|_| g.pick(LITS)).collect();
             let list = p.str_list(&items);
             let quant = if g.below(4) == 0 {
                 Quant::All
             } else {
                 Quant::Any
             };
-            let op = *g.pick(OPS);
+            let op = g.pick(OPS);
             let fold = g.below(2) == 0;
             rb.e(
                 Ty::BOOL,
@@ -154,17 +154,17 @@ fn bool_expr(g: &mut SplitMix64, p: &mut Prog, rb: &mut Rb, depth: u32) -> ExprI
             )
         }
         3 => {
-            let lhs = field(p, rb, "proc", *g.pick(FIELDS));
+            let lhs = field(p, rb, "proc", g.pick(FIELDS));
             let n = 1 + g.below(3) as usize;
-            let items: Vec<&str> = (0..n).map(|_| *g.pick(LITS)).collect();
+            let items: Vec<&str> = (0..n).map(|_| g.pick(LITS)).collect();
             let l = p.str_list(&items);
             let list = rb.e(Ty::List(Scalar::Str), ExprKind::List(l));
             let fold = g.below(2) == 0;
             rb.e(Ty::BOOL, ExprKind::Member { lhs, list, fold })
         }
         4 => {
-            let lhs = field(p, rb, "proc", *g.pick(FIELDS));
-            let rhs = str_const(p, rb, *g.pick(LITS));
+            let lhs = field(p, rb, "proc", g.pick(FIELDS));
+            let rhs = str_const(p, rb, g.pick(LITS));
             let op = if g.below(3) == 0 {
                 CmpOp::Ne
             } else {
@@ -178,8 +178,8 @@ fn bool_expr(g: &mut SplitMix64, p: &mut Prog, rb: &mut Rb, depth: u32) -> ExprI
             rb.e(Ty::BOOL, ExprKind::Cmp(op, a, b))
         }
         5 => {
-            let lhs = field(p, rb, "proc", *g.pick(FIELDS));
-            let regex = p.regex(*g.pick(REGEXES));
+            let lhs = field(p, rb, "proc", g.pick(FIELDS));
+            let regex = p.regex(g.pick(REGEXES));
             rb.e(Ty::BOOL, ExprKind::Matches { lhs, regex })
         }
         6 => {
@@ -196,7 +196,7 @@ fn bool_expr(g: &mut SplitMix64, p: &mut Prog, rb: &mut Rb, depth: u32) -> ExprI
             }
         }
         _ => {
-            let (f, _) = p.field("proc", *g.pick(FIELDS));
+            let (f, _) = p.field("proc", g.pick(FIELDS));
             rb.e(Ty::BOOL, ExprKind::Exists(f))
         }
     }

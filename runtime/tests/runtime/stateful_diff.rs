@@ -50,21 +50,21 @@ fn gen_cond(
     }
     let mut terms = Vec::new();
     for _ in 0..1 + rng.below(3) {
-        let name = *rng.pick(&SCALARS);
+        let name = rng.pick(&SCALARS);
         let (f, ty) = p.field(event, name);
         let lhs = rb.e(ty, ExprKind::Field(f));
         let same: Vec<CaptureId> = caps.iter().filter(|c| c.1 == ty).map(|c| c.0).collect();
         let rhs = if !same.is_empty() && rng.below(2) == 0 {
-            rb.e(ty, ExprKind::Captured(*rng.pick(&same)))
+            rb.e(ty, ExprKind::Captured(rng.pick(&same)))
         } else {
             match ty {
                 Ty::Scalar(Scalar::Str) => {
-                    let id = p.string(*rng.pick(&WORDS));
+                    let id = p.string(rng.pick(&WORDS));
                     rb.e(ty, ExprKind::Str(id))
                 }
                 Ty::Scalar(Scalar::Int) => rb.int(rng.below(3) as i64),
                 Ty::Scalar(Scalar::Bool) => rb.bool(rng.below(2) == 0),
-                _ => rb.ip(*rng.pick(&IPS)),
+                _ => rb.ip(rng.pick(&IPS)),
             }
         };
         let t = match (ty, rng.below(3)) {
@@ -112,7 +112,7 @@ fn state(rng: &mut SplitMix64, per_key: u32) -> StateDecl {
 fn gen_sequence(rng: &mut SplitMix64, p: &mut Prog, name: &str) {
     let mut rb = Rb::default();
     let n = 2 + rng.below(2) as usize;
-    let events: Vec<&str> = (0..n).map(|_| *rng.pick(&EVENTS)).collect();
+    let events: Vec<&str> = (0..n).map(|_| rng.pick(&EVENTS)).collect();
     let by = key_fields(rng);
     let mut captures: Vec<Capture> = Vec::new();
     let mut caps: Vec<(CaptureId, Ty)> = Vec::new();
@@ -129,7 +129,7 @@ fn gen_sequence(rng: &mut SplitMix64, p: &mut Prog, name: &str) {
         // Captures of this step, readable by later steps and the outputs.
         if k + 1 < n {
             for _ in 0..rng.below(3) {
-                let fname = *rng.pick(&SCALARS);
+                let fname = rng.pick(&SCALARS);
                 let (f, ty) = p.field(ev, fname);
                 let cap = Capture {
                     step: k as u8,
@@ -202,7 +202,7 @@ fn gen_threshold(rng: &mut SplitMix64, p: &mut Prog, name: &str) {
     let counting = if rng.below(2) == 0 {
         Counting::Count
     } else {
-        Counting::Distinct(p.field(events[0], *rng.pick(&["s2", "n2", "ip2"])).0)
+        Counting::Distinct(p.field(events[0], rng.pick(&["s2", "n2", "ip2"])).0)
     };
     let count = 1 + rng.below(4);
     let (f, ty) = p.field(events[0], "s1");
@@ -233,12 +233,12 @@ fn gen_events(rng: &mut SplitMix64, schema: &Schema, n: usize) -> Vec<Event<'sta
     let mut out = Vec::with_capacity(n);
     let mut time: i64 = 1000;
     for _ in 0..n {
-        let ty = *rng.pick(&EVENTS);
+        let ty = rng.pick(&EVENTS);
         let mut b = EventBuilder::new(schema, ty).expect("type");
         // Times increase by 0 to 5 (equal times often); now and then go back or are absent.
         // Each host has its own clock: h3's runs 7 ahead, and now and then a host sends one
         // event two days ahead (its next event is a clock reset of that host only).
-        let host = *rng.pick(&["h1", "h2", "h3"]);
+        let host = rng.pick(&["h1", "h2", "h3"]);
         let skew = if host == "h3" { 7 } else { 0 };
         match rng.below(20) {
             0 => {}
@@ -257,7 +257,7 @@ fn gen_events(rng: &mut SplitMix64, schema: &Schema, n: usize) -> Vec<Event<'sta
                 continue; // absent (a key field absent: the event takes no part)
             }
             match name {
-                "s1" | "s2" => b.set_str(name, *rng.pick(&WORDS)).expect("str"),
+                "s1" | "s2" => b.set_str(name, rng.pick(&WORDS)).expect("str"),
                 "n1" | "n2" => b.set_int(name, rng.below(3) as i64).expect("int"),
                 "b1" => b.set_bool(name, rng.below(2) == 0).expect("bool"),
                 _ => b

@@ -149,7 +149,7 @@ impl Gen {
     }
 
     fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        *self.rng.pick(items)
+        self.rng.pick(items)
     }
 
     fn chance(&mut self, percent: u64) -> bool {

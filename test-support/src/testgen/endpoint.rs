@@ -133,7 +133,7 @@ impl<'s> Gen<'s> {
     }
 
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        self.rng.pick(items)
+        self.rng.pick_ref(items)
     }
 
     fn word(&mut self) -> String {
