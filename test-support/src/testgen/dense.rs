@@ -14,7 +14,7 @@ use vigil_runtime::ir::{ArithOp, CmpOp, Const, ExprId, ExprKind, ListId, LocalId
 use vigil_runtime::schema::Schema;
 use vigil_runtime::types::{Scalar, Ty};
 
-use super::table;
+use super::{choose, table};
 use crate::builder::{Prog, Rb};
 use crate::rng::SplitMix64;
 
@@ -215,7 +215,7 @@ impl Gen {
                     rb.e(Ty::BOOL, ExprKind::Truncated(f))
                 } else {
                     let arg = rb.e(ty, ExprKind::Field(f));
-                    let name = self.pick(&table().field_flags);
+                    let name = choose(&mut self.rng, &table().field_flags);
                     self.call(rb, name, vec![arg], &[ty], Ty::BOOL)
                 }
             }
@@ -441,7 +441,7 @@ impl Gen {
                 let arg = self.str_expr(rb, s, depth - 1);
                 let start = self.int_expr(rb, s, 0);
                 let len = self.int_expr(rb, s, 0);
-                let name = self.pick(&table().slices);
+                let name = choose(&mut self.rng, &table().slices);
                 self.call(
                     rb,
                     name,
@@ -502,7 +502,7 @@ impl Gen {
                         )
                     }
                 };
-                let name = self.pick(&table().lengths);
+                let name = choose(&mut self.rng, &table().lengths);
                 self.call(rb, name, vec![arg], &[ty], Ty::INT)
             }
         }

@@ -25,7 +25,7 @@ use vigil_runtime::ir::{
 use vigil_runtime::schema::Schema;
 use vigil_runtime::types::{Scalar, Ty};
 
-use super::table;
+use super::{choose, table};
 use crate::rng::SplitMix64;
 
 /// A proptest strategy: programs from [`program_from_seed`] over [`Schema::endpoint`].
@@ -606,7 +606,7 @@ impl Gen<'_> {
                 let arg = self.str_expr(a, s, depth - 1);
                 let start = self.int_expr(a, s, 0);
                 let len = self.int_expr(a, s, 0);
-                let name = *self.pick(&table().slices);
+                let name = choose(&mut self.rng, &table().slices);
                 let call = self.call(name);
                 a.push(
                     Ty::STR,
@@ -649,7 +649,7 @@ impl Gen<'_> {
             _ => {
                 // Inside a quantifier body only builtins of constant cost (see `str_expr`).
                 let name = if s.light {
-                    table().cheap_str_to_int[0]
+                    choose(&mut self.rng, &table().cheap_str_to_int)
                 } else {
                     *self.pick(&table().str_to_int)
                 };

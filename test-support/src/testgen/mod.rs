@@ -19,6 +19,8 @@ use std::sync::OnceLock;
 use vigil_runtime::builtins::{Builtin, ParamTy, BUILTINS};
 use vigil_runtime::types::{Scalar, Ty};
 
+use crate::rng::SplitMix64;
+
 pub use endpoint::{arbitrary_program, endpoint_schema, program_from_seed};
 
 /// The builtins a generator may call in each position, by signature, in table order (the
@@ -37,6 +39,16 @@ pub(crate) struct Table {
     pub(crate) lengths: Vec<&'static str>,
     /// `(string field) -> bool`: a field's flags.
     pub(crate) field_flags: Vec<&'static str>,
+}
+
+/// One of `names` (never empty: see [`table`]). A single candidate costs no random draw, so a
+/// seed keeps generating the same program (and committed fuzz regressions keep replaying what
+/// they found) until the table offers a second builtin for that position.
+pub(crate) fn choose(rng: &mut SplitMix64, names: &[&'static str]) -> &'static str {
+    match names {
+        [only] => only,
+        _ => rng.pick(names),
+    }
 }
 
 /// Whether a parameter accepts a `string` expression.
