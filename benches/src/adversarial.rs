@@ -34,6 +34,7 @@ use vigil_runtime::decode::{Mapping, MatchValue};
 use vigil_runtime::ir::{Const, ExprId, ExprKind, Program};
 use vigil_runtime::schema::Schema;
 use vigil_runtime::types::{Scalar, Ty};
+use vigil_test_support::rng::SplitMix64;
 
 /// Nesting depth of the deep lines: far past any recursion limit.
 pub const DEEP: usize = 100_000;
@@ -334,27 +335,6 @@ fn seed(key: &str, item: usize) -> u64 {
     h
 }
 
-/// A small fixed-seed generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A number in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// The letters and digits of [`filler`]'s words.
 const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
@@ -379,16 +359,16 @@ fn fit(mut s: String, len: usize) -> String {
 pub fn filler(len: usize, seed: u64) -> String {
     const SEPS: &[char] = &['\\', ' ', '.', '-', '/', '_', ':', '\\', ' '];
     const WIDE: &[&str] = &["é", "Ⱥ", "ß", "İ", "中", "😀", "Ⱦ"];
-    let mut rng = Rng::new(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut s = String::with_capacity(len + 16);
     while s.len() < len {
-        for _ in 0..=rng.below(12) {
-            s.push(char::from(ALNUM[rng.below(ALNUM.len())]));
+        for _ in 0..=rng.index(12) {
+            s.push(char::from(ALNUM[rng.index(ALNUM.len())]));
         }
-        if rng.below(48) == 0 {
-            s.push_str(WIDE[rng.below(WIDE.len())]);
+        if rng.index(48) == 0 {
+            s.push_str(WIDE[rng.index(WIDE.len())]);
         }
-        s.push(SEPS[rng.below(SEPS.len())]);
+        s.push(SEPS[rng.index(SEPS.len())]);
     }
     fit(s, len)
 }
@@ -787,7 +767,7 @@ pub const CAL_LITERALS: usize = 2_000;
 /// [`CAL_LITERALS`] literals of 10 letters and digits with a `#` in the middle: none occurs in
 /// [`filler`] text, and an automaton's rare-byte search skips most of it.
 pub fn rare_literals() -> Vec<String> {
-    let mut rng = Rng::new(0x5eed);
+    let mut rng = SplitMix64::new(0x5eed);
     (0..CAL_LITERALS)
         .map(|_| {
             let mut w = String::new();
@@ -795,7 +775,7 @@ pub fn rare_literals() -> Vec<String> {
                 if k == 5 {
                     w.push('#');
                 }
-                w.push(char::from(ALNUM[rng.below(ALNUM.len())]));
+                w.push(char::from(ALNUM[rng.index(ALNUM.len())]));
             }
             w
         })
@@ -805,12 +785,12 @@ pub fn rare_literals() -> Vec<String> {
 /// [`CAL_LITERALS`] file-name literals like Sigma's: `\`, 3 to 10 lower-case letters, `.exe`.
 /// Every `\` of [`filler`] text starts a candidate match.
 pub fn dense_literals() -> Vec<String> {
-    let mut rng = Rng::new(0xde05e);
+    let mut rng = SplitMix64::new(0xde05e);
     (0..CAL_LITERALS)
         .map(|_| {
             let mut w = String::from("\\");
-            for _ in 0..3 + rng.below(8) {
-                w.push(char::from(ALNUM[rng.below(26)]));
+            for _ in 0..3 + rng.index(8) {
+                w.push(char::from(ALNUM[rng.index(26)]));
             }
             w.push_str(".exe");
             w

@@ -4,40 +4,7 @@
 
 use vigil_runtime::event::{Event, EventBuilder};
 use vigil_runtime::schema::Schema;
-
-/// SplitMix64: a tiny, fixed pseudo-random generator (no dependency, same sequence everywhere).
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: usize) -> usize {
-        // The modulo bias is irrelevant for picking test data.
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// One item of `items` (non-empty).
-    pub fn pick<'t>(&mut self, items: &[&'t str]) -> &'t str {
-        items
-            .get(self.below(items.len()))
-            .copied()
-            .unwrap_or_default()
-    }
-}
+use vigil_test_support::rng::SplitMix64;
 
 /// A process creation, as plain strings, before it becomes an [`Event`].
 #[derive(Clone, Debug)]
@@ -136,8 +103,8 @@ const USERS: &[&str] = &[
 const LEVELS: &[&str] = &["Medium", "High", "System", "Low"];
 
 /// Malicious-looking processes, one or more per per-event rule (see `crate::per_event`).
-fn suspicious(i: usize, rng: &mut Rng) -> Proc {
-    let n = rng.below(100_000);
+fn suspicious(i: usize, rng: &mut SplitMix64) -> Proc {
+    let n = rng.index(100_000);
     let user = *USERS.get(i % 2).unwrap_or(&"CORP\\alice");
     let base = |image: &str, cmd: String, parent: &str, ofn: &str| Proc {
         image: image.into(),
@@ -221,12 +188,12 @@ fn suspicious(i: usize, rng: &mut Rng) -> Proc {
     }
 }
 
-fn benign(rng: &mut Rng) -> Proc {
+fn benign(rng: &mut SplitMix64) -> Proc {
     let (image, cmd, ofn) = BENIGN
-        .get(rng.below(BENIGN.len()))
+        .get(rng.index(BENIGN.len()))
         .copied()
         .unwrap_or(("", "", ""));
-    let n = rng.below(1_000_000);
+    let n = rng.index(1_000_000);
     Proc {
         image: image.into(),
         command_line: cmd.replace("{}", &n.to_string()),
@@ -234,11 +201,11 @@ fn benign(rng: &mut Rng) -> Proc {
         original_file_name: ofn.into(),
         user: rng.pick(USERS),
         integrity_level: rng.pick(LEVELS),
-        terminal_session_id: if rng.below(4) == 0 { 0 } else { 1 },
-        logon_id: if rng.below(3) == 0 {
+        terminal_session_id: if rng.index(4) == 0 { 0 } else { 1 },
+        logon_id: if rng.index(3) == 0 {
             999
         } else {
-            0x10000 + rng.below(0xffff) as i64
+            0x10000 + rng.index(0xffff) as i64
         },
     }
 }
@@ -251,7 +218,7 @@ fn benign(rng: &mut Rng) -> Proc {
 ///
 /// When `schema` has no `process_start` type with the endpoint schema's fields.
 pub fn generate_events(schema: &Schema, n: usize) -> Vec<Event<'static>> {
-    let mut rng = Rng::new(0x0000_005E_ED0F_B1A5);
+    let mut rng = SplitMix64::new(0x0000_005E_ED0F_B1A5);
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let p = if i % 12 == 5 {

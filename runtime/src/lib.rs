@@ -28,8 +28,6 @@ pub mod matcher;
 pub mod prefilter;
 pub mod schema;
 pub mod state;
-#[cfg(any(test, feature = "testgen"))]
-pub mod testgen;
 pub mod types;
 pub mod value;
 pub mod verify;

@@ -1,7 +1,7 @@
 //! The entry points of the cargo-fuzz targets (`fuzz/fuzz_targets/`), one function per target.
 //!
 //! Each target is a two-line wrapper around one of these functions, and
-//! `tests/tests/fuzz_regressions.rs` replays every file of `fuzz/regressions/<target>/` through
+//! `tests/tests/suite/fuzz_regressions.rs` replays every file of `fuzz/regressions/<target>/` through
 //! the same function under `cargo test`, so a crash the fuzzer found once stays fixed. Every
 //! function takes any bytes and must return; a panic (including a failed `assert!` here, which
 //! states a property of the code under test) is a finding.
@@ -105,7 +105,7 @@ pub fn seed_of(data: &[u8]) -> u64 {
 /// engines on an event of each type it runs on, with every field absent.
 pub fn jit_vs_interp(data: &[u8]) {
     let schema = schema();
-    let program = vigil_runtime::testgen::program_from_seed(seed_of(data), schema);
+    let program = vigil_test_support::testgen::program_from_seed(seed_of(data), schema);
     let Ok(binding) = vigil_runtime::bind::bind(&program, schema) else {
         return;
     };
