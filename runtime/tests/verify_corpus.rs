@@ -163,10 +163,7 @@ fn check_case(text: &str, schema: &Schema) -> Result<bool, String> {
     for error in reported(&program, schema, &budget) {
         let slot = open.iter_mut().find(|slot| {
             slot.is_some_and(|(i, code)| {
-                code == error.code()
-                    && lines
-                        .get(i)
-                        .is_some_and(|l| error.is_at(l.item, &program))
+                code == error.code() && lines.get(i).is_some_and(|l| error.is_at(l.item, &program))
             })
         });
         match slot {
@@ -175,7 +172,10 @@ fn check_case(text: &str, schema: &Schema) -> Result<bool, String> {
         }
     }
     for (i, code) in open.into_iter().flatten() {
-        problems.push(format!("line {}: expected {code}, not reported there", i + 1));
+        problems.push(format!(
+            "line {}: expected {code}, not reported there",
+            i + 1
+        ));
     }
     if problems.is_empty() {
         Ok(!expected.is_empty())

@@ -206,7 +206,10 @@ impl Cursor<'_> {
         self.ws();
         if self.peek() == Some('"') {
             self.string()
-        } else if self.peek().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') {
+        } else if self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        {
             self.word()
         } else {
             self.err("expected a name")
@@ -449,7 +452,9 @@ fn const_expr(c: &Const, strings: &[String]) -> Option<Expr> {
         },
         Const::Str(s) => Expr {
             ty: Ty::STR,
-            kind: ExprKind::Str(StrId(u32::try_from(strings.iter().position(|t| t == s)?).ok()?)),
+            kind: ExprKind::Str(StrId(
+                u32::try_from(strings.iter().position(|t| t == s)?).ok()?,
+            )),
         },
         Const::Cidr(..) => return None,
     })
@@ -774,7 +779,10 @@ impl Parser {
         let mut rule = d.rule;
         rule.kind = if let Some(mut seq) = d.sequence {
             if d.step_conds.len() > seq.steps.len() {
-                return Err(at(line, "more `step NAME when` lines than steps".to_owned()));
+                return Err(at(
+                    line,
+                    "more `step NAME when` lines than steps".to_owned(),
+                ));
             }
             for (i, (name, cond, l)) in d.step_conds.into_iter().enumerate() {
                 match seq.steps.get_mut(i) {
@@ -856,7 +864,10 @@ fn define<T: PartialEq>(
             pool.push(value);
             Ok(())
         }
-        None => c.err(format!("{what}#{n} is defined before {what}#{}", pool.len())),
+        None => c.err(format!(
+            "{what}#{n} is defined before {what}#{}",
+            pool.len()
+        )),
     }
 }
 
@@ -1129,7 +1140,11 @@ fn template(
                     pos: 0,
                     line: c.line,
                 };
-                let e = operand(&mut sub, p, d).or_else(|_| c.err(format!("`{{{inner}}}`: expected `{{%N}}` or an inline constant")))?;
+                let e = operand(&mut sub, p, d).or_else(|_| {
+                    c.err(format!(
+                        "`{{{inner}}}`: expected `{{%N}}` or an inline constant"
+                    ))
+                })?;
                 if !sub.at_end() {
                     return c.err(format!("`{{{inner}}}`: expected `{{%N}}`"));
                 }

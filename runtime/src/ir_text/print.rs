@@ -229,7 +229,10 @@ fn first_of<T: PartialEq>(pool: &[T], id: usize) -> bool {
 /// A string constant: its text, or `str#N`.
 fn string_ref(program: &Program, s: u32) -> String {
     if first_of(&program.strings, s as usize) {
-        program.strings.get(s as usize).map_or_else(String::new, |t| quote(t))
+        program
+            .strings
+            .get(s as usize)
+            .map_or_else(String::new, |t| quote(t))
     } else {
         format!("str#{s}")
     }
@@ -431,8 +434,7 @@ impl<'a> Operands<'a> {
     fn advance(&mut self, n: usize) {
         if let Some(expr) = self.rule.exprs.get(n) {
             if inline_const(self.program, expr, true).is_some() {
-                self.last
-                    .insert(expr, u32::try_from(n).unwrap_or(u32::MAX));
+                self.last.insert(expr, u32::try_from(n).unwrap_or(u32::MAX));
             }
         }
     }
@@ -615,7 +617,11 @@ pub fn root_lines(program: &Program, rule: &Rule) -> Vec<String> {
         RuleKind::Single { cond: c, .. } => v.push(format!("when {}", cond(*c))),
         RuleKind::Sequence(seq) => {
             for step in &seq.steps {
-                v.push(format!("step {} when {}", name(&step.name), cond(step.cond)));
+                v.push(format!(
+                    "step {} when {}",
+                    name(&step.name),
+                    cond(step.cond)
+                ));
             }
         }
         RuleKind::Threshold(t) => v.push(format!("when {}", cond(t.cond))),

@@ -243,7 +243,7 @@ fn errors_have_a_line_and_a_column() {
         ),
         (
             "schema endpoint 1.0\nrule r\n  on e\n  %0 = const list#0 [] : [int]",
-            "4:20: an empty or mixed list names its item type: `list#N string []`",
+            "4:21: an empty or mixed list names its item type: `list#N string []`",
         ),
         (
             "schema endpoint 1.0\nrule r\n  on e\n  %0 = const \"a\\q\" : string",
@@ -278,4 +278,45 @@ fn lines_say_what_they_declare_and_keep_their_comments() {
     );
     assert_eq!(lines[0].comment.as_deref(), Some("budget: max_rules = 1"));
     assert_eq!(lines[5].comment.as_deref(), Some("error: E0404"));
+}
+
+#[test]
+fn odd_programs_use_the_explicit_forms_and_read_back() {
+    let mut p = parse(SMALL).expect("parses");
+    p.strings.push(".exe".into()); // a duplicate: named `str#1`
+    p.fields.push(p.fields[0].clone()); // a duplicate: named `field#2`
+    p.lists.push(ConstList {
+        elem: Scalar::Str,
+        items: Vec::new(),
+    });
+    let rule = &mut p.rules[0];
+    rule.name = "two words; and more".into();
+    rule.exprs.push(Expr {
+        ty: Ty::STR,
+        kind: ExprKind::Str(StrId(1)),
+    });
+    rule.exprs.push(Expr {
+        ty: Ty::STR,
+        kind: ExprKind::Field(crate::ir::FieldRef(2)),
+    });
+    rule.exprs.push(Expr {
+        ty: Ty::List(Scalar::Str),
+        kind: ExprKind::List(ListId(1)),
+    });
+    rule.emit = vec![
+        TemplatePart::Lit("a".into()),
+        TemplatePart::Lit(String::new()),
+        TemplatePart::Lit("{b}".into()),
+    ];
+    let text = print(&p);
+    for want in [
+        "rule \"two words; and more\"",
+        "%9 = const str#1 : string",
+        "%10 = field field#2 : string",
+        "%11 = const list#1 string [] : [string]",
+        "emit \"a{}{}{{b}}\"",
+    ] {
+        assert!(text.contains(want), "{want} in\n{text}");
+    }
+    assert_eq!(parse(&text), Ok(p));
 }
