@@ -1,7 +1,8 @@
 //! The IR as text: a printer ([`print`]) and a parser ([`parse`]) for the same form, lossless
-//! (`parse(&print(p)) == Ok(p)` for every [`Program`], well-formed or not). `vigil explain` prints
-//! its node lines with it, and the verifier's must-reject corpus (`tests/verify/*.vir`) is
-//! written in it.
+//! (`parse(&print(p)) == Ok(p)` for every [`crate::ir::Program`], well-formed or not).
+//! `vigil explain` prints its shape, node and root lines with it, and the verifier's corpus
+//! (`tests/verify/*.vir`) is written in it. It must not depend on the schema or the builtin
+//! registry: the text says everything the program holds.
 //!
 //! Modelled on Cranelift's CLIF: one item per line, nodes numbered `%N` in arena order, pool
 //! entries `list#N`, `regex#N`, `field#N`, `builtin#N`; `;` starts a comment (outside strings).

@@ -1,6 +1,6 @@
-//! The parser: IR text → [`Program`] (the format is described in the module above). A hand-written
-//! reader over one line at a time; every failure is a [`ParseError`] at a line and column, never
-//! a panic.
+//! The parser: IR text → [`Program`] (the format is described in the module above). A
+//! hand-written reader over one line at a time; every failure is a [`ParseError`] at a line and
+//! column, never a panic.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -616,7 +616,10 @@ impl Parser {
             c.end()?;
             return Ok(LineItem::Header);
         }
-        c.err("expected a header line (`field#N`, `builtin#N`, `string#N`, `list#N`, `regex#N`) or `rule`")
+        c.err(
+            "expected a header line (`field#N`, `builtin#N`, `string#N`, `list#N`, \
+             `regex#N`) or `rule`",
+        )
     }
 
     fn rule_line(&mut self, d: &mut RuleDraft, c: &mut Cursor<'_>) -> Result<LineItem> {
@@ -652,32 +655,7 @@ impl Parser {
                 }
                 c.end()?;
             }
-            "meta" => {
-                let key = c.name()?;
-                c.expect("=")?;
-                let value = if c.eat("[") {
-                    let mut items = Vec::new();
-                    if !c.eat("]") {
-                        loop {
-                            items.push(c.string()?);
-                            if c.eat("]") {
-                                break;
-                            }
-                            c.expect(",")?;
-                        }
-                    }
-                    MetaValue::List(items)
-                } else {
-                    match c.value()? {
-                        Const::Str(s) => MetaValue::Str(s),
-                        Const::Int(i) => MetaValue::Int(i),
-                        Const::Bool(b) => MetaValue::Bool(b),
-                        _ => return c.err("expected a string, an int, a bool or a list"),
-                    }
-                };
-                c.end()?;
-                d.rule.meta.push((key, value));
-            }
+            "meta" => meta_line(c, d)?,
             "on" => {
                 if d.events.is_some() || d.sequence.is_some() {
                     return c.err("a second `on` line");
@@ -741,23 +719,7 @@ impl Parser {
                 c.pos = col;
                 d.rule.emit = template(c, p, d, &text)?;
             }
-            "field" => {
-                c.ws();
-                let name = if c.peek() == Some('"') {
-                    c.string()?
-                } else {
-                    let mut parts = vec![c.word()?];
-                    while c.rest().starts_with('.') {
-                        c.bump();
-                        parts.push(c.word()?);
-                    }
-                    parts.join(".")
-                };
-                c.expect("=")?;
-                let e = operand(c, p, d)?;
-                c.end()?;
-                d.rule.fields.push((name, e));
-            }
+            "field" => alert_field_line(c, p, d)?,
             _ => {
                 c.pos = at;
                 return c.err(format!("`{word}` starts no rule line"));
@@ -917,7 +879,8 @@ fn find_field(
         None => {
             c.pos = at;
             c.err(format!(
-                "no field `{event}.{field}` in the field table (declare it: `field#N = {event}.{field} : TYPE`)"
+                "no field `{event}.{field}` in the field table \
+                 (declare it: `field#N = {event}.{field} : TYPE`)"
             ))
         }
     }
@@ -1208,55 +1171,11 @@ fn node_line(c: &mut Cursor<'_>, p: &mut Program, d: &mut RuleDraft) -> Result<L
     let op = c.word()?;
     let mut call: Option<(String, usize)> = None;
     let kind = match op.as_str() {
-        "const" => {
-            if let Some(s) = c.hash_id::<u32>("str")? {
-                ExprKind::Str(StrId(s))
-            } else if c.rest().trim_start().starts_with("list#") {
-                ExprKind::List(list_ref(c, p)?)
-            } else {
-                match c.value()? {
-                    Const::Bool(b) => ExprKind::Bool(b),
-                    Const::Int(i) => ExprKind::Int(i),
-                    Const::Ip(ip) => ExprKind::Ip(ip),
-                    Const::Str(s) => {
-                        let i = match p.strings.iter().position(|t| *t == s) {
-                            Some(i) => i,
-                            None => {
-                                p.strings.push(s);
-                                p.strings.len() - 1
-                            }
-                        };
-                        let Ok(i) = u32::try_from(i) else {
-                            return c.err("too many strings");
-                        };
-                        ExprKind::Str(StrId(i))
-                    }
-                    Const::Cidr(..) => return c.err("a prefix is only a list item"),
-                }
-            }
-        }
+        "const" => const_kind(c, p)?,
         "field" => ExprKind::Field(field_ref(c, p)?),
         "exists" => ExprKind::Exists(field_ref(c, p)?),
         "truncated" => ExprKind::Truncated(field_ref(c, p)?),
-        "captured" => {
-            c.expect("#")?;
-            let k: u16 = c.number()?;
-            c.ws();
-            if c.peek() != Some(':') {
-                let at = c.pos;
-                let seq = match &d.sequence {
-                    Some(seq) => seq,
-                    None => return c.err("a capture's step and field are known in sequences only"),
-                };
-                let got = capture_ref(c, p, seq)?;
-                let declared = seq.captures.get(usize::from(k)).map(|c| (c.step, c.field));
-                if declared != Some(got) {
-                    c.pos = at;
-                    return c.err(format!("capture #{k} is not this step and field"));
-                }
-            }
-            ExprKind::Captured(CaptureId(k))
-        }
+        "captured" => captured_kind(c, p, d)?,
         "local" => {
             c.expect("$")?;
             ExprKind::Local(LocalId(c.number()?))
@@ -1341,28 +1260,9 @@ fn node_line(c: &mut Cursor<'_>, p: &mut Program, d: &mut RuleDraft) -> Result<L
             }
         }
         "call" => {
-            let builtin = if let Some(b) = c.hash_id::<u16>("builtin")? {
-                CallId(b)
-            } else {
-                let name = c.name()?;
-                match p.builtins.iter().position(|b| b.name == name) {
-                    Some(i) => match u16::try_from(i) {
-                        Ok(i) => CallId(i),
-                        Err(_) => return c.err("too many builtins"),
-                    },
-                    None => {
-                        call = Some((name, c.pos));
-                        match u16::try_from(p.builtins.len()) {
-                            Ok(i) => CallId(i),
-                            Err(_) => return c.err("too many builtins"),
-                        }
-                    }
-                }
-            };
-            c.expect("(")?;
-            let args = operands(c, p, d, ')')?;
-            c.expect(")")?;
-            ExprKind::Call { builtin, args }
+            let (kind, first_use) = call_kind(c, p, d)?;
+            call = first_use;
+            kind
         }
         "quant" => {
             let quant = quant(c)?;
@@ -1387,25 +1287,8 @@ fn node_line(c: &mut Cursor<'_>, p: &mut Program, d: &mut RuleDraft) -> Result<L
     c.expect(":")?;
     let ty = c.ty()?;
     c.end()?;
-    // A builtin first called here is declared from the call's operand and result types.
     if let (Some((name, pos)), ExprKind::Call { args, .. }) = (call, &kind) {
-        let mut params = Vec::with_capacity(args.len());
-        for a in args {
-            match d.rule.exprs.get(a.0 as usize) {
-                Some(e) => params.push(e.ty),
-                None => {
-                    c.pos = pos;
-                    return c.err(format!(
-                        "cannot tell `{name}`'s signature from its operands: declare it (`builtin#N = {name}(...) -> TYPE`)"
-                    ));
-                }
-            }
-        }
-        p.builtins.push(BuiltinRef {
-            name,
-            params,
-            ret: ty,
-        });
+        declare_called(c, p, d, name, pos, args, ty)?;
     }
     let expr = Expr { ty, kind };
     if const_expr_of(&expr) {
@@ -1424,4 +1307,156 @@ fn const_expr_of(expr: &Expr) -> bool {
             | (ExprKind::Ip(_), Ty::IP)
             | (ExprKind::Str(_), Ty::STR)
     )
+}
+
+/// `const VALUE`, `const str#N`, `const list#N [...]`; a string is interned on first use.
+fn const_kind(c: &mut Cursor<'_>, p: &mut Program) -> Result<ExprKind> {
+    if let Some(s) = c.hash_id::<u32>("str")? {
+        return Ok(ExprKind::Str(StrId(s)));
+    }
+    if c.rest().trim_start().starts_with("list#") {
+        return list_ref(c, p).map(ExprKind::List);
+    }
+    Ok(match c.value()? {
+        Const::Bool(b) => ExprKind::Bool(b),
+        Const::Int(i) => ExprKind::Int(i),
+        Const::Ip(ip) => ExprKind::Ip(ip),
+        Const::Str(s) => {
+            let i = match p.strings.iter().position(|t| *t == s) {
+                Some(i) => i,
+                None => {
+                    p.strings.push(s);
+                    p.strings.len() - 1
+                }
+            };
+            let Ok(i) = u32::try_from(i) else {
+                return c.err("too many strings");
+            };
+            ExprKind::Str(StrId(i))
+        }
+        Const::Cidr(..) => return c.err("a prefix is only a list item"),
+    })
+}
+
+/// `captured #N [STEP.FIELD]`: the description, when written, must be the declared capture's.
+fn captured_kind(c: &mut Cursor<'_>, p: &Program, d: &RuleDraft) -> Result<ExprKind> {
+    c.expect("#")?;
+    let k: u16 = c.number()?;
+    c.ws();
+    if c.peek() != Some(':') {
+        let at = c.pos;
+        let Some(seq) = &d.sequence else {
+            return c.err("a capture's step and field are known in sequences only");
+        };
+        let got = capture_ref(c, p, seq)?;
+        let declared = seq.captures.get(usize::from(k)).map(|c| (c.step, c.field));
+        if declared != Some(got) {
+            c.pos = at;
+            return c.err(format!("capture #{k} is not this step and field"));
+        }
+    }
+    Ok(ExprKind::Captured(CaptureId(k)))
+}
+
+/// `call NAME(OPERANDS)` or `call builtin#N(...)`; also the name and position of a builtin the
+/// table does not hold yet (declared once the node's type is read).
+fn call_kind(
+    c: &mut Cursor<'_>,
+    p: &Program,
+    d: &RuleDraft,
+) -> Result<(ExprKind, Option<(String, usize)>)> {
+    let mut first_use = None;
+    let builtin = if let Some(b) = c.hash_id::<u16>("builtin")? {
+        CallId(b)
+    } else {
+        let name = c.name()?;
+        let known = p.builtins.iter().position(|b| b.name == name);
+        if known.is_none() {
+            first_use = Some((name, c.pos));
+        }
+        match u16::try_from(known.unwrap_or(p.builtins.len())) {
+            Ok(i) => CallId(i),
+            Err(_) => return c.err("too many builtins"),
+        }
+    };
+    c.expect("(")?;
+    let args = operands(c, p, d, ')')?;
+    c.expect(")")?;
+    Ok((ExprKind::Call { builtin, args }, first_use))
+}
+
+/// Declares builtin `name`, first called here, from the call's operand and result types.
+fn declare_called(
+    c: &mut Cursor<'_>,
+    p: &mut Program,
+    d: &RuleDraft,
+    name: String,
+    pos: usize,
+    args: &[ExprId],
+    ret: Ty,
+) -> Result<()> {
+    let mut params = Vec::with_capacity(args.len());
+    for a in args {
+        match d.rule.exprs.get(a.0 as usize) {
+            Some(e) => params.push(e.ty),
+            None => {
+                c.pos = pos;
+                return c.err(format!(
+                    "cannot tell `{name}`'s signature from its operands: declare it \
+                     (`builtin#N = {name}(...) -> TYPE`)"
+                ));
+            }
+        }
+    }
+    p.builtins.push(BuiltinRef { name, params, ret });
+    Ok(())
+}
+
+/// `meta KEY = VALUE`.
+fn meta_line(c: &mut Cursor<'_>, d: &mut RuleDraft) -> Result<()> {
+    let key = c.name()?;
+    c.expect("=")?;
+    let value = if c.eat("[") {
+        let mut items = Vec::new();
+        if !c.eat("]") {
+            loop {
+                items.push(c.string()?);
+                if c.eat("]") {
+                    break;
+                }
+                c.expect(",")?;
+            }
+        }
+        MetaValue::List(items)
+    } else {
+        match c.value()? {
+            Const::Str(s) => MetaValue::Str(s),
+            Const::Int(i) => MetaValue::Int(i),
+            Const::Bool(b) => MetaValue::Bool(b),
+            _ => return c.err("expected a string, an int, a bool or a list"),
+        }
+    };
+    c.end()?;
+    d.rule.meta.push((key, value));
+    Ok(())
+}
+
+/// `field NAME = X`: an alert field (`NAME` may be dotted).
+fn alert_field_line(c: &mut Cursor<'_>, p: &Program, d: &mut RuleDraft) -> Result<()> {
+    c.ws();
+    let name = if c.peek() == Some('"') {
+        c.string()?
+    } else {
+        let mut parts = vec![c.word()?];
+        while c.rest().starts_with('.') {
+            c.bump();
+            parts.push(c.word()?);
+        }
+        parts.join(".")
+    };
+    c.expect("=")?;
+    let e = operand(c, p, d)?;
+    c.end()?;
+    d.rule.fields.push((name, e));
+    Ok(())
 }

@@ -260,7 +260,10 @@ fn errors_have_a_line_and_a_column() {
 
 #[test]
 fn lines_say_what_they_declare_and_keep_their_comments() {
-    let text = "schema endpoint 1.0 ; budget: max_rules = 1\nfield#0 = process_start.pid : int\n\nrule r\n  on process_start\n  %0 = const true : bool ; error: E0404\n  when %0\n";
+    let text = "schema endpoint 1.0 ; budget: max_rules = 1\n\
+                field#0 = process_start.pid : int\n\
+                \n\
+                rule r\n  on process_start\n  %0 = const true : bool ; error: E0404\n  when %0\n";
     let (_, lines) = parse_lines(text).expect("parses");
     let items: Vec<LineItem> = lines.iter().map(|l| l.item).collect();
     assert_eq!(
