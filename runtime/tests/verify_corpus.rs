@@ -12,8 +12,8 @@
 //!   `builtin#N` line or a node that calls it; about one rule: on a line of that rule; about
 //!   the schema: on a header line.
 //!
-//! A file with no `; error:` must verify. Any other file in the folder fails the run. Adding a
-//! case is adding one file.
+//! A file with no `; error:` must verify, and every program must read back from its printed
+//! text. Any other file in the folder fails the run. Adding a case is adding one file.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ use vigil_runtime::bind::{bind, BindError};
 use vigil_runtime::budget::Budget;
 use vigil_runtime::error::Code;
 use vigil_runtime::ir::{ExprKind, Program};
-use vigil_runtime::ir_text::{parse_lines, Line, LineItem};
+use vigil_runtime::ir_text::{parse, parse_lines, print, Line, LineItem};
 use vigil_runtime::schema::Schema;
 use vigil_runtime::verify::{verify, VerifyError};
 
@@ -157,6 +157,9 @@ fn directives(lines: &[Line]) -> Result<(Vec<(usize, Code)>, Budget), String> {
 /// Checks one case; `Ok(true)` when it must be refused.
 fn check_case(text: &str, schema: &Schema) -> Result<bool, String> {
     let (program, lines) = parse_lines(text).map_err(|e| e.to_string())?;
+    if parse(&print(&program)).as_ref() != Ok(&program) {
+        return Err("the program does not read back from its printed text".to_owned());
+    }
     let (expected, budget) = directives(&lines)?;
     let mut open: Vec<Option<(usize, Code)>> = expected.iter().copied().map(Some).collect();
     let mut problems = Vec::new();

@@ -1,4 +1,4 @@
-//! The IR as text: a printer ([`print`]) and a parser ([`parse`]) for the same form, lossless
+//! The IR as text: a printer ([`print()`]) and a parser ([`parse`]) for the same form, lossless
 //! (`parse(&print(p)) == Ok(p)` for every [`crate::ir::Program`], well-formed or not).
 //! `vigil explain` prints its shape, node and root lines with it, and the verifier's corpus
 //! (`tests/verify/*.vir`) is written in it. It must not depend on the schema or the builtin
