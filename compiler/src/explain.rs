@@ -7,22 +7,23 @@
 //! pin) or JSON ([`Explained::to_json`]). Node numbers are arena ids, so `%7` here is the
 //! `(node 7)` of a verifier error.
 //!
-//! One line per node: `%3 = str_test contains fold %1, "x" : bool`. Operands print as `%N`,
-//! except scalar constants, which print inline (their own nodes are listed too). This module
-//! never panics, even on an unverified program: an id out of range prints as `%N?`.
+//! The rule's shape, one line per node (`%3 = str_test contains fold %1, "x" : bool`) and its
+//! roots are the runtime's IR text ([`vigil_runtime::ir_text`]), with constant lists cut after
+//! eight items; this module adds the cost, state and field annotations. It never panics, even
+//! on an unverified program.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use serde::Serialize;
-use vigil_runtime::ir::{
-    self, ArithOp, CmpOp, Counting, ExprId, ExprKind, FieldRef, Program, Quant, RuleKind, StrTest,
-    TemplatePart,
-};
+use vigil_runtime::ir::{self, Counting, ExprKind, FieldRef, Program, RuleKind};
+use vigil_runtime::ir_text::{self, Style};
 use vigil_runtime::verify::{steps_to_ns, CostReport, LinearBound, Verified, TYPICAL_EVENT_BYTES};
 
-/// Items of a constant list printed before `…`.
-const LIST_ITEMS_SHOWN: usize = 8;
+/// Node lines cut constant lists after 8 items (`… N more`).
+const STYLE: Style = Style {
+    max_list_items: Some(8),
+};
 
 /// A whole program, explained.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -184,11 +185,9 @@ pub fn explain(program: &Program, cost: Option<&CostReport>) -> Explained {
                 .to_owned(),
                 shadow: rule.shadow,
                 events: rule.event_types().into_iter().map(str::to_owned).collect(),
-                shape: shape(program, rule),
-                nodes: (0..rule.exprs.len())
-                    .map(|n| node_line(program, rule, n))
-                    .collect(),
-                roots: roots(rule),
+                shape: ir_text::shape_lines(program, rule),
+                nodes: ir_text::rule_node_lines(program, rule, STYLE),
+                roots: ir_text::root_lines(program, rule),
                 cost_steps: rc.map(|r| r.steps),
                 bound: rc.map(|r| BoundExplain::of(&r.bound)),
                 state_bytes: rc.map(|r| r.state_bytes),
@@ -369,346 +368,15 @@ fn field_read(program: &Program, f: FieldRef) -> FieldRead {
     }
 }
 
-/// `process_start.image`.
-fn field_name(program: &Program, f: FieldRef) -> String {
-    program.fields.get(f.0 as usize).map_or_else(
-        || format!("field#{}?", f.0),
-        |req| format!("{}.{}", req.event, req.field),
-    )
-}
-
-/// Only the field's name (for keys, where the event type is the step's).
-fn field_short(program: &Program, f: FieldRef) -> String {
-    program
-        .fields
-        .get(f.0 as usize)
-        .map_or_else(|| format!("field#{}?", f.0), |req| req.field.clone())
-}
-
 /// `30s`, `5m`, `250ms`: the largest unit that divides the window.
 pub fn duration(ns: u64) -> String {
-    const UNITS: [(u64, &str); 6] = [
-        (86_400_000_000_000, "d"),
-        (3_600_000_000_000, "h"),
-        (60_000_000_000, "m"),
-        (1_000_000_000, "s"),
-        (1_000_000, "ms"),
-        (1, "ns"),
-    ];
-    if ns == 0 {
-        return "0s".to_owned();
-    }
-    for (unit, suffix) in UNITS {
-        if ns.is_multiple_of(unit) {
-            return format!("{}{suffix}", ns / unit);
-        }
-    }
-    format!("{ns}ns")
-}
-
-fn state_decl(s: &ir::StateDecl) -> String {
-    format!(
-        "capacity {}, per key {}, capture_len {}",
-        s.capacity, s.per_key, s.capture_len
-    )
-}
-
-fn keys(program: &Program, key: &[FieldRef]) -> String {
-    let names: Vec<String> = key.iter().map(|f| field_short(program, *f)).collect();
-    format!("[{}]", names.join(", "))
-}
-
-fn shape(program: &Program, rule: &ir::Rule) -> Vec<String> {
-    match &rule.kind {
-        RuleKind::Single { events, .. } => vec![format!("on {}", events.join(", "))],
-        RuleKind::Sequence(seq) => {
-            let mut v = vec![format!(
-                "sequence within {} ({})",
-                duration(seq.within_ns),
-                state_decl(&seq.state)
-            )];
-            for step in &seq.steps {
-                v.push(format!(
-                    "step {}: {} by {}",
-                    step.name,
-                    step.event,
-                    keys(program, &step.key)
-                ));
-            }
-            for (i, c) in seq.captures.iter().enumerate() {
-                v.push(format!(
-                    "capture #{i} = {}",
-                    capture_name(program, rule, c.step, c.field)
-                ));
-            }
-            v
-        }
-        RuleKind::Threshold(t) => {
-            let counting = match t.counting {
-                Counting::Count => "count".to_owned(),
-                Counting::Distinct(f) => format!("distinct({})", field_short(program, f)),
-            };
-            let by: Vec<String> = t.key.iter().map(|k| keys(program, k)).collect();
-            vec![
-                format!("on {}", t.events.join(", ")),
-                format!(
-                    "threshold {counting} >= {} within {} by {} ({})",
-                    t.count,
-                    duration(t.within_ns),
-                    by.join(" | "),
-                    state_decl(&t.state)
-                ),
-            ]
-        }
-    }
-}
-
-fn capture_name(program: &Program, rule: &ir::Rule, step: u8, field: FieldRef) -> String {
-    let step_name = match &rule.kind {
-        RuleKind::Sequence(seq) => seq
-            .steps
-            .get(usize::from(step))
-            .map_or_else(|| format!("step#{step}?"), |s| s.name.clone()),
-        _ => format!("step#{step}?"),
-    };
-    format!("{step_name}.{}", field_short(program, field))
-}
-
-fn roots(rule: &ir::Rule) -> Vec<String> {
-    let cond = |c: Option<ExprId>| c.map_or_else(|| "(always)".to_owned(), |e| operand(rule, e));
-    let mut v = Vec::new();
-    match &rule.kind {
-        RuleKind::Single { cond: c, .. } => v.push(format!("when {}", cond(*c))),
-        RuleKind::Sequence(seq) => {
-            for step in &seq.steps {
-                v.push(format!("step {} when {}", step.name, cond(step.cond)));
-            }
-        }
-        RuleKind::Threshold(t) => v.push(format!("when {}", cond(t.cond))),
-    }
-    if !rule.emit.is_empty() {
-        let mut text = String::new();
-        for part in &rule.emit {
-            match part {
-                TemplatePart::Lit(s) => text.push_str(&s.replace('{', "{{").replace('}', "}}")),
-                TemplatePart::Expr(e) => {
-                    let _ = write!(text, "{{{}}}", operand(rule, *e));
-                }
-            }
-        }
-        v.push(format!("emit {text:?}"));
-    }
-    for (name, e) in &rule.fields {
-        v.push(format!("field {name} = {}", operand(rule, *e)));
-    }
-    v
-}
-
-/// An operand: a scalar constant inline, anything else `%N`.
-fn operand(rule: &ir::Rule, id: ExprId) -> String {
-    match rule.expr(id).map(|e| &e.kind) {
-        Some(ExprKind::Bool(b)) => b.to_string(),
-        Some(ExprKind::Int(i)) => i.to_string(),
-        Some(ExprKind::Ip(ip)) => ip.to_string(),
-        Some(_) => format!("%{}", id.0),
-        None => format!("%{}?", id.0),
-    }
-}
-
-/// An operand of a node of `program` (resolves string constants, which need the pool).
-fn arg(program: &Program, rule: &ir::Rule, id: ExprId) -> String {
-    match rule.expr(id).map(|e| &e.kind) {
-        Some(ExprKind::Str(s)) => string_const(program, s.0),
-        _ => operand(rule, id),
-    }
-}
-
-fn string_const(program: &Program, s: u32) -> String {
-    program
-        .strings
-        .get(s as usize)
-        .map_or_else(|| format!("str#{s}?"), |t| format!("{t:?}"))
-}
-
-fn konst(c: &ir::Const) -> String {
-    match c {
-        ir::Const::Bool(b) => b.to_string(),
-        ir::Const::Int(i) => i.to_string(),
-        ir::Const::Str(s) => format!("{s:?}"),
-        ir::Const::Ip(ip) => ip.to_string(),
-        ir::Const::Cidr(ip, len) => format!("{ip}/{len}"),
-    }
-}
-
-fn list_const(program: &Program, l: u32) -> String {
-    let Some(list) = program.lists.get(l as usize) else {
-        return format!("list#{l}?");
-    };
-    let mut items: Vec<String> = list
-        .items
-        .iter()
-        .take(LIST_ITEMS_SHOWN)
-        .map(konst)
-        .collect();
-    if list.items.len() > LIST_ITEMS_SHOWN {
-        items.push(format!("… {} more", list.items.len() - LIST_ITEMS_SHOWN));
-    }
-    format!("list#{l} [{}]", items.join(", "))
-}
-
-fn str_test(op: StrTest) -> &'static str {
-    match op {
-        StrTest::Eq => "eq",
-        StrTest::Contains => "contains",
-        StrTest::StartsWith => "startswith",
-        StrTest::EndsWith => "endswith",
-    }
-}
-
-fn quant(q: Quant) -> &'static str {
-    match q {
-        Quant::Any => "any",
-        Quant::All => "all",
-    }
-}
-
-fn fold(f: bool) -> &'static str {
-    if f {
-        " fold"
-    } else {
-        ""
-    }
-}
-
-/// `%N = op operands : ty`.
-fn node_line(program: &Program, rule: &ir::Rule, n: usize) -> String {
-    let Some(expr) = rule.exprs.get(n) else {
-        return format!("%{n} = ?");
-    };
-    let a = |e: ExprId| arg(program, rule, e);
-    let body = match &expr.kind {
-        ExprKind::Bool(b) => format!("const {b}"),
-        ExprKind::Int(i) => format!("const {i}"),
-        ExprKind::Str(s) => format!("const {}", string_const(program, s.0)),
-        ExprKind::Ip(ip) => format!("const {ip}"),
-        ExprKind::List(l) => format!("const {}", list_const(program, l.0)),
-        ExprKind::Field(f) => format!("field {}", field_name(program, *f)),
-        ExprKind::Exists(f) => format!("exists {}", field_name(program, *f)),
-        ExprKind::Truncated(f) => format!("truncated {}", field_name(program, *f)),
-        ExprKind::Captured(c) => match &rule.kind {
-            RuleKind::Sequence(seq) => seq.captures.get(usize::from(c.0)).map_or_else(
-                || format!("captured #{}?", c.0),
-                |cap| {
-                    format!(
-                        "captured #{} {}",
-                        c.0,
-                        capture_name(program, rule, cap.step, cap.field)
-                    )
-                },
-            ),
-            _ => format!("captured #{}?", c.0),
-        },
-        ExprKind::Local(l) => format!("local ${}", l.0),
-        ExprKind::Not(e) => format!("not {}", a(*e)),
-        ExprKind::Neg(e) => format!("neg {}", a(*e)),
-        ExprKind::And(v) | ExprKind::Or(v) => {
-            let word = if matches!(expr.kind, ExprKind::And(_)) {
-                "and"
-            } else {
-                "or"
-            };
-            let ops: Vec<String> = v.iter().map(|e| a(*e)).collect();
-            format!("{word} {}", ops.join(", "))
-        }
-        ExprKind::Arith(op, x, y) => {
-            let word = match op {
-                ArithOp::Add => "add",
-                ArithOp::Sub => "sub",
-                ArithOp::Mul => "mul",
-                ArithOp::Div => "div",
-                ArithOp::Rem => "rem",
-            };
-            format!("{word} {}, {}", a(*x), a(*y))
-        }
-        ExprKind::Cmp(op, x, y) => {
-            let word = match op {
-                CmpOp::Eq => "eq",
-                CmpOp::Ne => "ne",
-                CmpOp::Lt => "lt",
-                CmpOp::Le => "le",
-                CmpOp::Gt => "gt",
-                CmpOp::Ge => "ge",
-            };
-            format!("cmp {word} {}, {}", a(*x), a(*y))
-        }
-        ExprKind::StrTest {
-            op,
-            fold: f,
-            lhs,
-            rhs,
-        } => format!(
-            "str_test {}{} {}, {}",
-            str_test(*op),
-            fold(*f),
-            a(*lhs),
-            a(*rhs)
-        ),
-        ExprKind::StrList {
-            op,
-            fold: f,
-            quant: q,
-            lhs,
-            list,
-        } => format!(
-            "str_list {}{} {} {}, list#{}",
-            str_test(*op),
-            fold(*f),
-            quant(*q),
-            a(*lhs),
-            list.0
-        ),
-        ExprKind::Member { lhs, list, fold: f } => {
-            format!("member{} {}, {}", fold(*f), a(*lhs), a(*list))
-        }
-        ExprKind::Matches { lhs, regex } => {
-            let pattern = program
-                .regexes
-                .get(regex.0 as usize)
-                .map_or_else(|| "?".to_owned(), |p| format!("{p:?}"));
-            format!("matches {}, regex#{} {pattern}", a(*lhs), regex.0)
-        }
-        ExprKind::Call { builtin, args } => {
-            let name = program
-                .builtins
-                .get(usize::from(builtin.0))
-                .map_or("?", |b| b.name.as_str());
-            let ops: Vec<String> = args.iter().map(|e| a(*e)).collect();
-            format!("call {name}({})", ops.join(", "))
-        }
-        ExprKind::Quant {
-            quant: q,
-            local,
-            list,
-            body,
-        } => format!(
-            "quant {} ${} in {}: {}",
-            quant(*q),
-            local.0,
-            a(*list),
-            a(*body)
-        ),
-    };
-    let mut line = format!("%{n} = {body} : {}", expr.ty);
-    // StrList patterns are a constant list not otherwise shown: print them after the node.
-    if let ExprKind::StrList { list, .. } = &expr.kind {
-        let _ = write!(line, "  ; {}", list_const(program, list.0));
-    }
-    line
+    ir_text::duration(ns)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vigil_runtime::ir::ExprId;
 
     #[test]
     fn durations_use_the_largest_dividing_unit() {
@@ -762,7 +430,7 @@ mod tests {
         let e = explain(&program, None);
         assert_eq!(
             e.rules[0].nodes,
-            ["%0 = const 4 : int", "%1 = not %9? : bool"]
+            ["%0 = const 4 : int", "%1 = not %9 : bool"]
         );
         assert_eq!(e.rules[0].roots, ["when %1"]);
         assert!(e.to_text().contains("reads: nothing"));

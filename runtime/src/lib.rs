@@ -23,6 +23,7 @@ pub mod event;
 pub mod hash;
 pub mod interp;
 pub mod ir;
+pub mod ir_text;
 pub mod jit;
 pub mod matcher;
 pub mod prefilter;

@@ -1,6 +1,6 @@
 //! Bundle cases: round trip, tampering, keys, expiry, versions, and hosts that do not match the
 //! bundle (the 2024 outage shape: a host that lacks a field the bundle reads). Programs come
-//! from the verify corpus's accepted baselines (`tests/verify/ok_*.json`).
+//! from the verify corpus's accepted baselines (`tests/verify/ok_*.vir`).
 
 use std::fs;
 
@@ -16,8 +16,8 @@ use vigil_runtime::schema::{Schema, ENDPOINT_TOML};
 const NOW: u64 = 1_750_000_000;
 
 fn corpus_program(name: &str) -> Program {
-    let path = format!("{}/../tests/verify/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&fs::read_to_string(path).expect("corpus file")).expect("IR JSON")
+    let path = format!("{}/../tests/verify/{name}.vir", env!("CARGO_MANIFEST_DIR"));
+    vigil_runtime::ir_text::parse(&fs::read_to_string(path).expect("corpus file")).expect("IR text")
 }
 
 fn key(seed: u8) -> Keypair {

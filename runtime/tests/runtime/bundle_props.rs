@@ -27,11 +27,12 @@ fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let path = format!(
-            "{}/../tests/verify/ok_sequence.json",
+            "{}/../tests/verify/ok_sequence.vir",
             env!("CARGO_MANIFEST_DIR")
         );
         let program: Program =
-            serde_json::from_str(&fs::read_to_string(path).expect("corpus file")).expect("IR");
+            vigil_runtime::ir_text::parse(&fs::read_to_string(path).expect("corpus file"))
+                .expect("IR");
         let pair = Keypair::from_seed(&[3; 32]);
         let header = HeaderInput {
             content_version: 1,

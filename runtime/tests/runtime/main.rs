@@ -3,8 +3,8 @@
 //! --no-default-features` runs the rest against the interpreter-only runtime.
 //!
 //! Helpers are modules here ([`counting_alloc`], [`deploy_common`], [`jit_common`]) or come from
-//! `vigil-test-support` (the IR builder, the generators, the RNG). The must-reject verifier
-//! corpus is still its own binary (`runtime/tests/verify_corpus.rs`).
+//! `vigil-test-support` (the IR builder, the generators, the RNG). [`verify_corpus`] runs the
+//! verifier cases of `tests/verify/`.
 //!
 //! `counting_alloc` installs this binary's global allocator; it counts per thread, so the
 //! allocation tests stay exact while the other tests run beside them.
@@ -42,4 +42,5 @@ mod state_bounds;
 mod state_semantics;
 #[cfg(feature = "jit")]
 mod stateful_diff;
+mod verify_corpus;
 mod verify_generated;

@@ -1,10 +1,10 @@
 //! Bundles across the crates, in-process: the compiler's bundle writer and the runtime's loader
 //! agree, and every runtime code (E04xx–E06xx: `vigil_runtime::error::Code::ALL` and the
 //! schema's `SchemaCode::ALL`) has an entry in `docs/errors.md`, with the runtime's own title,
-//! and a case that shows it: a `tests/verify/*.expect` file, an assertion in
-//! `runtime/tests/runtime/bundle_cases.rs` or the schema loader's tests, a coded error asserted
-//! by the CLI tests (`cli/tests/cli/bundle.rs`), or a test in this file (the inputs of
-//! E0613 and E0628 are too large to commit, so they are generated here).
+//! and a case that shows it: a `; error:` line in `tests/verify/*.vir`, an assertion in
+//! `runtime/tests/runtime/bundle_cases.rs` or the schema loader's tests, a coded error asserted by the
+//! CLI tests (`cli/tests/cli/bundle.rs`), or a test in this file (the inputs of E0613 and
+//! E0628 are too large to commit, so they are generated here).
 //!
 //! The CLI itself (`vigil keygen/build/verify/inspect/explain`) is tested end to end in
 //! `cli/tests/cli/bundle.rs`, where the binary's path is known to Cargo.
@@ -44,9 +44,11 @@ fn covered_codes() -> BTreeSet<String> {
     let verify_dir = root().join("tests/verify");
     for entry in fs::read_dir(&verify_dir).expect("tests/verify exists") {
         let path = entry.expect("dir entry").path();
-        if path.extension().is_some_and(|e| e == "expect") {
+        if path.extension().is_some_and(|e| e == "vir") {
             let text = fs::read_to_string(&path).unwrap_or_default();
-            seen.extend(text.split_whitespace().map(str::to_owned));
+            for (_, codes) in text.lines().filter_map(|l| l.split_once("; error:")) {
+                seen.extend(codes.split(',').map(|c| c.trim().to_owned()));
+            }
         }
     }
     // Assertions naming a variant, in the runtime's bundle and schema tests.
@@ -115,7 +117,7 @@ fn a_schema_with_too_many_fields_is_refused() {
 #[test]
 fn a_program_with_too_many_builtins_cannot_bind() {
     let mut program: Program =
-        serde_json::from_str(&read("tests/verify/ok_single.json")).expect("IR JSON");
+        vigil_runtime::ir_text::parse(&read("tests/verify/ok_single.vir")).expect("IR text");
     let one = program
         .builtins
         .first()
