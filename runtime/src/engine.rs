@@ -63,8 +63,9 @@ use crate::alert::{Alert, BundleInfo};
 use crate::bundle::load::Loaded;
 use crate::dispatch::Dispatch;
 use crate::event::Event;
-use crate::interp::{write_interpolated, Interp};
+use crate::interp::Interp;
 use crate::ir::{ExprId, RuleId, TemplatePart};
+use crate::ops::write_interpolated;
 use crate::prefilter::{Hits, Prefilter};
 use crate::state::{CaptureView, Counters as StateCounters, TimeConfig};
 use crate::value::Value;
@@ -72,73 +73,11 @@ use crate::verify::Verified;
 
 use correlate::{capture_of, value_of, KeyCache, Stateful, Table};
 
+// The evaluator contract lives in a leaf ([`crate::eval`]); these paths stay for embedders.
+pub use crate::eval::{EngineError, EvalError, Evaluator};
+
 /// What an `emit` message says for `{field}` when the event did not carry the field.
 pub const ABSENT: &str = "<absent>";
-
-/// Evaluates rule conditions. Implemented by the interpreter and by JIT-compiled code; both
-/// must agree on every program and event (the interpreter is the oracle).
-pub trait Evaluator: Send + Sync {
-    /// Whether single-event rule `rule`'s condition holds on `event`. The engine calls it only
-    /// for rules that run on the event's type, with events whose shape fits the program's
-    /// binding.
-    fn eval(&self, rule: RuleId, event: &Event<'_>) -> Result<bool, EvalError>;
-
-    /// [`Evaluator::eval`], with the whole-bundle prefilter's results for `event` (`hits`,
-    /// scanned by the engine's [`Prefilter`], the one this evaluator was built with, if any):
-    /// an evaluator may answer literal tests from them instead of scanning again. The default
-    /// ignores them (the interpreter, the oracle, always scans).
-    fn eval_hits(&self, rule: RuleId, event: &Event<'_>, hits: &Hits) -> Result<bool, EvalError> {
-        let _ = hits;
-        self.eval(rule, event)
-    }
-
-    /// Whether the condition rooted at node `root` of stateful rule `rule` (a sequence step's
-    /// or a threshold's) holds on `event`, with `Captured(i)` read from `captures` (the
-    /// partial match's values; `None` for thresholds). The default refuses: an evaluator
-    /// that only knows single-event rules makes stateful rules count evaluation errors.
-    fn eval_root(
-        &self,
-        rule: RuleId,
-        root: ExprId,
-        event: &Event<'_>,
-        captures: Option<&CaptureView<'_>>,
-    ) -> Result<bool, EvalError> {
-        let _ = (rule, root, event, captures);
-        Err(EvalError::Internal(
-            "this evaluator does not evaluate stateful rule conditions".into(),
-        ))
-    }
-}
-
-/// An evaluation that could not complete. None occurs on a verified program; each is a bug,
-/// reported instead of a panic.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum EvalError {
-    /// An internal inconsistency (a node of an unexpected type, a missing id).
-    #[error("internal evaluation error: {0}")]
-    Internal(String),
-    /// A JIT helper reported a failure (a caught panic or a bad status).
-    #[error("helper failed: {0}")]
-    Helper(String),
-}
-
-/// An engine could not be built or could not take an event.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum EngineError {
-    /// The event is not shaped as the program's binding expects (built against another
-    /// schema): refused before any rule reads it.
-    #[error("event of type #{0} does not fit the schema the program was bound to")]
-    EventShape(u16),
-    /// The JIT failed to compile the program.
-    #[error("jit: {0}")]
-    Jit(String),
-    /// A stateful rule's table could not be built (the verifier refuses such rules first).
-    #[error("rule `{0}`: its state table cannot be built: {1}")]
-    State(String, String),
-    /// An internal inconsistency.
-    #[error("internal engine error: {0}")]
-    Internal(String),
-}
 
 /// Which evaluator runs rule conditions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -146,8 +85,30 @@ pub enum EngineKind {
     /// The reference interpreter.
     #[default]
     Interp,
-    /// Cranelift-compiled code (`crate::jit`).
+    /// Cranelift-compiled code (`crate::jit`). Only in a runtime built with the `jit` feature;
+    /// without it, asking for it is an [`EngineError::JitNotBuilt`].
     Jit,
+}
+
+impl EngineKind {
+    /// Whether this runtime was built with this evaluator (the interpreter always is; the JIT
+    /// with the `jit` feature).
+    pub const fn is_built(self) -> bool {
+        match self {
+            EngineKind::Interp => true,
+            EngineKind::Jit => cfg!(feature = "jit"),
+        }
+    }
+
+    /// The fastest evaluator this runtime was built with: the JIT with the `jit` feature, the
+    /// interpreter without it. What a host that does not care which should ask for.
+    pub const fn fastest() -> EngineKind {
+        if cfg!(feature = "jit") {
+            EngineKind::Jit
+        } else {
+            EngineKind::Interp
+        }
+    }
 }
 
 /// How to build an [`Engine`].
@@ -332,12 +293,28 @@ fn make_evaluator(
     match kind {
         EngineKind::Interp => Ok((interp.clone() as Arc<dyn Evaluator>, EngineKind::Interp)),
         // JIT PLUG-IN POINT.
-        EngineKind::Jit => {
-            let compiled = crate::jit::compile_prefiltered(verified, prefilter)
-                .map_err(|e| EngineError::Jit(e.to_string()))?;
-            Ok((Arc::new(compiled) as Arc<dyn Evaluator>, EngineKind::Jit))
-        }
+        EngineKind::Jit => jit_evaluator(verified, prefilter),
     }
+}
+
+/// The JIT's evaluator for `verified`.
+#[cfg(feature = "jit")]
+fn jit_evaluator(
+    verified: &Verified,
+    prefilter: Option<&Prefilter>,
+) -> Result<(Arc<dyn Evaluator>, EngineKind), EngineError> {
+    let compiled = crate::jit::compile_prefiltered(verified, prefilter)
+        .map_err(|e| EngineError::Jit(e.to_string()))?;
+    Ok((Arc::new(compiled) as Arc<dyn Evaluator>, EngineKind::Jit))
+}
+
+/// Without the `jit` feature there is no JIT to build: a coded refusal, never a panic.
+#[cfg(not(feature = "jit"))]
+fn jit_evaluator(
+    _verified: &Verified,
+    _prefilter: Option<&Prefilter>,
+) -> Result<(Arc<dyn Evaluator>, EngineKind), EngineError> {
+    Err(EngineError::JitNotBuilt)
 }
 
 impl Engine {
@@ -920,5 +897,63 @@ impl Engine {
             source: event.source().cloned(),
             shadow: r.shadow || self.shadow,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bind::bind;
+    use crate::budget::Budget;
+    use crate::ir::{Program, SchemaRef};
+    use crate::schema::Schema;
+    use crate::verify::verify;
+
+    fn empty_verified() -> Verified {
+        let program = Program {
+            schema: SchemaRef {
+                name: "endpoint".to_string(),
+                major: 1,
+                minor: 0,
+            },
+            fields: Vec::new(),
+            builtins: Vec::new(),
+            strings: Vec::new(),
+            lists: Vec::new(),
+            regexes: Vec::new(),
+            rules: Vec::new(),
+        };
+        let schema = Schema::endpoint();
+        let binding = bind(&program, &schema).expect("an empty program binds");
+        verify(program, binding, &Budget::default()).expect("an empty program verifies")
+    }
+
+    /// The interpreter-only build (`--no-default-features`) really has no JIT: asking for it is
+    /// a refusal, not a panic and not a silent fallback; the full build compiles with it.
+    #[test]
+    fn the_jit_runs_exactly_when_the_feature_is_built() {
+        let verified = empty_verified();
+        let options = EngineOptions {
+            engine: EngineKind::Jit,
+            ..EngineOptions::default()
+        };
+        let built = Engine::new(&verified, options).map(|e| e.kind());
+        if cfg!(feature = "jit") {
+            assert_eq!(built, Ok(EngineKind::Jit));
+            assert_eq!(EngineKind::fastest(), EngineKind::Jit);
+        } else {
+            assert_eq!(built, Err(EngineError::JitNotBuilt));
+            assert!(EngineError::JitNotBuilt
+                .to_string()
+                .contains("without the JIT"));
+            assert_eq!(EngineKind::fastest(), EngineKind::Interp);
+        }
+        assert_eq!(EngineKind::Jit.is_built(), cfg!(feature = "jit"));
+        assert!(EngineKind::Interp.is_built());
+        let interp = EngineOptions::default();
+        assert_eq!(
+            Engine::new(&verified, interp).map(|e| e.kind()),
+            Ok(EngineKind::Interp)
+        );
     }
 }

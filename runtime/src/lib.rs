@@ -19,12 +19,15 @@ pub mod deploy;
 pub mod dispatch;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod event;
 pub mod hash;
 pub mod interp;
 pub mod ir;
+#[cfg(feature = "jit")]
 pub mod jit;
 pub mod matcher;
+pub mod ops;
 pub mod prefilter;
 pub mod schema;
 pub mod state;

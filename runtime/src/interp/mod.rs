@@ -29,17 +29,22 @@ use std::borrow::Cow;
 
 use crate::bind::Binding;
 use crate::builtins::{self, Builtin, ParamTy};
-use crate::casefold::{eq_folded, fold_str};
-use crate::engine::{EngineError, EvalError, Evaluator};
+use crate::casefold::fold_str;
+use crate::eval::{EngineError, EvalError, Evaluator};
 use crate::event::Event;
 use crate::ir::{
-    ArithOp, CaptureId, CmpOp, Const, ConstList, Expr, ExprId, ExprKind, FieldRef, ListId, Program,
-    Quant, Rule, RuleId, RuleKind, StrTest,
+    CaptureId, CmpOp, ConstList, Expr, ExprId, ExprKind, FieldRef, ListId, Program, Quant, Rule,
+    RuleId, RuleKind,
 };
+use crate::ops::{self, const_value, member_eq, str_test};
 use crate::state::CaptureView;
 use crate::types::{Scalar, Ty};
-use crate::value::{canonical_ip, Cidr, Value};
+use crate::value::Value;
 use crate::verify::Verified;
+
+// The shared semantics ([`crate::ops`]) used to live here; these paths stay for the crates
+// that name them.
+pub use crate::ops::{arith, value_to_json, write_interpolated};
 
 /// A constant list, prepared once.
 #[derive(Clone, Debug)]
@@ -62,19 +67,6 @@ impl Prepared {
             Vec::new()
         };
         Prepared { values, folded }
-    }
-}
-
-pub(crate) fn const_value(c: &Const) -> Value<'static> {
-    match c {
-        Const::Bool(b) => Value::Bool(*b),
-        Const::Int(i) => Value::Int(*i),
-        Const::Str(s) => Value::Str(Cow::Owned(s.clone())),
-        Const::Ip(ip) => Value::Ip(*ip),
-        Const::Cidr(addr, prefix) => Value::Cidr(Cidr {
-            addr: *addr,
-            prefix: *prefix,
-        }),
     }
 }
 
@@ -737,117 +729,6 @@ fn as_str<'v>(v: &'v Value<'_>) -> Result<&'v str, EvalError> {
     v.as_str().ok_or_else(|| internal("expected a string"))
 }
 
-/// Wrapping arithmetic; `/` and `%` by zero give 0; `%` takes the dividend's sign.
-pub fn arith(op: ArithOp, a: i64, b: i64) -> i64 {
-    match op {
-        ArithOp::Add => a.wrapping_add(b),
-        ArithOp::Sub => a.wrapping_sub(b),
-        ArithOp::Mul => a.wrapping_mul(b),
-        ArithOp::Div => {
-            if b == 0 {
-                0
-            } else {
-                a.wrapping_div(b)
-            }
-        }
-        ArithOp::Rem => {
-            if b == 0 {
-                0
-            } else {
-                a.wrapping_rem(b)
-            }
-        }
-    }
-}
-
 fn compare(op: CmpOp, a: &Value<'_>, b: &Value<'_>) -> Result<bool, EvalError> {
-    match op {
-        CmpOp::Eq => scalar_eq(a, b),
-        CmpOp::Ne => scalar_eq(a, b).map(|e| !e),
-        _ => {
-            let (a, b) = (as_int(a)?, as_int(b)?);
-            Ok(match op {
-                CmpOp::Lt => a < b,
-                CmpOp::Le => a <= b,
-                CmpOp::Gt => a > b,
-                _ => a >= b,
-            })
-        }
-    }
-}
-
-fn scalar_eq(a: &Value<'_>, b: &Value<'_>) -> Result<bool, EvalError> {
-    Ok(match (a, b) {
-        (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Int(x), Value::Int(y)) => x == y,
-        (Value::Str(x), Value::Str(y)) => x == y,
-        (Value::Ip(x), Value::Ip(y)) => canonical_ip(*x) == canonical_ip(*y),
-        (Value::Cidr(x), Value::Cidr(y)) => x == y,
-        _ => return Err(internal("compared values of different types")),
-    })
-}
-
-/// Membership of `a` against one list item: equality (folded for `iin`), a network match for
-/// an ip against a prefix.
-pub(crate) fn member_eq(a: &Value<'_>, item: &Value<'_>, fold: bool) -> bool {
-    match (a, item) {
-        (Value::Str(x), Value::Str(y)) => {
-            if fold {
-                eq_folded(x, y)
-            } else {
-                x == y
-            }
-        }
-        (Value::Ip(ip), Value::Cidr(net)) => net.contains(*ip),
-        (Value::Ip(x), Value::Ip(y)) => canonical_ip(*x) == canonical_ip(*y),
-        (Value::Int(x), Value::Int(y)) => x == y,
-        (Value::Bool(x), Value::Bool(y)) => x == y,
-        _ => false,
-    }
-}
-
-pub(crate) fn str_test(op: StrTest, s: &str, pat: &str) -> bool {
-    match op {
-        StrTest::Eq => s == pat,
-        StrTest::Contains => s.contains(pat),
-        StrTest::StartsWith => s.starts_with(pat),
-        StrTest::EndsWith => s.ends_with(pat),
-    }
-}
-
-/// How a value prints in `{...}` interpolation (`docs/alerts.md`): strings as they are, ints in
-/// decimal, bools `true`/`false`, ips in their usual text (IPv4 dotted, IPv6 RFC 5952), lists
-/// as a JSON array. Absent fields print their type's empty value.
-pub fn write_interpolated(out: &mut String, v: &Value<'_>) {
-    use std::fmt::Write as _;
-    match v {
-        Value::Str(s) => out.push_str(s),
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Ip(ip) => {
-            let _ = write!(out, "{}", canonical_ip(*ip));
-        }
-        Value::Cidr(c) => {
-            let _ = write!(out, "{c}");
-        }
-        Value::List(_) => {
-            let json = value_to_json(v);
-            out.push_str(&json.to_string());
-        }
-    }
-}
-
-/// A value as JSON, for alerts: strings, numbers, bools; ips and prefixes as strings; lists as
-/// arrays.
-pub fn value_to_json(v: &Value<'_>) -> serde_json::Value {
-    match v {
-        Value::Bool(b) => serde_json::Value::Bool(*b),
-        Value::Int(i) => serde_json::Value::from(*i),
-        Value::Str(s) => serde_json::Value::String(s.to_string()),
-        Value::Ip(ip) => serde_json::Value::String(canonical_ip(*ip).to_string()),
-        Value::Cidr(c) => serde_json::Value::String(c.to_string()),
-        Value::List(items) => serde_json::Value::Array(items.iter().map(value_to_json).collect()),
-    }
+    ops::compare(op, a, b).ok_or_else(|| internal("compared values of different types"))
 }

@@ -95,7 +95,7 @@ use cranelift_jit::JITModule;
 use cranelift_module::Module;
 use regex_automata::util::pool::Pool;
 
-use crate::engine::{EvalError, Evaluator};
+use crate::eval::{EvalError, Evaluator};
 use crate::event::{Event, Slot};
 use crate::ir::{ExprId, RuleId, RuleKind};
 use crate::prefilter::{Hits, Prefilter};

@@ -14,8 +14,8 @@ use super::JitError;
 use crate::builtins::{self, BuiltinId, EvalFn};
 use crate::casefold::fold_str;
 use crate::event::Slot;
-use crate::interp::const_value;
 use crate::ir::{ListId, Program, RegexId, StrId};
+use crate::ops::const_value;
 use crate::types::Scalar;
 use crate::value::Value;
 

@@ -1,4 +1,7 @@
-//! Event decoding and mapping errors: [`DecodeCode`] (the E07xx list) and [`DecodeError`].
+//! Event decoding and mapping errors: [`DecodeCode`] (the E07xx list) and [`DecodeError`], what
+//! the event builder ([`crate::event::EventBuilder`]) and the decoders built on it
+//! ([`crate::decode`], which re-exports both) report. They live here, below the decoders, so that
+//! `event` never imports `decode`.
 //!
 //! Some codes stop a line (the line is counted as bad and yields no event); others are counted
 //! per value and the line goes on ([`DecodeCode::is_line_error`]). A released code is never
