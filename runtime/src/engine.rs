@@ -2,10 +2,11 @@
 //!
 //! Input: a [`Verified`] program (and, when it came from a bundle, the bundle's identity);
 //! output per event: the alerts of the rules that fire, through a callback, and counters
-//! ([`EngineStats`]). Only the rules whose event types include the event's type run
-//! ([`Dispatch`]). Rule conditions are evaluated by a pluggable [`Evaluator`]: the reference
-//! interpreter ([`Interp`]) or the JIT; `emit` messages and alert fields are always computed by
-//! the interpreter (they run only when a rule fires).
+//! ([`EngineStats`]). Only the rules whose event types include the event's type run (the
+//! dispatch table, `dispatch.rs`). Rule conditions are evaluated by a pluggable [`Evaluator`]
+//! ([`crate::eval`]): the reference interpreter ([`Interp`]) or the JIT (feature `jit`); `emit`
+//! messages and alert fields are always computed by the interpreter (they run only when a rule
+//! fires).
 //!
 //! # Prefilter
 //!

@@ -20,9 +20,9 @@ pub trait Evaluator: Send + Sync {
     fn eval(&self, rule: RuleId, event: &Event<'_>) -> Result<bool, EvalError>;
 
     /// [`Evaluator::eval`], with the whole-bundle prefilter's results for `event` (`hits`,
-    /// scanned by the engine's [`Prefilter`], the one this evaluator was built with, if any):
-    /// an evaluator may answer literal tests from them instead of scanning again. The default
-    /// ignores them (the interpreter, the oracle, always scans).
+    /// scanned by the engine's [`crate::prefilter::Prefilter`], the one this evaluator was
+    /// built with, if any): an evaluator may answer literal tests from them instead of scanning
+    /// again. The default ignores them (the interpreter, the oracle, always scans).
     fn eval_hits(&self, rule: RuleId, event: &Event<'_>, hits: &Hits) -> Result<bool, EvalError> {
         let _ = hits;
         self.eval(rule, event)

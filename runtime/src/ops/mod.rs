@@ -1,5 +1,5 @@
 //! The shared semantics of the language's operators: arithmetic, comparison, string tests,
-//! list membership, constants as values, and how values print ([`print`]).
+//! list membership, constants as values, and how values print ([`mod@print`]).
 //!
 //! ONE definition that every evaluator calls: the reference interpreter ([`crate::interp`]),
 //! the JIT's helpers (`jit/helpers.rs`, `jit/prepare.rs`), alerts ([`crate::alert`]) and the
