@@ -318,6 +318,47 @@ fn jit_evaluator(
     Err(EngineError::JitNotBuilt)
 }
 
+/// The tables of `verified`'s stateful rules, in program order, and per rule (by [`RuleId`])
+/// its index among them; each table's byte bound is the verifier's (from the cost report).
+fn state_tables(
+    verified: &Verified,
+    lateness_ns: u64,
+) -> Result<(Vec<Option<usize>>, Vec<Stateful>), EngineError> {
+    let program = verified.program();
+    let time = TimeConfig {
+        lateness_ns,
+        ..TimeConfig::default()
+    };
+    let mut stateful = Vec::new();
+    let mut stateful_ix = Vec::with_capacity(program.rules.len());
+    for (i, rule) in program.rules.iter().enumerate() {
+        let rid =
+            RuleId(u32::try_from(i).map_err(|_| EngineError::Internal("too many rules".into()))?);
+        let bound = verified
+            .cost()
+            .rules
+            .get(i)
+            .map_or(u64::MAX, |c| c.state_bytes);
+        match Stateful::build(program, verified.binding(), rid, rule, bound, time) {
+            None => stateful_ix.push(None),
+            Some(Ok(s)) => {
+                stateful_ix.push(Some(stateful.len()));
+                stateful.push(s);
+            }
+            Some(Err(correlate::BuildError::Capture(name))) => {
+                return Err(EngineError::State(
+                    name,
+                    "it captures a list field, which tables do not store".into(),
+                ))
+            }
+            Some(Err(correlate::BuildError::State(name, e))) => {
+                return Err(EngineError::State(name, e.to_string()))
+            }
+        }
+    }
+    Ok((stateful_ix, stateful))
+}
+
 impl Engine {
     /// An engine for `verified`.
     pub fn new(verified: &Verified, options: EngineOptions) -> Result<Engine, EngineError> {
@@ -330,38 +371,7 @@ impl Engine {
         let (evaluator, kind) =
             make_evaluator(options.engine, verified, &interp, prefilter.as_deref())?;
         let dispatch = Dispatch::new(program, binding);
-        let time = TimeConfig {
-            lateness_ns: options.lateness_ns,
-            ..TimeConfig::default()
-        };
-        let mut stateful = Vec::new();
-        let mut stateful_ix = Vec::with_capacity(program.rules.len());
-        for (i, rule) in program.rules.iter().enumerate() {
-            let rid = RuleId(
-                u32::try_from(i).map_err(|_| EngineError::Internal("too many rules".into()))?,
-            );
-            let bound = verified
-                .cost()
-                .rules
-                .get(i)
-                .map_or(u64::MAX, |c| c.state_bytes);
-            match Stateful::build(program, binding, rid, rule, bound, time) {
-                None => stateful_ix.push(None),
-                Some(Ok(s)) => {
-                    stateful_ix.push(Some(stateful.len()));
-                    stateful.push(s);
-                }
-                Some(Err(correlate::BuildError::Capture(name))) => {
-                    return Err(EngineError::State(
-                        name,
-                        "it captures a list field, which tables do not store".into(),
-                    ))
-                }
-                Some(Err(correlate::BuildError::State(name, e))) => {
-                    return Err(EngineError::State(name, e.to_string()))
-                }
-            }
-        }
+        let (stateful_ix, stateful) = state_tables(verified, options.lateness_ns)?;
         Ok(Engine {
             interp,
             evaluator,
@@ -755,32 +765,51 @@ impl Engine {
     /// built while the table is locked (it reads the completed match's captures) and
     /// delivered by the caller after the lock is released.
     fn run_stateful(&self, st: &Stateful, event: &Event<'_>, keys: &mut KeyCache) -> Option<Alert> {
+        if st.step_conds.is_empty() {
+            self.run_threshold(st, event, keys)
+        } else {
+            self.run_sequence(st, event, keys)
+        }
+    }
+
+    /// [`Engine::run_stateful`] for a threshold: its condition first, then the table counts
+    /// the event; the alert is the event that brings the key's count to N.
+    fn run_threshold(
+        &self,
+        st: &Stateful,
+        event: &Event<'_>,
+        keys: &mut KeyCache,
+    ) -> Option<Alert> {
         let plan = st.plan(event.ty())?;
         let rule = st.rule;
-        let time = event.time_opt();
-        if st.step_conds.is_empty() {
-            // A threshold: its condition first, then the table.
-            match self.eval_root_caught(rule, st.cond, event, None) {
-                Ok(true) => {}
-                Ok(false) => return None,
-                Err(f) => {
-                    self.count_failure(&f);
-                    return None;
-                }
-            }
-            let Some(key) = keys.key(event, &plan.key) else {
-                st.lock().note_absent_key();
+        match self.eval_root_caught(rule, st.cond, event, None) {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(f) => {
+                self.count_failure(&f);
                 return None;
-            };
-            let host = keys.host(event);
-            let value = plan.distinct.and_then(|d| value_of(event, d));
-            let fired = match &mut *st.lock() {
-                Table::Threshold(t) => t.on_host_event(host, key, time, value),
-                Table::Sequence(_) => None,
-            };
-            fired?;
-            return self.alert_caught(rule, event, None);
+            }
         }
+        let Some(key) = keys.key(event, &plan.key) else {
+            st.lock().note_absent_key();
+            return None;
+        };
+        let host = keys.host(event);
+        let value = plan.distinct.and_then(|d| value_of(event, d));
+        let fired = match &mut *st.lock() {
+            Table::Threshold(t) => t.on_host_event(host, key, event.time_opt(), value),
+            Table::Sequence(_) => None,
+        };
+        fired?;
+        self.alert_caught(rule, event, None)
+    }
+
+    /// [`Engine::run_stateful`] for a sequence: the table tries to advance the key's partial
+    /// matches with this event, evaluating each step's condition with the match's captures;
+    /// the alert is the last step's, with the completed match's captures.
+    fn run_sequence(&self, st: &Stateful, event: &Event<'_>, keys: &mut KeyCache) -> Option<Alert> {
+        let plan = st.plan(event.ty())?;
+        let rule = st.rule;
         let Some(key) = keys.key(event, &plan.key) else {
             st.lock().note_absent_key();
             return None;
@@ -793,7 +822,7 @@ impl Engine {
         let outcome = seq.on_host_event(
             host,
             key,
-            time,
+            event.time_opt(),
             &plan.steps,
             |step, view| {
                 let root = st.step_conds.get(step).copied().flatten();
@@ -845,6 +874,35 @@ impl Engine {
         }
     }
 
+    /// The message of `rule` (`r`) firing on `event`: its `emit` template with each `{...}`
+    /// interpolated ([`write_interpolated`], [`ABSENT`] for a field the event lacks), or its
+    /// title when it has no `emit`.
+    fn message(
+        &self,
+        rule: RuleId,
+        r: &crate::ir::Rule,
+        event: &Event<'_>,
+        captures: Option<&CaptureView<'_>>,
+    ) -> Result<String, EvalError> {
+        if r.emit.is_empty() {
+            return Ok(r.title.clone());
+        }
+        let mut m = String::new();
+        for part in &r.emit {
+            match part {
+                TemplatePart::Lit(text) => m.push_str(text),
+                TemplatePart::Expr(e) if self.reads_absent_field(r, *e, event) => {
+                    m.push_str(ABSENT);
+                }
+                TemplatePart::Expr(e) => {
+                    let v = self.interp.eval_value_with(rule, *e, event, captures)?;
+                    write_interpolated(&mut m, &v);
+                }
+            }
+        }
+        Ok(m)
+    }
+
     /// The alert of `rule` firing on `event` (for a sequence: its last step's event, with the
     /// completed match's `captures`).
     fn alert(
@@ -858,24 +916,7 @@ impl Engine {
             .rules
             .get(rule.0 as usize)
             .ok_or_else(|| EvalError::Internal("rule id out of range".into()))?;
-        let message = if r.emit.is_empty() {
-            r.title.clone()
-        } else {
-            let mut m = String::new();
-            for part in &r.emit {
-                match part {
-                    TemplatePart::Lit(text) => m.push_str(text),
-                    TemplatePart::Expr(e) if self.reads_absent_field(r, *e, event) => {
-                        m.push_str(ABSENT);
-                    }
-                    TemplatePart::Expr(e) => {
-                        let v = self.interp.eval_value_with(rule, *e, event, captures)?;
-                        write_interpolated(&mut m, &v);
-                    }
-                }
-            }
-            m
-        };
+        let message = self.message(rule, r, event, captures)?;
         let mut fields = Vec::with_capacity(r.fields.len());
         for (name, e) in &r.fields {
             let v: Value<'static> = self

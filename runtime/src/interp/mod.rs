@@ -33,8 +33,8 @@ use crate::casefold::fold_str;
 use crate::eval::{EngineError, EvalError, Evaluator};
 use crate::event::Event;
 use crate::ir::{
-    CaptureId, CmpOp, ConstList, Expr, ExprId, ExprKind, FieldRef, ListId, Program, Quant, Rule,
-    RuleId, RuleKind,
+    CallId, CaptureId, CmpOp, ConstList, Expr, ExprId, ExprKind, FieldRef, ListId, Program, Quant,
+    Rule, RuleId, RuleKind, StrTest,
 };
 use crate::ops::{self, const_value, member_eq, str_test};
 use crate::state::CaptureView;
@@ -112,6 +112,15 @@ struct Run<'e> {
     steps: u64,
     /// The captured values `Captured(i)` reads (sequence steps, `emit` of a sequence).
     captures: Option<CaptureView<'e>>,
+}
+
+impl<'e> Run<'e> {
+    /// The operand on top of the value stack.
+    fn pop(&mut self) -> Result<Value<'e>, EvalError> {
+        self.values
+            .pop()
+            .ok_or_else(|| internal("value stack empty"))
+    }
 }
 
 /// Capture `c` of `captures` as a value of type `ty` (its type's empty value when absent).
@@ -386,17 +395,7 @@ impl Interp {
                 }
             }
             ExprKind::Call { builtin, args } => {
-                let b = self.calls.get(usize::from(builtin.0)).copied().flatten();
-                run.tasks.push(Task::Resume(id, 0));
-                for (i, arg) in args.iter().enumerate().rev() {
-                    let field_param = b
-                        .and_then(|b| b.params.get(i))
-                        .is_some_and(|p| matches!(p, ParamTy::FieldRef(_)));
-                    match (&self.expr(rule, *arg)?.kind, field_param) {
-                        (ExprKind::Field(f), true) => run.tasks.push(Task::Truncated(*f)),
-                        _ => run.tasks.push(Task::Eval(*arg)),
-                    }
-                }
+                self.schedule_call(rule, id, *builtin, args, run)?
             }
             ExprKind::Quant {
                 local, list, body, ..
@@ -413,6 +412,30 @@ impl Interp {
                     }
                     None => push_ops(run, &[*list]),
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Schedules builtin call `id`'s arguments, then its continuation: a field written for a
+    /// `FieldRef` parameter passes its truncation flag, any other argument its value.
+    fn schedule_call(
+        &self,
+        rule: &Rule,
+        id: ExprId,
+        builtin: CallId,
+        args: &[ExprId],
+        run: &mut Run<'_>,
+    ) -> Result<(), EvalError> {
+        let b = self.calls.get(usize::from(builtin.0)).copied().flatten();
+        run.tasks.push(Task::Resume(id, 0));
+        for (i, arg) in args.iter().enumerate().rev() {
+            let field_param = b
+                .and_then(|b| b.params.get(i))
+                .is_some_and(|p| matches!(p, ParamTy::FieldRef(_)));
+            match (&self.expr(rule, *arg)?.kind, field_param) {
+                (ExprKind::Field(f), true) => run.tasks.push(Task::Truncated(*f)),
+                _ => run.tasks.push(Task::Eval(*arg)),
             }
         }
         Ok(())
@@ -494,7 +517,9 @@ impl Interp {
         Ok(())
     }
 
-    /// A node's continuation, once its scheduled operands are on the value stack.
+    /// A node's continuation, once its scheduled operands are on the value stack: pops them
+    /// and pushes the node's value, or schedules more work (the next operand of `and`/`or`, the
+    /// next item of a quantifier).
     fn resume<'e>(
         &'e self,
         rule: &'e Rule,
@@ -504,46 +529,29 @@ impl Interp {
         run: &mut Run<'e>,
     ) -> Result<(), EvalError> {
         let node = self.expr(rule, id)?;
-        let pop = |run: &mut Run<'e>| {
-            run.values
-                .pop()
-                .ok_or_else(|| internal("value stack empty"))
-        };
         let result: Value<'e> = match &node.kind {
-            ExprKind::Not(_) => Value::Bool(!as_bool(&pop(run)?)?),
-            ExprKind::Neg(_) => Value::Int(as_int(&pop(run)?)?.wrapping_neg()),
+            ExprKind::Not(_) => Value::Bool(!as_bool(&run.pop()?)?),
+            ExprKind::Neg(_) => Value::Int(as_int(&run.pop()?)?.wrapping_neg()),
             ExprKind::And(ops) | ExprKind::Or(ops) => {
                 let is_and = matches!(node.kind, ExprKind::And(_));
-                if stage > 0 {
-                    let b = as_bool(&pop(run)?)?;
-                    if b != is_and {
-                        // and: a false operand; or: a true one.
-                        run.values.push(Value::Bool(b));
-                        return Ok(());
-                    }
-                }
-                match ops.get(stage as usize) {
-                    Some(op) => {
-                        run.tasks.push(Task::Resume(id, stage + 1));
-                        run.tasks.push(Task::Eval(*op));
-                        return Ok(());
-                    }
-                    None => Value::Bool(is_and),
+                match resume_and_or(id, ops, is_and, stage, run)? {
+                    Some(v) => v,
+                    None => return Ok(()),
                 }
             }
             ExprKind::Arith(op, _, _) => {
-                let b = as_int(&pop(run)?)?;
-                let a = as_int(&pop(run)?)?;
+                let b = as_int(&run.pop()?)?;
+                let a = as_int(&run.pop()?)?;
                 Value::Int(arith(*op, a, b))
             }
             ExprKind::Cmp(op, _, _) => {
-                let b = pop(run)?;
-                let a = pop(run)?;
+                let b = run.pop()?;
+                let a = run.pop()?;
                 Value::Bool(compare(*op, &a, &b)?)
             }
             ExprKind::StrTest { op, fold, .. } => {
-                let b = pop(run)?;
-                let a = pop(run)?;
+                let b = run.pop()?;
+                let a = run.pop()?;
                 let (a, b) = (as_str(&a)?, as_str(&b)?);
                 Value::Bool(if *fold {
                     str_test(*op, &fold_str(a), &fold_str(b))
@@ -558,31 +566,11 @@ impl Interp {
                 list,
                 ..
             } => {
-                let a = pop(run)?;
-                let a = as_str(&a)?;
-                let p = self
-                    .lists
-                    .get(list.0 as usize)
-                    .ok_or_else(|| internal("list id"))?;
-                let hit = |pat: &str, s: &str| str_test(*op, s, pat);
-                let b = if *fold {
-                    let s = fold_str(a);
-                    match quant {
-                        Quant::Any => p.folded.iter().any(|pat| hit(pat, &s)),
-                        Quant::All => p.folded.iter().all(|pat| hit(pat, &s)),
-                    }
-                } else {
-                    let pats = p.values.iter().map(|v| v.as_str().unwrap_or_default());
-                    let mut pats = pats;
-                    match quant {
-                        Quant::Any => pats.any(|pat| hit(pat, a)),
-                        Quant::All => pats.all(|pat| hit(pat, a)),
-                    }
-                };
-                Value::Bool(b)
+                let a = run.pop()?;
+                Value::Bool(self.str_list(*op, *fold, *quant, *list, as_str(&a)?)?)
             }
             ExprKind::Matches { regex, .. } => {
-                let a = pop(run)?;
+                let a = run.pop()?;
                 let re = self
                     .regexes
                     .get(regex.0 as usize)
@@ -590,99 +578,16 @@ impl Interp {
                 Value::Bool(re.is_match(as_str(&a)?))
             }
             ExprKind::Member { list, fold, .. } => {
-                let list_node = self.expr(rule, *list)?;
-                match &list_node.kind {
-                    ExprKind::List(l) => {
-                        let a = pop(run)?;
-                        let p = self
-                            .lists
-                            .get(l.0 as usize)
-                            .ok_or_else(|| internal("list id"))?;
-                        Value::Bool(if *fold && !p.folded.is_empty() {
-                            let s = fold_str(as_str(&a)?);
-                            p.folded.iter().any(|item| *item == *s)
-                        } else {
-                            p.values.iter().any(|item| member_eq(&a, item, *fold))
-                        })
-                    }
-                    ExprKind::Field(f) => {
-                        let a = pop(run)?;
-                        let src = ListSrc::Field(*f);
-                        let n = self.list_len(&src, event);
-                        let hit = (0..n)
-                            .filter_map(|i| self.list_item(&src, i, event))
-                            .any(|item| member_eq(&a, &item, *fold));
-                        Value::Bool(hit)
-                    }
-                    _ => {
-                        let l = pop(run)?;
-                        let a = pop(run)?;
-                        let items = l
-                            .as_list()
-                            .ok_or_else(|| internal("member of a non-list"))?;
-                        Value::Bool(items.iter().any(|item| member_eq(&a, item, *fold)))
-                    }
-                }
+                Value::Bool(self.member(rule, *list, *fold, event, run)?)
             }
-            ExprKind::Call { builtin, args } => {
-                let b = self
-                    .calls
-                    .get(usize::from(builtin.0))
-                    .copied()
-                    .flatten()
-                    .ok_or_else(|| internal("unbound builtin"))?;
-                let n = args.len();
-                let start = run
-                    .values
-                    .len()
-                    .checked_sub(n)
-                    .ok_or_else(|| internal("value stack short"))?;
-                let v = (b.eval)(run.values.get(start..).unwrap_or_default());
-                run.values.truncate(start);
-                v
-            }
+            ExprKind::Call { builtin, args } => self.call(*builtin, args.len(), run)?,
             ExprKind::Quant {
                 quant, local, body, ..
             } => {
                 let level = usize::from(local.0);
-                match stage {
-                    0 => {
-                        // A list that had to be evaluated.
-                        let items = match pop(run)? {
-                            Value::List(items) => items,
-                            _ => return Err(internal("quantifier over a non-list")),
-                        };
-                        return self.start_quant(
-                            id,
-                            *body,
-                            level,
-                            ListSrc::Value(items),
-                            event,
-                            run,
-                        );
-                    }
-                    3 => {
-                        // The body's value for the current item.
-                        let b = as_bool(&pop(run)?)?;
-                        let decided = match quant {
-                            Quant::Any => b,
-                            Quant::All => !b,
-                        };
-                        if !decided {
-                            return self.next_item(id, *body, level, event, run);
-                        }
-                        if let Some(slot) = run.frames.get_mut(level) {
-                            *slot = None;
-                        }
-                        Value::Bool(b)
-                    }
-                    _ => {
-                        // 2: the list is exhausted.
-                        if let Some(slot) = run.frames.get_mut(level) {
-                            *slot = None;
-                        }
-                        Value::Bool(matches!(quant, Quant::All))
-                    }
+                match self.resume_quant(id, *quant, *body, level, stage, event, run)? {
+                    Some(v) => v,
+                    None => return Ok(()),
                 }
             }
             ExprKind::Bool(_)
@@ -698,6 +603,181 @@ impl Interp {
         };
         run.values.push(result);
         Ok(())
+    }
+
+    /// `s OP any|all [...]` against constant string list `list` (its folded items for `fold`).
+    fn str_list(
+        &self,
+        op: StrTest,
+        fold: bool,
+        quant: Quant,
+        list: ListId,
+        s: &str,
+    ) -> Result<bool, EvalError> {
+        let p = self
+            .lists
+            .get(list.0 as usize)
+            .ok_or_else(|| internal("list id"))?;
+        let hit = |pat: &str, s: &str| str_test(op, s, pat);
+        Ok(if fold {
+            let s = fold_str(s);
+            match quant {
+                Quant::Any => p.folded.iter().any(|pat| hit(pat, &s)),
+                Quant::All => p.folded.iter().all(|pat| hit(pat, &s)),
+            }
+        } else {
+            let mut pats = p.values.iter().map(|v| v.as_str().unwrap_or_default());
+            match quant {
+                Quant::Any => pats.any(|pat| hit(pat, s)),
+                Quant::All => pats.all(|pat| hit(pat, s)),
+            }
+        })
+    }
+
+    /// `a in list` (`iin` when `fold`): a constant list and a list field are read in place
+    /// (only `a` was evaluated); any other list was evaluated onto the stack after `a`.
+    fn member<'e>(
+        &'e self,
+        rule: &'e Rule,
+        list: ExprId,
+        fold: bool,
+        event: &'e Event<'_>,
+        run: &mut Run<'e>,
+    ) -> Result<bool, EvalError> {
+        Ok(match &self.expr(rule, list)?.kind {
+            ExprKind::List(l) => {
+                let a = run.pop()?;
+                let p = self
+                    .lists
+                    .get(l.0 as usize)
+                    .ok_or_else(|| internal("list id"))?;
+                if fold && !p.folded.is_empty() {
+                    let s = fold_str(as_str(&a)?);
+                    p.folded.iter().any(|item| *item == *s)
+                } else {
+                    p.values.iter().any(|item| member_eq(&a, item, fold))
+                }
+            }
+            ExprKind::Field(f) => {
+                let a = run.pop()?;
+                let src = ListSrc::Field(*f);
+                let n = self.list_len(&src, event);
+                (0..n)
+                    .filter_map(|i| self.list_item(&src, i, event))
+                    .any(|item| member_eq(&a, &item, fold))
+            }
+            _ => {
+                let l = run.pop()?;
+                let a = run.pop()?;
+                let items = l
+                    .as_list()
+                    .ok_or_else(|| internal("member of a non-list"))?;
+                items.iter().any(|item| member_eq(&a, item, fold))
+            }
+        })
+    }
+
+    /// A builtin call whose `nargs` arguments are on the stack: the registry row's `eval`.
+    fn call<'e>(
+        &self,
+        builtin: CallId,
+        nargs: usize,
+        run: &mut Run<'e>,
+    ) -> Result<Value<'e>, EvalError> {
+        let b = self
+            .calls
+            .get(usize::from(builtin.0))
+            .copied()
+            .flatten()
+            .ok_or_else(|| internal("unbound builtin"))?;
+        let start = run
+            .values
+            .len()
+            .checked_sub(nargs)
+            .ok_or_else(|| internal("value stack short"))?;
+        let v = (b.eval)(run.values.get(start..).unwrap_or_default());
+        run.values.truncate(start);
+        Ok(v)
+    }
+
+    /// A quantifier's continuation: at stage 0 its evaluated list is on the stack (start it);
+    /// at stage 3 the body's value for the current item (decide, or go on with the next item);
+    /// at stage 2 the list is exhausted. `None` when more work was scheduled.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the node's parts and the evaluation state, as `resume` has them"
+    )]
+    fn resume_quant<'e>(
+        &'e self,
+        id: ExprId,
+        quant: Quant,
+        body: ExprId,
+        level: usize,
+        stage: u32,
+        event: &'e Event<'_>,
+        run: &mut Run<'e>,
+    ) -> Result<Option<Value<'e>>, EvalError> {
+        match stage {
+            0 => {
+                // A list that had to be evaluated.
+                let items = match run.pop()? {
+                    Value::List(items) => items,
+                    _ => return Err(internal("quantifier over a non-list")),
+                };
+                self.start_quant(id, body, level, ListSrc::Value(items), event, run)?;
+                Ok(None)
+            }
+            3 => {
+                // The body's value for the current item.
+                let b = as_bool(&run.pop()?)?;
+                let decided = match quant {
+                    Quant::Any => b,
+                    Quant::All => !b,
+                };
+                if !decided {
+                    self.next_item(id, body, level, event, run)?;
+                    return Ok(None);
+                }
+                if let Some(slot) = run.frames.get_mut(level) {
+                    *slot = None;
+                }
+                Ok(Some(Value::Bool(b)))
+            }
+            _ => {
+                // 2: the list is exhausted.
+                if let Some(slot) = run.frames.get_mut(level) {
+                    *slot = None;
+                }
+                Ok(Some(Value::Bool(matches!(quant, Quant::All))))
+            }
+        }
+    }
+}
+
+/// `and`/`or` node `id` at `stage` (the operands evaluated so far): short-circuits on the first
+/// operand that decides (false for `and`, true for `or`), else schedules the next operand
+/// (`None`); with every operand seen, the identity (`and`: true, `or`: false).
+fn resume_and_or(
+    id: ExprId,
+    ops: &[ExprId],
+    is_and: bool,
+    stage: u32,
+    run: &mut Run<'_>,
+) -> Result<Option<Value<'static>>, EvalError> {
+    if stage > 0 {
+        let b = as_bool(&run.pop()?)?;
+        if b != is_and {
+            // and: a false operand; or: a true one.
+            return Ok(Some(Value::Bool(b)));
+        }
+    }
+    match ops.get(stage as usize) {
+        Some(op) => {
+            run.tasks.push(Task::Resume(id, stage + 1));
+            run.tasks.push(Task::Eval(*op));
+            Ok(None)
+        }
+        None => Ok(Some(Value::Bool(is_and))),
     }
 }
 
