@@ -23,7 +23,9 @@
 //! the dividend. String tests are case-sensitive unless `fold`, which folds both sides with
 //! [`crate::casefold`]. `op any []` is false, `op all []` true. `ip in [cidr]` is a network
 //! match (IPv4-mapped IPv6 addresses match IPv4 prefixes); ips compare equal across the mapped
-//! and plain forms. Absent fields read as their type's empty value.
+//! and plain forms. Absent fields read as their type's empty value. The operators themselves
+//! (arithmetic, comparison, string tests, membership, constants) are [`crate::ops`], which the
+//! JIT's helpers and the compiler's constant folder call too; this module only walks the tree.
 
 use std::borrow::Cow;
 
