@@ -35,10 +35,10 @@ use crate::casefold::fold_str;
 use crate::eval::{EngineError, EvalError, Evaluator};
 use crate::event::Event;
 use crate::ir::{
-    CallId, CaptureId, CmpOp, ConstList, Expr, ExprId, ExprKind, FieldRef, ListId, Program, Quant,
-    Rule, RuleId, RuleKind, StrTest,
+    CallId, CaptureId, CmpOp, Expr, ExprId, ExprKind, FieldRef, ListId, Program, Quant, Rule,
+    RuleId, RuleKind, StrTest,
 };
-use crate::ops::{self, const_value, member_eq, str_test};
+use crate::ops::{self, member_eq, prepare_list, str_test, PreparedList};
 use crate::state::CaptureView;
 use crate::types::{Scalar, Ty};
 use crate::value::Value;
@@ -48,37 +48,13 @@ use crate::verify::Verified;
 // that name them.
 pub use crate::ops::{arith, value_to_json, write_interpolated};
 
-/// A constant list, prepared once.
-#[derive(Clone, Debug)]
-struct Prepared {
-    /// The items as values.
-    values: Vec<Value<'static>>,
-    /// String items folded (for `fold` tests); empty for other lists.
-    folded: Vec<String>,
-}
-
-impl Prepared {
-    fn new(list: &ConstList) -> Prepared {
-        let values: Vec<Value<'static>> = list.items.iter().map(const_value).collect();
-        let folded = if list.elem == Scalar::Str {
-            values
-                .iter()
-                .map(|v| fold_str(v.as_str().unwrap_or_default()).into_owned())
-                .collect()
-        } else {
-            Vec::new()
-        };
-        Prepared { values, folded }
-    }
-}
-
 /// The reference interpreter for one verified program.
 #[derive(Clone, Debug)]
 pub struct Interp {
     program: Program,
     binding: Binding,
     regexes: Vec<crate::matcher::Matcher>,
-    lists: Vec<Prepared>,
+    lists: Vec<PreparedList>,
     /// Per `CallId`: the registry row.
     calls: Vec<Option<&'static Builtin>>,
 }
@@ -156,7 +132,7 @@ impl Interp {
                 "regex table does not match the program".into(),
             ));
         }
-        let lists = program.lists.iter().map(Prepared::new).collect();
+        let lists = program.lists.iter().map(prepare_list).collect();
         let mut calls = Vec::with_capacity(program.builtins.len());
         for i in 0..program.builtins.len() {
             let id = u16::try_from(i)

@@ -16,8 +16,9 @@ pub mod print;
 
 use std::borrow::Cow;
 
-use crate::casefold::eq_folded;
-use crate::ir::{ArithOp, CmpOp, Const, StrTest};
+use crate::casefold::{eq_folded, fold_str};
+use crate::ir::{ArithOp, CmpOp, Const, ConstList, StrTest};
+use crate::types::Scalar;
 use crate::value::{canonical_ip, Cidr, Value};
 
 pub use print::{value_to_json, write_interpolated};
@@ -116,6 +117,31 @@ pub fn const_value(c: &Const) -> Value<'static> {
     }
 }
 
+/// A constant list prepared once per program: its items as values and, for a string list, each
+/// item folded (what `fold` tests and `iin` compare against; empty for other lists). The
+/// interpreter and the JIT prepare membership lists through this one function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreparedList {
+    /// The items as values.
+    pub values: Vec<Value<'static>>,
+    /// String items folded, in order; empty for other lists.
+    pub folded: Vec<String>,
+}
+
+/// Prepares `list` ([`PreparedList`]).
+pub fn prepare_list(list: &ConstList) -> PreparedList {
+    let values: Vec<Value<'static>> = list.items.iter().map(const_value).collect();
+    let folded = if list.elem == Scalar::Str {
+        values
+            .iter()
+            .map(|v| fold_str(v.as_str().unwrap_or_default()).into_owned())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    PreparedList { values, folded }
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -162,6 +188,17 @@ mod tests {
         let net = const_value(&Const::Cidr(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0)), 8));
         let ip = Value::Ip(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)));
         assert!(member_eq(&ip, &net, false));
+    }
+
+    #[test]
+    fn string_lists_are_folded_once_and_other_lists_not() {
+        let list = |elem, items| ConstList { elem, items };
+        let names = prepare_list(&list(Scalar::Str, vec![Const::Str("CMD.exe".into())]));
+        assert_eq!(names.folded, vec!["cmd.exe".to_owned()]);
+        assert_eq!(names.values, vec![Value::Str(Cow::Borrowed("CMD.exe"))]);
+        let ints = prepare_list(&list(Scalar::Int, vec![Const::Int(3)]));
+        assert!(ints.folded.is_empty());
+        assert_eq!(ints.values, vec![Value::Int(3)]);
     }
 
     #[test]
