@@ -9,8 +9,8 @@
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::event::Source;
-use crate::interp::value_to_json;
 use crate::ir::{MetaValue, Severity};
+use crate::ops::value_to_json;
 use crate::value::Value;
 
 /// The bundle an alert's rule came from.

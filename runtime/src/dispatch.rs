@@ -25,13 +25,13 @@ struct PerType {
 
 /// Rules per event type, built once.
 #[derive(Clone, Debug, Default)]
-pub struct Dispatch {
+pub(crate) struct Dispatch {
     types: Vec<PerType>,
 }
 
 impl Dispatch {
     /// Builds the table for `program` bound by `binding`.
-    pub fn new(program: &Program, binding: &Binding) -> Dispatch {
+    pub(crate) fn new(program: &Program, binding: &Binding) -> Dispatch {
         let mut types: Vec<PerType> = Vec::new();
         for (i, rule) in program.rules.iter().enumerate() {
             let Ok(id) = u32::try_from(i) else { break };
@@ -64,14 +64,14 @@ impl Dispatch {
     }
 
     /// The single-event rules that run on events of type `ty`, in program order.
-    pub fn rules_for(&self, ty: EventTypeId) -> &[RuleId] {
+    pub(crate) fn rules_for(&self, ty: EventTypeId) -> &[RuleId] {
         self.types
             .get(usize::from(ty.0))
             .map_or(&[], |p| p.rules.as_slice())
     }
 
     /// How many stateful rules (sequences, thresholds) see events of type `ty`.
-    pub fn stateful_for(&self, ty: EventTypeId) -> u32 {
+    pub(crate) fn stateful_for(&self, ty: EventTypeId) -> u32 {
         self.types
             .get(usize::from(ty.0))
             .map_or(0, |p| u32::try_from(p.stateful.len()).unwrap_or(u32::MAX))
@@ -79,7 +79,7 @@ impl Dispatch {
 
     /// The stateful rules (sequences, thresholds) that see events of type `ty`, in program
     /// order.
-    pub fn stateful_rules_for(&self, ty: EventTypeId) -> &[RuleId] {
+    pub(crate) fn stateful_rules_for(&self, ty: EventTypeId) -> &[RuleId] {
         self.types
             .get(usize::from(ty.0))
             .map_or(&[], |p| p.stateful.as_slice())
@@ -87,7 +87,7 @@ impl Dispatch {
 
     /// Every rule that runs on events of type `ty`, single-event and stateful, in program
     /// order.
-    pub fn all_rules_for(&self, ty: EventTypeId) -> &[RuleId] {
+    pub(crate) fn all_rules_for(&self, ty: EventTypeId) -> &[RuleId] {
         self.types
             .get(usize::from(ty.0))
             .map_or(&[], |p| p.all.as_slice())
@@ -96,7 +96,7 @@ impl Dispatch {
     /// Whether `event` has every slot the program reads on its type, holding the kind of value
     /// the binding expects: an event built against another schema is refused before any rule
     /// (in particular JIT code, which reads slots by fixed offsets) sees it.
-    pub fn fits(&self, event: &Event<'_>) -> bool {
+    pub(crate) fn fits(&self, event: &Event<'_>) -> bool {
         let Some(per) = self.types.get(usize::from(event.ty().0)) else {
             return true; // no rule reads anything on this type
         };

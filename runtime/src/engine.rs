@@ -2,10 +2,11 @@
 //!
 //! Input: a [`Verified`] program (and, when it came from a bundle, the bundle's identity);
 //! output per event: the alerts of the rules that fire, through a callback, and counters
-//! ([`EngineStats`]). Only the rules whose event types include the event's type run
-//! ([`Dispatch`]). Rule conditions are evaluated by a pluggable [`Evaluator`]: the reference
-//! interpreter ([`Interp`]) or the JIT; `emit` messages and alert fields are always computed by
-//! the interpreter (they run only when a rule fires).
+//! ([`EngineStats`]). Only the rules whose event types include the event's type run (the
+//! dispatch table, `dispatch.rs`). Rule conditions are evaluated by a pluggable [`Evaluator`]
+//! ([`crate::eval`]): the reference interpreter ([`Interp`]) or the JIT (feature `jit`); `emit`
+//! messages and alert fields are always computed by the interpreter (they run only when a rule
+//! fires).
 //!
 //! # Prefilter
 //!
@@ -63,8 +64,9 @@ use crate::alert::{Alert, BundleInfo};
 use crate::bundle::load::Loaded;
 use crate::dispatch::Dispatch;
 use crate::event::Event;
-use crate::interp::{write_interpolated, Interp};
+use crate::interp::Interp;
 use crate::ir::{ExprId, RuleId, TemplatePart};
+use crate::ops::write_interpolated;
 use crate::prefilter::{Hits, Prefilter};
 use crate::state::{CaptureView, Counters as StateCounters, TimeConfig};
 use crate::value::Value;
@@ -72,73 +74,11 @@ use crate::verify::Verified;
 
 use correlate::{capture_of, value_of, KeyCache, Stateful, Table};
 
+// The evaluator contract lives in a leaf ([`crate::eval`]); these paths stay for embedders.
+pub use crate::eval::{EngineError, EvalError, Evaluator};
+
 /// What an `emit` message says for `{field}` when the event did not carry the field.
 pub const ABSENT: &str = "<absent>";
-
-/// Evaluates rule conditions. Implemented by the interpreter and by JIT-compiled code; both
-/// must agree on every program and event (the interpreter is the oracle).
-pub trait Evaluator: Send + Sync {
-    /// Whether single-event rule `rule`'s condition holds on `event`. The engine calls it only
-    /// for rules that run on the event's type, with events whose shape fits the program's
-    /// binding.
-    fn eval(&self, rule: RuleId, event: &Event<'_>) -> Result<bool, EvalError>;
-
-    /// [`Evaluator::eval`], with the whole-bundle prefilter's results for `event` (`hits`,
-    /// scanned by the engine's [`Prefilter`], the one this evaluator was built with, if any):
-    /// an evaluator may answer literal tests from them instead of scanning again. The default
-    /// ignores them (the interpreter, the oracle, always scans).
-    fn eval_hits(&self, rule: RuleId, event: &Event<'_>, hits: &Hits) -> Result<bool, EvalError> {
-        let _ = hits;
-        self.eval(rule, event)
-    }
-
-    /// Whether the condition rooted at node `root` of stateful rule `rule` (a sequence step's
-    /// or a threshold's) holds on `event`, with `Captured(i)` read from `captures` (the
-    /// partial match's values; `None` for thresholds). The default refuses: an evaluator
-    /// that only knows single-event rules makes stateful rules count evaluation errors.
-    fn eval_root(
-        &self,
-        rule: RuleId,
-        root: ExprId,
-        event: &Event<'_>,
-        captures: Option<&CaptureView<'_>>,
-    ) -> Result<bool, EvalError> {
-        let _ = (rule, root, event, captures);
-        Err(EvalError::Internal(
-            "this evaluator does not evaluate stateful rule conditions".into(),
-        ))
-    }
-}
-
-/// An evaluation that could not complete. None occurs on a verified program; each is a bug,
-/// reported instead of a panic.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum EvalError {
-    /// An internal inconsistency (a node of an unexpected type, a missing id).
-    #[error("internal evaluation error: {0}")]
-    Internal(String),
-    /// A JIT helper reported a failure (a caught panic or a bad status).
-    #[error("helper failed: {0}")]
-    Helper(String),
-}
-
-/// An engine could not be built or could not take an event.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum EngineError {
-    /// The event is not shaped as the program's binding expects (built against another
-    /// schema): refused before any rule reads it.
-    #[error("event of type #{0} does not fit the schema the program was bound to")]
-    EventShape(u16),
-    /// The JIT failed to compile the program.
-    #[error("jit: {0}")]
-    Jit(String),
-    /// A stateful rule's table could not be built (the verifier refuses such rules first).
-    #[error("rule `{0}`: its state table cannot be built: {1}")]
-    State(String, String),
-    /// An internal inconsistency.
-    #[error("internal engine error: {0}")]
-    Internal(String),
-}
 
 /// Which evaluator runs rule conditions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -146,8 +86,30 @@ pub enum EngineKind {
     /// The reference interpreter.
     #[default]
     Interp,
-    /// Cranelift-compiled code (`crate::jit`).
+    /// Cranelift-compiled code (`crate::jit`). Only in a runtime built with the `jit` feature;
+    /// without it, asking for it is an [`EngineError::JitNotBuilt`].
     Jit,
+}
+
+impl EngineKind {
+    /// Whether this runtime was built with this evaluator (the interpreter always is; the JIT
+    /// with the `jit` feature).
+    pub const fn is_built(self) -> bool {
+        match self {
+            EngineKind::Interp => true,
+            EngineKind::Jit => cfg!(feature = "jit"),
+        }
+    }
+
+    /// The fastest evaluator this runtime was built with: the JIT with the `jit` feature, the
+    /// interpreter without it. What a host that does not care which should ask for.
+    pub const fn fastest() -> EngineKind {
+        if cfg!(feature = "jit") {
+            EngineKind::Jit
+        } else {
+            EngineKind::Interp
+        }
+    }
 }
 
 /// How to build an [`Engine`].
@@ -332,12 +294,69 @@ fn make_evaluator(
     match kind {
         EngineKind::Interp => Ok((interp.clone() as Arc<dyn Evaluator>, EngineKind::Interp)),
         // JIT PLUG-IN POINT.
-        EngineKind::Jit => {
-            let compiled = crate::jit::compile_prefiltered(verified, prefilter)
-                .map_err(|e| EngineError::Jit(e.to_string()))?;
-            Ok((Arc::new(compiled) as Arc<dyn Evaluator>, EngineKind::Jit))
+        EngineKind::Jit => jit_evaluator(verified, prefilter),
+    }
+}
+
+/// The JIT's evaluator for `verified`.
+#[cfg(feature = "jit")]
+fn jit_evaluator(
+    verified: &Verified,
+    prefilter: Option<&Prefilter>,
+) -> Result<(Arc<dyn Evaluator>, EngineKind), EngineError> {
+    let compiled = crate::jit::compile_prefiltered(verified, prefilter)
+        .map_err(|e| EngineError::Jit(e.to_string()))?;
+    Ok((Arc::new(compiled) as Arc<dyn Evaluator>, EngineKind::Jit))
+}
+
+/// Without the `jit` feature there is no JIT to build: a coded refusal, never a panic.
+#[cfg(not(feature = "jit"))]
+fn jit_evaluator(
+    _verified: &Verified,
+    _prefilter: Option<&Prefilter>,
+) -> Result<(Arc<dyn Evaluator>, EngineKind), EngineError> {
+    Err(EngineError::JitNotBuilt)
+}
+
+/// The tables of `verified`'s stateful rules, in program order, and per rule (by [`RuleId`])
+/// its index among them; each table's byte bound is the verifier's (from the cost report).
+fn state_tables(
+    verified: &Verified,
+    lateness_ns: u64,
+) -> Result<(Vec<Option<usize>>, Vec<Stateful>), EngineError> {
+    let program = verified.program();
+    let time = TimeConfig {
+        lateness_ns,
+        ..TimeConfig::default()
+    };
+    let mut stateful = Vec::new();
+    let mut stateful_ix = Vec::with_capacity(program.rules.len());
+    for (i, rule) in program.rules.iter().enumerate() {
+        let rid =
+            RuleId(u32::try_from(i).map_err(|_| EngineError::Internal("too many rules".into()))?);
+        let bound = verified
+            .cost()
+            .rules
+            .get(i)
+            .map_or(u64::MAX, |c| c.state_bytes);
+        match Stateful::build(program, verified.binding(), rid, rule, bound, time) {
+            None => stateful_ix.push(None),
+            Some(Ok(s)) => {
+                stateful_ix.push(Some(stateful.len()));
+                stateful.push(s);
+            }
+            Some(Err(correlate::BuildError::Capture(name))) => {
+                return Err(EngineError::State(
+                    name,
+                    "it captures a list field, which tables do not store".into(),
+                ))
+            }
+            Some(Err(correlate::BuildError::State(name, e))) => {
+                return Err(EngineError::State(name, e.to_string()))
+            }
         }
     }
+    Ok((stateful_ix, stateful))
 }
 
 impl Engine {
@@ -352,38 +371,7 @@ impl Engine {
         let (evaluator, kind) =
             make_evaluator(options.engine, verified, &interp, prefilter.as_deref())?;
         let dispatch = Dispatch::new(program, binding);
-        let time = TimeConfig {
-            lateness_ns: options.lateness_ns,
-            ..TimeConfig::default()
-        };
-        let mut stateful = Vec::new();
-        let mut stateful_ix = Vec::with_capacity(program.rules.len());
-        for (i, rule) in program.rules.iter().enumerate() {
-            let rid = RuleId(
-                u32::try_from(i).map_err(|_| EngineError::Internal("too many rules".into()))?,
-            );
-            let bound = verified
-                .cost()
-                .rules
-                .get(i)
-                .map_or(u64::MAX, |c| c.state_bytes);
-            match Stateful::build(program, binding, rid, rule, bound, time) {
-                None => stateful_ix.push(None),
-                Some(Ok(s)) => {
-                    stateful_ix.push(Some(stateful.len()));
-                    stateful.push(s);
-                }
-                Some(Err(correlate::BuildError::Capture(name))) => {
-                    return Err(EngineError::State(
-                        name,
-                        "it captures a list field, which tables do not store".into(),
-                    ))
-                }
-                Some(Err(correlate::BuildError::State(name, e))) => {
-                    return Err(EngineError::State(name, e.to_string()))
-                }
-            }
-        }
+        let (stateful_ix, stateful) = state_tables(verified, options.lateness_ns)?;
         Ok(Engine {
             interp,
             evaluator,
@@ -777,32 +765,51 @@ impl Engine {
     /// built while the table is locked (it reads the completed match's captures) and
     /// delivered by the caller after the lock is released.
     fn run_stateful(&self, st: &Stateful, event: &Event<'_>, keys: &mut KeyCache) -> Option<Alert> {
+        if st.step_conds.is_empty() {
+            self.run_threshold(st, event, keys)
+        } else {
+            self.run_sequence(st, event, keys)
+        }
+    }
+
+    /// [`Engine::run_stateful`] for a threshold: its condition first, then the table counts
+    /// the event; the alert is the event that brings the key's count to N.
+    fn run_threshold(
+        &self,
+        st: &Stateful,
+        event: &Event<'_>,
+        keys: &mut KeyCache,
+    ) -> Option<Alert> {
         let plan = st.plan(event.ty())?;
         let rule = st.rule;
-        let time = event.time_opt();
-        if st.step_conds.is_empty() {
-            // A threshold: its condition first, then the table.
-            match self.eval_root_caught(rule, st.cond, event, None) {
-                Ok(true) => {}
-                Ok(false) => return None,
-                Err(f) => {
-                    self.count_failure(&f);
-                    return None;
-                }
-            }
-            let Some(key) = keys.key(event, &plan.key) else {
-                st.lock().note_absent_key();
+        match self.eval_root_caught(rule, st.cond, event, None) {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(f) => {
+                self.count_failure(&f);
                 return None;
-            };
-            let host = keys.host(event);
-            let value = plan.distinct.and_then(|d| value_of(event, d));
-            let fired = match &mut *st.lock() {
-                Table::Threshold(t) => t.on_host_event(host, key, time, value),
-                Table::Sequence(_) => None,
-            };
-            fired?;
-            return self.alert_caught(rule, event, None);
+            }
         }
+        let Some(key) = keys.key(event, &plan.key) else {
+            st.lock().note_absent_key();
+            return None;
+        };
+        let host = keys.host(event);
+        let value = plan.distinct.and_then(|d| value_of(event, d));
+        let fired = match &mut *st.lock() {
+            Table::Threshold(t) => t.on_host_event(host, key, event.time_opt(), value),
+            Table::Sequence(_) => None,
+        };
+        fired?;
+        self.alert_caught(rule, event, None)
+    }
+
+    /// [`Engine::run_stateful`] for a sequence: the table tries to advance the key's partial
+    /// matches with this event, evaluating each step's condition with the match's captures;
+    /// the alert is the last step's, with the completed match's captures.
+    fn run_sequence(&self, st: &Stateful, event: &Event<'_>, keys: &mut KeyCache) -> Option<Alert> {
+        let plan = st.plan(event.ty())?;
+        let rule = st.rule;
         let Some(key) = keys.key(event, &plan.key) else {
             st.lock().note_absent_key();
             return None;
@@ -815,7 +822,7 @@ impl Engine {
         let outcome = seq.on_host_event(
             host,
             key,
-            time,
+            event.time_opt(),
             &plan.steps,
             |step, view| {
                 let root = st.step_conds.get(step).copied().flatten();
@@ -867,6 +874,35 @@ impl Engine {
         }
     }
 
+    /// The message of `rule` (`r`) firing on `event`: its `emit` template with each `{...}`
+    /// interpolated ([`write_interpolated`], [`ABSENT`] for a field the event lacks), or its
+    /// title when it has no `emit`.
+    fn message(
+        &self,
+        rule: RuleId,
+        r: &crate::ir::Rule,
+        event: &Event<'_>,
+        captures: Option<&CaptureView<'_>>,
+    ) -> Result<String, EvalError> {
+        if r.emit.is_empty() {
+            return Ok(r.title.clone());
+        }
+        let mut m = String::new();
+        for part in &r.emit {
+            match part {
+                TemplatePart::Lit(text) => m.push_str(text),
+                TemplatePart::Expr(e) if self.reads_absent_field(r, *e, event) => {
+                    m.push_str(ABSENT);
+                }
+                TemplatePart::Expr(e) => {
+                    let v = self.interp.eval_value_with(rule, *e, event, captures)?;
+                    write_interpolated(&mut m, &v);
+                }
+            }
+        }
+        Ok(m)
+    }
+
     /// The alert of `rule` firing on `event` (for a sequence: its last step's event, with the
     /// completed match's `captures`).
     fn alert(
@@ -880,24 +916,7 @@ impl Engine {
             .rules
             .get(rule.0 as usize)
             .ok_or_else(|| EvalError::Internal("rule id out of range".into()))?;
-        let message = if r.emit.is_empty() {
-            r.title.clone()
-        } else {
-            let mut m = String::new();
-            for part in &r.emit {
-                match part {
-                    TemplatePart::Lit(text) => m.push_str(text),
-                    TemplatePart::Expr(e) if self.reads_absent_field(r, *e, event) => {
-                        m.push_str(ABSENT);
-                    }
-                    TemplatePart::Expr(e) => {
-                        let v = self.interp.eval_value_with(rule, *e, event, captures)?;
-                        write_interpolated(&mut m, &v);
-                    }
-                }
-            }
-            m
-        };
+        let message = self.message(rule, r, event, captures)?;
         let mut fields = Vec::with_capacity(r.fields.len());
         for (name, e) in &r.fields {
             let v: Value<'static> = self
@@ -920,5 +939,63 @@ impl Engine {
             source: event.source().cloned(),
             shadow: r.shadow || self.shadow,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bind::bind;
+    use crate::budget::Budget;
+    use crate::ir::{Program, SchemaRef};
+    use crate::schema::Schema;
+    use crate::verify::verify;
+
+    fn empty_verified() -> Verified {
+        let program = Program {
+            schema: SchemaRef {
+                name: "endpoint".to_string(),
+                major: 1,
+                minor: 0,
+            },
+            fields: Vec::new(),
+            builtins: Vec::new(),
+            strings: Vec::new(),
+            lists: Vec::new(),
+            regexes: Vec::new(),
+            rules: Vec::new(),
+        };
+        let schema = Schema::endpoint();
+        let binding = bind(&program, &schema).expect("an empty program binds");
+        verify(program, binding, &Budget::default()).expect("an empty program verifies")
+    }
+
+    /// The interpreter-only build (`--no-default-features`) really has no JIT: asking for it is
+    /// a refusal, not a panic and not a silent fallback; the full build compiles with it.
+    #[test]
+    fn the_jit_runs_exactly_when_the_feature_is_built() {
+        let verified = empty_verified();
+        let options = EngineOptions {
+            engine: EngineKind::Jit,
+            ..EngineOptions::default()
+        };
+        let built = Engine::new(&verified, options).map(|e| e.kind());
+        if cfg!(feature = "jit") {
+            assert_eq!(built, Ok(EngineKind::Jit));
+            assert_eq!(EngineKind::fastest(), EngineKind::Jit);
+        } else {
+            assert_eq!(built, Err(EngineError::JitNotBuilt));
+            assert!(EngineError::JitNotBuilt
+                .to_string()
+                .contains("without the JIT"));
+            assert_eq!(EngineKind::fastest(), EngineKind::Interp);
+        }
+        assert_eq!(EngineKind::Jit.is_built(), cfg!(feature = "jit"));
+        assert!(EngineKind::Interp.is_built());
+        let interp = EngineOptions::default();
+        assert_eq!(
+            Engine::new(&verified, interp).map(|e| e.kind()),
+            Ok(EngineKind::Interp)
+        );
     }
 }

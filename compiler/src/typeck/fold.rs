@@ -2,12 +2,15 @@
 //! always false (W0302). It evaluates literals, `not`, `and`/`or` (a constant `false` in an
 //! `and` makes it false whatever the rest is), arithmetic, comparisons, case-sensitive string
 //! tests, membership in list literals, and builtin calls on constants (through the builtin's
-//! own `eval`). Lowering has its own folder; this one never changes the program.
+//! own `eval`). Every operator means what it means at run time: arithmetic, comparison, string
+//! tests and membership are the runtime's own ([`vigil_runtime::ops`], which the interpreter
+//! and the JIT call too), never a copy. Lowering has its own folder; this one never changes
+//! the program.
 
 use std::collections::HashMap;
 
 use vigil_runtime::builtins;
-use vigil_runtime::ir::{ArithOp, CmpOp, StrTest};
+use vigil_runtime::ops;
 use vigil_runtime::value::Value;
 
 use super::Checker;
@@ -31,28 +34,6 @@ pub(crate) fn fold(c: &Checker<'_>, root: ExprId) -> Option<Value<'static>> {
         }
     }
     values.remove(&root)
-}
-
-fn arith(op: ArithOp, a: i64, b: i64) -> i64 {
-    match op {
-        ArithOp::Add => a.wrapping_add(b),
-        ArithOp::Sub => a.wrapping_sub(b),
-        ArithOp::Mul => a.wrapping_mul(b),
-        ArithOp::Div => {
-            if b == 0 {
-                0
-            } else {
-                a.wrapping_div(b)
-            }
-        }
-        ArithOp::Rem => {
-            if b == 0 {
-                0
-            } else {
-                a.wrapping_rem(b)
-            }
-        }
-    }
 }
 
 fn eval(
@@ -103,18 +84,10 @@ fn eval(
             }
             Value::Bool(false)
         }
-        ExprKind::Arith(op, a, b) => Value::Int(arith(*op, get(a)?.as_int()?, get(b)?.as_int()?)),
-        ExprKind::Cmp(op, a, b) => {
-            let (a, b) = (get(a)?, get(b)?);
-            match op {
-                CmpOp::Eq => Value::Bool(a == b),
-                CmpOp::Ne => Value::Bool(a != b),
-                CmpOp::Lt => Value::Bool(a.as_int()? < b.as_int()?),
-                CmpOp::Le => Value::Bool(a.as_int()? <= b.as_int()?),
-                CmpOp::Gt => Value::Bool(a.as_int()? > b.as_int()?),
-                CmpOp::Ge => Value::Bool(a.as_int()? >= b.as_int()?),
-            }
+        ExprKind::Arith(op, a, b) => {
+            Value::Int(ops::arith(*op, get(a)?.as_int()?, get(b)?.as_int()?))
         }
+        ExprKind::Cmp(op, a, b) => Value::Bool(ops::compare(*op, get(a)?, get(b)?)?),
         ExprKind::StrTest {
             op,
             fold: false,
@@ -122,12 +95,7 @@ fn eval(
             rhs,
         } => {
             let (a, b) = (get(lhs)?.as_str()?, get(rhs)?.as_str()?);
-            Value::Bool(match op {
-                StrTest::Eq => a == b,
-                StrTest::Contains => a.contains(b),
-                StrTest::StartsWith => a.starts_with(b),
-                StrTest::EndsWith => a.ends_with(b),
-            })
+            Value::Bool(ops::str_test(*op, a, b))
         }
         ExprKind::Member {
             lhs,
@@ -136,13 +104,7 @@ fn eval(
         } => {
             let a = get(lhs)?;
             let items = get(list)?.as_list()?;
-            match a {
-                Value::Ip(ip) => Value::Bool(items.iter().any(|i| match i {
-                    Value::Cidr(c) => c.contains(*ip),
-                    other => other == a,
-                })),
-                _ => Value::Bool(items.contains(a)),
-            }
+            Value::Bool(items.iter().any(|item| ops::member_eq(a, item, false)))
         }
         ExprKind::CallBuiltin { builtin, args } => {
             let b = builtins::BUILTINS.get(builtin.0 as usize)?;

@@ -11,8 +11,8 @@ pub mod string;
 mod table;
 
 pub use table::{
-    get, lookup, result_max_len, Builtin, BuiltinId, Cost, EvalFn, ParamTy, Purity, RetLen,
-    BUILTINS,
+    get, lookup, result_max_len, Builtin, BuiltinId, Cost, EvalFn, JitLowering, ParamTy, Purity,
+    RetLen, BUILTINS,
 };
 
 #[cfg(test)]

@@ -81,6 +81,21 @@ pub enum RetLen {
     },
 }
 
+/// How the JIT compiles a call of a builtin: inline where the answer is a word the event's slot
+/// already holds, otherwise a call to the generic helper, which runs the row's own `eval` (one
+/// algorithm, two calling conventions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JitLowering {
+    /// A call to the generic helper (`jit/helpers.rs`), which runs [`Builtin::eval`].
+    Helper,
+    /// Inline: the length word of the one argument (a string's byte length, a list's item
+    /// count; a constant list's count is a constant). For a `(string | list) -> int` row.
+    SlotLength,
+    /// Inline: the one argument, already the field's truncation flag (the engine passes it for
+    /// a [`ParamTy::FieldRef`] parameter). For a `(field) -> bool` row.
+    TruncatedFlag,
+}
+
 /// A builtin function's one declaration.
 #[derive(Clone, Copy, Debug)]
 pub struct Builtin {
@@ -98,6 +113,8 @@ pub struct Builtin {
     pub ret_len: RetLen,
     /// The implementation.
     pub eval: EvalFn,
+    /// How the JIT compiles a call (the JIT reads this, never the name).
+    pub jit: JitLowering,
     /// What it does, edge cases included; feeds `docs/stdlib.md` and `vigil explain`.
     pub doc: &'static str,
     /// `(expression as written in a rule, its value as written)`, edge cases included; run as
@@ -167,6 +184,7 @@ pub static BUILTINS: &[Builtin] = &[
         },
         ret_len: RetLen::AtMostArg(0),
         eval: eval_basename,
+        jit: JitLowering::Helper,
         doc: "The last component of a path: everything after the last `\\` or `/` (both \
               separate, on every platform); the whole string when it has no separator; `\"\"` \
               when it ends in one.",
@@ -194,6 +212,7 @@ pub static BUILTINS: &[Builtin] = &[
         },
         ret_len: RetLen::AtMostArg(0),
         eval: eval_dirname,
+        jit: JitLowering::Helper,
         doc: "Everything before the last `\\` or `/` of a path, without that separator; `\"\"` \
               when there is none. A root keeps its separator, as in Python and POSIX: the \
               directory of `C:\\cmd.exe` is `C:\\` and of `/bin` is `/`.",
@@ -221,6 +240,7 @@ pub static BUILTINS: &[Builtin] = &[
         },
         ret_len: RetLen::NotString,
         eval: eval_entropy,
+        jit: JitLowering::Helper,
         doc: "Shannon entropy of the string's bytes, in bits per byte, times 1000, rounded \
               down: 0 (one repeated byte, or `\"\"`) to 8000 (every byte value equally often). \
               Random base64 is near 6000, English text near 4000.",
@@ -245,6 +265,7 @@ pub static BUILTINS: &[Builtin] = &[
         },
         ret_len: RetLen::AtMostArg(0),
         eval: eval_extension,
+        jit: JitLowering::Helper,
         doc: "The file extension of a path: what follows the last `.` of its basename, without \
               the dot, as written (compare with `ieq`); `\"\"` when the basename has no dot or \
               ends in one. Windows reading: `.bashrc` has the extension `bashrc`.",
@@ -270,6 +291,7 @@ pub static BUILTINS: &[Builtin] = &[
         },
         ret_len: RetLen::NotString,
         eval: eval_len,
+        jit: JitLowering::SlotLength,
         doc: "The length of a string in bytes of UTF-8 (not characters), or the number of \
               items of a list.",
         examples: &[
@@ -295,6 +317,7 @@ pub static BUILTINS: &[Builtin] = &[
             den: LOWER_GROWTH.1,
         },
         eval: eval_lower,
+        jit: JitLowering::Helper,
         doc: "The string in lower case, by Unicode's default full lowercase mapping (Rust's \
               `str::to_lowercase`, with the final-sigma rule). This is not case folding: to \
               compare without case, use `ieq`, `icontains`, `iin`. The result can be up to 3/2 \
@@ -323,6 +346,7 @@ pub static BUILTINS: &[Builtin] = &[
         },
         ret_len: RetLen::AtMostArg(0),
         eval: eval_substr,
+        jit: JitLowering::Helper,
         doc: "`substr(s, start, len)`: the bytes `start .. start + len` of `s`, clamped into it \
               (a negative start or length counts as 0), then each end moved back to a \
               character boundary: a start inside a character takes the whole character in, an \
@@ -350,6 +374,7 @@ pub static BUILTINS: &[Builtin] = &[
         },
         ret_len: RetLen::NotString,
         eval: eval_truncated,
+        jit: JitLowering::TruncatedFlag,
         doc: "`truncated(field)`: whether this event's value of a `string` or `[string]` field \
               was cut to the schema's `max_len` (or `max_items`), or had invalid UTF-8 replaced; \
               such events are also counted. The argument must be a field, not an expression.",
@@ -371,6 +396,7 @@ pub static BUILTINS: &[Builtin] = &[
             den: UPPER_GROWTH.1,
         },
         eval: eval_upper,
+        jit: JitLowering::Helper,
         doc: "The string in upper case, by Unicode's default full uppercase mapping (Rust's \
               `str::to_uppercase`: `ß` becomes `SS`). The result can be up to 3 times as long \
               in bytes (`ΐ`, 2 bytes, becomes three characters, 6 bytes).",

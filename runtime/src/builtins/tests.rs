@@ -65,6 +65,34 @@ fn every_row_is_complete() {
     }
 }
 
+/// An inline JIT lowering reads one word of the argument's slot: it fits only the signature
+/// it was written for, so a row that claims one must have that shape.
+#[test]
+fn inline_jit_lowerings_fit_their_rows() {
+    for b in BUILTINS {
+        match b.jit {
+            JitLowering::Helper => {}
+            JitLowering::SlotLength => {
+                assert_eq!(b.params, &[ParamTy::StrOrList], "{}", b.name);
+                assert_eq!(b.ret, Ty::INT, "{}", b.name);
+            }
+            JitLowering::TruncatedFlag => {
+                assert!(
+                    matches!(b.params, [ParamTy::FieldRef(_)]),
+                    "{}: {:?}",
+                    b.name,
+                    b.params
+                );
+                assert_eq!(b.ret, Ty::BOOL, "{}", b.name);
+            }
+        }
+    }
+    let inline = |name: &str| lookup(name).map(|(_, b)| b.jit);
+    assert_eq!(inline("len"), Some(JitLowering::SlotLength));
+    assert_eq!(inline("truncated"), Some(JitLowering::TruncatedFlag));
+    assert_eq!(inline("basename"), Some(JitLowering::Helper));
+}
+
 #[test]
 fn cost_steps_saturate_and_refuse_missing_bounds() {
     let cost = Cost {

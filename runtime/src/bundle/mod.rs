@@ -1,5 +1,5 @@
 //! Bundles: the signed byte format a compiled program travels in ([`mod@format`]), keys and trust
-//! ([`mod@sign`]), and loading ([`mod@load`]: decode, authenticate, check expiry, bind, verify). E05xx.
+//! ([`mod@sign`]; making keys and signing need the `sign` feature, verifying does not), and loading ([`mod@load`]: decode, authenticate, check expiry, bind, verify). E05xx.
 //!
 //! Nothing unverified leaves this module: [`load()`] returns a [`Loaded`] whose program is a
 //! [`crate::verify::Verified`], or a [`LoadError`] with coded errors.
@@ -17,7 +17,9 @@ pub use format::{
     RuntimeVersion, FORMAT_VERSION, MAGIC, MAX_HEADER_BYTES, MAX_SECTION_BYTES,
 };
 pub use load::{load, LoadError, Loaded};
-pub use sign::{key_id, parse_public_key_text, public_key_text, KeyId, Keypair, TrustStore};
+#[cfg(feature = "sign")]
+pub use sign::Keypair;
+pub use sign::{key_id, parse_public_key_text, public_key_text, KeyId, TrustStore};
 
 /// A bundle or key file error (E05xx).
 #[derive(Clone, Debug, PartialEq, Eq)]

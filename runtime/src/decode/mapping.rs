@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::error::{DecodeCode, DecodeError};
+use crate::event::{DecodeCode, DecodeError};
 
 /// The mappings shipped with the runtime, by name.
 const BUILTIN: &[(&str, &str)] = &[

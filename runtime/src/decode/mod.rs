@@ -30,7 +30,6 @@
 //! most route conditions test, `Channel` for the shipped mappings) selects, found with one
 //! case-folded lookup instead of one comparison per route.
 
-mod error;
 mod json;
 mod mapping;
 mod project;
@@ -39,7 +38,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
 use std::sync::Arc;
 
-pub use error::{DecodeCode, DecodeError};
+// The codes live beside the event builder, which reports them too (`crate::event::error`).
+pub use crate::event::{DecodeCode, DecodeError};
 pub use mapping::{Mapping, MatchValue, Route};
 pub use project::FieldSet;
 

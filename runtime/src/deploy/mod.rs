@@ -98,7 +98,7 @@ pub const MAX_BUNDLE_FILE_BYTES: u64 =
 /// How a [`Deployer`] behaves.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeployOptions {
-    /// The evaluator of every bundle. Default [`EngineKind::Jit`].
+    /// The evaluator of every bundle. Default [`EngineKind::fastest`]: the JIT when it is built, else the interpreter.
     pub engine: EngineKind,
     /// Accept content versions below the highest accepted (never below a signed minimum).
     pub allow_downgrade: bool,
@@ -118,7 +118,7 @@ pub struct DeployOptions {
 impl Default for DeployOptions {
     fn default() -> DeployOptions {
         DeployOptions {
-            engine: EngineKind::Jit,
+            engine: EngineKind::fastest(),
             allow_downgrade: false,
             policy: PromotionPolicy::default(),
             crash_limit: 3,

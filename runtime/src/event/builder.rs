@@ -6,7 +6,7 @@ use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 
 use super::{Event, Kind, Pending, Source, StrRef, NONE};
-use crate::decode::{DecodeCode, DecodeError};
+use crate::event::error::{DecodeCode, DecodeError};
 use crate::event::slot::{Slot, FLAG_PRESENT, FLAG_TRUNCATED};
 use crate::schema::{EventType, EventTypeId, FieldDef, FieldIndex, Schema};
 

@@ -20,6 +20,7 @@
 //! a stream allocates nothing per event in steady state, escaped strings included.
 
 mod builder;
+mod error;
 pub mod slot;
 
 use std::borrow::Cow;
@@ -28,6 +29,7 @@ use std::sync::Arc;
 
 pub(crate) use builder::TypeLayout;
 pub use builder::{EventBuilder, EventTypeKey, FieldKey};
+pub use error::{DecodeCode, DecodeError};
 pub use slot::{Slot, FLAG_PRESENT, FLAG_TRUNCATED, SLOT_BYTES};
 
 use crate::schema::{EventTypeId, FieldIndex};

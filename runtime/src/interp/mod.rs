@@ -23,60 +23,30 @@
 //! the dividend. String tests are case-sensitive unless `fold`, which folds both sides with
 //! [`crate::casefold`]. `op any []` is false, `op all []` true. `ip in [cidr]` is a network
 //! match (IPv4-mapped IPv6 addresses match IPv4 prefixes); ips compare equal across the mapped
-//! and plain forms. Absent fields read as their type's empty value.
+//! and plain forms. Absent fields read as their type's empty value. The operators themselves
+//! (arithmetic, comparison, string tests, membership, constants) are [`crate::ops`], which the
+//! JIT's helpers and the compiler's constant folder call too; this module only walks the tree.
 
 use std::borrow::Cow;
 
 use crate::bind::Binding;
 use crate::builtins::{self, Builtin, ParamTy};
-use crate::casefold::{eq_folded, fold_str};
-use crate::engine::{EngineError, EvalError, Evaluator};
+use crate::casefold::fold_str;
+use crate::eval::{EngineError, EvalError, Evaluator};
 use crate::event::Event;
 use crate::ir::{
-    ArithOp, CaptureId, CmpOp, Const, ConstList, Expr, ExprId, ExprKind, FieldRef, ListId, Program,
-    Quant, Rule, RuleId, RuleKind, StrTest,
+    CallId, CaptureId, CmpOp, Expr, ExprId, ExprKind, FieldRef, ListId, Program, Quant, Rule,
+    RuleId, RuleKind, StrTest,
 };
+use crate::ops::{self, member_eq, prepare_list, str_test, PreparedList};
 use crate::state::CaptureView;
 use crate::types::{Scalar, Ty};
-use crate::value::{canonical_ip, Cidr, Value};
+use crate::value::Value;
 use crate::verify::Verified;
 
-/// A constant list, prepared once.
-#[derive(Clone, Debug)]
-struct Prepared {
-    /// The items as values.
-    values: Vec<Value<'static>>,
-    /// String items folded (for `fold` tests); empty for other lists.
-    folded: Vec<String>,
-}
-
-impl Prepared {
-    fn new(list: &ConstList) -> Prepared {
-        let values: Vec<Value<'static>> = list.items.iter().map(const_value).collect();
-        let folded = if list.elem == Scalar::Str {
-            values
-                .iter()
-                .map(|v| fold_str(v.as_str().unwrap_or_default()).into_owned())
-                .collect()
-        } else {
-            Vec::new()
-        };
-        Prepared { values, folded }
-    }
-}
-
-pub(crate) fn const_value(c: &Const) -> Value<'static> {
-    match c {
-        Const::Bool(b) => Value::Bool(*b),
-        Const::Int(i) => Value::Int(*i),
-        Const::Str(s) => Value::Str(Cow::Owned(s.clone())),
-        Const::Ip(ip) => Value::Ip(*ip),
-        Const::Cidr(addr, prefix) => Value::Cidr(Cidr {
-            addr: *addr,
-            prefix: *prefix,
-        }),
-    }
-}
+// The shared semantics ([`crate::ops`]) used to live here; these paths stay for the crates
+// that name them.
+pub use crate::ops::{arith, value_to_json, write_interpolated};
 
 /// The reference interpreter for one verified program.
 #[derive(Clone, Debug)]
@@ -84,7 +54,7 @@ pub struct Interp {
     program: Program,
     binding: Binding,
     regexes: Vec<crate::matcher::Matcher>,
-    lists: Vec<Prepared>,
+    lists: Vec<PreparedList>,
     /// Per `CallId`: the registry row.
     calls: Vec<Option<&'static Builtin>>,
 }
@@ -122,6 +92,15 @@ struct Run<'e> {
     captures: Option<CaptureView<'e>>,
 }
 
+impl<'e> Run<'e> {
+    /// The operand on top of the value stack.
+    fn pop(&mut self) -> Result<Value<'e>, EvalError> {
+        self.values
+            .pop()
+            .ok_or_else(|| internal("value stack empty"))
+    }
+}
+
 /// Capture `c` of `captures` as a value of type `ty` (its type's empty value when absent).
 fn captured_value<'e>(captures: Option<CaptureView<'e>>, c: CaptureId, ty: Ty) -> Value<'e> {
     let i = usize::from(c.0);
@@ -153,7 +132,7 @@ impl Interp {
                 "regex table does not match the program".into(),
             ));
         }
-        let lists = program.lists.iter().map(Prepared::new).collect();
+        let lists = program.lists.iter().map(prepare_list).collect();
         let mut calls = Vec::with_capacity(program.builtins.len());
         for i in 0..program.builtins.len() {
             let id = u16::try_from(i)
@@ -394,17 +373,7 @@ impl Interp {
                 }
             }
             ExprKind::Call { builtin, args } => {
-                let b = self.calls.get(usize::from(builtin.0)).copied().flatten();
-                run.tasks.push(Task::Resume(id, 0));
-                for (i, arg) in args.iter().enumerate().rev() {
-                    let field_param = b
-                        .and_then(|b| b.params.get(i))
-                        .is_some_and(|p| matches!(p, ParamTy::FieldRef(_)));
-                    match (&self.expr(rule, *arg)?.kind, field_param) {
-                        (ExprKind::Field(f), true) => run.tasks.push(Task::Truncated(*f)),
-                        _ => run.tasks.push(Task::Eval(*arg)),
-                    }
-                }
+                self.schedule_call(rule, id, *builtin, args, run)?
             }
             ExprKind::Quant {
                 local, list, body, ..
@@ -421,6 +390,30 @@ impl Interp {
                     }
                     None => push_ops(run, &[*list]),
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Schedules builtin call `id`'s arguments, then its continuation: a field written for a
+    /// `FieldRef` parameter passes its truncation flag, any other argument its value.
+    fn schedule_call(
+        &self,
+        rule: &Rule,
+        id: ExprId,
+        builtin: CallId,
+        args: &[ExprId],
+        run: &mut Run<'_>,
+    ) -> Result<(), EvalError> {
+        let b = self.calls.get(usize::from(builtin.0)).copied().flatten();
+        run.tasks.push(Task::Resume(id, 0));
+        for (i, arg) in args.iter().enumerate().rev() {
+            let field_param = b
+                .and_then(|b| b.params.get(i))
+                .is_some_and(|p| matches!(p, ParamTy::FieldRef(_)));
+            match (&self.expr(rule, *arg)?.kind, field_param) {
+                (ExprKind::Field(f), true) => run.tasks.push(Task::Truncated(*f)),
+                _ => run.tasks.push(Task::Eval(*arg)),
             }
         }
         Ok(())
@@ -502,7 +495,9 @@ impl Interp {
         Ok(())
     }
 
-    /// A node's continuation, once its scheduled operands are on the value stack.
+    /// A node's continuation, once its scheduled operands are on the value stack: pops them
+    /// and pushes the node's value, or schedules more work (the next operand of `and`/`or`, the
+    /// next item of a quantifier).
     fn resume<'e>(
         &'e self,
         rule: &'e Rule,
@@ -512,46 +507,29 @@ impl Interp {
         run: &mut Run<'e>,
     ) -> Result<(), EvalError> {
         let node = self.expr(rule, id)?;
-        let pop = |run: &mut Run<'e>| {
-            run.values
-                .pop()
-                .ok_or_else(|| internal("value stack empty"))
-        };
         let result: Value<'e> = match &node.kind {
-            ExprKind::Not(_) => Value::Bool(!as_bool(&pop(run)?)?),
-            ExprKind::Neg(_) => Value::Int(as_int(&pop(run)?)?.wrapping_neg()),
+            ExprKind::Not(_) => Value::Bool(!as_bool(&run.pop()?)?),
+            ExprKind::Neg(_) => Value::Int(as_int(&run.pop()?)?.wrapping_neg()),
             ExprKind::And(ops) | ExprKind::Or(ops) => {
                 let is_and = matches!(node.kind, ExprKind::And(_));
-                if stage > 0 {
-                    let b = as_bool(&pop(run)?)?;
-                    if b != is_and {
-                        // and: a false operand; or: a true one.
-                        run.values.push(Value::Bool(b));
-                        return Ok(());
-                    }
-                }
-                match ops.get(stage as usize) {
-                    Some(op) => {
-                        run.tasks.push(Task::Resume(id, stage + 1));
-                        run.tasks.push(Task::Eval(*op));
-                        return Ok(());
-                    }
-                    None => Value::Bool(is_and),
+                match resume_and_or(id, ops, is_and, stage, run)? {
+                    Some(v) => v,
+                    None => return Ok(()),
                 }
             }
             ExprKind::Arith(op, _, _) => {
-                let b = as_int(&pop(run)?)?;
-                let a = as_int(&pop(run)?)?;
+                let b = as_int(&run.pop()?)?;
+                let a = as_int(&run.pop()?)?;
                 Value::Int(arith(*op, a, b))
             }
             ExprKind::Cmp(op, _, _) => {
-                let b = pop(run)?;
-                let a = pop(run)?;
+                let b = run.pop()?;
+                let a = run.pop()?;
                 Value::Bool(compare(*op, &a, &b)?)
             }
             ExprKind::StrTest { op, fold, .. } => {
-                let b = pop(run)?;
-                let a = pop(run)?;
+                let b = run.pop()?;
+                let a = run.pop()?;
                 let (a, b) = (as_str(&a)?, as_str(&b)?);
                 Value::Bool(if *fold {
                     str_test(*op, &fold_str(a), &fold_str(b))
@@ -566,31 +544,11 @@ impl Interp {
                 list,
                 ..
             } => {
-                let a = pop(run)?;
-                let a = as_str(&a)?;
-                let p = self
-                    .lists
-                    .get(list.0 as usize)
-                    .ok_or_else(|| internal("list id"))?;
-                let hit = |pat: &str, s: &str| str_test(*op, s, pat);
-                let b = if *fold {
-                    let s = fold_str(a);
-                    match quant {
-                        Quant::Any => p.folded.iter().any(|pat| hit(pat, &s)),
-                        Quant::All => p.folded.iter().all(|pat| hit(pat, &s)),
-                    }
-                } else {
-                    let pats = p.values.iter().map(|v| v.as_str().unwrap_or_default());
-                    let mut pats = pats;
-                    match quant {
-                        Quant::Any => pats.any(|pat| hit(pat, a)),
-                        Quant::All => pats.all(|pat| hit(pat, a)),
-                    }
-                };
-                Value::Bool(b)
+                let a = run.pop()?;
+                Value::Bool(self.str_list(*op, *fold, *quant, *list, as_str(&a)?)?)
             }
             ExprKind::Matches { regex, .. } => {
-                let a = pop(run)?;
+                let a = run.pop()?;
                 let re = self
                     .regexes
                     .get(regex.0 as usize)
@@ -598,99 +556,16 @@ impl Interp {
                 Value::Bool(re.is_match(as_str(&a)?))
             }
             ExprKind::Member { list, fold, .. } => {
-                let list_node = self.expr(rule, *list)?;
-                match &list_node.kind {
-                    ExprKind::List(l) => {
-                        let a = pop(run)?;
-                        let p = self
-                            .lists
-                            .get(l.0 as usize)
-                            .ok_or_else(|| internal("list id"))?;
-                        Value::Bool(if *fold && !p.folded.is_empty() {
-                            let s = fold_str(as_str(&a)?);
-                            p.folded.iter().any(|item| *item == *s)
-                        } else {
-                            p.values.iter().any(|item| member_eq(&a, item, *fold))
-                        })
-                    }
-                    ExprKind::Field(f) => {
-                        let a = pop(run)?;
-                        let src = ListSrc::Field(*f);
-                        let n = self.list_len(&src, event);
-                        let hit = (0..n)
-                            .filter_map(|i| self.list_item(&src, i, event))
-                            .any(|item| member_eq(&a, &item, *fold));
-                        Value::Bool(hit)
-                    }
-                    _ => {
-                        let l = pop(run)?;
-                        let a = pop(run)?;
-                        let items = l
-                            .as_list()
-                            .ok_or_else(|| internal("member of a non-list"))?;
-                        Value::Bool(items.iter().any(|item| member_eq(&a, item, *fold)))
-                    }
-                }
+                Value::Bool(self.member(rule, *list, *fold, event, run)?)
             }
-            ExprKind::Call { builtin, args } => {
-                let b = self
-                    .calls
-                    .get(usize::from(builtin.0))
-                    .copied()
-                    .flatten()
-                    .ok_or_else(|| internal("unbound builtin"))?;
-                let n = args.len();
-                let start = run
-                    .values
-                    .len()
-                    .checked_sub(n)
-                    .ok_or_else(|| internal("value stack short"))?;
-                let v = (b.eval)(run.values.get(start..).unwrap_or_default());
-                run.values.truncate(start);
-                v
-            }
+            ExprKind::Call { builtin, args } => self.call(*builtin, args.len(), run)?,
             ExprKind::Quant {
                 quant, local, body, ..
             } => {
                 let level = usize::from(local.0);
-                match stage {
-                    0 => {
-                        // A list that had to be evaluated.
-                        let items = match pop(run)? {
-                            Value::List(items) => items,
-                            _ => return Err(internal("quantifier over a non-list")),
-                        };
-                        return self.start_quant(
-                            id,
-                            *body,
-                            level,
-                            ListSrc::Value(items),
-                            event,
-                            run,
-                        );
-                    }
-                    3 => {
-                        // The body's value for the current item.
-                        let b = as_bool(&pop(run)?)?;
-                        let decided = match quant {
-                            Quant::Any => b,
-                            Quant::All => !b,
-                        };
-                        if !decided {
-                            return self.next_item(id, *body, level, event, run);
-                        }
-                        if let Some(slot) = run.frames.get_mut(level) {
-                            *slot = None;
-                        }
-                        Value::Bool(b)
-                    }
-                    _ => {
-                        // 2: the list is exhausted.
-                        if let Some(slot) = run.frames.get_mut(level) {
-                            *slot = None;
-                        }
-                        Value::Bool(matches!(quant, Quant::All))
-                    }
+                match self.resume_quant(id, *quant, *body, level, stage, event, run)? {
+                    Some(v) => v,
+                    None => return Ok(()),
                 }
             }
             ExprKind::Bool(_)
@@ -706,6 +581,181 @@ impl Interp {
         };
         run.values.push(result);
         Ok(())
+    }
+
+    /// `s OP any|all [...]` against constant string list `list` (its folded items for `fold`).
+    fn str_list(
+        &self,
+        op: StrTest,
+        fold: bool,
+        quant: Quant,
+        list: ListId,
+        s: &str,
+    ) -> Result<bool, EvalError> {
+        let p = self
+            .lists
+            .get(list.0 as usize)
+            .ok_or_else(|| internal("list id"))?;
+        let hit = |pat: &str, s: &str| str_test(op, s, pat);
+        Ok(if fold {
+            let s = fold_str(s);
+            match quant {
+                Quant::Any => p.folded.iter().any(|pat| hit(pat, &s)),
+                Quant::All => p.folded.iter().all(|pat| hit(pat, &s)),
+            }
+        } else {
+            let mut pats = p.values.iter().map(|v| v.as_str().unwrap_or_default());
+            match quant {
+                Quant::Any => pats.any(|pat| hit(pat, s)),
+                Quant::All => pats.all(|pat| hit(pat, s)),
+            }
+        })
+    }
+
+    /// `a in list` (`iin` when `fold`): a constant list and a list field are read in place
+    /// (only `a` was evaluated); any other list was evaluated onto the stack after `a`.
+    fn member<'e>(
+        &'e self,
+        rule: &'e Rule,
+        list: ExprId,
+        fold: bool,
+        event: &'e Event<'_>,
+        run: &mut Run<'e>,
+    ) -> Result<bool, EvalError> {
+        Ok(match &self.expr(rule, list)?.kind {
+            ExprKind::List(l) => {
+                let a = run.pop()?;
+                let p = self
+                    .lists
+                    .get(l.0 as usize)
+                    .ok_or_else(|| internal("list id"))?;
+                if fold && !p.folded.is_empty() {
+                    let s = fold_str(as_str(&a)?);
+                    p.folded.iter().any(|item| *item == *s)
+                } else {
+                    p.values.iter().any(|item| member_eq(&a, item, fold))
+                }
+            }
+            ExprKind::Field(f) => {
+                let a = run.pop()?;
+                let src = ListSrc::Field(*f);
+                let n = self.list_len(&src, event);
+                (0..n)
+                    .filter_map(|i| self.list_item(&src, i, event))
+                    .any(|item| member_eq(&a, &item, fold))
+            }
+            _ => {
+                let l = run.pop()?;
+                let a = run.pop()?;
+                let items = l
+                    .as_list()
+                    .ok_or_else(|| internal("member of a non-list"))?;
+                items.iter().any(|item| member_eq(&a, item, fold))
+            }
+        })
+    }
+
+    /// A builtin call whose `nargs` arguments are on the stack: the registry row's `eval`.
+    fn call<'e>(
+        &self,
+        builtin: CallId,
+        nargs: usize,
+        run: &mut Run<'e>,
+    ) -> Result<Value<'e>, EvalError> {
+        let b = self
+            .calls
+            .get(usize::from(builtin.0))
+            .copied()
+            .flatten()
+            .ok_or_else(|| internal("unbound builtin"))?;
+        let start = run
+            .values
+            .len()
+            .checked_sub(nargs)
+            .ok_or_else(|| internal("value stack short"))?;
+        let v = (b.eval)(run.values.get(start..).unwrap_or_default());
+        run.values.truncate(start);
+        Ok(v)
+    }
+
+    /// A quantifier's continuation: at stage 0 its evaluated list is on the stack (start it);
+    /// at stage 3 the body's value for the current item (decide, or go on with the next item);
+    /// at stage 2 the list is exhausted. `None` when more work was scheduled.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the node's parts and the evaluation state, as `resume` has them"
+    )]
+    fn resume_quant<'e>(
+        &'e self,
+        id: ExprId,
+        quant: Quant,
+        body: ExprId,
+        level: usize,
+        stage: u32,
+        event: &'e Event<'_>,
+        run: &mut Run<'e>,
+    ) -> Result<Option<Value<'e>>, EvalError> {
+        match stage {
+            0 => {
+                // A list that had to be evaluated.
+                let items = match run.pop()? {
+                    Value::List(items) => items,
+                    _ => return Err(internal("quantifier over a non-list")),
+                };
+                self.start_quant(id, body, level, ListSrc::Value(items), event, run)?;
+                Ok(None)
+            }
+            3 => {
+                // The body's value for the current item.
+                let b = as_bool(&run.pop()?)?;
+                let decided = match quant {
+                    Quant::Any => b,
+                    Quant::All => !b,
+                };
+                if !decided {
+                    self.next_item(id, body, level, event, run)?;
+                    return Ok(None);
+                }
+                if let Some(slot) = run.frames.get_mut(level) {
+                    *slot = None;
+                }
+                Ok(Some(Value::Bool(b)))
+            }
+            _ => {
+                // 2: the list is exhausted.
+                if let Some(slot) = run.frames.get_mut(level) {
+                    *slot = None;
+                }
+                Ok(Some(Value::Bool(matches!(quant, Quant::All))))
+            }
+        }
+    }
+}
+
+/// `and`/`or` node `id` at `stage` (the operands evaluated so far): short-circuits on the first
+/// operand that decides (false for `and`, true for `or`), else schedules the next operand
+/// (`None`); with every operand seen, the identity (`and`: true, `or`: false).
+fn resume_and_or(
+    id: ExprId,
+    ops: &[ExprId],
+    is_and: bool,
+    stage: u32,
+    run: &mut Run<'_>,
+) -> Result<Option<Value<'static>>, EvalError> {
+    if stage > 0 {
+        let b = as_bool(&run.pop()?)?;
+        if b != is_and {
+            // and: a false operand; or: a true one.
+            return Ok(Some(Value::Bool(b)));
+        }
+    }
+    match ops.get(stage as usize) {
+        Some(op) => {
+            run.tasks.push(Task::Resume(id, stage + 1));
+            run.tasks.push(Task::Eval(*op));
+            Ok(None)
+        }
+        None => Ok(Some(Value::Bool(is_and))),
     }
 }
 
@@ -737,117 +787,6 @@ fn as_str<'v>(v: &'v Value<'_>) -> Result<&'v str, EvalError> {
     v.as_str().ok_or_else(|| internal("expected a string"))
 }
 
-/// Wrapping arithmetic; `/` and `%` by zero give 0; `%` takes the dividend's sign.
-pub fn arith(op: ArithOp, a: i64, b: i64) -> i64 {
-    match op {
-        ArithOp::Add => a.wrapping_add(b),
-        ArithOp::Sub => a.wrapping_sub(b),
-        ArithOp::Mul => a.wrapping_mul(b),
-        ArithOp::Div => {
-            if b == 0 {
-                0
-            } else {
-                a.wrapping_div(b)
-            }
-        }
-        ArithOp::Rem => {
-            if b == 0 {
-                0
-            } else {
-                a.wrapping_rem(b)
-            }
-        }
-    }
-}
-
 fn compare(op: CmpOp, a: &Value<'_>, b: &Value<'_>) -> Result<bool, EvalError> {
-    match op {
-        CmpOp::Eq => scalar_eq(a, b),
-        CmpOp::Ne => scalar_eq(a, b).map(|e| !e),
-        _ => {
-            let (a, b) = (as_int(a)?, as_int(b)?);
-            Ok(match op {
-                CmpOp::Lt => a < b,
-                CmpOp::Le => a <= b,
-                CmpOp::Gt => a > b,
-                _ => a >= b,
-            })
-        }
-    }
-}
-
-fn scalar_eq(a: &Value<'_>, b: &Value<'_>) -> Result<bool, EvalError> {
-    Ok(match (a, b) {
-        (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Int(x), Value::Int(y)) => x == y,
-        (Value::Str(x), Value::Str(y)) => x == y,
-        (Value::Ip(x), Value::Ip(y)) => canonical_ip(*x) == canonical_ip(*y),
-        (Value::Cidr(x), Value::Cidr(y)) => x == y,
-        _ => return Err(internal("compared values of different types")),
-    })
-}
-
-/// Membership of `a` against one list item: equality (folded for `iin`), a network match for
-/// an ip against a prefix.
-pub(crate) fn member_eq(a: &Value<'_>, item: &Value<'_>, fold: bool) -> bool {
-    match (a, item) {
-        (Value::Str(x), Value::Str(y)) => {
-            if fold {
-                eq_folded(x, y)
-            } else {
-                x == y
-            }
-        }
-        (Value::Ip(ip), Value::Cidr(net)) => net.contains(*ip),
-        (Value::Ip(x), Value::Ip(y)) => canonical_ip(*x) == canonical_ip(*y),
-        (Value::Int(x), Value::Int(y)) => x == y,
-        (Value::Bool(x), Value::Bool(y)) => x == y,
-        _ => false,
-    }
-}
-
-pub(crate) fn str_test(op: StrTest, s: &str, pat: &str) -> bool {
-    match op {
-        StrTest::Eq => s == pat,
-        StrTest::Contains => s.contains(pat),
-        StrTest::StartsWith => s.starts_with(pat),
-        StrTest::EndsWith => s.ends_with(pat),
-    }
-}
-
-/// How a value prints in `{...}` interpolation (`docs/alerts.md`): strings as they are, ints in
-/// decimal, bools `true`/`false`, ips in their usual text (IPv4 dotted, IPv6 RFC 5952), lists
-/// as a JSON array. Absent fields print their type's empty value.
-pub fn write_interpolated(out: &mut String, v: &Value<'_>) {
-    use std::fmt::Write as _;
-    match v {
-        Value::Str(s) => out.push_str(s),
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Ip(ip) => {
-            let _ = write!(out, "{}", canonical_ip(*ip));
-        }
-        Value::Cidr(c) => {
-            let _ = write!(out, "{c}");
-        }
-        Value::List(_) => {
-            let json = value_to_json(v);
-            out.push_str(&json.to_string());
-        }
-    }
-}
-
-/// A value as JSON, for alerts: strings, numbers, bools; ips and prefixes as strings; lists as
-/// arrays.
-pub fn value_to_json(v: &Value<'_>) -> serde_json::Value {
-    match v {
-        Value::Bool(b) => serde_json::Value::Bool(*b),
-        Value::Int(i) => serde_json::Value::from(*i),
-        Value::Str(s) => serde_json::Value::String(s.to_string()),
-        Value::Ip(ip) => serde_json::Value::String(canonical_ip(*ip).to_string()),
-        Value::Cidr(c) => serde_json::Value::String(c.to_string()),
-        Value::List(items) => serde_json::Value::Array(items.iter().map(value_to_json).collect()),
-    }
+    ops::compare(op, a, b).ok_or_else(|| internal("compared values of different types"))
 }

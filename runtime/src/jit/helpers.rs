@@ -8,7 +8,7 @@
 //! `extern "C"` frame or JIT code (it would abort the process).
 //!
 //! One algorithm, two calling conventions: every test here calls the very functions the
-//! interpreter calls (`interp::str_test`, `interp::member_eq`, `casefold::fold_str`, the
+//! interpreter calls (`ops::str_test`, `ops::member_eq`, `casefold::fold_str`, the
 //! builtin registry's `eval`), in the same arrangement, never a copy. What this module must not
 //! do is decide semantics of its own.
 
@@ -20,8 +20,8 @@ use std::cell::RefCell;
 
 use crate::casefold::{fold_into, fold_str};
 use crate::event::Slot;
-use crate::interp::{member_eq, str_test};
 use crate::ir::{Quant, StrTest};
+use crate::ops::{member_eq, str_test};
 use crate::types::Scalar;
 use crate::value::Value;
 
@@ -116,7 +116,7 @@ fn decode_test(code: u32) -> (StrTest, bool, Quant) {
 
 thread_local! {
     /// Reused buffers for case folding inside helpers: folding a subject with upper-case
-    /// letters must not allocate per call (see `runtime/tests/alloc_jit.rs`).
+    /// letters must not allocate per call (see `runtime/tests/runtime/alloc_jit.rs`).
     static FOLD_BUFS: RefCell<(String, String)> = const { RefCell::new((String::new(), String::new())) };
 }
 

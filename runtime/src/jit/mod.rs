@@ -6,7 +6,7 @@
 //! Input: a [`Verified`] program (so every field read is bound to the host and every bound is
 //! proven); output: a [`JitProgram`] owning the machine code, the constants it refers to and a
 //! pool of per-call contexts. The interpreter ([`crate::interp::Interp`]) is the oracle: both
-//! engines must agree on every program and event (`tests/tests/differential.rs`). This module
+//! engines must agree on every program and event (`tests/tests/suite/differential.rs`). This module
 //! must not define semantics: helpers call the interpreter's own functions.
 //!
 //! # Calling convention of a compiled rule
@@ -95,7 +95,7 @@ use cranelift_jit::JITModule;
 use cranelift_module::Module;
 use regex_automata::util::pool::Pool;
 
-use crate::engine::{EvalError, Evaluator};
+use crate::eval::{EvalError, Evaluator};
 use crate::event::{Event, Slot};
 use crate::ir::{ExprId, RuleId, RuleKind};
 use crate::prefilter::{Hits, Prefilter};

@@ -14,8 +14,8 @@ use super::JitError;
 use crate::builtins::{self, BuiltinId, EvalFn};
 use crate::casefold::fold_str;
 use crate::event::Slot;
-use crate::interp::const_value;
 use crate::ir::{ListId, Program, RegexId, StrId};
+use crate::ops::{const_value, prepare_list, PreparedList};
 use crate::types::Scalar;
 use crate::value::Value;
 
@@ -191,16 +191,8 @@ impl Prepare {
             return Ok(ix);
         }
         let list = Self::list(program, l)?;
-        let values: Vec<Value<'static>> = list.items.iter().map(const_value).collect();
         // As the interpreter: string lists are folded once (for `iin`); others are not.
-        let folded = if list.elem == Scalar::Str {
-            values
-                .iter()
-                .map(|v| fold_str(v.as_str().unwrap_or_default()).into_owned())
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let PreparedList { values, folded } = prepare_list(list);
         self.shared.const_lists.push(ConstList {
             elem: list.elem,
             values,

@@ -30,7 +30,7 @@ use super::helpers::{encode_test, ArgKind};
 use super::prepare::Prepare;
 use super::{JitError, STATUS_PANIC};
 use crate::bind::Binding;
-use crate::builtins::{self, ParamTy};
+use crate::builtins::{self, JitLowering, ParamTy};
 use crate::event::{FLAG_PRESENT, FLAG_TRUNCATED, SLOT_BYTES};
 use crate::ir::{
     ArithOp, CmpOp, Expr, ExprId, ExprKind, ListId, Program, Quant, Rule, RuleId, StrTest,
@@ -1172,11 +1172,12 @@ impl Translator<'_, '_> {
             };
             vals.push(v);
         }
-        // Inline what is a word of the slot already: `len` and `truncated`.
-        match (builtin.name, vals.as_slice()) {
-            ("len", [Val::Str(_, l)]) => return Ok(Val::Int(*l)),
-            ("len", [Val::Slots(_, c, _)]) => return Ok(Val::Int(*c)),
-            ("len", [Val::Const(l)]) => {
+        // Inline what is a word of the slot already, as the registry row says (`len`,
+        // `truncated`).
+        match (builtin.jit, vals.as_slice()) {
+            (JitLowering::SlotLength, [Val::Str(_, l)]) => return Ok(Val::Int(*l)),
+            (JitLowering::SlotLength, [Val::Slots(_, c, _)]) => return Ok(Val::Int(*c)),
+            (JitLowering::SlotLength, [Val::Const(l)]) => {
                 let n = self
                     .program
                     .lists
@@ -1185,8 +1186,8 @@ impl Translator<'_, '_> {
                     .ok_or_else(|| self.unsupported(id, "a list out of range"))?;
                 return Ok(Val::Int(self.iconst(i64::try_from(n).unwrap_or(i64::MAX))));
             }
-            ("truncated", [Val::Bool(b)]) => return Ok(Val::Bool(*b)),
-            _ => {}
+            (JitLowering::TruncatedFlag, [Val::Bool(b)]) => return Ok(Val::Bool(*b)),
+            (JitLowering::Helper | JitLowering::SlotLength | JitLowering::TruncatedFlag, _) => {}
         }
         // Everything else: the registry's own `eval`, through the generic helper.
         let mut kinds = Vec::with_capacity(vals.len());

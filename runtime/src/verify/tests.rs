@@ -1,5 +1,5 @@
 //! Unit tests of the verifier over hand-built and generated programs. The must-reject corpus
-//! (`tests/verify/`) is run by `runtime/tests/verify_corpus.rs`.
+//! (`tests/verify/`) is run by `runtime/tests/runtime/verify_corpus.rs`.
 
 use super::*;
 use crate::bind::bind;

@@ -4,10 +4,11 @@
 
 use std::fs;
 
+use crate::keys::Keypair;
 use vigil_runtime::budget::Budget;
 use vigil_runtime::bundle::{
-    decode, encode, load, rule_meta, FieldsSection, Header, HeaderInput, Keypair, LoadError,
-    RuntimeVersion, TrustStore, MAGIC,
+    decode, encode, load, rule_meta, FieldsSection, Header, HeaderInput, LoadError, RuntimeVersion,
+    TrustStore, MAGIC,
 };
 use vigil_runtime::error::Code;
 use vigil_runtime::ir::{DebugInfo, Program, RuleDebug, SrcSpan, IR_VERSION};

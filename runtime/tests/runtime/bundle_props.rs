@@ -6,9 +6,10 @@
 use std::fs;
 use std::sync::OnceLock;
 
+use crate::keys::Keypair;
 use proptest::prelude::*;
 use vigil_runtime::budget::Budget;
-use vigil_runtime::bundle::{encode, load, HeaderInput, Keypair, TrustStore};
+use vigil_runtime::bundle::{encode, load, HeaderInput, TrustStore};
 use vigil_runtime::error::Code;
 use vigil_runtime::ir::Program;
 use vigil_runtime::schema::Schema;

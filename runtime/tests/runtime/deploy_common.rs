@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
+use crate::keys::Keypair;
 use vigil_runtime::budget::Budget;
-use vigil_runtime::bundle::{encode, HeaderInput, Keypair, TrustStore};
+use vigil_runtime::bundle::{encode, HeaderInput, TrustStore};
 use vigil_runtime::decode::Decoder;
 use vigil_runtime::deploy::{DeployOptions, Deployer};
 use vigil_runtime::event::Event;

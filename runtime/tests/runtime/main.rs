@@ -13,6 +13,7 @@ mod counting_alloc;
 mod deploy_common;
 #[cfg(feature = "jit")]
 mod jit_common;
+mod keys;
 
 #[cfg(feature = "jit")]
 mod alloc_jit;
@@ -31,6 +32,7 @@ mod hash_generated;
 mod interp_builtins;
 mod interp_engine;
 mod interp_semantics;
+mod ir_text_roundtrip;
 #[cfg(feature = "jit")]
 mod jit_diff;
 #[cfg(feature = "jit")]

@@ -17,5 +17,6 @@ mod run;
 mod sigma;
 mod sigma_conformance;
 mod stateful;
+mod stdlib_doc;
 mod tidy;
 mod ui;

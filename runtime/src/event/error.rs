@@ -1,5 +1,7 @@
 //! Event decoding and mapping errors: [`DecodeError`], carrying one of the registry's E07xx
-//! codes ([`ErrorCode`], stage `Decode`).
+//! codes ([`ErrorCode`], stage `Decode`), what the event builder ([`crate::event::EventBuilder`])
+//! and the decoders built on it ([`crate::decode`], which re-exports it) report. They live here,
+//! below the decoders, so that `event` never imports `decode`.
 //!
 //! Some codes stop a line (the line is counted as bad and yields no event); others are counted
 //! per value and the line goes on ([`ErrorCode::is_line_error`]). A released code is never reused or
