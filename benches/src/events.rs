@@ -78,8 +78,8 @@ const BENIGN: &[(&str, &str, &str)] = &[
         "schtasks.exe",
     ),
     (
-        r"C:\Users\alice\AppData\Local\Programs\Microsoft VS Code\Code.exe",
-        r#""C:\Users\alice\AppData\Local\Programs\Microsoft VS Code\Code.exe" --type=utility --utility-sub-type=node.mojom.NodeService --lang=en-US --service-sandbox-type=none --user-data-dir="C:\Users\alice\AppData\Roaming\Code" --mojo-platform-channel-handle={}"#,
+        r"C:\Users\alice\AppData\Local\Programs\Microsoft VS ErrorCode\ErrorCode.exe",
+        r#""C:\Users\alice\AppData\Local\Programs\Microsoft VS ErrorCode\ErrorCode.exe" --type=utility --utility-sub-type=node.mojom.NodeService --lang=en-US --service-sandbox-type=none --user-data-dir="C:\Users\alice\AppData\Roaming\ErrorCode" --mojo-platform-channel-handle={}"#,
         "electron.exe",
     ),
 ];

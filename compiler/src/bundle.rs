@@ -13,7 +13,7 @@
 
 use sha2::{Digest, Sha256};
 use vigil_runtime::bundle::{encode, BundleError, HeaderInput, KeyId, Keypair, RuntimeVersion};
-use vigil_runtime::error::Code;
+use vigil_runtime::error::ErrorCode;
 use vigil_runtime::hash::{program_hash, to_hex};
 
 use crate::compile::Compiled;
@@ -70,7 +70,7 @@ pub fn default_bundle_id(compiled: &Compiled, content_version: u64) -> String {
 /// Builds the bundle of `compiled`: signed by `key`, or unsigned when `key` is `None`.
 ///
 /// # Errors
-/// [`Code::BelowMinVersion`] when `min_version` is above `content_version` (every runtime
+/// [`ErrorCode::BelowMinVersion`] when `min_version` is above `content_version` (every runtime
 /// would refuse the bundle), and the runtime encoder's errors (a section over its size limit).
 pub fn build(
     compiled: &Compiled,
@@ -80,7 +80,7 @@ pub fn build(
     if let Some(min) = opts.min_version {
         if min > opts.content_version {
             return Err(BundleError::new(
-                Code::BelowMinVersion,
+                ErrorCode::BelowMinVersion,
                 format!(
                     "the minimum version {min} is above the content version {}: every runtime \
                      would refuse the bundle",
@@ -187,6 +187,6 @@ mod tests {
             ..BuildOptions::default()
         };
         let err = build(&compiled(), &opts, None).expect_err("refused");
-        assert_eq!(err.code, Code::BelowMinVersion);
+        assert_eq!(err.code, ErrorCode::BelowMinVersion);
     }
 }

@@ -121,8 +121,8 @@ pub fn verify_diag(e: &VerifyError, debug: &ir::DebugInfo, whole: Span) -> Diagn
 }
 
 /// What to do about a verifier finding, where there is a usual fix.
-fn verify_help(code: vigil_runtime::error::Code) -> Option<&'static str> {
-    use vigil_runtime::error::Code as C;
+fn verify_help(code: vigil_runtime::error::ErrorCode) -> Option<&'static str> {
+    use vigil_runtime::error::ErrorCode as C;
     match code {
         C::RuleCostOverBudget => Some(
             "test a literal first (`contains`, `startswith`, `endswith`, `in [..]` on a field): \

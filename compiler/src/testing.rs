@@ -160,7 +160,7 @@ fn build_event<'c>(
             Some(Value::Ip(ip)) => b.set_ip(name, *ip)?,
             Some(Value::Cidr(_)) => {
                 return Err(DecodeError::new(
-                    vigil_runtime::decode::DecodeCode::WrongType,
+                    vigil_runtime::decode::ErrorCode::WrongType,
                     0,
                     format!("field `{name}`: a cidr is no field value"),
                 ))
@@ -174,7 +174,7 @@ fn build_event<'c>(
                         Value::Ip(ip) => b.push_ip_item(name, *ip)?,
                         _ => {
                             return Err(DecodeError::new(
-                                vigil_runtime::decode::DecodeCode::WrongType,
+                                vigil_runtime::decode::ErrorCode::WrongType,
                                 0,
                                 format!("field `{name}`: unsupported list item"),
                             ))

@@ -9,13 +9,9 @@
 
 use std::fmt;
 
-use vigil_codes::ErrorCode;
+pub use vigil_codes::ErrorCode;
 
 use crate::span::{FileId, Span};
-
-/// The E01xx codes: the registry's one enum, under the name this crate used to define. Kept
-/// while use sites move to [`ErrorCode`].
-pub type SyntaxCode = ErrorCode;
 
 /// One lexing or parsing error.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -31,13 +31,12 @@ lalrpop_util::lalrpop_mod!(
     grammar
 );
 
-pub use error::{SyntaxCode, SyntaxError};
+pub use error::{ErrorCode, SyntaxError};
 pub use lexer::{tokens, MAX_ERRORS, MAX_NESTING};
 
 use ast::{Expr, ExprKind, Item};
 use lexer::{nesting_error, Lexer, Sink};
 use span::{FileId, Span};
-use vigil_codes::ErrorCode;
 
 /// The largest source file accepted, in bytes (16 MiB).
 pub const MAX_SOURCE_BYTES: usize = 16 * 1024 * 1024;

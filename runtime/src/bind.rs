@@ -7,7 +7,7 @@
 //! [`BindError`] found. The verifier ([`crate::verify::verify`]) then proves the program under
 //! the host's bounds, so a host that bounds a field more loosely than the bundle assumed is
 //! accepted exactly when the proofs still hold (and refused with
-//! [`Code::HostBoundsBreakProof`] when they do not).
+//! [`ErrorCode::HostBoundsBreakProof`] when they do not).
 //!
 //! Rules: the schema name and major version must be equal (the minor may differ either way:
 //! minors only add fields, and each field the program reads is checked one by one); each
@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::builtins::{self, BuiltinId, ParamTy};
-use crate::error::Code;
+use crate::error::ErrorCode;
 use crate::ir::{self, CallId, Counting, ExprKind, FieldRef, Program, RuleId, RuleKind};
 use crate::schema::{EventTypeId, FieldIndex, Schema};
 use crate::types::Ty;
@@ -169,7 +169,7 @@ impl Binding {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BindError {
     /// The E06xx code.
-    pub code: Code,
+    pub code: ErrorCode,
     /// The names of the rules that read the field, run on the event type or call the builtin
     /// (empty when no rule does: the requirement alone refuses the load).
     pub rules: Vec<String>,
@@ -236,7 +236,7 @@ pub fn bind(program: &Program, host: &Schema) -> Result<Binding, Vec<BindError>>
             match host.event(name) {
                 Some((id, _)) => ids.push(id),
                 None => errors.push(BindError {
-                    code: Code::BindUnknownEventType,
+                    code: ErrorCode::BindUnknownEventType,
                     rules: vec![rule.name.clone()],
                     field: None,
                     message: format!("runs on event type `{name}`, which `{label}` does not have"),
@@ -299,7 +299,7 @@ fn check_schema(program: &Program, host: &Schema, label: &str) -> Result<(), Bin
     );
     if program.schema.name != host.name {
         return Err(BindError {
-            code: Code::SchemaNameMismatch,
+            code: ErrorCode::SchemaNameMismatch,
             rules: Vec::new(),
             field: None,
             message: format!(
@@ -309,7 +309,7 @@ fn check_schema(program: &Program, host: &Schema, label: &str) -> Result<(), Bin
     }
     if program.schema.major != host.version.major {
         return Err(BindError {
-            code: Code::SchemaMajorMismatch,
+            code: ErrorCode::SchemaMajorMismatch,
             rules: Vec::new(),
             field: None,
             message: format!(
@@ -320,7 +320,7 @@ fn check_schema(program: &Program, host: &Schema, label: &str) -> Result<(), Bin
     }
     if program.rules.len() > u32::MAX as usize {
         return Err(BindError {
-            code: Code::BindingTooLarge,
+            code: ErrorCode::BindingTooLarge,
             rules: Vec::new(),
             field: None,
             message: format!("{} rules cannot be numbered", program.rules.len()),
@@ -335,7 +335,7 @@ struct Fields {
     /// then), so that indexes stay aligned.
     bound: Vec<BoundField>,
     /// The requirements that failed, with the code and message (rules are named later).
-    bad: BTreeMap<FieldRef, (Code, String)>,
+    bad: BTreeMap<FieldRef, (ErrorCode, String)>,
 }
 
 /// Binds each field requirement on its own event type.
@@ -352,7 +352,7 @@ fn bind_fields(
     for (i, req) in program.fields.iter().enumerate() {
         let Ok(index) = u32::try_from(i) else {
             errors.push(BindError {
-                code: Code::BindingTooLarge,
+                code: ErrorCode::BindingTooLarge,
                 rules: Vec::new(),
                 field: None,
                 message: format!(
@@ -386,13 +386,13 @@ fn bind_fields(
 fn bind_builtins(
     program: &Program,
     errors: &mut Vec<BindError>,
-) -> (Vec<BuiltinId>, BTreeMap<u16, (Code, String)>) {
+) -> (Vec<BuiltinId>, BTreeMap<u16, (ErrorCode, String)>) {
     let mut builtins = Vec::with_capacity(program.builtins.len());
-    let mut bad_builtins: BTreeMap<u16, (Code, String)> = BTreeMap::new();
+    let mut bad_builtins: BTreeMap<u16, (ErrorCode, String)> = BTreeMap::new();
     for (i, b) in program.builtins.iter().enumerate() {
         let Ok(call) = u16::try_from(i) else {
             errors.push(BindError {
-                code: Code::BindingTooLarge,
+                code: ErrorCode::BindingTooLarge,
                 rules: Vec::new(),
                 field: None,
                 message: format!("{} builtins cannot be numbered", program.builtins.len()),
@@ -414,7 +414,7 @@ fn bind_builtins(
                 bad_builtins.insert(
                     call,
                     (
-                        Code::UnknownBuiltin,
+                        ErrorCode::UnknownBuiltin,
                         format!("the bundle calls `{signature}`, which this runtime does not have"),
                     ),
                 );
@@ -432,7 +432,7 @@ fn bind_builtins(
                     bad_builtins.insert(
                         call,
                         (
-                            Code::BuiltinSignatureMismatch,
+                            ErrorCode::BuiltinSignatureMismatch,
                             format!(
                                 "the bundle calls `{signature}`, but this runtime's `{}` takes \
                                  {} argument(s) and returns `{}`",
@@ -496,8 +496,8 @@ fn bind_alternates(
 /// rules).
 fn report_failed(
     program: &Program,
-    bad_fields: &BTreeMap<FieldRef, (Code, String)>,
-    bad_builtins: &BTreeMap<u16, (Code, String)>,
+    bad_fields: &BTreeMap<FieldRef, (ErrorCode, String)>,
+    bad_builtins: &BTreeMap<u16, (ErrorCode, String)>,
     errors: &mut Vec<BindError>,
 ) {
     let mut field_readers: BTreeMap<FieldRef, BTreeSet<usize>> = BTreeMap::new();
@@ -550,22 +550,22 @@ fn resolve_field(
     field: &str,
     ty: Ty,
     label: &str,
-) -> Result<BoundField, (Code, String)> {
+) -> Result<BoundField, (ErrorCode, String)> {
     let Some((event_id, event_type)) = host.event(event) else {
         return Err((
-            Code::BindUnknownEventType,
+            ErrorCode::BindUnknownEventType,
             format!("reads `{event}.{field}`, but `{label}` has no event type `{event}`"),
         ));
     };
     let Some((index, def)) = event_type.field(field) else {
         return Err((
-            Code::MissingField,
+            ErrorCode::MissingField,
             format!("reads field `{event}.{field}`, which host schema `{label}` does not supply"),
         ));
     };
     if def.ty != ty {
         return Err((
-            Code::FieldTypeMismatch,
+            ErrorCode::FieldTypeMismatch,
             format!(
                 "reads field `{event}.{field}` as `{ty}`, but host schema `{label}` supplies it \
                  as `{}`",

@@ -37,7 +37,7 @@ pub enum Raw<'a> {
 }
 
 /// Why a present value could not be coerced (the field is then absent, and the value counted
-/// under [`crate::decode::DecodeCode::UncoercibleValue`]).
+/// under [`crate::decode::ErrorCode::UncoercibleValue`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Uncoercible;
 

@@ -8,12 +8,6 @@
 
 pub use vigil_codes::{ErrorCode, Stage};
 
-pub use crate::schema::SchemaCode;
-
-/// The verifier's, the bundle loader's and the binder's codes: the registry's one enum, under
-/// the name this module used to define. Kept while use sites move to [`ErrorCode`].
-pub type Code = ErrorCode;
-
 /// Whether `code` is one of the runtime's loading codes: the verifier (E04xx), bundles (E05xx),
 /// schema files and binding (E06xx).
 pub fn is_load_code(code: ErrorCode) -> bool {

@@ -17,7 +17,7 @@
 //!   verified program over events, alerts through a callback. Conditions are evaluated by an
 //!   [`Evaluator`]: the reference interpreter ([`Interp`]) or the JIT.
 //! - **Deploying** ([`Deployer`], [`DeployOptions`], [`DeployStatus`], [`UpdateOutcome`],
-//!   [`UpdateError`], [`DeployCode`]): bundle updates with downgrade and replay refusal, shadow
+//!   [`UpdateError`], [`ErrorCode`]): bundle updates with downgrade and replay refusal, shadow
 //!   candidates, promotion, rollback, persistence and a crash-loop breaker, around an atomic
 //!   swap of the running engine. What a long-running agent drives.
 //! - **Events** ([`Event`], [`EventBuilder`], [`Source`]): events filled field by field through
@@ -26,7 +26,7 @@
 //! - **Alerts** ([`Alert`], [`BundleInfo`]): what fires, with JSON-lines output.
 //!
 //! The API never panics across its boundary: errors are typed values with codes
-//! (`error[E0511]: ...`), see [`error::Code`], [`DeployCode`] and [`DecodeCode`].
+//! (`error[E0511]: ...`); every code is a row of the one registry, [`ErrorCode`].
 //!
 //! # Features
 //!
@@ -81,12 +81,12 @@ pub use budget::{Budget, Limits};
 #[cfg(feature = "sign")]
 pub use bundle::Keypair;
 pub use bundle::{load, BundleError, KeyId, LoadError, Loaded, TrustStore};
-pub use decode::{DecodeCode, DecodeError, DecodeStats, Decoder, Mapping};
+pub use decode::{DecodeError, DecodeStats, Decoder, Mapping};
 pub use deploy::{
-    DeployCode, DeployOptions, DeployStatus, Deployer, Processed, PromotionPolicy, UpdateError,
-    UpdateOutcome,
+    DeployOptions, DeployStatus, Deployer, Processed, PromotionPolicy, UpdateError, UpdateOutcome,
 };
 pub use engine::{Engine, EngineKind, EngineOptions, EngineStats};
+pub use error::ErrorCode;
 pub use eval::{EngineError, EvalError, Evaluator};
 pub use event::{Event, EventBuilder, Source};
 pub use interp::Interp;

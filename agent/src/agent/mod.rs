@@ -59,7 +59,7 @@ use std::time::{Duration, Instant};
 use vigil_runtime::budget::Budget;
 use vigil_runtime::bundle::TrustStore;
 use vigil_runtime::decode::Decoder;
-use vigil_runtime::deploy::{DeployCode, DeployOptions, Deployer, StateDir};
+use vigil_runtime::deploy::{DeployOptions, Deployer, ErrorCode, StateDir};
 use vigil_runtime::schema::Schema;
 
 use crate::inputs::lines::TOO_LONG;
@@ -415,12 +415,11 @@ impl Agent {
     fn line(&mut self, line: &[u8], file: usize, line_no: u64, too_long: bool) -> bool {
         if too_long {
             self.lines += 1;
-            self.deployer
-                .record_dropped(&DeployCode::LineTooLong.code());
+            self.deployer.record_dropped(&ErrorCode::LineTooLong.code());
             eprintln!(
                 "vigil agent: `{}` line {line_no}: {TOO_LONG} [{}]: dropped",
                 self.files.get(file).map_or("?", String::as_str),
-                DeployCode::LineTooLong
+                ErrorCode::LineTooLong
             );
             return true;
         }

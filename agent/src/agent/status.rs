@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::SystemTime;
 
 use serde::Serialize;
-use vigil_runtime::deploy::{DeployCode, DeployStatus};
+use vigil_runtime::deploy::{DeployStatus, ErrorCode};
 
 use super::sources::FollowRecord;
 use super::{Agent, ABORT_HOOK, FOLLOW_FILE, STATUS_FILE};
@@ -44,7 +44,7 @@ impl Agent {
         self.deployer
             .event_counts()
             .dropped
-            .get(&DeployCode::NoActiveBundle.code())
+            .get(&ErrorCode::NoActiveBundle.code())
             .copied()
             .unwrap_or(0)
     }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use vigil_runtime::bundle;
 use vigil_runtime::deploy::{
-    DeployCode, StageOutcome, UpdateError, UpdateOutcome, MAX_BUNDLE_FILE_BYTES,
+    ErrorCode, StageOutcome, UpdateError, UpdateOutcome, MAX_BUNDLE_FILE_BYTES,
 };
 use vigil_runtime::hash::to_hex;
 
@@ -57,10 +57,10 @@ pub(super) struct Watcher {
 /// Reads a bundle file: only a regular file no larger than a bundle can be, through a bounded
 /// reader (it may grow between the look and the read). E0814 otherwise.
 fn read_bundle_file(path: &Path) -> Result<Vec<u8>, UpdateError> {
-    let refused = |m: String| UpdateError::refused(DeployCode::BundleFileRefused, m);
+    let refused = |m: String| UpdateError::refused(ErrorCode::BundleFileRefused, m);
     let io = |e: io::Error| {
         UpdateError::refused(
-            DeployCode::Io,
+            ErrorCode::Io,
             format!("cannot read `{}`: {e}", path.display()),
         )
     };

@@ -9,7 +9,7 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use vigil_runtime::decode::{DecodeCode, DecodeError};
+use vigil_runtime::decode::{DecodeError, ErrorCode};
 
 use crate::inputs::Input;
 
@@ -25,7 +25,7 @@ pub(super) struct Chunk {
     pub(super) ends: Vec<usize>,
     /// Indexes (into `ends`, ascending) of lines longer than
     /// [`crate::inputs::lines::MAX_LINE_BYTES`]: their data is only a marker, and they are reported as
-    /// bad lines ([`DecodeCode::DecodeLineTooLong`]) without decoding.
+    /// bad lines ([`ErrorCode::DecodeLineTooLong`]) without decoding.
     pub(super) too_long: Vec<usize>,
 }
 
@@ -38,7 +38,7 @@ impl Chunk {
 /// The error of a line longer than [`crate::inputs::lines::MAX_LINE_BYTES`].
 pub(super) fn too_long_error(line: u64) -> DecodeError {
     DecodeError::new(
-        DecodeCode::DecodeLineTooLong,
+        ErrorCode::DecodeLineTooLong,
         line,
         crate::inputs::lines::TOO_LONG,
     )

@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use vigil_runtime::alert::Alert;
-use vigil_runtime::decode::{DecodeCode, DecodeError, DecodeStats, Decoder, FieldSet};
+use vigil_runtime::decode::{DecodeError, DecodeStats, Decoder, ErrorCode, FieldSet};
 use vigil_runtime::engine::Engine;
 use vigil_runtime::event::Event;
 use vigil_runtime::schema::Schema;
@@ -97,7 +97,7 @@ pub struct Run<'p> {
     fanout_extra: u64,
     /// The first lines of each per-value counter: (input index, line).
     noted: BTreeMap<Noted, Vec<(usize, u64)>>,
-    bad: BTreeMap<DecodeCode, BadLines>,
+    bad: BTreeMap<ErrorCode, BadLines>,
     refused_events: u64,
     /// Input names, by index (for the summary's line places).
     names: Vec<String>,
@@ -296,7 +296,7 @@ impl<'p> Run<'p> {
     /// run goes on with the next input (under `--strict` it stops, exit status 1).
     fn read_failed(&mut self, index: usize, input: &Input, line_no: u64, e: &io::Error) -> Flow {
         let err = DecodeError::new(
-            DecodeCode::DecodeIo,
+            ErrorCode::DecodeIo,
             line_no + 1,
             format!("reading `{}` failed after line {line_no}: {e}", input.name),
         );

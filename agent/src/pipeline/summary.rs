@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use vigil_runtime::decode::{DecodeCode, DecodeError, DecodeStats};
+use vigil_runtime::decode::{DecodeError, DecodeStats, ErrorCode};
 
 use super::{Run, SHOWN_BAD_LINES};
 use crate::text::{esc, group};
@@ -140,7 +140,7 @@ impl Run<'_> {
         let bad_lines: u64 = self
             .bad
             .iter()
-            .filter(|(code, _)| **code != DecodeCode::DecodeIo)
+            .filter(|(code, _)| **code != ErrorCode::DecodeIo)
             .map(|(_, b)| b.count)
             .sum();
         if self.blank_lines > 0 || bad_lines > 0 || self.fanout_lines > 0 {

@@ -7,10 +7,6 @@
 
 pub use vigil_codes::ErrorCode;
 
-/// The compiler's warnings: the registry's one enum, under the name this module used to
-/// define. Kept while use sites move to [`ErrorCode`].
-pub type WarningCode = ErrorCode;
-
 #[cfg(test)]
 mod tests {
     use vigil_codes::{Severity, Stage};

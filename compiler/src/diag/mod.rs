@@ -1,4 +1,4 @@
-//! Diagnostics as values: [`Diagnostic`], its [`Code`], [`Severity`] and [`Label`]s.
+//! Diagnostics as values: [`Diagnostic`], its [`ErrorCode`], [`Severity`] and [`Label`]s.
 //!
 //! A diagnostic is built where the problem is found (`resolve`, `typeck`, or translated from the
 //! grammar's `SyntaxError`) and rendered in one place: [`render`] for people (ariadne), [`json`]
@@ -12,16 +12,11 @@ pub mod render;
 use vigil_grammar::error::SyntaxError;
 use vigil_grammar::span::Span;
 
-pub use codes::{ErrorCode, WarningCode};
+pub use codes::ErrorCode;
 
 /// How bad it is. Errors fail a check; warnings only with `--deny-warnings`. It follows the
 /// code: `W` codes are warnings.
 pub use vigil_codes::Severity;
-
-/// A diagnostic code from any list: the registry's one enum, under the name this module used
-/// for its union of the grammar's, the compiler's and the runtime's lists. Kept while use
-/// sites move to [`ErrorCode`].
-pub type Code = ErrorCode;
 
 /// A span with a few words about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,7 +31,7 @@ pub struct Label {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
     /// Which finding this is.
-    pub code: Code,
+    pub code: ErrorCode,
     /// Error or warning (follows the code).
     pub severity: Severity,
     /// Lower case, no final period, names in backticks.
@@ -54,7 +49,7 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A new diagnostic with code `code`.
     pub fn new(
-        code: Code,
+        code: ErrorCode,
         span: Span,
         message: impl Into<String>,
         label: impl Into<String>,
@@ -85,7 +80,7 @@ impl Diagnostic {
 
     /// A new warning.
     pub fn warning(
-        code: WarningCode,
+        code: ErrorCode,
         span: Span,
         message: impl Into<String>,
         label: impl Into<String>,

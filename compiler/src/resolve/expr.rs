@@ -12,7 +12,7 @@ use vigil_runtime::ir::{ArithOp, CmpOp, Quant, StrTest};
 use vigil_runtime::schema::EventTypeId;
 
 use super::{Item, Resolver};
-use crate::diag::{suggest, Diagnostic, ErrorCode, WarningCode};
+use crate::diag::{suggest, Diagnostic, ErrorCode};
 use crate::hir::{
     BinderId, ExprId, ExprKind, FieldBase, FieldInfo, FieldSource, FnId, ParamType, StrLit,
 };
@@ -392,7 +392,7 @@ impl Resolver<'_> {
         };
         if let Some(what) = what {
             let d = Diagnostic::warning(
-                WarningCode::Shadowed,
+                ErrorCode::Shadowed,
                 name.span,
                 format!("`{}` shadows {what}", name.name),
                 "shadows an outer name",
@@ -596,7 +596,7 @@ impl Resolver<'_> {
                     if let Some(item) = self.global(name) {
                         let what = Self::item_kind(item);
                         let d = Diagnostic::warning(
-                            WarningCode::Shadowed,
+                            ErrorCode::Shadowed,
                             n.span,
                             format!("the field `{name}` shadows the {what} `{name}`"),
                             "this is the event's field",

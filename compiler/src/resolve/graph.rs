@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use vigil_grammar::span::Span;
 
 use super::{Item, Owner, Resolver, MAX_INLINED_NODES};
-use crate::diag::{Diagnostic, ErrorCode, WarningCode};
+use crate::diag::{Diagnostic, ErrorCode};
 use crate::hir::{ExprId, ExprKind, FieldBase, FnId};
 
 /// Size of an inlined body and how often each parameter occurs in it.
@@ -318,7 +318,7 @@ fn unused(r: &mut Resolver<'_>) {
         if !l.stdlib && !l.name.starts_with('_') && !referenced.contains(&id) {
             diags.push(
                 Diagnostic::warning(
-                    WarningCode::UnusedList,
+                    ErrorCode::UnusedList,
                     l.span,
                     format!("list `{}` is never used", l.name),
                     "unused",
@@ -335,7 +335,7 @@ fn unused(r: &mut Resolver<'_>) {
         if !f.name.starts_with('_') && !referenced.contains(&id) {
             diags.push(
                 Diagnostic::warning(
-                    WarningCode::UnusedFn,
+                    ErrorCode::UnusedFn,
                     f.span,
                     format!("fn `{}` is never used", f.name),
                     "unused",
@@ -353,7 +353,7 @@ fn unused(r: &mut Resolver<'_>) {
             if !read && !p.name.starts_with('_') {
                 diags.push(
                     Diagnostic::warning(
-                        WarningCode::UnusedParam,
+                        ErrorCode::UnusedParam,
                         p.span,
                         format!("parameter `{}` of fn `{}` is never read", p.name, f.name),
                         "unused",

@@ -24,7 +24,7 @@ use vigil_runtime::builtins;
 use vigil_runtime::schema::{EventTypeId, Schema};
 use vigil_runtime::types::{Scalar, Ty};
 
-use crate::diag::{suggest, Diagnostic, ErrorCode, WarningCode};
+use crate::diag::{suggest, Diagnostic, ErrorCode};
 use crate::hir::{
     self, Counting, EventRef, Expect, ExprId, FieldInfo, FnId, ListId, MetaEntry, MetaLit, Module,
     ParamType, RuleId, RuleKind, RuleMeta, Sequence, Step, Test, TestCase, TestField, Threshold,
@@ -194,7 +194,7 @@ impl<'s> Resolver<'s> {
             let (user_item, std_item) = if stdlib { (other, item) } else { (item, other) };
             let user_span = self.item_span(user_item);
             let d = Diagnostic::warning(
-                WarningCode::Shadowed,
+                ErrorCode::Shadowed,
                 user_span,
                 format!(
                     "{} `{}` shadows the standard library's {} of that name",
@@ -209,7 +209,7 @@ impl<'s> Resolver<'s> {
         }
         if !stdlib && matches!(item, Item::Fn(_)) && builtins::lookup(&name.name).is_some() {
             let d = Diagnostic::warning(
-                WarningCode::Shadowed,
+                ErrorCode::Shadowed,
                 name.span,
                 format!("fn `{}` shadows the builtin of that name", name.name),
                 "shadows a builtin",
@@ -881,7 +881,7 @@ impl<'s> Resolver<'s> {
                 if let Some(item) = self.global(&st.name.name) {
                     let what = Self::item_kind(item);
                     let d = Diagnostic::warning(
-                        WarningCode::Shadowed,
+                        ErrorCode::Shadowed,
                         st.name.span,
                         format!(
                             "step `{}` shadows the {what} `{}`",
@@ -898,7 +898,7 @@ impl<'s> Resolver<'s> {
                     .is_some()
                 {
                     let d = Diagnostic::warning(
-                        WarningCode::Shadowed,
+                        ErrorCode::Shadowed,
                         st.name.span,
                         format!(
                             "step `{}` shadows the field `{}` of `{}`",
@@ -1054,7 +1054,7 @@ impl<'s> Resolver<'s> {
             };
             if !rule_events.is_empty() && !rule_events.contains(&event.id) {
                 let d = Diagnostic::warning(
-                    WarningCode::TestEventIgnored,
+                    ErrorCode::TestEventIgnored,
                     c.event.span,
                     format!("rule `{}` never sees `{}` events", t.rule.name, event.name),
                     "not an event type of the rule",

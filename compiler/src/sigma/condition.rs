@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use vigil_grammar::ast::Expr;
 
 use super::build as b;
-use super::error::{Code, Refusal, Result};
+use super::error::{ErrorCode, Refusal, Result};
 
 /// The deepest parenthesis / `not` nesting a condition may have.
 pub(crate) const MAX_DEPTH: usize = 64;
@@ -34,7 +34,7 @@ enum Quant {
 }
 
 fn unsupported(msg: impl Into<String>) -> Refusal {
-    Refusal::new(Code::UnsupportedCondition, msg)
+    Refusal::new(ErrorCode::UnsupportedCondition, msg)
 }
 
 fn lex(text: &str) -> Result<Vec<Tok>> {
@@ -148,7 +148,7 @@ impl Parser<'_> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(Refusal::new(
-                Code::TooLarge,
+                ErrorCode::TooLarge,
                 format!("the condition nests deeper than {MAX_DEPTH}"),
             ));
         }

@@ -12,12 +12,12 @@ use vigil_grammar::span::Span;
 use yaml_rust2::Yaml;
 
 use super::build as b;
-use super::error::{Code, Refusal, Result};
+use super::error::{ErrorCode, Refusal, Result};
 use super::rule::Correlation;
 use super::{Converted, DeclParts};
 
 fn refuse(msg: impl Into<String>) -> Refusal {
-    Refusal::new(Code::UnsupportedCorrelation, msg)
+    Refusal::new(ErrorCode::UnsupportedCorrelation, msg)
 }
 
 /// A Sigma timespan (`30s`, `5m`, `1h`, `1d`, `1w`) in nanoseconds.
@@ -50,7 +50,7 @@ pub(crate) fn convert(c: &Correlation, by_ref: &HashMap<String, Converted>) -> R
     }
     if c.rules.is_empty() {
         return Err(Refusal::new(
-            Code::InvalidRule,
+            ErrorCode::InvalidRule,
             "the correlation names no rules",
         ));
     }
@@ -68,10 +68,10 @@ pub(crate) fn convert(c: &Correlation, by_ref: &HashMap<String, Converted>) -> R
     let span_text = c
         .timespan
         .as_deref()
-        .ok_or_else(|| Refusal::new(Code::InvalidRule, "the correlation has no `timespan`"))?;
+        .ok_or_else(|| Refusal::new(ErrorCode::InvalidRule, "the correlation has no `timespan`"))?;
     let nanos = timespan(span_text).ok_or_else(|| {
         Refusal::new(
-            Code::InvalidRule,
+            ErrorCode::InvalidRule,
             format!("cannot read the timespan `{span_text}`"),
         )
     })?;
@@ -86,7 +86,7 @@ pub(crate) fn convert(c: &Correlation, by_ref: &HashMap<String, Converted>) -> R
         for (_, conv) in &rules {
             let f = conv.source.fields.get(g).ok_or_else(|| {
                 Refusal::new(
-                    Code::UnmappedField,
+                    ErrorCode::UnmappedField,
                     format!("unmapped field `{g}` for logsource `{}`", conv.label),
                 )
             })?;
@@ -110,13 +110,13 @@ pub(crate) fn convert(c: &Correlation, by_ref: &HashMap<String, Converted>) -> R
             let kind = if c.kind == "value_count" {
                 let Some(f) = cond.get("field").and_then(|y| y.as_str()) else {
                     return Err(Refusal::new(
-                        Code::InvalidRule,
+                        ErrorCode::InvalidRule,
                         "`value_count` without `condition.field`",
                     ));
                 };
                 let mapped = rules[0].1.source.fields.get(f).ok_or_else(|| {
                     Refusal::new(
-                        Code::UnmappedField,
+                        ErrorCode::UnmappedField,
                         format!("unmapped field `{f}` for logsource `{}`", rules[0].1.label),
                     )
                 })?;

@@ -12,7 +12,7 @@ use vigil_runtime::types::{Scalar, Ty};
 use yaml_rust2::Yaml;
 
 use super::build as b;
-use super::error::{Code, Refusal, Result};
+use super::error::{ErrorCode, Refusal, Result};
 use super::logsource::{Field, Source};
 use super::rule::scalar_text;
 use super::value::{self, Anchor, Pattern, SigmaStr, Utf16};
@@ -77,7 +77,7 @@ impl<'a> Converter<'a> {
         self.values += n;
         if self.values > MAX_VALUES {
             return Err(Refusal::new(
-                Code::TooManyValues,
+                ErrorCode::TooManyValues,
                 format!("the rule has more than {MAX_VALUES} values"),
             ));
         }
@@ -89,12 +89,15 @@ impl<'a> Converter<'a> {
         match y {
             Yaml::Hash(h) => {
                 if h.is_empty() {
-                    return Err(Refusal::new(Code::InvalidRule, "a search is an empty map"));
+                    return Err(Refusal::new(
+                        ErrorCode::InvalidRule,
+                        "a search is an empty map",
+                    ));
                 }
                 let mut parts = Vec::with_capacity(h.len());
                 for (k, v) in h {
                     let key = scalar_text(k).ok_or_else(|| {
-                        Refusal::new(Code::InvalidRule, "a field name is not a string")
+                        Refusal::new(ErrorCode::InvalidRule, "a field name is not a string")
                     })?;
                     parts.push(self.field_item(&key, v)?);
                 }
@@ -102,7 +105,10 @@ impl<'a> Converter<'a> {
             }
             Yaml::Array(items) => {
                 if items.is_empty() {
-                    return Err(Refusal::new(Code::InvalidRule, "a search is an empty list"));
+                    return Err(Refusal::new(
+                        ErrorCode::InvalidRule,
+                        "a search is an empty list",
+                    ));
                 }
                 let mut alts = Vec::with_capacity(items.len());
                 let mut keywords = Vec::new();
@@ -111,7 +117,7 @@ impl<'a> Converter<'a> {
                         Yaml::Hash(_) => alts.push(self.search(it)?),
                         Yaml::Array(_) => {
                             return Err(Refusal::new(
-                                Code::InvalidRule,
+                                ErrorCode::InvalidRule,
                                 "a search list holds a nested list",
                             ))
                         }
@@ -127,7 +133,7 @@ impl<'a> Converter<'a> {
                 self.keywords(std::slice::from_ref(y))
             }
             _ => Err(Refusal::new(
-                Code::InvalidRule,
+                ErrorCode::InvalidRule,
                 "a search is neither a map nor a list",
             )),
         }
@@ -138,7 +144,7 @@ impl<'a> Converter<'a> {
         let fields = self.source.string_fields.clone();
         if fields.is_empty() {
             return Err(Refusal::new(
-                Code::UnsupportedCondition,
+                ErrorCode::UnsupportedCondition,
                 format!(
                     "keyword search on `{}`, whose events have no string field",
                     self.label
@@ -164,7 +170,7 @@ impl<'a> Converter<'a> {
         if sigma_name.is_empty() {
             // `|contains: ...` without a field name: a keyword search with modifiers.
             return Err(Refusal::new(
-                Code::UnsupportedModifier,
+                ErrorCode::UnsupportedModifier,
                 "modifiers on a keyword search (a key without a field name)",
             ));
         }
@@ -175,7 +181,7 @@ impl<'a> Converter<'a> {
         };
         if values.is_empty() {
             return Err(Refusal::new(
-                Code::InvalidRule,
+                ErrorCode::InvalidRule,
                 format!("field `{sigma_name}` has an empty value list"),
             ));
         }
@@ -198,7 +204,7 @@ impl<'a> Converter<'a> {
             String::new()
         };
         Err(Refusal::new(
-            Code::UnmappedField,
+            ErrorCode::UnmappedField,
             format!(
                 "unmapped field `{sigma_name}` for logsource `{}`{detail}",
                 self.label
@@ -212,7 +218,7 @@ impl<'a> Converter<'a> {
         if mods.exists {
             let [Yaml::Boolean(want)] = values else {
                 return Err(Refusal::new(
-                    Code::SigmaTypeMismatch,
+                    ErrorCode::SigmaTypeMismatch,
                     format!("`{}|exists` takes one `true` or `false`", f.name),
                 ));
             };
@@ -254,7 +260,7 @@ impl<'a> Converter<'a> {
         }
         if f.ty.is_list() {
             return Err(Refusal::new(
-                Code::SigmaTypeMismatch,
+                ErrorCode::SigmaTypeMismatch,
                 format!("field `{}` is a list of non-strings", f.name),
             ));
         }
@@ -284,7 +290,7 @@ impl<'a> Converter<'a> {
             }
             let Some(text) = scalar_text(v) else {
                 return Err(Refusal::new(
-                    Code::InvalidRule,
+                    ErrorCode::InvalidRule,
                     format!("a value of `{}` is not a scalar", f.name),
                 ));
             };
@@ -311,7 +317,7 @@ impl<'a> Converter<'a> {
                 Ty::Scalar(Scalar::Ip) => ip_value(f, mods, &text)?,
                 _ => {
                     return Err(Refusal::new(
-                        Code::SigmaTypeMismatch,
+                        ErrorCode::SigmaTypeMismatch,
                         format!("field `{}` has a type Sigma values cannot name", f.name),
                     ))
                 }
@@ -324,13 +330,13 @@ impl<'a> Converter<'a> {
     fn string_value(&mut self, f: &Field, mods: &Mods, text: &str) -> Result<Expr> {
         if mods.cmp.is_some() {
             return Err(Refusal::new(
-                Code::SigmaTypeMismatch,
+                ErrorCode::SigmaTypeMismatch,
                 format!("`lt`/`gt` on the string field `{}`", f.name),
             ));
         }
         if mods.cidr {
             return Err(Refusal::new(
-                Code::SigmaTypeMismatch,
+                ErrorCode::SigmaTypeMismatch,
                 format!("`cidr` on `{}`, which is a string, not an ip", f.name),
             ));
         }
@@ -417,7 +423,7 @@ impl<'a> Converter<'a> {
                     }
                     (_, Val::Bytes(_)) => {
                         return Err(Refusal::new(
-                            Code::UnsupportedModifier,
+                            ErrorCode::UnsupportedModifier,
                             "a modifier after a UTF-16 encoding that is not `base64`",
                         ))
                     }
@@ -431,7 +437,7 @@ impl<'a> Converter<'a> {
             .map(|v| match v {
                 Val::Str(s) => Ok(value::compile(&s, anchor, mods.cased)),
                 Val::Bytes(_) => Err(Refusal::new(
-                    Code::UnsupportedModifier,
+                    ErrorCode::UnsupportedModifier,
                     "a UTF-16 encoding not followed by `base64`/`base64offset` has no text form",
                 )),
             })
@@ -442,12 +448,15 @@ impl<'a> Converter<'a> {
         let mut alts = Vec::with_capacity(values.len());
         for v in values {
             let other = scalar_text(v).ok_or_else(|| {
-                Refusal::new(Code::InvalidRule, "a `fieldref` value is not a field name")
+                Refusal::new(
+                    ErrorCode::InvalidRule,
+                    "a `fieldref` value is not a field name",
+                )
             })?;
             let g = self.field(&other)?;
             if g.ty != f.ty {
                 return Err(Refusal::new(
-                    Code::SigmaTypeMismatch,
+                    ErrorCode::SigmaTypeMismatch,
                     format!(
                         "`fieldref` compares `{}` and `{}` of different types",
                         f.name, g.name
@@ -474,7 +483,7 @@ impl<'a> Converter<'a> {
                 b::bin(BinOp::Eq, l, r)
             } else {
                 return Err(Refusal::new(
-                    Code::SigmaTypeMismatch,
+                    ErrorCode::SigmaTypeMismatch,
                     format!(
                         "`fieldref` with a string modifier on the non-string `{}`",
                         f.name
@@ -504,7 +513,7 @@ fn has_case(s: &str) -> bool {
 fn literal_for_encoding(s: &SigmaStr) -> Result<String> {
     s.as_literal().ok_or_else(|| {
         Refusal::new(
-            Code::UnsupportedModifier,
+            ErrorCode::UnsupportedModifier,
             "wildcards in a value that is base64 or UTF-16 encoded",
         )
     })
@@ -519,7 +528,7 @@ pub(crate) fn check_regex(re: &str) -> Result<()> {
         .map_err(|e| {
             let first = e.to_string().lines().last().unwrap_or_default().to_owned();
             Refusal::new(
-                Code::UnsupportedRegex,
+                ErrorCode::UnsupportedRegex,
                 format!(
                     "regex `{re}` is not accepted by the linear-time engine: {}",
                     first.trim()
@@ -535,7 +544,7 @@ fn modifiers<'s>(parts: impl Iterator<Item = &'s str>) -> Result<Mods> {
         let set_anchor = |m: &mut Mods, a| {
             if m.anchor.is_some() {
                 return Err(Refusal::new(
-                    Code::UnsupportedModifier,
+                    ErrorCode::UnsupportedModifier,
                     "two of `contains`, `startswith`, `endswith` on one field",
                 ));
             }
@@ -568,13 +577,13 @@ fn modifiers<'s>(parts: impl Iterator<Item = &'s str>) -> Result<Mods> {
             "windash" => m.encodings.push(Enc::Windash),
             "expand" => {
                 return Err(Refusal::new(
-                    Code::UnsupportedModifier,
+                    ErrorCode::UnsupportedModifier,
                     "`expand` placeholders need values from a processing pipeline",
                 ))
             }
             other => {
                 return Err(Refusal::new(
-                    Code::UnknownModifier,
+                    ErrorCode::UnknownModifier,
                     format!("unknown modifier `{other}`"),
                 ))
             }
@@ -583,7 +592,7 @@ fn modifiers<'s>(parts: impl Iterator<Item = &'s str>) -> Result<Mods> {
     if !re_mods.is_empty() {
         if !m.re {
             return Err(Refusal::new(
-                Code::UnsupportedModifier,
+                ErrorCode::UnsupportedModifier,
                 "regex flags `i`, `m`, `s` without `re`",
             ));
         }
@@ -591,19 +600,19 @@ fn modifiers<'s>(parts: impl Iterator<Item = &'s str>) -> Result<Mods> {
     }
     if m.re && (m.anchor.is_some() || !m.encodings.is_empty() || m.cidr) {
         return Err(Refusal::new(
-            Code::UnsupportedModifier,
+            ErrorCode::UnsupportedModifier,
             "`re` combined with a string or encoding modifier",
         ));
     }
     if m.exists && (m.anchor.is_some() || m.re || m.all || !m.encodings.is_empty()) {
         return Err(Refusal::new(
-            Code::UnsupportedModifier,
+            ErrorCode::UnsupportedModifier,
             "`exists` combined with another modifier",
         ));
     }
     if m.cmp.is_some() && (m.anchor.is_some() || m.re || !m.encodings.is_empty()) {
         return Err(Refusal::new(
-            Code::UnsupportedModifier,
+            ErrorCode::UnsupportedModifier,
             "`lt`/`lte`/`gt`/`gte` combined with a string modifier",
         ));
     }
@@ -624,13 +633,13 @@ fn parse_int(v: &Yaml, text: &str) -> Option<i64> {
 fn int_value(f: &Field, mods: &Mods, v: &Yaml, text: &str) -> Result<Expr> {
     if mods.anchor.is_some() || mods.re || mods.cidr || !mods.encodings.is_empty() {
         return Err(Refusal::new(
-            Code::SigmaTypeMismatch,
+            ErrorCode::SigmaTypeMismatch,
             format!("a string modifier on the int field `{}`", f.name),
         ));
     }
     let n = parse_int(v, text).ok_or_else(|| {
         Refusal::new(
-            Code::SigmaTypeMismatch,
+            ErrorCode::SigmaTypeMismatch,
             format!(
                 "`{text}` is not an integer, but `{}` is an int field",
                 f.name
@@ -674,7 +683,7 @@ fn bool_value(f: &Field, mods: &Mods, v: &Yaml, text: &str) -> Result<Expr> {
         || !mods.encodings.is_empty()
     {
         return Err(Refusal::new(
-            Code::SigmaTypeMismatch,
+            ErrorCode::SigmaTypeMismatch,
             format!("a string modifier on the bool field `{}`", f.name),
         ));
     }
@@ -684,7 +693,7 @@ fn bool_value(f: &Field, mods: &Mods, v: &Yaml, text: &str) -> Result<Expr> {
         _ if text.eq_ignore_ascii_case("false") => false,
         _ => {
             return Err(Refusal::new(
-                Code::SigmaTypeMismatch,
+                ErrorCode::SigmaTypeMismatch,
                 format!(
                     "`{text}` is not a boolean, but `{}` is a bool field",
                     f.name
@@ -705,7 +714,7 @@ fn ip_value(f: &Field, mods: &Mods, text: &str) -> Result<Expr> {
     let lhs = || b::name(&f.name);
     let mismatch = |what: &str| {
         Refusal::new(
-            Code::SigmaTypeMismatch,
+            ErrorCode::SigmaTypeMismatch,
             format!("{what} on the ip field `{}`", f.name),
         )
     };

@@ -8,11 +8,7 @@
 
 use std::fmt;
 
-use vigil_codes::ErrorCode;
-
-/// The importer's codes (E09xx): the registry's one enum, under the name this module used to
-/// define. Kept while use sites move to [`ErrorCode`].
-pub type Code = ErrorCode;
+pub use vigil_codes::ErrorCode;
 
 /// A refusal's stable short name, the key of the coverage report's `refused` table
 /// (`docs/sigma.md` lists them): `unmapped_field` for E0905. A code of another stage never

@@ -15,7 +15,7 @@ use vigil_runtime::decode::{Mapping, MatchValue};
 use vigil_runtime::schema::Schema;
 use vigil_runtime::types::Ty;
 
-use super::error::{Code, Refusal, Result};
+use super::error::{ErrorCode, Refusal, Result};
 use super::rule::Logsource;
 
 /// The embedded log source table.
@@ -138,7 +138,7 @@ impl Table {
             .map(|(_, s)| s)
             .ok_or_else(|| {
                 Refusal::new(
-                    Code::UnknownLogsource,
+                    ErrorCode::UnknownLogsource,
                     format!("no mapping for logsource `{}`", ls.label()),
                 )
             })

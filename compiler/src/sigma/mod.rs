@@ -31,7 +31,7 @@ use vigil_grammar::span::Span;
 use vigil_runtime::schema::Schema;
 
 pub use detection::MAX_VALUES;
-pub use error::{Code, Refusal};
+pub use error::{ErrorCode, Refusal};
 pub use logsource::Table;
 pub use rule::{MAX_DEPTH, MAX_EXPANDED_NODES, MAX_FILE_BYTES};
 
@@ -427,7 +427,7 @@ fn check_one(file: &ast::File, schema: &Schema) -> Result<(), Refusal> {
     match diags.iter().find(|d| d.is_error()) {
         None => Ok(()),
         Some(d) => Err(Refusal::new(
-            Code::DoesNotCompile,
+            ErrorCode::DoesNotCompile,
             format!(
                 "the converted rule does not compile: {}: {}",
                 d.code, d.message

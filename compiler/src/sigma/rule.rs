@@ -16,7 +16,7 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 use yaml_rust2::{Yaml, YamlLoader};
 
-use super::error::{Code, Refusal, Result};
+use super::error::{ErrorCode, Refusal, Result};
 
 /// The largest Sigma file the importer reads. SigmaHQ's largest rule is about 30 KB.
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
@@ -77,10 +77,10 @@ fn check_expansion(text: &str) -> Result<()> {
     let mut counter = NodeCounter::default();
     Parser::new_from_str(text)
         .load(&mut counter, true)
-        .map_err(|e| Refusal::new(Code::MalformedYaml, format!("invalid YAML: {e}")))?;
+        .map_err(|e| Refusal::new(ErrorCode::MalformedYaml, format!("invalid YAML: {e}")))?;
     if counter.total > MAX_EXPANDED_NODES {
         return Err(Refusal::new(
-            Code::TooLarge,
+            ErrorCode::TooLarge,
             format!(
                 "{} YAML aliases expand to {} nodes, over the importer's limit of {MAX_EXPANDED_NODES}",
                 counter.aliases,
@@ -198,22 +198,22 @@ pub enum Doc {
 pub fn load(bytes: &[u8]) -> Result<Vec<Doc>> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(Refusal::new(
-            Code::TooLarge,
+            ErrorCode::TooLarge,
             format!("file is over the importer's limit of {MAX_FILE_BYTES} bytes"),
         ));
     }
     let text = std::str::from_utf8(bytes)
-        .map_err(|e| Refusal::new(Code::MalformedYaml, format!("not UTF-8: {e}")))?;
+        .map_err(|e| Refusal::new(ErrorCode::MalformedYaml, format!("not UTF-8: {e}")))?;
     let depth = bracket_depth(text);
     if depth > MAX_DEPTH {
         return Err(Refusal::new(
-            Code::TooLarge,
+            ErrorCode::TooLarge,
             format!("brackets nest {depth} deep, over the importer's limit of {MAX_DEPTH}"),
         ));
     }
     check_expansion(text)?;
     let docs = YamlLoader::load_from_str(text)
-        .map_err(|e| Refusal::new(Code::MalformedYaml, format!("invalid YAML: {e}")))?;
+        .map_err(|e| Refusal::new(ErrorCode::MalformedYaml, format!("invalid YAML: {e}")))?;
     Ok(docs
         .into_iter()
         .filter(|d| !matches!(d, Yaml::Null | Yaml::BadValue))
@@ -303,7 +303,7 @@ fn doc(y: Yaml) -> Doc {
     if !matches!(y, Yaml::Hash(_)) {
         return Doc::Invalid(
             Box::new(info),
-            Refusal::new(Code::InvalidRule, "the document is not a mapping"),
+            Refusal::new(ErrorCode::InvalidRule, "the document is not a mapping"),
         );
     }
     if let Some(c) = get(&y, "correlation") {
@@ -313,7 +313,7 @@ fn doc(y: Yaml) -> Doc {
         return Doc::Invalid(
             Box::new(info),
             Refusal::new(
-                Code::InvalidRule,
+                ErrorCode::InvalidRule,
                 "rule collections (`action: global`) are not supported",
             ),
         );
@@ -333,7 +333,7 @@ type RuleParts = (Logsource, Vec<(String, Yaml)>, Vec<String>);
 
 fn rule(y: &Yaml) -> Result<RuleParts> {
     let ls = get(y, "logsource")
-        .ok_or_else(|| Refusal::new(Code::InvalidRule, "the rule has no `logsource`"))?;
+        .ok_or_else(|| Refusal::new(ErrorCode::InvalidRule, "the rule has no `logsource`"))?;
     let logsource = Logsource {
         product: text(ls, "product").map(|s| s.to_lowercase()),
         category: text(ls, "category").map(|s| s.to_lowercase()),
@@ -341,7 +341,7 @@ fn rule(y: &Yaml) -> Result<RuleParts> {
     };
     let Some(Yaml::Hash(det)) = get(y, "detection") else {
         return Err(Refusal::new(
-            Code::InvalidRule,
+            ErrorCode::InvalidRule,
             "the rule has no `detection` mapping",
         ));
     };
@@ -350,7 +350,7 @@ fn rule(y: &Yaml) -> Result<RuleParts> {
     for (k, v) in det {
         let Some(key) = scalar_text(k) else {
             return Err(Refusal::new(
-                Code::InvalidRule,
+                ErrorCode::InvalidRule,
                 "a `detection` key is not a string",
             ));
         };
@@ -359,12 +359,12 @@ fn rule(y: &Yaml) -> Result<RuleParts> {
                 Yaml::Array(items) => {
                     for c in items {
                         conditions.push(scalar_text(c).ok_or_else(|| {
-                            Refusal::new(Code::InvalidRule, "a `condition` is not a string")
+                            Refusal::new(ErrorCode::InvalidRule, "a `condition` is not a string")
                         })?);
                     }
                 }
                 other => conditions.push(scalar_text(other).ok_or_else(|| {
-                    Refusal::new(Code::InvalidRule, "the `condition` is not a string")
+                    Refusal::new(ErrorCode::InvalidRule, "the `condition` is not a string")
                 })?),
             },
             // An aggregation's window; without an aggregation it has no meaning.
@@ -374,7 +374,7 @@ fn rule(y: &Yaml) -> Result<RuleParts> {
     }
     if conditions.is_empty() {
         return Err(Refusal::new(
-            Code::InvalidRule,
+            ErrorCode::InvalidRule,
             "the rule has no `detection.condition`",
         ));
     }
@@ -409,7 +409,7 @@ mod tests {
     fn deep_brackets_are_refused_before_parsing() {
         let text = format!("a: {}{}", "[".repeat(100_000), "]".repeat(100_000));
         let err = load(text.as_bytes()).unwrap_err();
-        assert_eq!(err.code, Code::TooLarge);
+        assert_eq!(err.code, ErrorCode::TooLarge);
     }
 
     #[test]
@@ -422,7 +422,7 @@ mod tests {
             ));
         }
         let err = load(text.as_bytes()).unwrap_err();
-        assert_eq!(err.code, Code::TooLarge, "{}", err.message);
+        assert_eq!(err.code, ErrorCode::TooLarge, "{}", err.message);
         assert!(err.message.contains("aliases"), "{}", err.message);
         // A few aliases are fine.
         let ok = "title: t\nx: &v [a, b]\ny: *v\n";

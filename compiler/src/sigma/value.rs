@@ -5,7 +5,7 @@
 //! stands for, each a [`Pattern`] (a literal with the positions where it must be anchored, or
 //! a regular expression). No field types here: `detection.rs` turns patterns into expressions.
 
-use super::error::{Code, Refusal, Result};
+use super::error::{ErrorCode, Refusal, Result};
 
 /// One piece of a Sigma string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,7 +161,7 @@ pub(crate) fn windash(s: &SigmaStr, limit: usize) -> Result<Vec<SigmaStr>> {
         if is_dash && !prev_word && next_word {
             if out.len() * DASHES.len() > limit {
                 return Err(Refusal::new(
-                    Code::TooManyValues,
+                    ErrorCode::TooManyValues,
                     format!("`windash` expands a value to more than {limit} variants"),
                 ));
             }

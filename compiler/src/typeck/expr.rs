@@ -8,7 +8,7 @@ use vigil_runtime::value::{parse_ip, Cidr};
 
 use super::regex::{check_pattern, RegexError, REGEX_SIZE_LIMIT};
 use super::{Checker, Type};
-use crate::diag::{Diagnostic, ErrorCode, WarningCode};
+use crate::diag::{Diagnostic, ErrorCode};
 use crate::hir::{ExprId, ExprKind, ParamType};
 
 fn str_op_name(op: StrTest, fold: bool) -> &'static str {
@@ -326,7 +326,7 @@ impl Checker<'_> {
             Quant::All => ("all", "true"),
         };
         let d = Diagnostic::warning(
-            WarningCode::EmptyAnyAll,
+            ErrorCode::EmptyAnyAll,
             self.span(list),
             format!("`{q}` over an empty list is always {b}"),
             "empty list",
@@ -510,7 +510,7 @@ impl Checker<'_> {
             Type::Value(Ty::List(s)) => *s,
             Type::EmptyList => {
                 let d = Diagnostic::warning(
-                    WarningCode::EmptyAnyAll,
+                    ErrorCode::EmptyAnyAll,
                     self.span(list),
                     format!("`{op} []` is always false"),
                     "empty list",

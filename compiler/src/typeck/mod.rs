@@ -21,7 +21,7 @@ use vigil_runtime::schema::{EventTypeId, Schema, SchemaVersion};
 use vigil_runtime::types::{Scalar, Ty};
 use vigil_runtime::value::{Cidr, Value};
 
-use crate::diag::{Diagnostic, ErrorCode, WarningCode};
+use crate::diag::{Diagnostic, ErrorCode};
 use crate::hir::{ExprId, ExprKind, FnId, ListId, Module, RuleKind};
 use crate::resolve::{Owner, Sink};
 
@@ -400,7 +400,7 @@ impl Checker<'_> {
         }
         if let Some(Value::Bool(b)) = fold::fold(self, id) {
             let d = Diagnostic::warning(
-                WarningCode::ConstantCondition,
+                ErrorCode::ConstantCondition,
                 self.module.expr(id).span,
                 format!("the condition of {what} is always {b}"),
                 format!("always {b}"),

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use vigil_grammar::ast::{ExprKind, Item};
 use vigil_grammar::span::FileId;
 use vigil_grammar::{
-    parse, parse_bytes, parse_expr, SyntaxCode, MAX_ERRORS, MAX_NESTING, MAX_SOURCE_BYTES,
+    parse, parse_bytes, parse_expr, ErrorCode, MAX_ERRORS, MAX_NESTING, MAX_SOURCE_BYTES,
 };
 
 const F: FileId = FileId(0);
@@ -14,7 +14,7 @@ fn in_rule(expr: &str) -> String {
     format!("rule r {{ on process_start when {expr} }}\nrule after {{ on x }}\n")
 }
 
-fn has(errors: &[vigil_grammar::SyntaxError], code: SyntaxCode) -> bool {
+fn has(errors: &[vigil_grammar::SyntaxError], code: ErrorCode) -> bool {
     errors.iter().any(|e| e.code == code)
 }
 
@@ -22,7 +22,7 @@ fn has(errors: &[vigil_grammar::SyntaxError], code: SyntaxCode) -> bool {
 fn ten_thousand_nested_parentheses() {
     let text = in_rule(&format!("{}a{}", "(".repeat(10_000), ")".repeat(10_000)));
     let (file, errors) = parse(F, &text);
-    assert!(has(&errors, SyntaxCode::NestingTooDeep), "{errors:#?}");
+    assert!(has(&errors, ErrorCode::NestingTooDeep), "{errors:#?}");
     // One error about the nesting, not a cascade of consequences.
     assert_eq!(errors.len(), 1, "{errors:#?}");
     assert!(file.items.len() <= 2);
@@ -33,7 +33,7 @@ fn ten_thousand_nested_brackets_and_braces() {
     for (open, close) in [("[", "]"), ("{", "}")] {
         let text = in_rule(&format!("{}{}", open.repeat(10_000), close.repeat(10_000)));
         let (_, errors) = parse(F, &text);
-        assert!(has(&errors, SyntaxCode::NestingTooDeep), "{errors:#?}");
+        assert!(has(&errors, ErrorCode::NestingTooDeep), "{errors:#?}");
     }
 }
 
@@ -50,7 +50,7 @@ fn nesting_within_the_limit_parses() {
 fn ten_thousand_nots() {
     let text = in_rule(&format!("{}x", "not ".repeat(10_000)));
     let (_, errors) = parse(F, &text);
-    assert!(has(&errors, SyntaxCode::NestingTooDeep), "{errors:#?}");
+    assert!(has(&errors, ErrorCode::NestingTooDeep), "{errors:#?}");
     assert_eq!(errors.len(), 1, "{errors:#?}");
 }
 
@@ -58,9 +58,9 @@ fn ten_thousand_nots() {
 fn ten_thousand_unary_minuses() {
     let text = in_rule(&format!("{}1 == 1", "- ".repeat(10_000)));
     let (_, errors) = parse(F, &text);
-    assert!(has(&errors, SyntaxCode::NestingTooDeep), "{errors:#?}");
+    assert!(has(&errors, ErrorCode::NestingTooDeep), "{errors:#?}");
     let (e, errors) = parse_expr(F, &format!("{}1", "-".repeat(10_000)));
-    assert!(has(&errors, SyntaxCode::NestingTooDeep));
+    assert!(has(&errors, ErrorCode::NestingTooDeep));
     assert!(matches!(e.kind, ExprKind::Error));
 }
 
@@ -79,7 +79,7 @@ fn deep_expression_drops_only_its_item() {
     let text = in_rule(&body);
     let (file, errors) = parse(F, &text);
     assert_eq!(errors.len(), 1, "{errors:#?}");
-    assert_eq!(errors[0].code, SyntaxCode::NestingTooDeep);
+    assert_eq!(errors[0].code, ErrorCode::NestingTooDeep);
     assert_eq!(file.items.len(), 1);
     let Item::Rule(r) = &file.items[0] else {
         panic!()
@@ -87,7 +87,7 @@ fn deep_expression_drops_only_its_item() {
     assert_eq!(r.name.name, "after");
     // The same through parse_expr.
     let (e, errors) = parse_expr(F, &body);
-    assert!(has(&errors, SyntaxCode::NestingTooDeep));
+    assert!(has(&errors, ErrorCode::NestingTooDeep));
     assert!(matches!(e.kind, ExprKind::Error));
 }
 
@@ -162,7 +162,7 @@ fn ten_megabytes_of_comments_strings_and_garbage() {
     let (_, errors) = parse(F, &commas);
     assert!(!errors.is_empty() && errors.len() <= MAX_ERRORS + 2);
     assert!(
-        has(&errors, SyntaxCode::TooManyErrors),
+        has(&errors, ErrorCode::TooManyErrors),
         "{:?}",
         errors.last()
     );
@@ -170,7 +170,7 @@ fn ten_megabytes_of_comments_strings_and_garbage() {
     let unknown = "§".repeat(size / 2);
     let (_, errors) = parse(F, &unknown);
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].code, SyntaxCode::UnknownCharacter);
+    assert_eq!(errors[0].code, ErrorCode::UnknownCharacter);
 
     let unknown_spaced = "# ".repeat(size / 2);
     let (_, errors) = parse(F, &unknown_spaced);
@@ -183,9 +183,9 @@ fn file_too_large() {
     let (file, errors) = parse(F, &text);
     assert!(file.items.is_empty());
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].code, SyntaxCode::FileTooLarge);
+    assert_eq!(errors[0].code, ErrorCode::FileTooLarge);
     let (_, errors) = parse_bytes(F, text.as_bytes());
-    assert_eq!(errors[0].code, SyntaxCode::FileTooLarge);
+    assert_eq!(errors[0].code, ErrorCode::FileTooLarge);
 }
 
 #[test]
@@ -227,10 +227,10 @@ fn invalid_utf8_and_empty_bytes() {
     assert!(file.items.is_empty() && errors.is_empty());
     let (_, errors) = parse_bytes(F, &[0xff; 1000]);
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].code, SyntaxCode::InvalidUtf8);
+    assert_eq!(errors[0].code, ErrorCode::InvalidUtf8);
     assert_eq!(errors[0].span.start, 0);
     let (_, errors) = parse_bytes(F, b"rule r { on x }\xe2\x82");
-    assert!(has(&errors, SyntaxCode::InvalidUtf8));
+    assert!(has(&errors, ErrorCode::InvalidUtf8));
 }
 
 /// Source text of tokens (and near-tokens) for token soups.

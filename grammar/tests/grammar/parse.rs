@@ -5,7 +5,7 @@ use vigil_grammar::ast::{
     Trigger, TypeExpr, UnOp,
 };
 use vigil_grammar::span::FileId;
-use vigil_grammar::{parse, parse_bytes, parse_expr, SyntaxCode, SyntaxError};
+use vigil_grammar::{parse, parse_bytes, parse_expr, ErrorCode, SyntaxError};
 
 const F: FileId = FileId(0);
 const SECOND: u64 = 1_000_000_000;
@@ -18,7 +18,7 @@ fn parse_ok(text: &str) -> ast::File {
 }
 
 /// The codes of the errors of `text`.
-fn codes(text: &str) -> Vec<SyntaxCode> {
+fn codes(text: &str) -> Vec<ErrorCode> {
     parse(F, text).1.iter().map(|e| e.code).collect()
 }
 
@@ -471,7 +471,7 @@ fn comparison_operators() {
 fn comparisons_do_not_associate() {
     let (_, errors) = parse_expr(F, "a == b == c");
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].code, SyntaxCode::UnexpectedToken);
+    assert_eq!(errors[0].code, ErrorCode::UnexpectedToken);
 }
 
 #[test]
@@ -558,7 +558,7 @@ test c { process_start { a 1, b: 2 } => fires }
     assert!(errors.len() >= 5, "{errors:#?}");
     assert!(errors.iter().all(|e| matches!(
         e.code,
-        SyntaxCode::UnexpectedToken | SyntaxCode::UnexpectedEof
+        ErrorCode::UnexpectedToken | ErrorCode::UnexpectedEof
     )));
     let names: Vec<String> = file
         .items
@@ -593,7 +593,7 @@ fn expected_token_messages_are_friendly() {
     let text = "rule r { on process_start when x == 1 emit }";
     let (_, errors) = parse(F, text);
     assert_eq!(errors.len(), 1, "{errors:#?}");
-    assert_eq!(errors[0].code, SyntaxCode::UnexpectedToken);
+    assert_eq!(errors[0].code, ErrorCode::UnexpectedToken);
     assert_eq!(errors[0].message, "expected string, found `}`");
     assert_eq!(slice(text, &errors[0]), "}");
 
@@ -615,7 +615,7 @@ fn expected_token_messages_are_friendly() {
 fn unexpected_eof() {
     let (_, errors) = parse(F, "rule r { on x when a");
     assert_eq!(errors.len(), 1, "{errors:#?}");
-    assert_eq!(errors[0].code, SyntaxCode::UnexpectedEof);
+    assert_eq!(errors[0].code, ErrorCode::UnexpectedEof);
     assert!(errors[0]
         .message
         .starts_with("unexpected end of file, expected"));
@@ -626,7 +626,7 @@ fn clause_order_duplicates_and_missing_trigger() {
     let text = "rule r { on x emit \"a\" when y }";
     let (file, errors) = parse(F, text);
     assert_eq!(errors.len(), 1, "{errors:#?}");
-    assert_eq!(errors[0].code, SyntaxCode::ClauseOutOfOrder);
+    assert_eq!(errors[0].code, ErrorCode::ClauseOutOfOrder);
     assert_eq!(slice(text, &errors[0]), "when");
     assert!(errors[0].message.contains("`when` must come before `emit`"));
     // The clause is still kept.
@@ -635,51 +635,51 @@ fn clause_order_duplicates_and_missing_trigger() {
     let text = "rule r { on x when a when b }";
     let (_, errors) = parse(F, text);
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].code, SyntaxCode::DuplicateClause);
+    assert_eq!(errors[0].code, ErrorCode::DuplicateClause);
     assert_eq!(errors[0].span.start, 21);
 
     let (_, errors) = parse(F, "rule r { on x sequence { a: b } }");
-    assert_eq!(errors[0].code, SyntaxCode::DuplicateClause);
+    assert_eq!(errors[0].code, ErrorCode::DuplicateClause);
 
     let text = "rule nothing { when x }";
     let (_, errors) = parse(F, text);
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].code, SyntaxCode::MissingTrigger);
+    assert_eq!(errors[0].code, ErrorCode::MissingTrigger);
     assert_eq!(slice(text, &errors[0]), "nothing");
 }
 
 #[test]
 fn lexical_error_codes() {
-    let cases: &[(&str, SyntaxCode)] = &[
-        ("rule r { on x when a # b }", SyntaxCode::UnknownCharacter),
-        ("rule r { on x emit \"abc }", SyntaxCode::UnterminatedString),
+    let cases: &[(&str, ErrorCode)] = &[
+        ("rule r { on x when a # b }", ErrorCode::UnknownCharacter),
+        ("rule r { on x emit \"abc }", ErrorCode::UnterminatedString),
         (
             "rule r { on x } /* never closed",
-            SyntaxCode::UnterminatedComment,
+            ErrorCode::UnterminatedComment,
         ),
         (
             "rule r { on x emit \"C:\\Windows\" }",
-            SyntaxCode::InvalidEscape,
+            ErrorCode::InvalidEscape,
         ),
         (
             "rule r { on x when a == 18446744073709551616 }",
-            SyntaxCode::IntegerTooLarge,
+            ErrorCode::IntegerTooLarge,
         ),
         (
             "rule r { sequence within 30sec { a: b } }",
-            SyntaxCode::UnknownDurationUnit,
+            ErrorCode::UnknownDurationUnit,
         ),
         (
             "rule r { on x when a == 0xZZ }",
-            SyntaxCode::InvalidHexLiteral,
+            ErrorCode::InvalidHexLiteral,
         ),
         (
             "rule r { on x when `abc == 1 }",
-            SyntaxCode::InvalidQuotedName,
+            ErrorCode::InvalidQuotedName,
         ),
         (
             "rule r { on x emit \"\\u{D800}\" }",
-            SyntaxCode::InvalidUnicodeEscape,
+            ErrorCode::InvalidUnicodeEscape,
         ),
     ];
     for (text, code) in cases {
@@ -694,7 +694,7 @@ fn bad_escape_error_points_at_escape() {
     let (file, errors) = parse(F, text);
     // `\W` is invalid; `\n` is a valid escape (a newline), which is why raw strings are advised.
     assert_eq!(errors.len(), 1, "{errors:#?}");
-    assert_eq!(errors[0].code, SyntaxCode::InvalidEscape);
+    assert_eq!(errors[0].code, ErrorCode::InvalidEscape);
     assert_eq!(slice(text, &errors[0]), "\\W");
     assert_eq!(
         errors[0].help.as_deref(),
@@ -709,7 +709,7 @@ fn unknown_duration_unit_names_it() {
     let text = "rule r { on x threshold count >= 3 within 30sec }";
     let (_, errors) = parse(F, text);
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].code, SyntaxCode::UnknownDurationUnit);
+    assert_eq!(errors[0].code, ErrorCode::UnknownDurationUnit);
     assert_eq!(errors[0].message, "unknown duration unit `sec`");
     assert_eq!(slice(text, &errors[0]), "sec");
 }
@@ -721,31 +721,31 @@ fn several_lexical_errors_are_all_reported() {
     let (_, errors) = parse(F, text);
     let lexical: Vec<_> = errors
         .iter()
-        .filter(|e| e.code != SyntaxCode::UnexpectedToken)
+        .filter(|e| e.code != ErrorCode::UnexpectedToken)
         .collect();
     assert_eq!(lexical.len(), 3, "{errors:#?}");
     assert_eq!(slice(text, lexical[0]), "§");
     // Adjacent unknown characters are one error.
     assert_eq!(slice(text, lexical[1]), "¤¤");
-    assert_eq!(lexical[2].code, SyntaxCode::InvalidEscape);
+    assert_eq!(lexical[2].code, ErrorCode::InvalidEscape);
 }
 
 #[test]
 fn unterminated_string_and_comment_at_eof() {
     let (_, errors) = parse(F, "rule r { on x emit \"abc");
-    assert_eq!(errors[0].code, SyntaxCode::UnterminatedString);
+    assert_eq!(errors[0].code, ErrorCode::UnterminatedString);
     assert_eq!(errors[0].span.start, 19);
     let (_, errors) = parse(F, "rule r { on x } /* a /* b */");
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].code, SyntaxCode::UnterminatedComment);
+    assert_eq!(errors[0].code, ErrorCode::UnterminatedComment);
     let (_, errors) = parse(F, "\"");
     assert!(errors
         .iter()
-        .any(|e| e.code == SyntaxCode::UnterminatedString));
+        .any(|e| e.code == ErrorCode::UnterminatedString));
     let (_, errors) = parse(F, "r#\"");
     assert!(errors
         .iter()
-        .any(|e| e.code == SyntaxCode::UnterminatedString));
+        .any(|e| e.code == ErrorCode::UnterminatedString));
 }
 
 #[test]
@@ -759,14 +759,12 @@ fn invalid_utf8_is_one_error_at_first_bad_byte() {
     let (file, errors) = parse_bytes(F, &bytes);
     let utf8: Vec<_> = errors
         .iter()
-        .filter(|e| e.code == SyntaxCode::InvalidUtf8)
+        .filter(|e| e.code == ErrorCode::InvalidUtf8)
         .collect();
     assert_eq!(utf8.len(), 1, "{errors:#?}");
     assert_eq!(utf8[0].span.start as usize, at);
     assert_eq!(file.items.len(), 2, "{errors:#?}");
-    assert!(!errors
-        .iter()
-        .any(|e| e.code == SyntaxCode::UnknownCharacter));
+    assert!(!errors.iter().any(|e| e.code == ErrorCode::UnknownCharacter));
 }
 
 #[test]
@@ -835,6 +833,6 @@ fn tokens_keep_comments_and_spans() {
     assert_eq!(tokens[0].1.text(), Some("rule"));
     let (_, errors) = vigil_grammar::tokens(F, "a é b");
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].code, SyntaxCode::UnknownCharacter);
+    assert_eq!(errors[0].code, ErrorCode::UnknownCharacter);
     assert_eq!((errors[0].span.start, errors[0].span.end), (2, 4));
 }

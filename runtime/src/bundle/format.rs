@@ -34,7 +34,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use super::sign::{key_id, KeyId};
 use super::BundleError;
-use crate::error::Code;
+use crate::error::ErrorCode;
 use crate::ir::{DebugInfo, FieldReq, Program, SchemaRef, Severity, IR_VERSION};
 
 /// The first eight bytes of every bundle.
@@ -195,7 +195,7 @@ pub fn rule_meta(program: &Program) -> Vec<RuleMeta> {
 fn postcard_bytes<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>, BundleError> {
     postcard::to_allocvec(value).map_err(|e| {
         BundleError::new(
-            Code::MalformedSection,
+            ErrorCode::MalformedSection,
             format!("cannot encode the {what}: {e}"),
         )
     })
@@ -207,7 +207,7 @@ fn push_section(out: &mut Vec<u8>, kind: Kind, body: &[u8], max: usize) -> Resul
         .filter(|_| body.len() <= max)
         .ok_or_else(|| {
             BundleError::new(
-                Code::SectionTooLarge,
+                ErrorCode::SectionTooLarge,
                 format!(
                     "the {kind:?} section is {} bytes, the limit is {max}",
                     body.len()
@@ -308,7 +308,7 @@ pub(crate) struct Frame<'a> {
 pub(crate) fn frame(bytes: &[u8]) -> Result<Frame<'_>, BundleError> {
     if bytes.len() < MAGIC.len() || !bytes.starts_with(MAGIC) {
         return Err(BundleError::new(
-            Code::NotABundle,
+            ErrorCode::NotABundle,
             "the bytes do not start with `VIGLBNDL`".to_string(),
         ));
     }
@@ -316,14 +316,14 @@ pub(crate) fn frame(bytes: &[u8]) -> Result<Frame<'_>, BundleError> {
         Some(&[a, b]) => u16::from_le_bytes([a, b]),
         _ => {
             return Err(BundleError::new(
-                Code::Truncated,
+                ErrorCode::Truncated,
                 "the bundle ends inside its format version".to_string(),
             ))
         }
     };
     if version != FORMAT_VERSION {
         return Err(BundleError::new(
-            Code::UnsupportedFormat,
+            ErrorCode::UnsupportedFormat,
             format!("format version {version}, this runtime reads {FORMAT_VERSION}"),
         ));
     }
@@ -335,7 +335,7 @@ pub(crate) fn frame(bytes: &[u8]) -> Result<Frame<'_>, BundleError> {
             (bytes.get(pos), bytes.get(pos + 1..pos + FRAME_BYTES))
         else {
             return Err(BundleError::new(
-                Code::Truncated,
+                ErrorCode::Truncated,
                 format!("the bundle ends inside a section frame at byte {pos}"),
             ));
         };
@@ -348,7 +348,7 @@ pub(crate) fn frame(bytes: &[u8]) -> Result<Frame<'_>, BundleError> {
         };
         if len > max {
             return Err(BundleError::new(
-                Code::SectionTooLarge,
+                ErrorCode::SectionTooLarge,
                 format!("section 0x{kind:02x} at byte {pos} is {len} bytes, the limit is {max}"),
             ));
         }
@@ -358,7 +358,7 @@ pub(crate) fn frame(bytes: &[u8]) -> Result<Frame<'_>, BundleError> {
             .and_then(|end| bytes.get(body_start..end))
         else {
             return Err(BundleError::new(
-                Code::Truncated,
+                ErrorCode::Truncated,
                 format!(
                     "section 0x{kind:02x} at byte {pos} declares {len} bytes, {} remain",
                     bytes.len().saturating_sub(body_start)
@@ -373,7 +373,7 @@ pub(crate) fn frame(bytes: &[u8]) -> Result<Frame<'_>, BundleError> {
     }
 
     let expected_required = [Kind::Header, Kind::Fields, Kind::Rules, Kind::Ir];
-    let layout = |what: String| BundleError::new(Code::BadSectionLayout, what);
+    let layout = |what: String| BundleError::new(ErrorCode::BadSectionLayout, what);
     let mut it = sections.iter().copied().peekable();
     let mut required: Vec<&[u8]> = Vec::with_capacity(4);
     for kind in expected_required {
@@ -386,7 +386,7 @@ pub(crate) fn frame(bytes: &[u8]) -> Result<Frame<'_>, BundleError> {
             }
             None => {
                 return Err(BundleError::new(
-                    Code::Truncated,
+                    ErrorCode::Truncated,
                     format!("the bundle ends before its {kind:?} section"),
                 ))
             }
@@ -404,7 +404,7 @@ pub(crate) fn frame(bytes: &[u8]) -> Result<Frame<'_>, BundleError> {
         Some((k, body, at)) if k == Kind::Signature as u8 => {
             let sig: [u8; SIGNATURE_BYTES] = body.try_into().map_err(|_| {
                 BundleError::new(
-                    Code::MalformedSection,
+                    ErrorCode::MalformedSection,
                     format!(
                         "the signature is {} bytes, it must be {SIGNATURE_BYTES}",
                         body.len()
@@ -446,14 +446,14 @@ fn section<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, BundleErro
     match postcard::take_from_bytes::<T>(body) {
         Ok((value, [])) => Ok(value),
         Ok((_, rest)) => Err(BundleError::new(
-            Code::MalformedSection,
+            ErrorCode::MalformedSection,
             format!(
                 "the {what} section has {} bytes past its content",
                 rest.len()
             ),
         )),
         Err(e) => Err(BundleError::new(
-            Code::MalformedSection,
+            ErrorCode::MalformedSection,
             format!("the {what} section does not decode: {e}"),
         )),
     }
@@ -465,7 +465,7 @@ pub(crate) fn decode_header(frame: &Frame<'_>) -> Result<Header, BundleError> {
     let current = RuntimeVersion::current();
     if header.min_runtime > current {
         return Err(BundleError::new(
-            Code::RuntimeTooOld,
+            ErrorCode::RuntimeTooOld,
             format!(
                 "the bundle needs runtime {} or newer, this is {current}",
                 header.min_runtime
@@ -474,7 +474,7 @@ pub(crate) fn decode_header(frame: &Frame<'_>) -> Result<Header, BundleError> {
     }
     if header.ir_version != IR_VERSION {
         return Err(BundleError::new(
-            Code::UnsupportedIr,
+            ErrorCode::UnsupportedIr,
             format!(
                 "IR version {}, this runtime runs {IR_VERSION}",
                 header.ir_version
@@ -483,11 +483,11 @@ pub(crate) fn decode_header(frame: &Frame<'_>) -> Result<Header, BundleError> {
     }
     match (header.key_id.is_some(), frame.signature.is_some()) {
         (true, false) => Err(BundleError::new(
-            Code::BadSectionLayout,
+            ErrorCode::BadSectionLayout,
             "the header names a signing key, but the bundle has no signature".to_string(),
         )),
         (false, true) => Err(BundleError::new(
-            Code::BadSectionLayout,
+            ErrorCode::BadSectionLayout,
             "the bundle has a signature, but the header names no key".to_string(),
         )),
         _ => Ok(header),
@@ -500,7 +500,7 @@ pub(crate) fn decode_body(frame: &Frame<'_>, header: Header) -> Result<DecodedBu
     let rules: Vec<RuleMeta> = section(frame.rules, "rule metadata")?;
     let program: Program = section(frame.ir, "IR")?;
     let debug: Option<DebugInfo> = frame.debug.map(|d| section(d, "debug")).transpose()?;
-    let mismatch = |what: &str| BundleError::new(Code::SectionMismatch, what.to_string());
+    let mismatch = |what: &str| BundleError::new(ErrorCode::SectionMismatch, what.to_string());
     if header.schema != program.schema || fields.schema != program.schema {
         return Err(mismatch(
             "the header, the field requirements and the IR name different schemas",

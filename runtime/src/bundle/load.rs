@@ -17,7 +17,7 @@ use super::sign::TrustStore;
 use super::BundleError;
 use crate::bind::{bind, BindError};
 use crate::budget::Budget;
-use crate::error::Code;
+use crate::error::ErrorCode;
 use crate::ir::DebugInfo;
 use crate::schema::Schema;
 use crate::verify::{verify, Verified, VerifyError};
@@ -48,15 +48,15 @@ pub enum LoadError {
 
 impl LoadError {
     /// The code of the first error.
-    pub fn code(&self) -> Code {
+    pub fn code(&self) -> ErrorCode {
         self.codes()
             .first()
             .copied()
-            .unwrap_or(Code::MalformedSection)
+            .unwrap_or(ErrorCode::MalformedSection)
     }
 
     /// Every error's code.
-    pub fn codes(&self) -> Vec<Code> {
+    pub fn codes(&self) -> Vec<ErrorCode> {
         match self {
             LoadError::Bundle(e) => vec![e.code],
             LoadError::Bind(v) => v.iter().map(|e| e.code).collect(),
@@ -105,7 +105,7 @@ pub fn load(
     if let Some(expires) = header.expires_unix {
         if now_unix >= expires {
             return Err(BundleError::new(
-                Code::Expired,
+                ErrorCode::Expired,
                 format!("the bundle expired at {expires} (Unix seconds), it is now {now_unix}"),
             )
             .into());
@@ -114,7 +114,7 @@ pub fn load(
     if let Some(min) = header.min_version {
         if header.content_version < min {
             return Err(BundleError::new(
-                Code::BelowMinVersion,
+                ErrorCode::BelowMinVersion,
                 format!(
                     "the bundle's content version {} is below its minimum version {min}",
                     header.content_version

@@ -10,7 +10,7 @@ pub mod sign;
 
 use std::fmt;
 
-use crate::error::Code;
+use crate::error::ErrorCode;
 
 pub use format::{
     decode, encode, rule_meta, DecodedBundle, FieldsSection, Header, HeaderInput, RuleMeta,
@@ -25,14 +25,14 @@ pub use sign::{key_id, parse_public_key_text, public_key_text, KeyId, TrustStore
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BundleError {
     /// The code.
-    pub code: Code,
+    pub code: ErrorCode,
     /// Lower case, names in backticks, no final period.
     pub message: String,
 }
 
 impl BundleError {
     /// An error with code `code`.
-    pub fn new(code: Code, message: String) -> BundleError {
+    pub fn new(code: ErrorCode, message: String) -> BundleError {
         BundleError { code, message }
     }
 }

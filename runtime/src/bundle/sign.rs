@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::BundleError;
-use crate::error::Code;
+use crate::error::ErrorCode;
 use crate::hash::to_hex;
 
 /// A key's id: the first 8 bytes of SHA-256 of its public key.
@@ -123,7 +123,7 @@ const SECRET_LINE: &str = "vigil-ed25519-secret-key v1";
 const PUBLIC_LINE: &str = "vigil-ed25519-public-key v1";
 
 fn key_error(message: String) -> BundleError {
-    BundleError::new(Code::BadKeyFile, message)
+    BundleError::new(ErrorCode::BadKeyFile, message)
 }
 
 fn key_text(first: &str, id: KeyId, bytes: &[u8; 32]) -> String {
@@ -237,7 +237,7 @@ impl TrustStore {
             (None, None) if self.allow_unsigned => return Ok(()),
             (None, None) => {
                 return Err(BundleError::new(
-                    Code::Unsigned,
+                    ErrorCode::Unsigned,
                     "the bundle is unsigned, and this runtime loads only signed bundles"
                         .to_string(),
                 ))
@@ -245,27 +245,27 @@ impl TrustStore {
             (Some(id), Some(sig)) => (id, sig),
             _ => {
                 return Err(BundleError::new(
-                    Code::BadSectionLayout,
+                    ErrorCode::BadSectionLayout,
                     "the bundle's key id and signature do not come together".to_string(),
                 ))
             }
         };
         if self.revoked.contains(&id) {
             return Err(BundleError::new(
-                Code::RevokedKey,
+                ErrorCode::RevokedKey,
                 format!("the bundle is signed by key {id}, which is revoked"),
             ));
         }
         let Some((_, key)) = self.keys.iter().find(|(k, _)| *k == id) else {
             return Err(BundleError::new(
-                Code::UnknownKey,
+                ErrorCode::UnknownKey,
                 format!("the bundle is signed by key {id}, which this runtime does not trust"),
             ));
         };
         key.verify_strict(signed, &Signature::from_bytes(signature))
             .map_err(|_| {
                 BundleError::new(
-                    Code::BadSignature,
+                    ErrorCode::BadSignature,
                     format!("the signature by key {id} does not verify"),
                 )
             })
@@ -308,7 +308,7 @@ mod tests {
             parse_public_key_text(&forged)
                 .map(|_| ())
                 .map_err(|e| e.code),
-            Err(Code::BadKeyFile)
+            Err(ErrorCode::BadKeyFile)
         );
         for bad in [
             "",
@@ -318,7 +318,7 @@ mod tests {
         ] {
             assert_eq!(
                 parse_public_key_text(bad).map(|_| ()).map_err(|e| e.code),
-                Err(Code::BadKeyFile)
+                Err(ErrorCode::BadKeyFile)
             );
         }
     }

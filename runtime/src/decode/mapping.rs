@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::event::{DecodeCode, DecodeError};
+use crate::event::{DecodeError, ErrorCode};
 
 /// The mappings shipped with the runtime, by name.
 const BUILTIN: &[(&str, &str)] = &[
@@ -113,7 +113,7 @@ impl Mapping {
             });
             let msg = e.message().to_owned();
             DecodeError::new(
-                DecodeCode::MappingSyntax,
+                ErrorCode::MappingSyntax,
                 line as u64,
                 format!("{name}: {msg}"),
             )
@@ -133,7 +133,7 @@ impl Mapping {
         for (field, keys) in routes.iter().flat_map(|r| &r.fields).chain(&defaults) {
             if keys.is_empty() {
                 return Err(DecodeError::new(
-                    DecodeCode::MappingSyntax,
+                    ErrorCode::MappingSyntax,
                     0,
                     format!("{name}: field `{field}` names no source key"),
                 ));
@@ -154,7 +154,7 @@ impl Mapping {
     pub fn builtin(name: &str) -> Result<Mapping, DecodeError> {
         let (file, text) = BUILTIN.iter().find(|(n, _)| *n == name).ok_or_else(|| {
             DecodeError::new(
-                DecodeCode::MappingSyntax,
+                ErrorCode::MappingSyntax,
                 0,
                 format!("no built-in mapping `{name}` (there are: sysmon, windows)"),
             )

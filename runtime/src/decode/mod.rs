@@ -39,7 +39,7 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 // The codes live beside the event builder, which reports them too (`crate::event::error`).
-pub use crate::event::{DecodeCode, DecodeError};
+pub use crate::event::{DecodeError, ErrorCode};
 pub use mapping::{Mapping, MatchValue, Route};
 pub use project::FieldSet;
 
@@ -65,7 +65,7 @@ pub struct DecodeStats {
     /// Lines that produced no event because of an error.
     pub bad_lines: u64,
     /// Bad lines per code.
-    pub bad_by_code: BTreeMap<DecodeCode, u64>,
+    pub bad_by_code: BTreeMap<ErrorCode, u64>,
     /// The first [`KEPT_ERRORS`] bad lines, with line numbers and reasons.
     pub first_errors: Vec<DecodeError>,
     /// Values that could not be coerced to their field's type (the field is absent): E0704.
@@ -273,7 +273,7 @@ impl Decoder {
     pub fn with_mapping(schema: &Schema, mapping: &Mapping) -> Result<Decoder, DecodeError> {
         let bad = |msg: String| {
             DecodeError::new(
-                DecodeCode::MappingSchema,
+                ErrorCode::MappingSchema,
                 0,
                 format!("mapping `{}`: {msg}", mapping.name),
             )
@@ -580,7 +580,7 @@ impl Decoder {
             buf.clear();
             let n = reader.read_until(b'\n', &mut buf).map_err(|e| {
                 DecodeError::new(
-                    DecodeCode::DecodeIo,
+                    ErrorCode::DecodeIo,
                     line_no + 1,
                     format!("read failed: {e}"),
                 )
@@ -676,7 +676,7 @@ fn trim_ascii(mut b: &[u8]) -> &[u8] {
 
 fn bad_json(e: &serde_json::Error, line_no: u64) -> DecodeError {
     DecodeError::new(
-        DecodeCode::BadJson,
+        ErrorCode::BadJson,
         line_no,
         format!("not a JSON object: {e}"),
     )
@@ -824,7 +824,7 @@ fn decode_parsed<'t, 'a, L: Lend<'t, 'a>>(
         Ok(())
     } else {
         Err(DecodeError::new(
-            DecodeCode::NoRoute,
+            ErrorCode::NoRoute,
             line_no,
             describe_record(ctx, parsed),
         ))
@@ -908,7 +908,7 @@ fn duplicate_keys(
     work.stats.duplicate_key_lines += 1;
     if ctx.refuse_duplicates {
         return Err(DecodeError::new(
-            DecodeCode::DuplicateKey,
+            ErrorCode::DuplicateKey,
             line_no,
             format!("key `{}` is given twice", ctx.keys.name(id)),
         ));
@@ -936,14 +936,14 @@ fn decode_native<'t, 'a, L: Lend<'t, 'a>>(
         Some(Some(JVal::Scalar(JScalar::Esc { start, len }))) => parsed.esc(*start, *len),
         Some(_) => {
             return Err(DecodeError::new(
-                DecodeCode::MissingEventType,
+                ErrorCode::MissingEventType,
                 line_no,
                 "`event` is not a string",
             ))
         }
         None => {
             return Err(DecodeError::new(
-                DecodeCode::MissingEventType,
+                ErrorCode::MissingEventType,
                 line_no,
                 "no `event` key",
             ))
@@ -951,7 +951,7 @@ fn decode_native<'t, 'a, L: Lend<'t, 'a>>(
     };
     let Some(&ty) = ctx.types.get(ty_name) else {
         return Err(DecodeError::new(
-            DecodeCode::DecodeUnknownEventType,
+            ErrorCode::DecodeUnknownEventType,
             line_no,
             format!(
                 "unknown event type `{ty_name}` in schema `{}`",
@@ -964,7 +964,7 @@ fn decode_native<'t, 'a, L: Lend<'t, 'a>>(
         ctx.per_type.get(usize::from(ty.0)),
     ) else {
         return Err(DecodeError::new(
-            DecodeCode::DecodeUnknownEventType,
+            ErrorCode::DecodeUnknownEventType,
             line_no,
             "event type out of range",
         ));
@@ -1155,7 +1155,7 @@ mod tests {
         let err = strict.decode_line(line, 7, &mut out).err();
         assert_eq!(
             err.map(|e| (e.code, e.line)),
-            Some((DecodeCode::DuplicateKey, 7))
+            Some((ErrorCode::DuplicateKey, 7))
         );
         assert!(out.is_empty());
         // One key per line is no duplicate.

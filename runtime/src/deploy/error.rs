@@ -9,13 +9,9 @@
 
 use std::fmt;
 
-use vigil_codes::ErrorCode;
+pub use vigil_codes::ErrorCode;
 
 use crate::bundle::LoadError;
-
-/// The deployment codes (E08xx): the registry's one enum, under the name this module used to
-/// define. Kept while use sites move to [`ErrorCode`].
-pub type DeployCode = ErrorCode;
 
 /// Why an update, a stage, a rollback or a restore was refused. The running bundle is
 /// untouched.

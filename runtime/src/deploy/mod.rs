@@ -3,7 +3,7 @@
 //!
 //! Input: bundle bytes ([`Deployer::update`], [`Deployer::stage`]) and events
 //! ([`Deployer::process`]); output: alerts through a callback, typed outcomes or coded refusals
-//! ([`UpdateError`]: the loader's E04xx–E06xx, or this module's E08xx, [`DeployCode`]), and a
+//! ([`UpdateError`]: the loader's E04xx–E06xx, or this module's E08xx, [`ErrorCode`]), and a
 //! [`DeployStatus`] snapshot of every counter. This module must not run unverified code, block
 //! evaluation on an update, or panic across its API.
 //!
@@ -66,7 +66,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use arc_swap::{ArcSwap, ArcSwapOption};
 
 pub use control::LOG_ENTRIES;
-pub use error::{DeployCode, UpdateError};
+pub use error::{ErrorCode, UpdateError};
 pub use policy::{combined_cost_fits, decide, PromotionPolicy, RuleCounts, ShadowReport};
 pub use restore::lift_quarantine_in;
 pub use state::{
@@ -369,7 +369,7 @@ impl Deployer {
         let now = self.now();
         let Some(bytes) = ctl.lkg_bytes.clone() else {
             let e = UpdateError::refused(
-                DeployCode::NoLastKnownGood,
+                ErrorCode::NoLastKnownGood,
                 "there is no last known good bundle to roll back to",
             );
             ctl.refuse(now, &e, None);
@@ -416,7 +416,7 @@ impl Deployer {
         // A candidate compared against the bundle being replaced means nothing any more.
         if let Some(c) = self.candidate.swap(None) {
             let e = UpdateError::refused(
-                DeployCode::Superseded,
+                ErrorCode::Superseded,
                 format!("candidate superseded by {}", describe(&bundle)),
             );
             ctl.updates.rejected += 1;

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use super::error::DeployCode;
+use super::error::ErrorCode;
 use crate::budget::Budget;
 use crate::ir::Program;
 use crate::verify::CostReport;
@@ -108,13 +108,13 @@ pub struct ShadowReport {
 }
 
 /// A decision: promote (`Ok`, with a reason) or reject (`Err`, with the code and reason).
-pub type Decision = Result<String, (DeployCode, String)>;
+pub type Decision = Result<String, (ErrorCode, String)>;
 
 /// Decides on a shadow run. See the module documentation.
 pub fn decide(policy: &PromotionPolicy, report: &ShadowReport) -> Decision {
     if report.candidate_errors > 0 {
         return Err((
-            DeployCode::CandidateErrors,
+            ErrorCode::CandidateErrors,
             format!(
                 "the candidate had {} evaluation errors or refused events in {} events",
                 report.candidate_errors, report.events
@@ -128,7 +128,7 @@ pub fn decide(policy: &PromotionPolicy, report: &ShadowReport) -> Decision {
         let active = report.active_alerts.get(rule).copied().unwrap_or(0);
         if over && n > active {
             return Err((
-                DeployCode::CandidateTooNoisy,
+                ErrorCode::CandidateTooNoisy,
                 format!(
                     "rule `{rule}` fired {n} times in {events} events (the active bundle's: \
                      {active}), above {} per 1000",
@@ -148,7 +148,7 @@ pub fn decide(policy: &PromotionPolicy, report: &ShadowReport) -> Decision {
     let cand_f = cand as f64;
     if cand_f > limit {
         return Err((
-            DeployCode::CandidateTooNoisy,
+            ErrorCode::CandidateTooNoisy,
             format!(
                 "the candidate raised {cand} alerts in {events} events, the active bundle {active}: \
                  above {} x {active} + {}",
@@ -217,7 +217,7 @@ mod tests {
     fn rule_above_the_rate_is_rejected_unless_the_active_was_as_noisy() {
         let p = PromotionPolicy::default();
         let noisy = decide(&p, &report(1000, &[("a", 51)], &[]));
-        assert_eq!(noisy.map_err(|e| e.0), Err(DeployCode::CandidateTooNoisy));
+        assert_eq!(noisy.map_err(|e| e.0), Err(ErrorCode::CandidateTooNoisy));
         let same = decide(&p, &report(1000, &[("a", 60)], &[("a", 60)]));
         assert!(same.is_ok(), "{same:?}");
         assert!(decide(&p, &report(1000, &[("a", 50)], &[("b", 30)])).is_ok());
@@ -231,7 +231,7 @@ mod tests {
         };
         assert!(decide(&p, &report(1000, &[("a", 30)], &[("a", 10)])).is_ok());
         let r = decide(&p, &report(1000, &[("a", 31)], &[("a", 10)]));
-        assert_eq!(r.map_err(|e| e.0), Err(DeployCode::CandidateTooNoisy));
+        assert_eq!(r.map_err(|e| e.0), Err(ErrorCode::CandidateTooNoisy));
     }
 
     #[test]
@@ -239,6 +239,6 @@ mod tests {
         let mut r = report(10, &[], &[]);
         r.candidate_errors = 1;
         let d = decide(&PromotionPolicy::default(), &r);
-        assert_eq!(d.map_err(|e| e.0), Err(DeployCode::CandidateErrors));
+        assert_eq!(d.map_err(|e| e.0), Err(ErrorCode::CandidateErrors));
     }
 }

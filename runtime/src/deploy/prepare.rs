@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::control::{describe, Control};
-use super::{Active, BundleRecord, DeployCode, Deployer, RuleCounts, UpdateError};
+use super::{Active, BundleRecord, Deployer, ErrorCode, RuleCounts, UpdateError};
 use crate::bundle::{load, Loaded};
 use crate::engine::{Engine, EngineOptions};
 use crate::hash::{program_hash, to_hex};
@@ -60,7 +60,7 @@ impl Deployer {
         let loaded = load(bytes, &self.host, &trust, &self.budget, load_time)
             .map_err(|e| Box::new((e.into(), None)))?;
         let record = record_of(&loaded);
-        let fail = |code: DeployCode, message: String| {
+        let fail = |code: ErrorCode, message: String| {
             Err(Box::new((
                 UpdateError::refused(code, message),
                 Some(record.clone()),
@@ -68,7 +68,7 @@ impl Deployer {
         };
         if ctl.quarantined(&record.sha256) && !keep {
             return fail(
-                DeployCode::Quarantined,
+                ErrorCode::Quarantined,
                 format!(
                     "bundle {} is quarantined after repeated crashes; lift it with \
                      `vigil agent --lift-quarantine {}`",
@@ -88,7 +88,7 @@ impl Deployer {
             let p = &ctl.persisted;
             if let Some(floor) = p.floor_version.filter(|f| v < *f) {
                 return fail(
-                    DeployCode::Downgrade,
+                    ErrorCode::Downgrade,
                     format!(
                         "content version {v} is below the signed minimum version {floor} of an \
                          accepted bundle"
@@ -101,7 +101,7 @@ impl Deployer {
             {
                 if v < high {
                     return fail(
-                        DeployCode::Downgrade,
+                        ErrorCode::Downgrade,
                         format!("content version {v} is below the highest accepted ({high})"),
                     );
                 }
@@ -111,7 +111,7 @@ impl Deployer {
                         .is_some_and(|h| *h != record.program_hash)
                 {
                     return fail(
-                        DeployCode::Replay,
+                        ErrorCode::Replay,
                         format!(
                             "content version {v} was accepted with other content; a new \
                              bundle needs a higher version"
@@ -128,7 +128,7 @@ impl Deployer {
         };
         let engine = match Engine::from_loaded(&loaded, options) {
             Ok(e) => e,
-            Err(e) => return fail(DeployCode::EngineBuild, e.to_string()),
+            Err(e) => return fail(ErrorCode::EngineBuild, e.to_string()),
         };
         Ok(Prepared::Ready(Box::new(self.make_active(
             ctl,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::control::{describe, sha_hex, Control};
 use super::prepare::{Prepared, Versions};
 use super::{
-    crashes_within, lock, BundleRecord, DeployCode, Deployer, PersistedState, QuarantineEntry,
+    crashes_within, lock, BundleRecord, Deployer, ErrorCode, PersistedState, QuarantineEntry,
     Restored, StateDir, UpdateError, UpdateOutcome, ACTIVE_FILE, LKG_FILE,
 };
 
@@ -85,7 +85,7 @@ impl Deployer {
                 now,
                 "quarantined",
                 Some(&record),
-                Some(DeployCode::Quarantined.code()),
+                Some(ErrorCode::Quarantined.code()),
                 format!(
                     "{crashes} unclean exits within {} s of running it",
                     self.options.crash_window_secs

@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::control::{describe, sha_hex, Control};
 use super::prepare::{Prepared, Refusal, Versions};
 use super::{
-    combined_cost_fits, decide, lock, state, Active, BundleRecord, DeployCode, Deployer,
+    combined_cost_fits, decide, lock, state, Active, BundleRecord, Deployer, ErrorCode,
     ReviewOutcome, RuleCounts, ShadowReport, StageOutcome, UpdateError, UpdateOutcome,
 };
 use crate::engine::{Engine, EngineOptions};
@@ -78,7 +78,7 @@ impl Deployer {
         let now = self.now();
         let Some(current) = self.active.load_full() else {
             return Err(UpdateError::refused(
-                DeployCode::NoActiveBundle,
+                ErrorCode::NoActiveBundle,
                 "no active bundle to stage a candidate beside",
             ));
         };
@@ -105,7 +105,7 @@ impl Deployer {
                     ..EngineOptions::default()
                 };
                 let engine = Engine::from_loaded(&shadow.loaded, options).map_err(|e| {
-                    let e = UpdateError::refused(DeployCode::EngineBuild, e.to_string());
+                    let e = UpdateError::refused(ErrorCode::EngineBuild, e.to_string());
                     ctl.refuse(now, &e, Some(&shadow.record));
                     e
                 })?;
@@ -122,7 +122,7 @@ impl Deployer {
                     now,
                     "swapped",
                     Some(&bundle),
-                    Some(DeployCode::OverBudget.code()),
+                    Some(ErrorCode::OverBudget.code()),
                     format!("replaces the active bundle without staging: {why}"),
                 );
                 match self.activate(ctl, Box::new(active), now, "activated") {
@@ -146,7 +146,7 @@ impl Deployer {
                 let superseded = old.map(|c| c.active.record.clone());
                 if let Some(s) = &superseded {
                     let e = UpdateError::refused(
-                        DeployCode::Superseded,
+                        ErrorCode::Superseded,
                         format!("candidate superseded by {}", describe(&bundle)),
                     );
                     ctl.updates.rejected += 1;
@@ -180,7 +180,7 @@ impl Deployer {
             if record.content_version <= staged.active.record.content_version {
                 return Err(Box::new((
                     UpdateError::refused(
-                        DeployCode::Downgrade,
+                        ErrorCode::Downgrade,
                         format!(
                             "content version {} is not above the staged candidate's ({})",
                             record.content_version, staged.active.record.content_version
@@ -243,7 +243,7 @@ impl Deployer {
             };
             Engine::from_loaded(&candidate.active.loaded, options)
                 .map(|engine| (engine, reason))
-                .map_err(|e| (DeployCode::EngineBuild, e.to_string()))
+                .map_err(|e| (ErrorCode::EngineBuild, e.to_string()))
         });
         match decision {
             Ok((engine, reason)) => {

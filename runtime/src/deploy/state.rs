@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{DeployCode, UpdateError};
+use super::error::{ErrorCode, UpdateError};
 
 /// The active bundle's bytes.
 pub const ACTIVE_FILE: &str = "active.vglb";
@@ -143,7 +143,7 @@ pub struct StateDir {
 
 fn io_error(what: &str, path: &Path, e: &std::io::Error) -> UpdateError {
     UpdateError::refused(
-        DeployCode::Io,
+        ErrorCode::Io,
         format!("cannot {what} `{}`: {e}", path.display()),
     )
 }
@@ -167,14 +167,14 @@ impl StateDir {
         let meta = fs::metadata(&path).map_err(|e| io_error("open", &path, &e))?;
         if !meta.is_dir() {
             return Err(UpdateError::refused(
-                DeployCode::Io,
+                ErrorCode::Io,
                 format!("state directory `{}` is not a directory", path.display()),
             ));
         }
         let mode = meta.mode() & 0o777;
         if mode & 0o022 != 0 {
             return Err(UpdateError::refused(
-                DeployCode::StateDirUnsafe,
+                ErrorCode::StateDirUnsafe,
                 format!(
                     "state directory `{}` is writable by group or others (mode {mode:04o}); \
                      make it 0700",
@@ -185,7 +185,7 @@ impl StateDir {
         let me = rustix::process::geteuid().as_raw();
         if meta.uid() != me {
             return Err(UpdateError::refused(
-                DeployCode::StateDirUnsafe,
+                ErrorCode::StateDirUnsafe,
                 format!(
                     "state directory `{}` is owned by user {}, not by this process's user {me}",
                     path.display(),
@@ -260,7 +260,7 @@ impl StateDir {
         state: &PersistedState,
     ) -> Result<(), UpdateError> {
         let mut text = serde_json::to_string_pretty(state).map_err(|e| {
-            UpdateError::refused(DeployCode::Io, format!("cannot encode the state: {e}"))
+            UpdateError::refused(ErrorCode::Io, format!("cannot encode the state: {e}"))
         })?;
         text.push('\n');
         let mut written: Vec<(PathBuf, PathBuf)> = Vec::new();
@@ -301,7 +301,7 @@ impl StateDir {
         };
         serde_json::from_slice(&bytes).map(Some).map_err(|e| {
             UpdateError::refused(
-                DeployCode::StateCorrupt,
+                ErrorCode::StateCorrupt,
                 format!("`{STATE_FILE}` does not parse ({e}); starting without it"),
             )
         })

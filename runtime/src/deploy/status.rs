@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::shadow::shadow_report;
 use super::{
-    lock, BundleRecord, DeployCode, DeployOptions, Deployer, QuarantineEntry, ShadowReport,
+    lock, BundleRecord, DeployOptions, Deployer, ErrorCode, QuarantineEntry, ShadowReport,
     UpdateError,
 };
 use crate::schema::Schema;
@@ -96,7 +96,7 @@ pub enum ReviewOutcome {
         /// It.
         bundle: BundleRecord,
         /// The E08xx code.
-        code: DeployCode,
+        code: ErrorCode,
         /// Why.
         reason: String,
     },
@@ -326,17 +326,17 @@ impl Deployer {
     /// Event accounting so far.
     pub fn event_counts(&self) -> EventCounts {
         let mut dropped = lock(&self.dropped_other).clone();
-        let mut add = |code: DeployCode, n: u64| {
+        let mut add = |code: ErrorCode, n: u64| {
             if n > 0 {
                 *dropped.entry(code.code()).or_insert(0) += n;
             }
         };
         add(
-            DeployCode::NoActiveBundle,
+            ErrorCode::NoActiveBundle,
             self.dropped_no_active.load(Ordering::Relaxed),
         );
         add(
-            DeployCode::EventRefused,
+            ErrorCode::EventRefused,
             self.dropped_refused.load(Ordering::Relaxed),
         );
         EventCounts {

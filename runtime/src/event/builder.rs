@@ -6,7 +6,7 @@ use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 
 use super::{Event, Kind, Pending, Source, StrRef, NONE};
-use crate::event::error::{DecodeCode, DecodeError};
+use crate::event::error::{DecodeError, ErrorCode};
 use crate::event::slot::{Slot, FLAG_PRESENT, FLAG_TRUNCATED};
 use crate::schema::{EventType, EventTypeId, FieldDef, FieldIndex, Schema};
 
@@ -134,7 +134,7 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
     ) -> Result<Self, DecodeError> {
         let unknown = || {
             DecodeError::new(
-                DecodeCode::DecodeUnknownEventType,
+                ErrorCode::DecodeUnknownEventType,
                 0,
                 format!(
                     "unknown event type {} in schema `{}`",
@@ -206,7 +206,7 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
     ) -> Result<(usize, &'s FieldDef), DecodeError> {
         let Some(ix) = f.resolve(self.event_type) else {
             return Err(DecodeError::new(
-                DecodeCode::DecodeUnknownField,
+                ErrorCode::DecodeUnknownField,
                 0,
                 format!(
                     "no field {} on event `{}`",
@@ -218,14 +218,14 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
         let i = usize::from(ix.0);
         let def = self.event_type.fields.get(i).ok_or_else(|| {
             DecodeError::new(
-                DecodeCode::DecodeUnknownField,
+                ErrorCode::DecodeUnknownField,
                 0,
                 format!("no field {}", f.describe()),
             )
         })?;
         if !want.contains(&Kind::of(def.ty)) {
             return Err(DecodeError::new(
-                DecodeCode::WrongType,
+                ErrorCode::WrongType,
                 0,
                 format!(
                     "field `{}` of event `{}` is `{}`, not {what}",

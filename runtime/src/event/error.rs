@@ -9,11 +9,7 @@
 
 use std::fmt;
 
-use vigil_codes::ErrorCode;
-
-/// The decoding codes (E07xx): the registry's one enum, under the name this module used to
-/// define. Kept while use sites move to [`ErrorCode`].
-pub type DecodeCode = ErrorCode;
+pub use vigil_codes::ErrorCode;
 
 /// A coded decoding error, with the 1-based line it was found on (0 when not from a line: the
 /// builder API, a mapping file without position).

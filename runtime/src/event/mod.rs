@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 pub(crate) use builder::TypeLayout;
 pub use builder::{EventBuilder, EventTypeKey, FieldKey};
-pub use error::{DecodeCode, DecodeError};
+pub use error::{DecodeError, ErrorCode};
 pub use slot::{Slot, FLAG_PRESENT, FLAG_TRUNCATED, SLOT_BYTES};
 
 use crate::schema::{EventTypeId, FieldIndex};

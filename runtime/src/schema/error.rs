@@ -2,11 +2,7 @@
 //! ([`ErrorCode`], stage `Schema`; 620 and up are binding). A released code is never reused or
 //! renumbered.
 
-use vigil_codes::ErrorCode;
-
-/// The schema-file codes (E0601–E0619): the registry's one enum, under the name this module
-/// used to define. Kept while use sites move to [`ErrorCode`].
-pub type SchemaCode = ErrorCode;
+pub use vigil_codes::ErrorCode;
 
 /// One error found while loading a schema file, located in it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

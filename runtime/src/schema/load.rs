@@ -8,7 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    EventType, FieldDef, Schema, SchemaCode, SchemaError, SchemaVersion, DEFAULT_MAX_EVENT_BYTES,
+    ErrorCode, EventType, FieldDef, Schema, SchemaError, SchemaVersion, DEFAULT_MAX_EVENT_BYTES,
     MAX_EVENT_BYTES_CAP, MAX_ITEMS_CAP, MAX_LEN_CAP_BYTES,
 };
 use crate::types::{Scalar, Ty};
@@ -56,7 +56,7 @@ struct Locator<'a> {
 }
 
 impl Locator<'_> {
-    fn error(&mut self, code: SchemaCode, span: Range<usize>, message: String) {
+    fn error(&mut self, code: ErrorCode, span: Range<usize>, message: String) {
         let (line, column) = line_column(self.text, span.start);
         self.errors.push(SchemaError {
             code,
@@ -127,9 +127,9 @@ pub(super) fn load(file: &str, text: &str) -> Result<Schema, Vec<SchemaError>> {
                     .trim_start()
                     .starts_with("[events.")
             {
-                SchemaCode::DuplicateEvent
+                ErrorCode::DuplicateEvent
             } else {
-                SchemaCode::SchemaSyntax
+                ErrorCode::SchemaSyntax
             };
             loc.error(code, span, message);
             return Err(loc.errors);
@@ -138,14 +138,14 @@ pub(super) fn load(file: &str, text: &str) -> Result<Schema, Vec<SchemaError>> {
 
     if !is_snake_case(raw.name.get_ref()) {
         loc.error(
-            SchemaCode::NotSnakeCase,
+            ErrorCode::NotSnakeCase,
             raw.name.span(),
             format!("schema name `{}` is not snake_case", raw.name.get_ref()),
         );
     }
     let version = parse_version(raw.version.get_ref()).unwrap_or_else(|| {
         loc.error(
-            SchemaCode::BadVersion,
+            ErrorCode::BadVersion,
             raw.version.span(),
             format!(
                 "schema version `{}` is not `MAJOR.MINOR` (for example `1.0`)",
@@ -161,7 +161,7 @@ pub(super) fn load(file: &str, text: &str) -> Result<Schema, Vec<SchemaError>> {
     raw_events.sort_by_key(|(name, _)| name.span().start);
     if raw_events.len() > usize::from(u16::MAX) + 1 {
         loc.error(
-            SchemaCode::TooManyItems,
+            ErrorCode::TooManyItems,
             0..0,
             format!("{} event types; at most 65536", raw_events.len()),
         );
@@ -172,7 +172,7 @@ pub(super) fn load(file: &str, text: &str) -> Result<Schema, Vec<SchemaError>> {
             &mut loc,
             v,
             MAX_EVENT_BYTES_CAP,
-            SchemaCode::MaxLenOutOfRange,
+            ErrorCode::MaxLenOutOfRange,
             "max_event_bytes",
             "(the schema's default)",
         )
@@ -188,7 +188,7 @@ pub(super) fn load(file: &str, text: &str) -> Result<Schema, Vec<SchemaError>> {
                 &mut loc,
                 v,
                 MAX_EVENT_BYTES_CAP,
-                SchemaCode::MaxLenOutOfRange,
+                ErrorCode::MaxLenOutOfRange,
                 "max_event_bytes",
                 &format!("(event type `{}`)", name.get_ref()),
             )
@@ -197,14 +197,14 @@ pub(super) fn load(file: &str, text: &str) -> Result<Schema, Vec<SchemaError>> {
         };
         if !is_snake_case(name.get_ref()) {
             loc.error(
-                SchemaCode::NotSnakeCase,
+                ErrorCode::NotSnakeCase,
                 name.span(),
                 format!("event type name `{}` is not snake_case", name.get_ref()),
             );
         }
         if event.fields.len() > usize::from(u16::MAX) + 1 {
             loc.error(
-                SchemaCode::TooManyItems,
+                ErrorCode::TooManyItems,
                 name.span(),
                 format!(
                     "event type `{}` has {} fields; at most 65536",
@@ -221,14 +221,14 @@ pub(super) fn load(file: &str, text: &str) -> Result<Schema, Vec<SchemaError>> {
             let field_name = field.name.get_ref();
             if !is_snake_case(field_name) {
                 loc.error(
-                    SchemaCode::NotSnakeCase,
+                    ErrorCode::NotSnakeCase,
                     field.name.span(),
                     format!("field name `{field_name}` is not snake_case"),
                 );
             }
             if !seen.insert(field_name.clone()) {
                 loc.error(
-                    SchemaCode::DuplicateField,
+                    ErrorCode::DuplicateField,
                     field.name.span(),
                     format!(
                         "field `{field_name}` is defined twice in event type `{}`",
@@ -245,7 +245,7 @@ pub(super) fn load(file: &str, text: &str) -> Result<Schema, Vec<SchemaError>> {
         for (required, ty) in [("time", Ty::INT), ("host", Ty::STR)] {
             match fields.iter().find(|f| f.name == required) {
                 Some(f) if f.ty != ty => loc.error(
-                    SchemaCode::RequiredField,
+                    ErrorCode::RequiredField,
                     name.span(),
                     format!(
                         "field `{required}` of event type `{}` has type `{}`; it must be `{ty}`",
@@ -256,7 +256,7 @@ pub(super) fn load(file: &str, text: &str) -> Result<Schema, Vec<SchemaError>> {
                 Some(_) => {}
                 // A field that failed its own checks is reported there, not again here.
                 None if !seen.contains(required) => loc.error(
-                    SchemaCode::RequiredField,
+                    ErrorCode::RequiredField,
                     event_span.start..event_span.start,
                     format!(
                         "event type `{}` has no field `{required}` (every event type needs \
@@ -306,7 +306,7 @@ fn check_field(
     let name = field.name.get_ref();
     let Some(ty) = Ty::parse(field.ty.get_ref()) else {
         loc.error(
-            SchemaCode::SchemaUnknownType,
+            ErrorCode::SchemaUnknownType,
             field.ty.span(),
             format!(
                 "unknown type `{}` for field `{name}` of `{event}`; expected one of `bool`, \
@@ -321,7 +321,7 @@ fn check_field(
     let max_len = match (&field.max_len, holds_strings) {
         (None, true) => {
             loc.error(
-                SchemaCode::MissingMaxLen,
+                ErrorCode::MissingMaxLen,
                 span.clone(),
                 format!("string field `{name}` of `{event}` has no `max_len`"),
             );
@@ -331,7 +331,7 @@ fn check_field(
         (None, false) => 0,
         (Some(len), false) => {
             loc.error(
-                SchemaCode::BoundOnWrongType,
+                ErrorCode::BoundOnWrongType,
                 len.span(),
                 format!("`max_len` on field `{name}` of type `{ty}`, which holds no strings"),
             );
@@ -342,7 +342,7 @@ fn check_field(
             loc,
             len,
             MAX_LEN_CAP_BYTES,
-            SchemaCode::MaxLenOutOfRange,
+            ErrorCode::MaxLenOutOfRange,
             "max_len",
             name,
         )
@@ -354,7 +354,7 @@ fn check_field(
     let max_items = match (&field.max_items, ty.is_list()) {
         (None, true) => {
             loc.error(
-                SchemaCode::MissingMaxItems,
+                ErrorCode::MissingMaxItems,
                 span,
                 format!("list field `{name}` of `{event}` has no `max_items`"),
             );
@@ -364,7 +364,7 @@ fn check_field(
         (None, false) => 0,
         (Some(items), false) => {
             loc.error(
-                SchemaCode::BoundOnWrongType,
+                ErrorCode::BoundOnWrongType,
                 items.span(),
                 format!("`max_items` on field `{name}` of type `{ty}`, which is not a list"),
             );
@@ -375,7 +375,7 @@ fn check_field(
             loc,
             items,
             MAX_ITEMS_CAP,
-            SchemaCode::MaxItemsOutOfRange,
+            ErrorCode::MaxItemsOutOfRange,
             "max_items",
             name,
         )
@@ -390,7 +390,7 @@ fn check_field(
         (None, false) => 0,
         (Some(total), false) => {
             loc.error(
-                SchemaCode::BoundOnWrongType,
+                ErrorCode::BoundOnWrongType,
                 total.span(),
                 format!(
                     "`max_total_len` on field `{name}` of type `{ty}`, which is not a list of \
@@ -404,7 +404,7 @@ fn check_field(
             loc,
             total,
             MAX_EVENT_BYTES_CAP,
-            SchemaCode::MaxLenOutOfRange,
+            ErrorCode::MaxLenOutOfRange,
             "max_total_len",
             name,
         )
@@ -427,7 +427,7 @@ fn bounded(
     loc: &mut Locator<'_>,
     value: &Spanned<i64>,
     cap: u32,
-    code: SchemaCode,
+    code: ErrorCode,
     key: &str,
     field: &str,
 ) -> Option<u32> {

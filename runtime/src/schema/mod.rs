@@ -18,7 +18,7 @@ use crate::types::Ty;
 mod error;
 mod load;
 
-pub use error::{SchemaCode, SchemaError};
+pub use error::{ErrorCode, SchemaError};
 
 /// The largest `max_len` a schema may declare: 16 MiB.
 pub const MAX_LEN_CAP_BYTES: u32 = 16 * 1024 * 1024;
@@ -114,7 +114,7 @@ impl Schema {
                 .into_iter()
                 .min_by_key(|e| (e.line, e.column))
                 .unwrap_or_else(|| SchemaError {
-                    code: SchemaCode::SchemaSyntax,
+                    code: ErrorCode::SchemaSyntax,
                     message: "schema refused".to_owned(),
                     file: file_name.to_owned(),
                     line: 1,

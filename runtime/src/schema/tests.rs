@@ -271,7 +271,7 @@ fn minimal_schema_loads_in_file_order() {
 #[test]
 fn toml_syntax_error_is_located() {
     let e = error_of("name = \"t\"\nversion = \"1.0\"\n[events.e\n");
-    assert_eq!(e.code, SchemaCode::SchemaSyntax);
+    assert_eq!(e.code, ErrorCode::SchemaSyntax);
     assert_eq!((e.file.as_str(), e.line), ("test.toml", 3));
     assert!(e.to_string().starts_with("error[E0601]: "), "{e}");
     assert!(e.to_string().contains("test.toml:3:"), "{e}");
@@ -282,20 +282,20 @@ fn unknown_key_is_a_structure_error() {
     let e = error_of(&with_fields(
         "  { name = \"x\", type = \"string\", max_length = 5 },\n",
     ));
-    assert_eq!(e.code, SchemaCode::SchemaSyntax);
+    assert_eq!(e.code, ErrorCode::SchemaSyntax);
     assert!(e.message.contains("max_length"), "{}", e.message);
     assert_eq!(e.line, 7);
 }
 
 #[test]
 fn missing_events_is_a_structure_error() {
-    assert_eq!(error_of(HEAD).code, SchemaCode::SchemaSyntax);
+    assert_eq!(error_of(HEAD).code, ErrorCode::SchemaSyntax);
 }
 
 #[test]
 fn unknown_type_names_the_type() {
     let e = error_of(&with_fields("  { name = \"x\", type = \"str\" },\n"));
-    assert_eq!(e.code, SchemaCode::SchemaUnknownType);
+    assert_eq!(e.code, ErrorCode::SchemaUnknownType);
     assert!(e.message.contains("`str`"), "{}", e.message);
     assert_eq!((e.line, e.column), (7, 24));
 }
@@ -303,24 +303,24 @@ fn unknown_type_names_the_type() {
 #[test]
 fn string_field_without_max_len() {
     let e = error_of(&with_fields("  { name = \"x\", type = \"string\" },\n"));
-    assert_eq!(e.code, SchemaCode::MissingMaxLen);
+    assert_eq!(e.code, ErrorCode::MissingMaxLen);
     assert_eq!((e.line, e.column), (7, 3));
     let e = error_of(&with_fields(
         "  { name = \"x\", type = \"[string]\", max_items = 3 },\n",
     ));
-    assert_eq!(e.code, SchemaCode::MissingMaxLen);
+    assert_eq!(e.code, ErrorCode::MissingMaxLen);
 }
 
 #[test]
 fn list_field_without_max_items() {
     let e = error_of(&with_fields("  { name = \"x\", type = \"[int]\" },\n"));
-    assert_eq!(e.code, SchemaCode::MissingMaxItems);
+    assert_eq!(e.code, ErrorCode::MissingMaxItems);
 }
 
 #[test]
 fn duplicate_field_is_refused() {
     let e = error_of(&with_fields("  { name = \"time\", type = \"int\" },\n"));
-    assert_eq!(e.code, SchemaCode::DuplicateField);
+    assert_eq!(e.code, ErrorCode::DuplicateField);
     assert_eq!(e.line, 7);
 }
 
@@ -328,7 +328,7 @@ fn duplicate_field_is_refused() {
 fn duplicate_event_is_refused() {
     let text = format!("{}[events.e]\nfields = []\n", with_fields(""));
     let e = error_of(&text);
-    assert_eq!(e.code, SchemaCode::DuplicateEvent);
+    assert_eq!(e.code, ErrorCode::DuplicateEvent);
     assert_eq!(e.line, 8);
 }
 
@@ -337,12 +337,12 @@ fn names_must_be_snake_case() {
     let e = error_of(&with_fields(
         "  { name = \"CommandLine\", type = \"string\", max_len = 5 },\n",
     ));
-    assert_eq!(e.code, SchemaCode::NotSnakeCase);
+    assert_eq!(e.code, ErrorCode::NotSnakeCase);
     assert!(e.message.contains("`CommandLine`"));
     let text = with_fields("").replace("[events.e]", "[events.ProcessStart]");
-    assert_eq!(error_of(&text).code, SchemaCode::NotSnakeCase);
+    assert_eq!(error_of(&text).code, ErrorCode::NotSnakeCase);
     let text = with_fields("").replace("name = \"t\"", "name = \"end-point\"");
-    assert_eq!(error_of(&text).code, SchemaCode::NotSnakeCase);
+    assert_eq!(error_of(&text).code, ErrorCode::NotSnakeCase);
     for good in ["a", "pid", "dest_ip", "sha256", "a1_b2"] {
         assert!(load::is_snake_case(good), "{good}");
     }
@@ -355,14 +355,14 @@ fn names_must_be_snake_case() {
 fn time_and_host_are_required() {
     let text = format!("{HEAD}[events.e]\nfields = [{{ name = \"time\", type = \"int\" }}]\n");
     let e = error_of(&text);
-    assert_eq!(e.code, SchemaCode::RequiredField);
+    assert_eq!(e.code, ErrorCode::RequiredField);
     assert!(e.message.contains("`host`"), "{}", e.message);
     let text = format!(
         "{HEAD}[events.e]\nfields = [{{ name = \"time\", type = \"string\", max_len = 3 }}, \
          {{ name = \"host\", type = \"string\", max_len = 3 }}]\n"
     );
     let e = error_of(&text);
-    assert_eq!(e.code, SchemaCode::RequiredField);
+    assert_eq!(e.code, ErrorCode::RequiredField);
     assert!(e.message.contains("must be `int`"), "{}", e.message);
 }
 
@@ -380,7 +380,7 @@ fn bad_versions_are_refused() {
     ] {
         let text = with_fields("").replace("\"1.0\"", &format!("\"{bad}\""));
         let e = error_of(&text);
-        assert_eq!(e.code, SchemaCode::BadVersion, "{bad}");
+        assert_eq!(e.code, ErrorCode::BadVersion, "{bad}");
         assert_eq!((e.line, e.column), (2, 11));
     }
     let text = with_fields("").replace("\"1.0\"", "\"2.13\"");
@@ -400,14 +400,14 @@ fn bounds_must_be_in_range() {
         let e = error_of(&with_fields(&format!(
             "  {{ name = \"x\", type = \"string\", max_len = {len} }},\n"
         )));
-        assert_eq!(e.code, SchemaCode::MaxLenOutOfRange, "{len}");
+        assert_eq!(e.code, ErrorCode::MaxLenOutOfRange, "{len}");
     }
     let ok = with_fields("  { name = \"x\", type = \"string\", max_len = 16777216 },\n");
     assert!(Schema::from_toml("t", &ok).is_ok());
     let e = error_of(&with_fields(
         "  { name = \"x\", type = \"[int]\", max_items = 0 },\n",
     ));
-    assert_eq!(e.code, SchemaCode::MaxItemsOutOfRange);
+    assert_eq!(e.code, ErrorCode::MaxItemsOutOfRange);
 }
 
 #[test]
@@ -415,11 +415,11 @@ fn bounds_on_the_wrong_type_are_refused() {
     let e = error_of(&with_fields(
         "  { name = \"x\", type = \"int\", max_len = 4 },\n",
     ));
-    assert_eq!(e.code, SchemaCode::BoundOnWrongType);
+    assert_eq!(e.code, ErrorCode::BoundOnWrongType);
     let e = error_of(&with_fields(
         "  { name = \"x\", type = \"string\", max_len = 4, max_items = 2 },\n",
     ));
-    assert_eq!(e.code, SchemaCode::BoundOnWrongType);
+    assert_eq!(e.code, ErrorCode::BoundOnWrongType);
 }
 
 #[test]
@@ -430,7 +430,7 @@ fn every_error_is_reported_in_file_order() {
     let codes: Vec<_> = errors.iter().map(|e| e.code).collect();
     assert_eq!(
         codes,
-        [SchemaCode::NotSnakeCase, SchemaCode::SchemaUnknownType]
+        [ErrorCode::NotSnakeCase, ErrorCode::SchemaUnknownType]
     );
 }
 
@@ -440,7 +440,7 @@ fn columns_count_characters() {
     let errors = Schema::from_toml_all("t", &text).expect_err("errors");
     let unknown = errors
         .iter()
-        .find(|e| e.code == SchemaCode::SchemaUnknownType)
+        .find(|e| e.code == ErrorCode::SchemaUnknownType)
         .expect("unknown type");
     assert_eq!((unknown.line, unknown.column), (7, 24));
 }
@@ -460,7 +460,7 @@ fn hostile_input_never_panics() {
     }
     // Deep nesting is refused by the TOML parser's own depth limit, not by the stack.
     let deep = format!("name = {}{}", "[".repeat(100_000), "]".repeat(100_000));
-    assert_eq!(error_of(&deep).code, SchemaCode::SchemaSyntax);
+    assert_eq!(error_of(&deep).code, ErrorCode::SchemaSyntax);
     let deep = format!("name = {}", "{ a = ".repeat(100_000));
-    assert_eq!(error_of(&deep).code, SchemaCode::SchemaSyntax);
+    assert_eq!(error_of(&deep).code, ErrorCode::SchemaSyntax);
 }

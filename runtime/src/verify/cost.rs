@@ -62,7 +62,7 @@ use super::{state, Cx, VerifyError};
 use crate::bind::for_each_field_ref;
 use crate::budget::Budget;
 use crate::builtins::{self, BuiltinId, RetLen};
-use crate::error::Code;
+use crate::error::ErrorCode;
 use crate::ir::{
     CallId, Expr, ExprId, ExprKind, FieldRef, ListId, RegexId, Rule, RuleId, RuleKind, StrTest,
     TemplatePart,
@@ -1168,10 +1168,10 @@ fn show(b: &LinearBound) -> String {
 }
 
 /// Checks a host-bounds report against the budget. A failure that the bundle's own assumed
-/// bounds would pass is reported as [`Code::HostBoundsBreakProof`], naming the fields the host
+/// bounds would pass is reported as [`ErrorCode::HostBoundsBreakProof`], naming the fields the host
 /// bounds more loosely. A rule over budget is reported at the node that dominates its cost
 /// (with its share), and at a regex that only a PikeVM runs when that regex alone is over the
-/// slope budget ([`Code::RegexCostOverBudget`]).
+/// slope budget ([`ErrorCode::RegexCostOverBudget`]).
 pub(crate) fn check_budget(
     cx: &Cx<'_>,
     regexes: &[Matcher],
@@ -1254,7 +1254,7 @@ fn rule_cost_error(
     });
     if passes && !loose.is_empty() {
         cx.err(
-            Code::HostBoundsBreakProof,
+            ErrorCode::HostBoundsBreakProof,
             rc.rule,
             None,
             format!(
@@ -1273,7 +1273,7 @@ fn rule_cost_error(
             format!("; this part is {pct}% of it")
         });
         cx.err(
-            Code::RuleCostOverBudget,
+            ErrorCode::RuleCostOverBudget,
             rc.rule,
             dominant.map(|(e, _)| e),
             format!(
@@ -1308,7 +1308,7 @@ fn regex_cost_error(
         )
     });
     cx.err(
-        Code::RegexCostOverBudget,
+        ErrorCode::RegexCostOverBudget,
         rc.rule,
         Some(node),
         format!(
@@ -1332,7 +1332,7 @@ fn rule_state_error(cx: &Cx<'_>, assumed: &CostReport, rc: &RuleCost, rule: &Rul
     let loose = loose_fields(cx, rc.rule, rule);
     if passes && !loose.is_empty() {
         cx.err(
-            Code::HostBoundsBreakProof,
+            ErrorCode::HostBoundsBreakProof,
             rc.rule,
             None,
             format!(
@@ -1345,7 +1345,7 @@ fn rule_state_error(cx: &Cx<'_>, assumed: &CostReport, rc: &RuleCost, rule: &Rul
         )
     } else {
         cx.err(
-            Code::RuleStateOverBudget,
+            ErrorCode::RuleStateOverBudget,
             rc.rule,
             None,
             format!(
@@ -1425,14 +1425,14 @@ fn event_cost_error(
     });
     let (code, message) = if passes && !loose.is_empty() {
         (
-            Code::HostBoundsBreakProof,
+            ErrorCode::HostBoundsBreakProof,
             format!(
                 "host bounds {}, and the cost proof fails under them: {message}",
                 loose.join("; ")
             ),
         )
     } else {
-        (Code::EventCostOverBudget, message)
+        (ErrorCode::EventCostOverBudget, message)
     };
     match at_rule {
         Some(rid) => cx.err(code, rid, at_node, message),
@@ -1460,14 +1460,14 @@ fn bundle_state_error(cx: &Cx<'_>, report: &CostReport, assumed: &CostReport) ->
     );
     if passes && !loose.is_empty() {
         Cx::global(
-            Code::HostBoundsBreakProof,
+            ErrorCode::HostBoundsBreakProof,
             format!(
                 "host bounds {}, and the state proof fails under them: {message}",
                 loose.join("; ")
             ),
         )
     } else {
-        Cx::global(Code::BundleStateOverBudget, message)
+        Cx::global(ErrorCode::BundleStateOverBudget, message)
     }
 }
 

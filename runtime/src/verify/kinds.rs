@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use super::{Cx, VerifyError};
-use crate::error::Code;
+use crate::error::ErrorCode;
 use crate::ir::{Counting, FieldRef, Rule, RuleId, RuleKind, StateDecl};
 use crate::types::Ty;
 
@@ -22,7 +22,7 @@ pub(super) fn check_program(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) {
         if !seen.insert(rule.id.as_str()) {
             let id = RuleId(u32::try_from(i).unwrap_or(u32::MAX));
             errors.push(cx.err(
-                Code::VerifyDuplicateRuleId,
+                ErrorCode::VerifyDuplicateRuleId,
                 id,
                 None,
                 format!("rule id `{}` is used by an earlier rule too", rule.id),
@@ -34,18 +34,18 @@ pub(super) fn check_program(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) {
 /// The shape of one rule.
 pub(super) fn check_rule(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<VerifyError>) {
     let limits = &cx.budget.limits;
-    let mut err = |code: Code, message: String| errors.push(cx.err(code, id, None, message));
+    let mut err = |code: ErrorCode, message: String| errors.push(cx.err(code, id, None, message));
     match &rule.kind {
         RuleKind::Single { events, .. } => {
             if events.is_empty() {
-                err(Code::NoEvents, "runs on no event type".to_string());
+                err(ErrorCode::NoEvents, "runs on no event type".to_string());
             }
         }
         RuleKind::Sequence(seq) => {
             let n = seq.steps.len();
             if !(MIN_STEPS..=MAX_STEPS).contains(&n) {
                 err(
-                    Code::SequenceSteps,
+                    ErrorCode::SequenceSteps,
                     format!("the sequence has {n} step(s), it needs {MIN_STEPS} to {MAX_STEPS}"),
                 );
             }
@@ -55,21 +55,21 @@ pub(super) fn check_rule(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<
                 let step = usize::from(cap.step);
                 let Some(step_def) = seq.steps.get(step) else {
                     err(
-                        Code::BadCapture,
+                        ErrorCode::BadCapture,
                         format!("capture {c} is of step {step}, the sequence has {n} step(s)"),
                     );
                     continue;
                 };
                 match cx.program.fields.get(cap.field.0 as usize) {
                     None => err(
-                        Code::FieldOutOfRange,
+                        ErrorCode::FieldOutOfRange,
                         format!(
                             "capture {c} reads field #{}, which is out of range",
                             cap.field.0
                         ),
                     ),
                     Some(req) if req.event != step_def.event => err(
-                        Code::BadCapture,
+                        ErrorCode::BadCapture,
                         format!(
                             "capture {c} reads `{}.{}` from step `{}`, which matches `{}`",
                             req.event, req.field, step_def.name, step_def.event
@@ -87,10 +87,13 @@ pub(super) fn check_rule(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<
         }
         RuleKind::Threshold(t) => {
             if t.events.is_empty() {
-                err(Code::NoEvents, "runs on no event type".to_string());
+                err(ErrorCode::NoEvents, "runs on no event type".to_string());
             }
             if t.count == 0 {
-                err(Code::BadThreshold, "the threshold count is 0".to_string());
+                err(
+                    ErrorCode::BadThreshold,
+                    "the threshold count is 0".to_string(),
+                );
             }
             window(t.within_ns, limits.max_window_ns, &mut err);
             state(&t.state, limits.max_capture_len, &mut err);
@@ -104,7 +107,7 @@ pub(super) fn check_rule(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<
                 self::keys(cx, &keys, &mut err);
             } else {
                 err(
-                    Code::BadThreshold,
+                    ErrorCode::BadThreshold,
                     format!(
                         "the threshold has {} key list(s) for {} event type(s)",
                         t.key.len(),
@@ -115,14 +118,14 @@ pub(super) fn check_rule(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<
             if let Counting::Distinct(f) = t.counting {
                 match cx.program.fields.get(f.0 as usize) {
                     None => err(
-                        Code::FieldOutOfRange,
+                        ErrorCode::FieldOutOfRange,
                         format!(
                             "counts distinct values of field #{}, which is out of range",
                             f.0
                         ),
                     ),
                     Some(req) if !t.events.contains(&req.event) => err(
-                        Code::FieldOfOtherEvent,
+                        ErrorCode::FieldOfOtherEvent,
                         format!(
                             "counts distinct values of `{}.{}`, but runs on {}",
                             req.event,
@@ -131,7 +134,7 @@ pub(super) fn check_rule(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<
                         ),
                     ),
                     Some(req) if req.ty.is_list() => err(
-                        Code::IllTyped,
+                        ErrorCode::IllTyped,
                         format!(
                             "counts distinct values of `{}.{}`, a list",
                             req.event, req.field
@@ -144,19 +147,19 @@ pub(super) fn check_rule(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<
     }
 }
 
-fn window(within_ns: u64, max: u64, err: &mut impl FnMut(Code, String)) {
+fn window(within_ns: u64, max: u64, err: &mut impl FnMut(ErrorCode, String)) {
     if within_ns == 0 || within_ns > max {
         err(
-            Code::BadWindow,
+            ErrorCode::BadWindow,
             format!("the window is {within_ns} ns, it must be 1 to {max} ns"),
         );
     }
 }
 
-fn state(decl: &StateDecl, max_capture_len: u32, err: &mut impl FnMut(Code, String)) {
+fn state(decl: &StateDecl, max_capture_len: u32, err: &mut impl FnMut(ErrorCode, String)) {
     if decl.capacity == 0 || decl.per_key == 0 {
         err(
-            Code::BadStateDecl,
+            ErrorCode::BadStateDecl,
             format!(
                 "the state keeps {} key(s) and {} entr(ies) per key, both must be at least 1",
                 decl.capacity, decl.per_key
@@ -165,7 +168,7 @@ fn state(decl: &StateDecl, max_capture_len: u32, err: &mut impl FnMut(Code, Stri
     }
     if decl.capture_len > max_capture_len {
         err(
-            Code::BadStateDecl,
+            ErrorCode::BadStateDecl,
             format!(
                 "captures keep {} bytes, the limit is {max_capture_len}",
                 decl.capture_len
@@ -176,7 +179,7 @@ fn state(decl: &StateDecl, max_capture_len: u32, err: &mut impl FnMut(Code, Stri
 
 /// Each key list's fields are of its event type and scalar; all lists have one length and
 /// one type per position.
-fn keys(cx: &Cx<'_>, keys: &[(&str, &[FieldRef])], err: &mut impl FnMut(Code, String)) {
+fn keys(cx: &Cx<'_>, keys: &[(&str, &[FieldRef])], err: &mut impl FnMut(ErrorCode, String)) {
     let mut first: Option<Vec<Ty>> = None;
     for (event, key) in keys {
         let mut types = Vec::with_capacity(key.len());
@@ -184,21 +187,21 @@ fn keys(cx: &Cx<'_>, keys: &[(&str, &[FieldRef])], err: &mut impl FnMut(Code, St
             match cx.program.fields.get(f.0 as usize) {
                 None => {
                     err(
-                        Code::FieldOutOfRange,
+                        ErrorCode::FieldOutOfRange,
                         format!("key field #{} is out of range", f.0),
                     );
                     return;
                 }
                 Some(req) if req.event != *event => {
                     err(
-                        Code::FieldOfOtherEvent,
+                        ErrorCode::FieldOfOtherEvent,
                         format!("the key for `{event}` reads `{}.{}`", req.event, req.field),
                     );
                     return;
                 }
                 Some(req) if req.ty.is_list() => {
                     err(
-                        Code::KeyMismatch,
+                        ErrorCode::KeyMismatch,
                         format!("key field `{}.{}` is a list", req.event, req.field),
                     );
                     return;
@@ -216,7 +219,7 @@ fn keys(cx: &Cx<'_>, keys: &[(&str, &[FieldRef])], err: &mut impl FnMut(Code, St
                         .join(", ")
                 };
                 err(
-                    Code::KeyMismatch,
+                    ErrorCode::KeyMismatch,
                     format!(
                         "the key for `{event}` is ({}), an earlier one is ({})",
                         show(&types),

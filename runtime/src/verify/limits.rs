@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use super::{Cx, VerifyError};
-use crate::error::Code;
+use crate::error::ErrorCode;
 use crate::ir::{Const, ExprId, ExprKind, MetaValue, RuleId, RuleKind, TemplatePart};
 use crate::types::Scalar;
 
@@ -13,7 +13,7 @@ use crate::types::Scalar;
 pub(super) fn check(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) {
     let p = cx.program;
     let l = &cx.budget.limits;
-    let count = |what: &str, n: usize, max: u64, code: Code, errors: &mut Vec<VerifyError>| {
+    let count = |what: &str, n: usize, max: u64, code: ErrorCode, errors: &mut Vec<VerifyError>| {
         if n as u64 > max {
             errors.push(Cx::global(
                 code,
@@ -25,42 +25,42 @@ pub(super) fn check(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) {
         "rules",
         p.rules.len(),
         u64::from(l.max_rules),
-        Code::TooManyRules,
+        ErrorCode::TooManyRules,
         errors,
     );
     count(
         "field requirements",
         p.fields.len(),
         u64::from(l.max_fields),
-        Code::TooManyConstants,
+        ErrorCode::TooManyConstants,
         errors,
     );
     count(
         "builtins",
         p.builtins.len(),
         u64::from(l.max_builtins),
-        Code::TooManyConstants,
+        ErrorCode::TooManyConstants,
         errors,
     );
     count(
         "strings",
         p.strings.len(),
         u64::from(l.max_strings),
-        Code::TooManyConstants,
+        ErrorCode::TooManyConstants,
         errors,
     );
     count(
         "constant lists",
         p.lists.len(),
         u64::from(l.max_lists),
-        Code::TooManyConstants,
+        ErrorCode::TooManyConstants,
         errors,
     );
     count(
         "regular expressions",
         p.regexes.len(),
         u64::from(l.max_regexes),
-        Code::TooManyRegexes,
+        ErrorCode::TooManyRegexes,
         errors,
     );
 
@@ -71,7 +71,7 @@ pub(super) fn check(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) {
         .fold(0, u64::saturating_add);
     if items > l.max_total_list_items {
         errors.push(Cx::global(
-            Code::TooManyConstants,
+            ErrorCode::TooManyConstants,
             format!(
                 "the program's constant lists hold {items} items, the limit is {}",
                 l.max_total_list_items
@@ -91,7 +91,7 @@ pub(super) fn check(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) {
     }
     if nodes > l.max_nodes_total {
         errors.push(Cx::global(
-            Code::TooManyNodes,
+            ErrorCode::TooManyNodes,
             format!(
                 "the program has {nodes} expression nodes and operands, the limit is {}",
                 l.max_nodes_total
@@ -102,7 +102,7 @@ pub(super) fn check(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) {
     let bytes = literal_bytes(cx);
     if bytes > l.max_literal_bytes {
         errors.push(Cx::global(
-            Code::TooManyLiteralBytes,
+            ErrorCode::TooManyLiteralBytes,
             format!(
                 "the program holds {bytes} bytes of literals, the limit is {}",
                 l.max_literal_bytes
@@ -177,12 +177,12 @@ pub(super) fn check_constants(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) {
     let p = cx.program;
     let l = &cx.budget.limits;
     let max = l.max_const_bytes as usize;
-    let mut faults: Vec<(Pool, Code, String)> = Vec::new();
+    let mut faults: Vec<(Pool, ErrorCode, String)> = Vec::new();
     for (i, s) in p.strings.iter().enumerate() {
         if s.len() > max {
             faults.push((
                 Pool::Str(i),
-                Code::ConstantTooLarge,
+                ErrorCode::ConstantTooLarge,
                 format!(
                     "string constant #{i} is {} bytes long, the limit is {max}",
                     s.len()
@@ -194,7 +194,7 @@ pub(super) fn check_constants(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) {
         if s.len() > max {
             faults.push((
                 Pool::Regex(i),
-                Code::ConstantTooLarge,
+                ErrorCode::ConstantTooLarge,
                 format!("regex #{i} is {} bytes long, the limit is {max}", s.len()),
             ));
         }
@@ -203,7 +203,7 @@ pub(super) fn check_constants(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) {
         if list.items.len() > l.max_list_items as usize {
             faults.push((
                 Pool::List(i),
-                Code::ConstantTooLarge,
+                ErrorCode::ConstantTooLarge,
                 format!(
                     "constant list #{i} has {} items, the limit is {}",
                     list.items.len(),
@@ -217,7 +217,7 @@ pub(super) fn check_constants(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) {
                 (Scalar::Bool, Const::Bool(_)) | (Scalar::Int, Const::Int(_)) => None,
                 (Scalar::Str, Const::Str(s)) => (s.len() > max).then(|| {
                     (
-                        Code::ConstantTooLarge,
+                        ErrorCode::ConstantTooLarge,
                         format!("is {} bytes long, the limit is {max}", s.len()),
                     )
                 }),
@@ -231,13 +231,13 @@ pub(super) fn check_constants(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) {
                     };
                     (*prefix > width).then(|| {
                         (
-                            Code::InvalidConstant,
+                            ErrorCode::InvalidConstant,
                             format!("has prefix length {prefix}, past the address width {width}"),
                         )
                     })
                 }
                 (elem, _) => Some((
-                    Code::InvalidConstant,
+                    ErrorCode::InvalidConstant,
                     format!("is not a `{elem}` although the list's items are"),
                 )),
             };

@@ -38,7 +38,7 @@ use std::fmt;
 
 use crate::bind::Binding;
 use crate::budget::Budget;
-use crate::error::Code;
+use crate::error::ErrorCode;
 use crate::ir::{ExprId, Program, RuleId};
 use crate::matcher::Matcher;
 
@@ -66,7 +66,7 @@ pub fn compile_regex(pattern: &str) -> Result<Matcher, crate::matcher::MatcherEr
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifyError {
     /// The E04xx code (or E0627).
-    pub code: Code,
+    pub code: ErrorCode,
     /// The rule at fault, when one is.
     pub rule: Option<RuleId>,
     /// That rule's name, for printing.
@@ -141,7 +141,7 @@ impl Cx<'_> {
     /// An error about rule `rule`.
     pub(crate) fn err(
         &self,
-        code: Code,
+        code: ErrorCode,
         rule: RuleId,
         expr: Option<ExprId>,
         message: String,
@@ -160,7 +160,7 @@ impl Cx<'_> {
     }
 
     /// An error about the program as a whole.
-    pub(crate) fn global(code: Code, message: String) -> VerifyError {
+    pub(crate) fn global(code: ErrorCode, message: String) -> VerifyError {
         VerifyError {
             code,
             rule: None,
@@ -189,7 +189,7 @@ pub fn verify(
         || binding.rule_count() != program.rules.len()
     {
         return Err(vec![Cx::global(
-            Code::FieldOutOfRange,
+            ErrorCode::FieldOutOfRange,
             "the binding was made for another program".to_string(),
         )]);
     }

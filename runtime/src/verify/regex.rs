@@ -6,7 +6,7 @@
 use crate::matcher::Matcher;
 
 use super::{Cx, VerifyError, REGEX_SIZE_LIMIT};
-use crate::error::Code;
+use crate::error::ErrorCode;
 use crate::ir::{ExprId, ExprKind, RuleId};
 
 /// Compiles every pattern of the program, in [`crate::ir::RegexId`] order.
@@ -26,11 +26,14 @@ pub(super) fn compile_all(cx: &Cx<'_>, errors: &mut Vec<VerifyError>) -> Vec<Mat
             Err(e) => {
                 let (code, why) = if e.size_limit().is_some() {
                     (
-                        Code::VerifyRegexTooLarge,
+                        ErrorCode::VerifyRegexTooLarge,
                         format!("compiles to more than {REGEX_SIZE_LIMIT} bytes"),
                     )
                 } else {
-                    (Code::VerifyInvalidRegex, format!("does not compile: {e}"))
+                    (
+                        ErrorCode::VerifyInvalidRegex,
+                        format!("does not compile: {e}"),
+                    )
                 };
                 failed.push((i, code, why));
             }

@@ -20,7 +20,7 @@
 use super::{Cx, VerifyError};
 use crate::budget::QUANT_LEVELS_CAP;
 use crate::builtins::{self, ParamTy};
-use crate::error::Code;
+use crate::error::ErrorCode;
 use crate::ir::{
     CallId, Capture, CmpOp, Expr, ExprId, ExprKind, FieldReq, Rule, RuleId, RuleKind, SequenceDef,
     TemplatePart,
@@ -91,7 +91,7 @@ pub(super) fn check_rule(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<
     let n = rule.exprs.len();
     if n > limits.max_nodes_per_rule as usize {
         errors.push(cx.err(
-            Code::TooManyNodes,
+            ErrorCode::TooManyNodes,
             id,
             None,
             format!(
@@ -107,7 +107,7 @@ pub(super) fn check_rule(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<
     for &(root, _, _) in &roots {
         if root.0 as usize >= n {
             errors.push(cx.err(
-                Code::ExprOutOfRange,
+                ErrorCode::ExprOutOfRange,
                 id,
                 None,
                 format!("the rule names node {}, its arena has {n} nodes", root.0),
@@ -144,7 +144,7 @@ fn check_ids(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<VerifyError>
         });
         if let Some(o) = late {
             errors.push(cx.err(
-                Code::OperandNotBefore,
+                ErrorCode::OperandNotBefore,
                 id,
                 eid,
                 format!("node {i} has operand {}, which does not precede it", o.0),
@@ -156,28 +156,28 @@ fn check_ids(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<VerifyError>
         };
         let fault = match &expr.kind {
             ExprKind::Field(f) | ExprKind::Exists(f) | ExprKind::Truncated(f) => {
-                range("field", u64::from(f.0), p.fields.len()).map(|m| (Code::FieldOutOfRange, m))
+                range("field", u64::from(f.0), p.fields.len())
+                    .map(|m| (ErrorCode::FieldOutOfRange, m))
             }
-            ExprKind::Str(s) => {
-                range("string", u64::from(s.0), p.strings.len()).map(|m| (Code::IndexOutOfRange, m))
-            }
+            ExprKind::Str(s) => range("string", u64::from(s.0), p.strings.len())
+                .map(|m| (ErrorCode::IndexOutOfRange, m)),
             ExprKind::List(l) | ExprKind::StrList { list: l, .. } => {
                 range("constant list", u64::from(l.0), p.lists.len())
-                    .map(|m| (Code::IndexOutOfRange, m))
+                    .map(|m| (ErrorCode::IndexOutOfRange, m))
             }
             ExprKind::Matches { regex, .. } => range("regex", u64::from(regex.0), p.regexes.len())
-                .map(|m| (Code::IndexOutOfRange, m)),
+                .map(|m| (ErrorCode::IndexOutOfRange, m)),
             ExprKind::Call { builtin, .. } => {
                 range("builtin", u64::from(builtin.0), p.builtins.len())
-                    .map(|m| (Code::IndexOutOfRange, m))
+                    .map(|m| (ErrorCode::IndexOutOfRange, m))
             }
             ExprKind::Captured(c) => {
                 if is_sequence {
                     range("capture", u64::from(c.0), captures.len())
-                        .map(|m| (Code::IndexOutOfRange, m))
+                        .map(|m| (ErrorCode::IndexOutOfRange, m))
                 } else {
                     Some((
-                        Code::CapturedOutOfPlace,
+                        ErrorCode::CapturedOutOfPlace,
                         format!("node {i} reads a captured value, but the rule is no sequence"),
                     ))
                 }
@@ -185,7 +185,7 @@ fn check_ids(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<VerifyError>
             ExprKind::Local(l) | ExprKind::Quant { local: l, .. } => (usize::from(l.0) >= levels)
                 .then(|| {
                     (
-                        Code::TooDeep,
+                        ErrorCode::TooDeep,
                         format!(
                             "node {i} uses quantifier level {}, the limit is {levels} levels",
                             l.0
@@ -215,12 +215,12 @@ fn check_types_and_scopes(
 
     for (i, expr) in exprs.iter().enumerate() {
         let eid = ExprId(u32::try_from(i).unwrap_or(u32::MAX));
-        let mut fail = |code: Code, message: String| {
+        let mut fail = |code: ErrorCode, message: String| {
             errors.push(cx.err(code, id, Some(eid), message));
         };
         match node_type(cx, rule, expr) {
             Ok(t) if t != expr.ty => fail(
-                Code::IllTyped,
+                ErrorCode::IllTyped,
                 format!("node {i} is declared `{}`, but computes `{t}`", expr.ty),
             ),
             Ok(_) => {}
@@ -230,7 +230,7 @@ fn check_types_and_scopes(
         if h > max_depth && !depth_reported {
             depth_reported = true;
             fail(
-                Code::TooDeep,
+                ErrorCode::TooDeep,
                 format!("expressions nest {h} deep here, the limit is {max_depth}"),
             );
         }
@@ -244,7 +244,7 @@ fn check_types_and_scopes(
             .and_then(|f| f.iter().position(|&c| c != 0))
         {
             errors.push(cx.err(
-                Code::LocalOutOfScope,
+                ErrorCode::LocalOutOfScope,
                 id,
                 Some(root),
                 format!("reads the quantifier variable of level {level} outside any quantifier"),
@@ -254,7 +254,7 @@ fn check_types_and_scopes(
             let t = declared(exprs, root);
             if t != Ty::BOOL {
                 errors.push(cx.err(
-                    Code::IllTyped,
+                    ErrorCode::IllTyped,
                     id,
                     Some(root),
                     format!("the condition is `{t}`, it must be `bool`"),
@@ -285,13 +285,13 @@ fn need(exprs: &[Expr], e: ExprId, want: Ty, what: &str) -> Result<(), String> {
 
 /// The type node `expr` computes from its kind and its operands' declared types, or the first
 /// fault (E0404, E0409).
-fn node_type(cx: &Cx<'_>, rule: &Rule, expr: &Expr) -> Result<Ty, (Code, String)> {
+fn node_type(cx: &Cx<'_>, rule: &Rule, expr: &Expr) -> Result<Ty, (ErrorCode, String)> {
     use ExprKind as K;
     let p = cx.program;
     let exprs = &rule.exprs;
     let ty = |e: ExprId| declared(exprs, e);
     let need = |e: ExprId, want: Ty, what: &str| need(exprs, e, want, what);
-    let ill = |m: String| (Code::IllTyped, m);
+    let ill = |m: String| (ErrorCode::IllTyped, m);
     Ok(match &expr.kind {
         K::Bool(_) | K::Exists(_) => Ty::BOOL,
         K::Int(_) => Ty::INT,
@@ -378,7 +378,7 @@ fn node_type(cx: &Cx<'_>, rule: &Rule, expr: &Expr) -> Result<Ty, (Code, String)
             let tlist = ty(*list);
             if !tlist.is_list() {
                 return Err((
-                    Code::QuantOverNonList,
+                    ErrorCode::QuantOverNonList,
                     format!("the quantifier ranges over `{tlist}` (node {})", list.0),
                 ));
             }
@@ -481,7 +481,12 @@ impl Scopes {
 
     /// Adds the row of `expr` (the next node), reporting its scope faults through `fail`;
     /// returns its height.
-    fn push(&mut self, exprs: &[Expr], expr: &Expr, fail: &mut dyn FnMut(Code, String)) -> u32 {
+    fn push(
+        &mut self,
+        exprs: &[Expr],
+        expr: &Expr,
+        fail: &mut dyn FnMut(ErrorCode, String),
+    ) -> u32 {
         let mut acc = [0u8; LEVELS];
         let mut bind = NO_BIND;
         let mut h: u32 = 1;
@@ -514,7 +519,7 @@ impl Scopes {
         }
         if let Some((level, a, b)) = conflicts.first() {
             fail(
-                Code::IllTyped,
+                ErrorCode::IllTyped,
                 format!(
                     "the variable of level {level} is read both as `{}` and as `{}`",
                     scalar_of(*a),
@@ -536,12 +541,12 @@ impl Scopes {
         l: usize,
         list: ExprId,
         body: ExprId,
-        fail: &mut dyn FnMut(Code, String),
+        fail: &mut dyn FnMut(ErrorCode, String),
     ) -> u8 {
         let (fl, fb) = (self.free_of(list), self.free_of(body));
         if let Some(k) = (l..LEVELS).find(|&k| fl[k] != 0) {
             fail(
-                Code::LocalOutOfScope,
+                ErrorCode::LocalOutOfScope,
                 format!(
                     "the list of the quantifier at level {l} reads the variable of level \
                      {k}, which it does not see"
@@ -550,7 +555,7 @@ impl Scopes {
         }
         if let Some(k) = (l + 1..LEVELS).find(|&k| fb[k] != 0) {
             fail(
-                Code::LocalOutOfScope,
+                ErrorCode::LocalOutOfScope,
                 format!(
                     "the body of the quantifier at level {l} reads the variable of level \
                      {k}, which no enclosing quantifier binds"
@@ -560,7 +565,7 @@ impl Scopes {
         let inner = self.bind_of(body);
         if usize::from(inner) <= l {
             fail(
-                Code::LocalOutOfScope,
+                ErrorCode::LocalOutOfScope,
                 format!(
                     "a quantifier at level {inner} is nested in the body of the \
                      quantifier at level {l}; nested quantifiers take deeper levels"
@@ -570,7 +575,7 @@ impl Scopes {
         if let Ty::List(item) = declared(exprs, list) {
             if fb.get(l).is_some_and(|&c| c != 0 && c != code(item)) {
                 fail(
-                    Code::IllTyped,
+                    ErrorCode::IllTyped,
                     format!(
                         "the variable of level {l} is read as `{}`, but the quantifier \
                          ranges over `[{item}]`",
@@ -624,12 +629,12 @@ fn check_placement(
                 .fields
                 .get(f.0 as usize)
                 .and_then(|req| read_elsewhere(req, kind, m))
-                .map(|m| (Code::FieldOfOtherEvent, m)),
+                .map(|m| (ErrorCode::FieldOfOtherEvent, m)),
             (ExprKind::Captured(c), RuleKind::Sequence(seq)) => seq
                 .captures
                 .get(usize::from(c.0))
                 .and_then(|cap| read_before_capture(seq, cap, m))
-                .map(|m| (Code::CapturedOutOfPlace, m)),
+                .map(|m| (ErrorCode::CapturedOutOfPlace, m)),
             _ => None,
         };
         if let Some((code, message)) = fault {

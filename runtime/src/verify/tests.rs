@@ -69,7 +69,7 @@ fn e(ty: Ty, kind: ExprKind) -> Expr {
     Expr { ty, kind }
 }
 
-fn check(program: Program, schema: &Schema, budget: &Budget) -> Result<Verified, Vec<Code>> {
+fn check(program: Program, schema: &Schema, budget: &Budget) -> Result<Verified, Vec<ErrorCode>> {
     let binding =
         bind(&program, schema).map_err(|v| v.iter().map(|e| e.code).collect::<Vec<_>>())?;
     verify(program, binding, budget).map_err(|v| v.iter().map(|e| e.code).collect())
@@ -349,8 +349,8 @@ fn pikevm_regex_over_budget_is_refused_naming_the_pattern() {
     let errors = verify(p, binding, &Budget::default()).expect_err("refused");
     // The rule at its regex, and the event type it alone puts over budget.
     assert_eq!(errors.len(), 2, "{errors:?}");
-    assert_eq!(errors[0].code, Code::RegexCostOverBudget);
-    assert_eq!(errors[1].code, Code::EventCostOverBudget);
+    assert_eq!(errors[0].code, ErrorCode::RegexCostOverBudget);
+    assert_eq!(errors[1].code, ErrorCode::EventCostOverBudget);
     assert_eq!(errors[0].expr, Some(ExprId(1)));
     let text = errors[0].to_string();
     assert!(text.contains("`[ab]*a[ab]{900}c`"), "{text}");
@@ -407,7 +407,11 @@ fn looser_host_bounds_are_named_when_they_break_the_proof() {
     let binding = bind(&p, &host).expect("binds");
     let errors = verify(p, binding, &budget).expect_err("refused");
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert_eq!(errors[0].code, Code::HostBoundsBreakProof, "{errors:?}");
+    assert_eq!(
+        errors[0].code,
+        ErrorCode::HostBoundsBreakProof,
+        "{errors:?}"
+    );
     let text = errors[0].to_string();
     assert!(
         text.starts_with("error[E0627]: rule args_regex: host bounds "),
@@ -448,7 +452,7 @@ fn doubling_dag_saturates_instead_of_overflowing() {
     p.rules
         .push(single("doubling", &["process_start"], exprs, Some(200)));
     let codes = check(p, schema, &Budget::default()).expect_err("refused");
-    assert!(codes.contains(&Code::RuleCostOverBudget), "{codes:?}");
+    assert!(codes.contains(&ErrorCode::RuleCostOverBudget), "{codes:?}");
 }
 
 #[test]
@@ -463,7 +467,7 @@ fn long_chains_are_refused_without_recursion() {
         .push(single("chain", &["process_start"], exprs, Some(60_000)));
     assert_eq!(
         check(p, schema, &Budget::default()).err(),
-        Some(vec![Code::TooDeep])
+        Some(vec![ErrorCode::TooDeep])
     );
 }
 
@@ -511,7 +515,7 @@ fn multi_event_rules_read_fields_by_name_on_each_type() {
     p.fields[0] = req(schema, "process_start", "command_line");
     assert_eq!(
         check(p, schema, &Budget::default()).err(),
-        Some(vec![Code::MissingField])
+        Some(vec![ErrorCode::MissingField])
     );
 }
 
@@ -575,7 +579,7 @@ fn binding_of_another_program_is_refused() {
     let binding = bind(&p, schema).expect("binds");
     p.fields.push(req(schema, "process_start", "image"));
     let errors = verify(p, binding, &Budget::default()).expect_err("refused");
-    assert_eq!(errors[0].code, Code::FieldOutOfRange);
+    assert_eq!(errors[0].code, ErrorCode::FieldOutOfRange);
 }
 
 #[test]
@@ -613,7 +617,7 @@ fn an_oversized_constant_is_reported_at_its_use() {
     let binding = bind(&p, schema).expect("binds");
     let errors = verify(p, binding, &Budget::default()).expect_err("refused");
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert_eq!(errors[0].code, Code::ConstantTooLarge);
+    assert_eq!(errors[0].code, ErrorCode::ConstantTooLarge);
     assert_eq!(errors[0].rule, Some(RuleId(0)));
     assert_eq!(errors[0].expr, Some(ExprId(1)));
 }

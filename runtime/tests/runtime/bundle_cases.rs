@@ -10,7 +10,7 @@ use vigil_runtime::bundle::{
     decode, encode, load, rule_meta, FieldsSection, Header, HeaderInput, LoadError, RuntimeVersion,
     TrustStore, MAGIC,
 };
-use vigil_runtime::error::Code;
+use vigil_runtime::error::ErrorCode;
 use vigil_runtime::ir::{DebugInfo, Program, RuleDebug, SrcSpan, IR_VERSION};
 use vigil_runtime::schema::{Schema, ENDPOINT_TOML};
 
@@ -78,7 +78,7 @@ fn host(edit: impl FnOnce(String) -> String) -> Schema {
     Schema::from_toml("host.toml", &edit(ENDPOINT_TOML.to_string())).expect("host schema")
 }
 
-fn code_of(result: Result<vigil_runtime::bundle::Loaded, LoadError>) -> Code {
+fn code_of(result: Result<vigil_runtime::bundle::Loaded, LoadError>) -> ErrorCode {
     match result {
         Ok(_) => panic!("the bundle loaded"),
         Err(e) => e.code(),
@@ -170,7 +170,7 @@ fn every_truncation_is_refused() {
             &Budget::default(),
             NOW
         )),
-        Code::BadSectionLayout
+        ErrorCode::BadSectionLayout
     );
 }
 
@@ -213,7 +213,7 @@ fn a_tampered_ir_fails_the_signature() {
             &Budget::default(),
             NOW
         )),
-        Code::BadSignature
+        ErrorCode::BadSignature
     );
     let mut sig = bytes.clone();
     let last = sig.len() - 1;
@@ -226,7 +226,7 @@ fn a_tampered_ir_fails_the_signature() {
             &Budget::default(),
             NOW
         )),
-        Code::BadSignature
+        ErrorCode::BadSignature
     );
 }
 
@@ -243,7 +243,7 @@ fn keys_must_be_trusted_and_unrevoked() {
             &Budget::default(),
             NOW
         )),
-        Code::UnknownKey
+        ErrorCode::UnknownKey
     );
     let mut revoked = trusting(&signer);
     revoked.revoke(signer.key_id());
@@ -255,7 +255,7 @@ fn keys_must_be_trusted_and_unrevoked() {
             &Budget::default(),
             NOW
         )),
-        Code::RevokedKey
+        ErrorCode::RevokedKey
     );
     // A store that allows unsigned bundles still checks signed ones.
     let mut lax = trusting(&other);
@@ -268,7 +268,7 @@ fn keys_must_be_trusted_and_unrevoked() {
             &Budget::default(),
             NOW
         )),
-        Code::UnknownKey
+        ErrorCode::UnknownKey
     );
 }
 
@@ -285,7 +285,7 @@ fn unsigned_bundles_load_only_when_allowed() {
             &Budget::default(),
             NOW
         )),
-        Code::Unsigned
+        ErrorCode::Unsigned
     );
     let mut lax = strict.clone();
     lax.allow_unsigned = true;
@@ -310,7 +310,7 @@ fn expiry_and_minimum_version_are_enforced() {
             &Budget::default(),
             NOW
         )),
-        Code::Expired
+        ErrorCode::Expired
     );
     assert!(load(
         &bytes,
@@ -335,7 +335,7 @@ fn expiry_and_minimum_version_are_enforced() {
             &Budget::default(),
             NOW
         )),
-        Code::BelowMinVersion
+        ErrorCode::BelowMinVersion
     );
     let future = HeaderInput {
         min_runtime: Some(RuntimeVersion {
@@ -354,7 +354,7 @@ fn expiry_and_minimum_version_are_enforced() {
             &Budget::default(),
             NOW
         )),
-        Code::RuntimeTooOld
+        ErrorCode::RuntimeTooOld
     );
 }
 
@@ -367,9 +367,9 @@ fn hosts_that_do_not_match_are_refused() {
     let try_host = |h: &Schema| code_of(load(&bytes, h, &trust, &Budget::default(), NOW));
 
     let renamed = host(|t| t.replace("name = \"endpoint\"", "name = \"sysmon\""));
-    assert_eq!(try_host(&renamed), Code::SchemaNameMismatch);
+    assert_eq!(try_host(&renamed), ErrorCode::SchemaNameMismatch);
     let major = host(|t| t.replace("version = \"1.0\"", "version = \"2.0\""));
-    assert_eq!(try_host(&major), Code::SchemaMajorMismatch);
+    assert_eq!(try_host(&major), ErrorCode::SchemaMajorMismatch);
 
     // The 2024 outage shape: the content reads a field the sensor does not supply.
     let lacking = host(|t| {
@@ -379,7 +379,7 @@ fn hosts_that_do_not_match_are_refused() {
             .join("\n")
     });
     let err = load(&bytes, &lacking, &trust, &Budget::default(), NOW).expect_err("refused");
-    assert_eq!(err.code(), Code::MissingField);
+    assert_eq!(err.code(), ErrorCode::MissingField);
     let text = err.to_string();
     assert!(text.contains("rule `encoded_powershell`"), "{text}");
     assert!(text.contains("`process_start.command_line`"), "{text}");
@@ -390,7 +390,7 @@ fn hosts_that_do_not_match_are_refused() {
             "{ name = \"pid\",                 type = \"string\", max_len = 16,",
         )
     });
-    assert_eq!(try_host(&retyped), Code::FieldTypeMismatch);
+    assert_eq!(try_host(&retyped), ErrorCode::FieldTypeMismatch);
 
     // A newer minor version (fields only added) loads.
     let minor = host(|t| t.replace("version = \"1.0\"", "version = \"1.7\""));
@@ -435,7 +435,7 @@ fn host_with_larger_bounds_fails_the_cost_proof() {
     };
     assert!(load(&bytes, &small, &trust, &budget, NOW).is_ok());
     let err = load(&bytes, &Schema::endpoint(), &trust, &budget, NOW).expect_err("refused");
-    assert_eq!(err.code(), Code::HostBoundsBreakProof);
+    assert_eq!(err.code(), ErrorCode::HostBoundsBreakProof);
     assert!(
         err.to_string()
             .contains("at 64 items, the bundle assumed 4"),
@@ -458,7 +458,10 @@ fn a_program_the_verifier_refuses_does_not_load() {
     .expect_err("refused");
     assert_eq!(
         err.codes(),
-        vec![Code::RegexCostOverBudget, Code::EventCostOverBudget]
+        vec![
+            ErrorCode::RegexCostOverBudget,
+            ErrorCode::EventCostOverBudget
+        ]
     );
 }
 
@@ -512,20 +515,20 @@ fn malformed_layouts_are_refused_with_their_codes() {
     assert!(decode(&good).is_ok());
 
     let decode_code = |bytes: &[u8]| decode(bytes).map(|_| ()).map_err(|e| e.code);
-    assert_eq!(decode_code(b"NOTABUNDLE"), Err(Code::NotABundle));
+    assert_eq!(decode_code(b"NOTABUNDLE"), Err(ErrorCode::NotABundle));
     let mut version = good.clone();
     version[8] = 9;
-    assert_eq!(decode_code(&version), Err(Code::UnsupportedFormat));
+    assert_eq!(decode_code(&version), Err(ErrorCode::UnsupportedFormat));
     let mut trailing = good.clone();
     trailing.push(0);
-    assert_eq!(decode_code(&trailing), Err(Code::Truncated));
+    assert_eq!(decode_code(&trailing), Err(ErrorCode::Truncated));
     let swapped = frame(&[
         (1, h.clone()),
         (3, r.clone()),
         (2, f.clone()),
         (4, ir.clone()),
     ]);
-    assert_eq!(decode_code(&swapped), Err(Code::BadSectionLayout));
+    assert_eq!(decode_code(&swapped), Err(ErrorCode::BadSectionLayout));
     let extra = frame(&[
         (1, h.clone()),
         (2, f.clone()),
@@ -533,7 +536,7 @@ fn malformed_layouts_are_refused_with_their_codes() {
         (4, ir.clone()),
         (9, vec![]),
     ]);
-    assert_eq!(decode_code(&extra), Err(Code::BadSectionLayout));
+    assert_eq!(decode_code(&extra), Err(ErrorCode::BadSectionLayout));
     let mut other_rules = rule_meta(&program);
     other_rules[0].title = "renamed".to_string();
     let mismatch = frame(&[
@@ -542,27 +545,27 @@ fn malformed_layouts_are_refused_with_their_codes() {
         (3, postcard::to_allocvec(&other_rules).expect("encodes")),
         (4, ir.clone()),
     ]);
-    assert_eq!(decode_code(&mismatch), Err(Code::SectionMismatch));
+    assert_eq!(decode_code(&mismatch), Err(ErrorCode::SectionMismatch));
     let mut padded = ir.clone();
     padded.push(0);
     let padded = frame(&[(1, h.clone()), (2, f.clone()), (3, r.clone()), (4, padded)]);
-    assert_eq!(decode_code(&padded), Err(Code::MalformedSection));
+    assert_eq!(decode_code(&padded), Err(ErrorCode::MalformedSection));
     let garbage = frame(&[
         (1, h.clone()),
         (2, f.clone()),
         (3, r.clone()),
         (4, vec![0xFF; 32]),
     ]);
-    assert_eq!(decode_code(&garbage), Err(Code::MalformedSection));
+    assert_eq!(decode_code(&garbage), Err(ErrorCode::MalformedSection));
     // A declared length far past the end, or past the limit, allocates nothing.
     let mut huge = good[..10].to_vec();
     huge.push(1);
     huge.extend_from_slice(&u32::MAX.to_le_bytes());
-    assert_eq!(decode_code(&huge), Err(Code::SectionTooLarge));
+    assert_eq!(decode_code(&huge), Err(ErrorCode::SectionTooLarge));
     let mut long = good[..10].to_vec();
     long.push(2);
     long.extend_from_slice(&(1u32 << 20).to_le_bytes());
-    assert_eq!(decode_code(&long), Err(Code::Truncated));
+    assert_eq!(decode_code(&long), Err(ErrorCode::Truncated));
     let mut ir_version = unsigned_header(&program);
     ir_version.ir_version = IR_VERSION + 1;
     let ir_version = frame(&[
@@ -571,5 +574,5 @@ fn malformed_layouts_are_refused_with_their_codes() {
         (3, r),
         (4, ir),
     ]);
-    assert_eq!(decode_code(&ir_version), Err(Code::UnsupportedIr));
+    assert_eq!(decode_code(&ir_version), Err(ErrorCode::UnsupportedIr));
 }

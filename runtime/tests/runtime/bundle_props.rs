@@ -10,7 +10,7 @@ use crate::keys::Keypair;
 use proptest::prelude::*;
 use vigil_runtime::budget::Budget;
 use vigil_runtime::bundle::{encode, load, HeaderInput, TrustStore};
-use vigil_runtime::error::Code;
+use vigil_runtime::error::ErrorCode;
 use vigil_runtime::ir::Program;
 use vigil_runtime::schema::Schema;
 
@@ -93,7 +93,7 @@ proptest! {
             Err(e) => {
                 let codes = e.codes();
                 prop_assert!(!codes.is_empty());
-                prop_assert!(codes.iter().all(|c| Code::ALL.contains(c)));
+                prop_assert!(codes.iter().all(|c| ErrorCode::ALL.contains(c)));
             }
         }
     }

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use vigil_runtime::decode::{DecodeCode, Decoder};
+use vigil_runtime::decode::{Decoder, ErrorCode};
 use vigil_runtime::event::{Event, EventBuilder, Source, FLAG_PRESENT, FLAG_TRUNCATED};
 use vigil_runtime::schema::{FieldIndex, Schema};
 use vigil_runtime::value::Value;
@@ -122,18 +122,18 @@ fn bad_lines_are_counted_with_line_numbers_and_the_stream_goes_on() {
     let s = d.stats();
     assert_eq!(s.lines, 8);
     assert_eq!(s.bad_lines, 5);
-    let got: Vec<(u64, DecodeCode)> = s.first_errors.iter().map(|e| (e.line, e.code)).collect();
+    let got: Vec<(u64, ErrorCode)> = s.first_errors.iter().map(|e| (e.line, e.code)).collect();
     assert_eq!(
         got,
         vec![
-            (2, DecodeCode::BadJson),
-            (4, DecodeCode::BadJson),
-            (5, DecodeCode::MissingEventType),
-            (6, DecodeCode::DecodeUnknownEventType),
-            (7, DecodeCode::MissingEventType),
+            (2, ErrorCode::BadJson),
+            (4, ErrorCode::BadJson),
+            (5, ErrorCode::MissingEventType),
+            (6, ErrorCode::DecodeUnknownEventType),
+            (7, ErrorCode::MissingEventType),
         ]
     );
-    assert_eq!(s.bad_by_code.get(&DecodeCode::BadJson), Some(&2));
+    assert_eq!(s.bad_by_code.get(&ErrorCode::BadJson), Some(&2));
     assert!(s.first_errors[3]
         .to_string()
         .starts_with("error[E0702]: line 6: unknown event type `no_such_event`"));
@@ -143,7 +143,7 @@ fn bad_lines_are_counted_with_line_numbers_and_the_stream_goes_on() {
     let err = strict
         .decode_reader(input.as_bytes(), |_| n += 1)
         .expect_err("strict stops");
-    assert_eq!((err.line, err.code, n), (2, DecodeCode::BadJson, 1));
+    assert_eq!((err.line, err.code, n), (2, ErrorCode::BadJson, 1));
 }
 
 #[test]
@@ -245,7 +245,7 @@ fn hostile_nesting_does_not_overflow_the_stack() {
             let mut out = Vec::new();
             let arrays = deep("[", "]", 100_000);
             let err = d.decode_line(&arrays, 1, &mut out).expect_err("not an object");
-            assert_eq!(err.code, DecodeCode::BadJson);
+            assert_eq!(err.code, ErrorCode::BadJson);
             let unclosed = vec![b'['; 100_000];
             assert!(d.decode_line(&unclosed, 2, &mut out).is_err());
             let mut line = br#"{"event": "process_start", "image": "i", "args": "#.to_vec();
@@ -277,24 +277,24 @@ fn builder_api_refuses_unknown_fields_and_wrong_types() {
         EventBuilder::new(&schema, "nope")
             .expect_err("unknown type")
             .code,
-        DecodeCode::DecodeUnknownEventType
+        ErrorCode::DecodeUnknownEventType
     );
     let mut b = EventBuilder::new(&schema, "process_start").expect("type");
     assert_eq!(
         b.set_str("comand_line", "x").expect_err("unknown").code,
-        DecodeCode::DecodeUnknownField
+        ErrorCode::DecodeUnknownField
     );
     assert_eq!(
         b.set_int("image", 1).expect_err("wrong type").code,
-        DecodeCode::WrongType
+        ErrorCode::WrongType
     );
     assert_eq!(
         b.push_item("image", "x").expect_err("not a list").code,
-        DecodeCode::WrongType
+        ErrorCode::WrongType
     );
     assert_eq!(
         b.set_int(FieldIndex(999), 1).expect_err("index").code,
-        DecodeCode::DecodeUnknownField
+        ErrorCode::DecodeUnknownField
     );
     let pid = ix(&schema, "process_start", "pid");
     b.set_int(pid, 5).expect("fast path");

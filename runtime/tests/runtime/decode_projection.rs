@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
-use vigil_runtime::decode::{DecodeCode, Decoder, FieldSet, Mapping};
+use vigil_runtime::decode::{Decoder, ErrorCode, FieldSet, Mapping};
 use vigil_runtime::event::Event;
 use vigil_runtime::schema::{EventTypeId, FieldIndex, Schema};
 
@@ -151,7 +151,7 @@ fn skipped_values_are_checked_for_syntax_only() {
             .expect_err("a syntax error in a skipped value");
         assert_eq!(
             err.code,
-            DecodeCode::BadJson,
+            ErrorCode::BadJson,
             "{}",
             String::from_utf8_lossy(bad)
         );
@@ -163,7 +163,7 @@ fn skipped_values_are_checked_for_syntax_only() {
     let mut full = Decoder::native(&schema);
     assert_eq!(
         full.decode_line(huge, 1, &mut out).map_err(|e| e.code),
-        Err(DecodeCode::BadJson)
+        Err(ErrorCode::BadJson)
     );
 }
 
@@ -282,7 +282,7 @@ fields = { target_filename = "Image" }
     )
     .expect("mapping");
     let mut d = Decoder::with_mapping(&schema, &mapping).expect("fits");
-    let types = |d: &mut Decoder, line: &[u8]| -> Result<Vec<String>, DecodeCode> {
+    let types = |d: &mut Decoder, line: &[u8]| -> Result<Vec<String>, ErrorCode> {
         let mut out = Vec::new();
         d.decode_line(line, 1, &mut out).map_err(|e| e.code)?;
         Ok(out
@@ -294,7 +294,7 @@ fields = { target_filename = "Image" }
     // Folded: case, non-ASCII, the Kelvin sign folding to `k`, escapes.
     assert_eq!(
         types(&mut d, r#"{"Channel": "STRASSE", "EventID": 1}"#.as_bytes()),
-        Err(DecodeCode::NoRoute),
+        Err(ErrorCode::NoRoute),
         "simple folding does not expand `ß`"
     );
     assert_eq!(
@@ -317,7 +317,7 @@ fields = { target_filename = "Image" }
     );
     assert_eq!(
         types(&mut d, br#"{"Channel": "K-Channel", "EventID": 2}"#),
-        Err(DecodeCode::NoRoute)
+        Err(ErrorCode::NoRoute)
     );
     // A number where a string is expected reads as its text.
     assert_eq!(types(&mut d, br#"{"Channel": 5}"#), names(&["process_end"]));
@@ -332,7 +332,7 @@ fields = { target_filename = "Image" }
     );
     assert_eq!(
         types(&mut d, br#"{"Channel": "other"}"#),
-        Err(DecodeCode::NoRoute)
+        Err(ErrorCode::NoRoute)
     );
     let mut out = Vec::new();
     let err = d

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
 use serde_json::Value as Json;
-use vigil_runtime::decode::{DecodeCode, Decoder, Mapping};
+use vigil_runtime::decode::{Decoder, ErrorCode, Mapping};
 use vigil_runtime::event::Event;
 use vigil_runtime::schema::{FieldIndex, Schema};
 
@@ -260,14 +260,14 @@ fn run_set(set: &str, limit: usize) -> (usize, std::collections::BTreeMap<String
                 }
                 None => {
                     let err = result.expect_err("unmapped records are counted as no route");
-                    assert_eq!(err.code, DecodeCode::NoRoute, "{where_}");
+                    assert_eq!(err.code, ErrorCode::NoRoute, "{where_}");
                     assert_eq!(err.line, i as u64 + 1);
                 }
             }
         }
     }
     let s = decoder.stats();
-    assert_eq!(s.bad_by_code.get(&DecodeCode::BadJson), None);
+    assert_eq!(s.bad_by_code.get(&ErrorCode::BadJson), None);
     (lines, by_type)
 }
 
@@ -346,7 +346,7 @@ fn one_record_can_yield_several_events() {
     let err = d
         .decode_line(br#"{"EventID": 4}"#, 3, &mut out)
         .expect_err("no route");
-    assert_eq!((err.code, err.line), (DecodeCode::NoRoute, 3));
+    assert_eq!((err.code, err.line), (ErrorCode::NoRoute, 3));
 }
 
 #[test]
@@ -358,7 +358,7 @@ fn mappings_that_do_not_fit_the_schema_are_refused() {
         Decoder::with_mapping(&schema, &m)
             .expect_err("no such field")
             .code,
-        DecodeCode::MappingSchema
+        ErrorCode::MappingSchema
     );
     let bad_type = "name = \"m\"\nschema = \"endpoint\"\n[[route]]\nevent = \"nope\"\n";
     let m = Mapping::from_toml("m.toml", bad_type).expect("syntax is fine");
@@ -366,14 +366,14 @@ fn mappings_that_do_not_fit_the_schema_are_refused() {
         Decoder::with_mapping(&schema, &m)
             .expect_err("no such type")
             .code,
-        DecodeCode::MappingSchema
+        ErrorCode::MappingSchema
     );
     let err = Mapping::from_toml(
         "m.toml",
         "name = \"m\"\nschema = \"endpoint\"\n[[route]]\nevnt = \"x\"\n",
     )
     .expect_err("syntax");
-    assert_eq!(err.code, DecodeCode::MappingSyntax);
+    assert_eq!(err.code, ErrorCode::MappingSyntax);
     assert_eq!(err.line, 4);
     assert!(Mapping::builtin("nope").is_err());
 }

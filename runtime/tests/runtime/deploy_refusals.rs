@@ -7,7 +7,7 @@ use crate::deploy_common::{
     trust, Rules, NOW,
 };
 use vigil_runtime::bundle::HeaderInput;
-use vigil_runtime::deploy::{DeployCode, DeployOptions, UpdateOutcome};
+use vigil_runtime::deploy::{DeployOptions, ErrorCode, UpdateOutcome};
 
 /// Named `deploy` so that `cargo test -p vigil-runtime deploy` selects these tests.
 mod deploy {
@@ -166,7 +166,7 @@ mod deploy {
         let fresh = deployer(DeployOptions::default());
         assert_eq!(
             fresh.rollback().map_err(|e| e.deploy_code()),
-            Err(Some(DeployCode::NoLastKnownGood))
+            Err(Some(ErrorCode::NoLastKnownGood))
         );
     }
 

@@ -7,7 +7,7 @@ use crate::deploy_common::{bundle, event, key, line, run, trust, Rules, NOW};
 use vigil_runtime::budget::Budget;
 use vigil_runtime::bundle::load;
 use vigil_runtime::deploy::{
-    DeployCode, DeployOptions, Deployer, PromotionPolicy, ReviewOutcome, StageOutcome,
+    DeployOptions, Deployer, ErrorCode, PromotionPolicy, ReviewOutcome, StageOutcome,
 };
 use vigil_runtime::schema::Schema;
 
@@ -113,7 +113,7 @@ mod deploy {
         }
         match d.review() {
             Some(ReviewOutcome::Rejected { code, reason, .. }) => {
-                assert_eq!(code, DeployCode::CandidateTooNoisy);
+                assert_eq!(code, ErrorCode::CandidateTooNoisy);
                 assert!(reason.contains("`noisy`"), "{reason}");
             }
             other => panic!("expected a rejection: {other:?}"),
@@ -190,7 +190,7 @@ mod deploy {
         let swapped = d.status().log.into_iter().find(|e| e.event == "swapped");
         assert_eq!(
             swapped.and_then(|e| e.code),
-            Some(DeployCode::OverBudget.code())
+            Some(ErrorCode::OverBudget.code())
         );
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::deploy_common::{bundle, deployer, event, line, run, temp_dir, Rules, NOW};
 use vigil_runtime::deploy::{
-    lift_quarantine_in, DeployCode, DeployOptions, Deployer, StateDir, ACTIVE_FILE, LKG_FILE,
+    lift_quarantine_in, DeployOptions, Deployer, ErrorCode, StateDir, ACTIVE_FILE, LKG_FILE,
     STATE_FILE,
 };
 
@@ -108,7 +108,7 @@ mod deploy {
         let err = d
             .update(&bundle(Rules::TwoAlways, 2))
             .expect_err("quarantined");
-        assert_eq!(err.deploy_code(), Some(DeployCode::Quarantined));
+        assert_eq!(err.deploy_code(), Some(ErrorCode::Quarantined));
         // Lifted, it may run again.
         let sha = q.sha256.clone();
         assert_eq!(d.lift_quarantine(&sha[..12]).len(), 1);

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use vigil_runtime::bind::{bind, BindError};
 use vigil_runtime::budget::Budget;
-use vigil_runtime::error::Code;
+use vigil_runtime::error::ErrorCode;
 use vigil_runtime::ir::{ExprKind, Program};
 use vigil_runtime::ir_text::{parse, parse_lines, print, Line, LineItem};
 use vigil_runtime::schema::Schema;
@@ -37,7 +37,7 @@ enum Reported {
 }
 
 impl Reported {
-    fn code(&self) -> Code {
+    fn code(&self) -> ErrorCode {
         match self {
             Reported::Bind(e) => e.code,
             Reported::Verify(e) => e.code,
@@ -75,7 +75,7 @@ impl Reported {
                 }
                 if matches!(
                     e.code,
-                    Code::UnknownBuiltin | Code::BuiltinSignatureMismatch
+                    ErrorCode::UnknownBuiltin | ErrorCode::BuiltinSignatureMismatch
                 ) {
                     let called = |i: usize| {
                         program.builtins.get(i).is_some_and(|b| {
@@ -123,7 +123,7 @@ fn reported(program: &Program, schema: &Schema, budget: &Budget) -> Vec<Reported
 }
 
 /// The expected errors (`(line index, code)`) and the budget of a case.
-fn directives(lines: &[Line]) -> Result<(Vec<(usize, Code)>, Budget), String> {
+fn directives(lines: &[Line]) -> Result<(Vec<(usize, ErrorCode)>, Budget), String> {
     let mut expected = Vec::new();
     let mut budget = String::new();
     for (i, line) in lines.iter().enumerate() {
@@ -135,7 +135,7 @@ fn directives(lines: &[Line]) -> Result<(Vec<(usize, Code)>, Budget), String> {
                 return Err(format!("line {}: `; error:` on a line with no item", i + 1));
             }
             for code in codes.split(',') {
-                match Code::parse(code.trim()) {
+                match ErrorCode::parse(code.trim()) {
                     Some(c) => expected.push((i, c)),
                     None => return Err(format!("line {}: `{}` is no code", i + 1, code.trim())),
                 }
@@ -161,7 +161,7 @@ fn check_case(text: &str, schema: &Schema) -> Result<bool, String> {
         return Err("the program does not read back from its printed text".to_owned());
     }
     let (expected, budget) = directives(&lines)?;
-    let mut open: Vec<Option<(usize, Code)>> = expected.iter().copied().map(Some).collect();
+    let mut open: Vec<Option<(usize, ErrorCode)>> = expected.iter().copied().map(Some).collect();
     let mut problems = Vec::new();
     for error in reported(&program, schema, &budget) {
         let slot = open.iter_mut().find(|slot| {

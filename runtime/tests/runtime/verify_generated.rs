@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 use vigil_runtime::bind::bind;
 use vigil_runtime::budget::Budget;
-use vigil_runtime::error::Code;
+use vigil_runtime::error::ErrorCode;
 use vigil_runtime::hash::program_hash;
 use vigil_runtime::ir::{CaptureId, ExprId, ExprKind, FieldRef, LocalId, Program, Quant, StrId};
 use vigil_runtime::schema::Schema;
@@ -16,7 +16,7 @@ use vigil_test_support::testgen::{
     arbitrary_program, endpoint_schema as endpoint, program_from_seed,
 };
 
-fn check(program: Program, schema: &Schema, budget: &Budget) -> Result<Verified, Vec<Code>> {
+fn check(program: Program, schema: &Schema, budget: &Budget) -> Result<Verified, Vec<ErrorCode>> {
     let binding =
         bind(&program, schema).map_err(|v| v.iter().map(|e| e.code).collect::<Vec<_>>())?;
     verify(program, binding, budget).map_err(|v| v.iter().map(|e| e.code).collect())
@@ -37,7 +37,7 @@ fn generated_programs_mostly_verify() {
     // rule); anything else is a generator or verifier bug.
     for (seed, codes) in &rejected {
         assert!(
-            codes.iter().all(|c| *c == Code::RuleCostOverBudget),
+            codes.iter().all(|c| *c == ErrorCode::RuleCostOverBudget),
             "seed {seed}: {codes:?}"
         );
     }

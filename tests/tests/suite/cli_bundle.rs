@@ -1,6 +1,6 @@
 //! Bundles across the crates, in-process: the compiler's bundle writer and the runtime's loader
-//! agree, and every runtime code (E04xx–E06xx: `vigil_runtime::error::Code::ALL` and the
-//! schema's `SchemaCode::ALL`) has an entry in `docs/errors.md`, with the runtime's own title,
+//! agree, and every runtime code (E04xx–E06xx: `vigil_runtime::error::ErrorCode::ALL` and the
+//! schema's `ErrorCode::ALL`) has an entry in `docs/errors.md`, with the runtime's own title,
 //! and a case that shows it: a `; error:` line in `tests/verify/*.vir`, an assertion in
 //! `runtime/tests/runtime/bundle_cases.rs` or the schema loader's tests, a coded error asserted by the
 //! CLI tests (`cli/tests/cli/bundle.rs`), or a test in this file (the inputs of E0613 and
@@ -19,7 +19,7 @@ use vigil_compiler::{Options, Sources};
 use vigil_runtime::bind::bind;
 use vigil_runtime::budget::Budget;
 use vigil_runtime::bundle::{load, Keypair, TrustStore};
-use vigil_runtime::error::{all_codes, Code, SchemaCode};
+use vigil_runtime::error::{all_codes, ErrorCode};
 use vigil_runtime::ir::Program;
 use vigil_runtime::schema::Schema;
 
@@ -53,14 +53,14 @@ fn covered_codes() -> BTreeSet<String> {
     }
     // Assertions naming a variant, in the runtime's bundle and schema tests.
     let bundle_cases = read("runtime/tests/runtime/bundle_cases.rs");
-    for code in Code::ALL {
-        if bundle_cases.contains(&format!("Code::{code:?}")) {
+    for code in ErrorCode::ALL {
+        if bundle_cases.contains(&format!("ErrorCode::{code:?}")) {
             seen.insert(code.code());
         }
     }
     let schema_tests = read("runtime/src/schema/tests.rs");
-    for code in SchemaCode::ALL {
-        if schema_tests.contains(&format!("SchemaCode::{code:?}")) {
+    for code in ErrorCode::ALL {
+        if schema_tests.contains(&format!("ErrorCode::{code:?}")) {
             seen.insert(code.code());
         }
     }
@@ -109,7 +109,7 @@ fn a_schema_with_too_many_fields_is_refused() {
     text.push_str("]\n");
     let errors = Schema::from_toml_all("huge.toml", &text).expect_err("too many fields");
     assert!(
-        errors.iter().any(|e| e.code == SchemaCode::TooManyItems),
+        errors.iter().any(|e| e.code == ErrorCode::TooManyItems),
         "{errors:?}"
     );
 }
@@ -126,7 +126,7 @@ fn a_program_with_too_many_builtins_cannot_bind() {
     program.builtins = vec![one; usize::from(u16::MAX) + 2];
     let errors = bind(&program, &Schema::endpoint()).expect_err("cannot number the builtins");
     assert!(
-        errors.iter().any(|e| e.code == Code::BindingTooLarge),
+        errors.iter().any(|e| e.code == ErrorCode::BindingTooLarge),
         "{errors:?}"
     );
 }

@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use vigil_compiler::sigma::{self, report::Report, Code, InputFile, Options};
+use vigil_compiler::sigma::{self, report::Report, ErrorCode, InputFile, Options};
 use vigil_grammar::span::FileId;
 use vigil_test_support::golden::Golden;
 
@@ -94,7 +94,7 @@ fn hostile_inputs_are_refused_per_rule_and_the_rest_converts() {
         good,
     ];
     let import = sigma::import(&inputs, Options::default()).expect("built-in table loads");
-    let codes: Vec<Option<Code>> = import
+    let codes: Vec<Option<ErrorCode>> = import
         .rules
         .iter()
         .map(|r| r.result.as_ref().err().map(|e| e.code))
@@ -102,10 +102,10 @@ fn hostile_inputs_are_refused_per_rule_and_the_rest_converts() {
     assert_eq!(
         codes,
         vec![
-            Some(Code::TooManyValues),
-            Some(Code::TooLarge),
-            Some(Code::TooLarge),
-            Some(Code::MalformedYaml),
+            Some(ErrorCode::TooManyValues),
+            Some(ErrorCode::TooLarge),
+            Some(ErrorCode::TooLarge),
+            Some(ErrorCode::MalformedYaml),
             None
         ]
     );
