@@ -28,6 +28,7 @@ mod deploy_refusals;
 mod deploy_shadow;
 mod deploy_state;
 mod deploy_swap;
+mod features;
 mod hash_generated;
 mod interp_builtins;
 mod interp_engine;
