@@ -11,7 +11,7 @@
 set -euo pipefail
 V=$(realpath "$1"); OUT=$2
 cd "$(dirname "$0")/.."
-CORPUS=../shared/corpus
+CORPUS=$(realpath ../shared/corpus)
 mkdir -p "$OUT"
 "$V" run examples/rules examples/events/sample.jsonl > "$OUT/main.jsonl" 2>/dev/null
 rm -rf "$OUT/sigma-vgl"
