@@ -4,7 +4,7 @@
 //! output per event: the alerts of the rules that fire, through a callback, and counters
 //! ([`EngineStats`]). Only the rules whose event types include the event's type run (the
 //! dispatch table, `dispatch.rs`). Rule conditions are evaluated by a pluggable [`Evaluator`]
-//! ([`crate::eval`]): the reference interpreter ([`Interp`]) or the JIT (feature `jit`); `emit`
+//! (`runtime/src/eval.rs`): the reference interpreter ([`Interp`]) or the JIT (feature `jit`); `emit`
 //! messages and alert fields are always computed by the interpreter (they run only when a rule
 //! fires).
 //!
@@ -74,7 +74,7 @@ use crate::verify::Verified;
 
 use correlate::{capture_of, value_of, KeyCache, Stateful, Table};
 
-// The evaluator contract lives in a leaf ([`crate::eval`]); these paths stay for embedders.
+// The evaluator contract lives in a leaf (`eval.rs`); these paths stay for embedders.
 pub use crate::eval::{EngineError, EvalError, Evaluator};
 
 /// What an `emit` message says for `{field}` when the event did not carry the field.

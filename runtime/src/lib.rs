@@ -59,7 +59,7 @@ pub mod deploy;
 pub(crate) mod dispatch;
 pub mod engine;
 pub mod error;
-pub mod eval;
+mod eval;
 pub mod event;
 pub mod hash;
 pub mod interp;
