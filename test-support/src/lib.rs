@@ -9,11 +9,13 @@
 //! - [`builder`]: a tiny IR builder (programs over a schema, bound and verified as a bundle
 //!   would be);
 //! - [`testgen`]: the one random-program generator (well-typed IR within the verifier's
-//!   limits), which reads the builtins from the runtime's table.
+//!   limits), which reads the builtins from the runtime's table;
+//! - [`examples`]: the parser of the builtin table's examples (`name(arg, ...)`, literals).
 //!
 //! Never a dependency of a library: only of tests, benchmarks and fuzz targets.
 
 pub mod builder;
+pub mod examples;
 pub mod golden;
 pub mod rng;
 pub mod testgen;

@@ -1,9 +1,7 @@
 //! Every builtin's own examples (the registry's `examples`), run through the interpreter as
 //! tiny IR programs: `CALL == EXPECTED` as a rule's condition, and the call's value.
 
-use std::borrow::Cow;
-
-use vigil_runtime::builtins::BUILTINS;
+use vigil_runtime::builtins::{lookup, result_max_len, ParamTy, BUILTINS};
 use vigil_runtime::event::EventBuilder;
 use vigil_runtime::interp::Interp;
 use vigil_runtime::ir::{CmpOp, Const, ExprId, ExprKind, RuleId};
@@ -11,160 +9,7 @@ use vigil_runtime::schema::Schema;
 use vigil_runtime::types::{Scalar, Ty};
 use vigil_runtime::value::Value;
 use vigil_test_support::builder::{Prog, Rb};
-
-// ---- the example parser of builtins/tests.rs: `name(arg, ...)`, literal arguments ----
-
-struct Cursor<'a> {
-    rest: &'a str,
-}
-
-impl<'a> Cursor<'a> {
-    fn skip_ws(&mut self) {
-        self.rest = self.rest.trim_start();
-    }
-
-    fn eat(&mut self, prefix: &str) -> bool {
-        self.skip_ws();
-        match self.rest.strip_prefix(prefix) {
-            Some(rest) => {
-                self.rest = rest;
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn ident(&mut self) -> Option<&'a str> {
-        self.skip_ws();
-        let end = self
-            .rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(self.rest.len());
-        if end == 0 {
-            return None;
-        }
-        let (id, rest) = self.rest.split_at(end);
-        self.rest = rest;
-        Some(id)
-    }
-
-    /// A literal; `None` for anything else (a field name, say).
-    fn literal(&mut self) -> Option<Value<'static>> {
-        self.skip_ws();
-        if self.eat("[") {
-            let mut items = Vec::new();
-            if !self.eat("]") {
-                loop {
-                    items.push(self.literal()?);
-                    if self.eat("]") {
-                        break;
-                    }
-                    if !self.eat(",") {
-                        return None;
-                    }
-                }
-            }
-            return Some(Value::List(items));
-        }
-        if self.rest.starts_with("r\"") || self.rest.starts_with("r#") {
-            let hashes = self.rest[1..].chars().take_while(|&c| c == '#').count();
-            let open = 1 + hashes + 1;
-            let close = format!("\"{}", "#".repeat(hashes));
-            let body_end = self.rest[open..].find(&close)? + open;
-            let body = self.rest[open..body_end].to_owned();
-            self.rest = &self.rest[body_end + close.len()..];
-            return Some(Value::Str(Cow::Owned(body)));
-        }
-        if self.eat("\"") {
-            let mut out = String::new();
-            let mut chars = self.rest.char_indices();
-            while let Some((i, c)) = chars.next() {
-                match c {
-                    '"' => {
-                        self.rest = &self.rest[i + 1..];
-                        return Some(Value::Str(Cow::Owned(out)));
-                    }
-                    '\\' => match chars.next()?.1 {
-                        '\\' => out.push('\\'),
-                        '"' => out.push('"'),
-                        'n' => out.push('\n'),
-                        'r' => out.push('\r'),
-                        't' => out.push('\t'),
-                        '0' => out.push('\0'),
-                        'u' => {
-                            let (j, _) = chars.next().filter(|&(_, c)| c == '{')?;
-                            let len = self.rest[j..].find('}')?;
-                            let hex = &self.rest[j + 1..j + len];
-                            out.push(char::from_u32(u32::from_str_radix(hex, 16).ok()?)?);
-                            for _ in 0..len {
-                                chars.next();
-                            }
-                        }
-                        _ => return None,
-                    },
-                    c => out.push(c),
-                }
-            }
-            return None;
-        }
-        let negative = self.eat("-");
-        let word = self.ident()?;
-        let value = match word {
-            "true" => return Some(Value::Bool(true)),
-            "false" => return Some(Value::Bool(false)),
-            w => match w.strip_prefix("0x") {
-                Some(hex) => i64::from_str_radix(hex, 16).ok()?,
-                None => w.parse::<i64>().ok()?,
-            },
-        };
-        Some(Value::Int(if negative {
-            value.wrapping_neg()
-        } else {
-            value
-        }))
-    }
-
-    /// `name(literal, ...)`; `None` when an argument is not a literal.
-    fn call(&mut self) -> Option<(&'a str, Vec<Arg>)> {
-        let name = self.ident()?;
-        if !self.eat("(") {
-            return None;
-        }
-        let mut args = Vec::new();
-        if !self.eat(")") {
-            loop {
-                let save = self.rest;
-                match self.literal() {
-                    Some(v) => args.push(Arg::Lit(v)),
-                    None => {
-                        self.rest = save;
-                        args.push(Arg::Field(self.ident()?.to_owned()));
-                    }
-                }
-                if self.eat(")") {
-                    break;
-                }
-                if !self.eat(",") {
-                    return None;
-                }
-            }
-        }
-        Some((name, args))
-    }
-}
-
-enum Arg {
-    Lit(Value<'static>),
-    /// A field of `process_start`.
-    Field(String),
-}
-
-fn parse_literal(text: &str) -> Option<Value<'static>> {
-    let mut cursor = Cursor { rest: text };
-    let value = cursor.literal()?;
-    cursor.skip_ws();
-    cursor.rest.is_empty().then_some(value)
-}
+use vigil_test_support::examples::{parse_call, parse_literal, Arg};
 
 fn ty_of(v: &Value<'_>) -> Ty {
     match v {
@@ -199,9 +44,7 @@ fn every_builtin_example_holds_in_the_interpreter() {
     let mut ran = 0;
     for b in BUILTINS {
         for (expr, expected) in b.examples {
-            let (name, args) = Cursor { rest: expr }
-                .call()
-                .unwrap_or_else(|| panic!("parse {expr}"));
+            let (name, args) = parse_call(expr).unwrap_or_else(|| panic!("parse {expr}"));
             assert_eq!(name, b.name);
             let expected = parse_literal(expected).unwrap_or_else(|| panic!("parse {expected}"));
             let mut p = Prog::new();
@@ -268,4 +111,65 @@ fn truncated_builtin_reads_the_flag() {
     let mut eb = EventBuilder::new(&schema, "process_start").expect("type");
     eb.set_str("integrity_level", "High").expect("set");
     assert!(!interp.eval_cond(RuleId(0), &eb.finish()).expect("eval"));
+}
+
+/// The examples without the IR: each call evaluated by the row's own function, its result
+/// within the row's length bound.
+#[test]
+fn every_builtin_example_holds_when_called_directly() {
+    let mut skipped = Vec::new();
+    for b in BUILTINS {
+        for (expr, expected) in b.examples {
+            let expected_value = parse_literal(expected).unwrap_or_else(|| {
+                panic!("{}: expected value `{expected}` is not a literal", b.name)
+            });
+            assert_eq!(
+                expected_value.ty(),
+                Some(b.ret),
+                "{expr}: expected value's type"
+            );
+            let (name, args) = parse_call(expr).unwrap_or_else(|| panic!("parse {expr}"));
+            let Some(args) = args
+                .into_iter()
+                .map(|a| match a {
+                    Arg::Lit(v) => Some(v),
+                    Arg::Field(_) => None,
+                })
+                .collect::<Option<Vec<Value<'static>>>>()
+            else {
+                skipped.push(*expr);
+                continue;
+            };
+            assert_eq!(name, b.name, "{expr}: example calls another builtin");
+            assert_eq!(args.len(), b.params.len(), "{expr}: arity");
+            for (arg, param) in args.iter().zip(b.params) {
+                let ok = match param {
+                    ParamTy::Exact(ty) => arg.ty() == Some(*ty),
+                    ParamTy::StrOrList => matches!(arg, Value::Str(_) | Value::List(_)),
+                    ParamTy::FieldRef(_) => false,
+                };
+                assert!(ok, "{expr}: argument {arg} does not fit {param:?}");
+            }
+            assert_eq!((b.eval)(&args), expected_value, "{expr}");
+            // And the bound on the result holds for the literal arguments.
+            let lens: Vec<u64> = args
+                .iter()
+                .map(|a| a.as_str().map_or(0, |s| s.len() as u64))
+                .collect();
+            if let Some(result) = (b.eval)(&args).as_str() {
+                let bound = result_max_len(lookup(b.name).expect("row").0, &lens);
+                assert!(
+                    result.len() as u64 <= bound,
+                    "{expr}: {} > {bound}",
+                    result.len()
+                );
+            }
+        }
+    }
+    // Only the field-argument builtin cannot be run from literals alone.
+    assert_eq!(skipped, ["truncated(command_line)"]);
+    let (_, truncated) = lookup("truncated").expect("truncated");
+    assert_eq!((truncated.eval)(&[Value::Bool(true)]), Value::Bool(true));
+    assert_eq!((truncated.eval)(&[Value::Bool(false)]), Value::Bool(false));
+    assert_eq!(truncated.params, &[ParamTy::FieldRef(Scalar::Str)]);
 }
