@@ -8,6 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use vigil_codes::ErrorCode;
+use vigil_test_support::tree;
 
 /// The workspace root (this crate lives in `codes/`).
 fn root() -> PathBuf {
@@ -73,28 +74,6 @@ fn the_error_index_has_a_section_for_every_code_and_only_those() {
     );
 }
 
-/// Every `.rs` and `.md` file of the workspace, leaving out build output, hidden folders and
-/// fuzzing inputs (corpora and artifacts hold arbitrary bytes, not prose).
-fn workspace_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let entries = fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_dir() {
-            let skip =
-                name.starts_with('.') || matches!(name.as_str(), "target" | "corpus" | "artifacts");
-            if !skip {
-                workspace_files(&path, out);
-            }
-        } else if kind.is_file() && (name.ends_with(".rs") || name.ends_with(".md")) {
-            out.push(path);
-        }
-    }
-}
-
 /// The code-like words of `line` (`E0302`, `W0201`: a letter, `0` and three digits, not part
 /// of a longer word), each with whether it closes a range (`E0601–E0619`, `E0601-E0619`) and
 /// the code that opens that range.
@@ -144,9 +123,8 @@ fn code_literals_are_found_with_their_ranges() {
 
 #[test]
 fn every_code_written_in_the_workspace_is_registered() {
-    let mut files = Vec::new();
-    workspace_files(&root(), &mut files);
-    files.sort();
+    // Build output, hidden folders and fuzzing inputs (arbitrary bytes) are not walked.
+    let files = tree::files(&root(), &[".rs", ".md"]);
     assert!(
         files.len() > 50,
         "the walk found only {} files",

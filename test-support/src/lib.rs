@@ -10,7 +10,8 @@
 //!   would be);
 //! - [`testgen`]: the one random-program generator (well-typed IR within the verifier's
 //!   limits), which reads the builtins from the runtime's table;
-//! - [`examples`]: the parser of the builtin table's examples (`name(arg, ...)`, literals).
+//! - [`examples`]: the parser of the builtin table's examples (`name(arg, ...)`, literals);
+//! - [`tree`]: the walk over the repository's own files that the whole-tree checks share.
 //!
 //! Never a dependency of a library: only of tests, benchmarks and fuzz targets.
 
@@ -19,3 +20,4 @@ pub mod examples;
 pub mod golden;
 pub mod rng;
 pub mod testgen;
+pub mod tree;

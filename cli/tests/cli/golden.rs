@@ -2,17 +2,18 @@
 //! `NAME.stdout`, `NAME.stderr` and `NAME.code` beside it are what it must print and its exit
 //! status. The layout, and how to add or bless a case, is in `tests/golden/README.md`.
 //!
-//! One loop runs every case and reports every mismatch at once. `VIGIL_BLESS=1` writes the
-//! expected files from what the binary printed (review the diff like code). An expected file
-//! without its `.args`, or any other stray file in the folder, fails the run (orphans are never
-//! blessed away silently).
+//! The loop is the workspace's one golden loop (`vigil_test_support::golden`): every mismatch
+//! reported at once, `VIGIL_BLESS=1` writes the expected files from what the binary printed
+//! (review the diff like code), and an expected file without its `.args` fails the run. Any
+//! other stray file in the folder fails it too.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use vigil_test_support::golden::{files_with_suffix, Golden};
+
 /// What each case is checked against, by extension.
-const EXPECTED: [&str; 3] = ["stdout", "stderr", "code"];
+const EXPECTED: [&str; 3] = [".stdout", ".stderr", ".code"];
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -50,59 +51,31 @@ fn run_case(args: &[&str]) -> [String; 3] {
 
 #[test]
 fn golden_cases_print_what_their_expected_files_say() {
-    let bless = std::env::var_os("VIGIL_BLESS").is_some_and(|v| v == "1");
-    let dir = golden_dir();
-    let mut cases = BTreeSet::new();
-    let mut expected = Vec::new();
-    let mut failures = Vec::new();
-    let entries = std::fs::read_dir(&dir).expect("read tests/golden");
-    for entry in entries {
-        let path = entry.expect("read tests/golden").path();
-        if path.is_dir() {
-            continue;
-        }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        match name.rsplit_once('.') {
-            _ if name == "README.md" => {}
-            Some((stem, "args")) => {
-                cases.insert(stem.to_owned());
-            }
-            Some((stem, ext)) if EXPECTED.contains(&ext) => expected.push((stem.to_owned(), name)),
-            _ => failures.push(format!(
+    let mut suite = Golden::new(golden_dir(), ".args");
+    let cases = suite.cases();
+    assert!(!cases.is_empty(), "no cases in {}", suite.dir().display());
+    // Anything that is neither a case nor an expected file is a mistake (a typo'd extension).
+    for path in files_with_suffix(suite.dir(), "") {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let name = name.unwrap_or_default();
+        let known = name == "README.md"
+            || path.is_dir()
+            || name.ends_with(".args")
+            || EXPECTED.iter().any(|ext| name.ends_with(ext));
+        if !known {
+            suite.fail_suite(format!(
                 "{name}: not a case file (NAME.args, .stdout, .stderr, .code)"
-            )),
+            ));
         }
     }
-    for (stem, name) in &expected {
-        if !cases.contains(stem) {
-            failures.push(format!("{name}: orphan: no {stem}.args produces it"));
-        }
-    }
-    assert!(!cases.is_empty(), "no cases in {}", dir.display());
     for case in &cases {
-        let text = std::fs::read_to_string(dir.join(format!("{case}.args"))).expect("read .args");
+        let text = String::from_utf8_lossy(&case.read()).into_owned();
         let got = run_case(&parse_args(&text));
         for (ext, got) in EXPECTED.iter().zip(&got) {
-            let path = dir.join(format!("{case}.{ext}"));
-            if bless {
-                std::fs::write(&path, got).expect("bless");
-                continue;
-            }
-            match std::fs::read_to_string(&path) {
-                Ok(want) if want == *got => {}
-                Ok(want) => failures.push(format!(
-                    "{case}.{ext} differs (VIGIL_BLESS=1 to accept):\n--- expected\n{want}\n--- got\n{got}"
-                )),
-                Err(_) => failures.push(format!(
-                    "{case}.{ext} is missing (VIGIL_BLESS=1 writes it); got:\n{got}"
-                )),
-            }
+            suite.check(case, ext, Some(got));
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    suite.finish(&EXPECTED);
 }
 
 #[test]

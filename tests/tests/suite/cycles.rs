@@ -15,67 +15,43 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use regex_automata::meta::Regex;
-
-/// Cycles tolerated, per crate: none. A cycle found is allowed only when all its modules are in
-/// one entry of the same crate; an entry would need the reason beside it. Break a cycle with a
-/// leaf module both sides use instead.
-const ALLOWED: &[(&str, &[&str])] = &[];
+use vigil_test_support::tree;
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `src/` of every crate: folders holding a `Cargo.toml` and a `src/` (build output and
-/// hidden folders skipped), as paths relative to the workspace root, sorted.
+/// `src/` of every crate: folders holding a `Cargo.toml` and a `src/`, as paths relative to the
+/// workspace root, sorted.
 fn crate_sources(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        if dir.join("Cargo.toml").is_file() && dir.join("src").is_dir() {
-            if let Ok(rel) = dir.join("src").strip_prefix(root) {
-                out.push(rel.to_string_lossy().replace('\\', "/"));
-            }
-        }
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.filter_map(Result::ok) {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let path = e.path();
-            if path.is_dir() && !name.starts_with('.') && name != "target" && name != "src" {
-                stack.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
+    tree::files(root, &["Cargo.toml"])
+        .into_iter()
+        .filter_map(|manifest| {
+            let src = manifest.parent()?.join("src");
+            let rel = src
+                .strip_prefix(root)
+                .ok()?
+                .to_string_lossy()
+                .replace('\\', "/");
+            src.is_dir().then_some(rel)
+        })
+        .collect()
 }
 
 /// Every `.rs` file under `dir`, as (path relative to `dir` by component, full path).
 fn rust_files(dir: &Path) -> Vec<(Vec<String>, PathBuf)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.filter_map(Result::ok) {
-            let path = e.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|x| x == "rs") {
-                if let Ok(rel) = path.strip_prefix(dir) {
-                    let parts = rel
-                        .components()
-                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                        .collect();
-                    out.push((parts, path));
-                }
-            }
-        }
-    }
-    out.sort();
-    out
+    tree::files(dir, &[".rs"])
+        .into_iter()
+        .filter_map(|path| {
+            let parts = path
+                .strip_prefix(dir)
+                .ok()?
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            Some((parts, path))
+        })
+        .collect()
 }
 
 /// The patterns of the check, compiled once per run.
@@ -288,12 +264,7 @@ fn no_cycles_between_top_level_modules() {
     let mut found = Vec::new();
     for src in &sources {
         for cycle in cycles(&graph(&root.join(src), &pat)) {
-            let allowed = ALLOWED.iter().any(|(crate_src, modules)| {
-                crate_src == src && cycle.iter().all(|m| modules.contains(&m.as_str()))
-            });
-            if !allowed {
-                found.push(format!("{src}: cycle among {}", cycle.join(", ")));
-            }
+            found.push(format!("{src}: cycle among {}", cycle.join(", ")));
         }
     }
     assert!(

@@ -5,6 +5,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use vigil_test_support::tree;
+
 /// Paths the docs may name although they are absent from a clean checkout: folders that tools
 /// create (`cargo fuzz`'s corpus and artifacts).
 const MAY_BE_ABSENT: &[&str] = &["fuzz/corpus", "fuzz/artifacts"];
@@ -13,36 +15,13 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Folders never checked: build output, version control, editor and tool state.
-fn skipped(name: &str) -> bool {
-    name == "target" || name.starts_with('.')
-}
-
 /// Every `.rs` file of the workspace, relative to the root, sorted. Generated sources live in
-/// build output (`target/`), which is skipped.
+/// build output (`target/`), which the walk skips.
 fn rust_files(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.filter_map(Result::ok) {
-            let path = e.path();
-            let name = e.file_name().to_string_lossy().into_owned();
-            if path.is_dir() {
-                if !skipped(&name) {
-                    stack.push(path);
-                }
-            } else if name.ends_with(".rs") {
-                if let Ok(rel) = path.strip_prefix(root) {
-                    out.push(rel.to_path_buf());
-                }
-            }
-        }
-    }
-    out.sort();
-    out
+    tree::files(root, &[".rs"])
+        .into_iter()
+        .filter_map(|p| p.strip_prefix(root).ok().map(Path::to_path_buf))
+        .collect()
 }
 
 /// Whether the first non-blank line of `text` is a `//!` doc comment.
@@ -120,7 +99,7 @@ fn docs_name_only_files_that_exist() {
             rd.filter_map(Result::ok)
                 .filter(|e| e.path().is_dir())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| !skipped(n))
+                .filter(|n| n != "target" && !n.starts_with('.'))
                 .collect()
         })
         .unwrap_or_default();
