@@ -17,16 +17,10 @@ pub fn is_load_code(code: ErrorCode) -> bool {
     )
 }
 
-/// Every code in the E04xx–E06xx ranges (schema loading's included), as `(code, title)` in
-/// numeric order.
-pub fn all_codes() -> Vec<(String, &'static str)> {
-    let mut out: Vec<(u16, String, &'static str)> = ErrorCode::ALL
-        .iter()
-        .filter(|c| is_load_code(**c))
-        .map(|c| (c.number(), c.code(), c.title()))
-        .collect();
-    out.sort_by_key(|(n, _, _)| *n);
-    out.into_iter().map(|(_, c, t)| (c, t)).collect()
+/// Every loading code ([`is_load_code`]: E04xx–E06xx, schema loading's included), in the
+/// registry's order, which is numeric.
+pub fn load_codes() -> impl Iterator<Item = ErrorCode> {
+    ErrorCode::ALL.iter().copied().filter(|c| is_load_code(*c))
 }
 
 #[cfg(test)]
@@ -35,15 +29,19 @@ mod tests {
 
     #[test]
     fn load_codes_are_sorted_unique_and_in_their_ranges() {
-        let all = all_codes();
+        let all: Vec<ErrorCode> = load_codes().collect();
         for pair in all.windows(2) {
-            assert!(pair[0].0 < pair[1].0, "{} before {}", pair[0].0, pair[1].0);
+            assert!(
+                pair[0].number() < pair[1].number(),
+                "{} before {}",
+                pair[0],
+                pair[1]
+            );
         }
-        for (code, title) in &all {
-            let parsed = ErrorCode::parse(code);
-            let n = parsed.map_or(0, ErrorCode::number);
+        for code in &all {
+            let n = code.number();
             assert!((401..500).contains(&n) || (501..600).contains(&n) || (601..700).contains(&n));
-            assert!(!title.is_empty());
+            assert!(!code.title().is_empty());
         }
         assert_eq!(ErrorCode::OperandNotBefore.to_string(), "E0403");
         assert_eq!(ErrorCode::parse("E403"), None);
@@ -51,11 +49,11 @@ mod tests {
     }
 
     #[test]
-    fn all_codes_lists_schema_loading_too() {
-        let all = all_codes();
-        assert!(all.iter().any(|(c, _)| c == "E0601"));
-        assert!(all.iter().any(|(c, _)| c == "E0623"));
-        assert!(!all.iter().any(|(c, _)| c == "E0701"));
+    fn load_codes_list_schema_loading_too() {
+        let all: Vec<&str> = load_codes().map(ErrorCode::as_str).collect();
+        assert!(all.contains(&"E0601"));
+        assert!(all.contains(&"E0623"));
+        assert!(!all.contains(&"E0701"));
         assert_eq!(all.len(), 32 + 16 + 13 + 9);
     }
 }

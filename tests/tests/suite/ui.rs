@@ -1,8 +1,9 @@
 //! The ui suite: `tests/ui/NAME.vgl` checked in-process against the embedded standard library
 //! and schema; the plain rendered diagnostics must equal `tests/ui/NAME.stderr` exactly.
 //! `VIGIL_BLESS=1` rewrites the expected files; an expected file without its input fails.
-//! Also: every code of the grammar's and the compiler's lists has a case here and an entry in
-//! `docs/errors.md`, and `tests/check_ok/*.vgl` check without any diagnostic.
+//! Also: every code of the grammar's and the compiler's lists has a case here (its entry in
+//! `docs/errors.md` is the registry's test), and `tests/check_ok/*.vgl` check without any
+//! diagnostic.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -78,7 +79,7 @@ fn check_ok_files_have_no_diagnostics() {
 }
 
 #[test]
-fn every_code_has_a_ui_case_and_a_docs_entry() {
+fn every_front_end_code_has_a_ui_case() {
     // The front end's codes: E01xx-E03xx and the W02xx/W03xx warnings.
     let codes: Vec<String> = ErrorCode::ALL
         .iter()
@@ -98,14 +99,10 @@ fn every_code_has_a_ui_case_and_a_docs_entry() {
             }
         }
     }
-    let docs = fs::read_to_string(root().join("../docs/errors.md")).unwrap_or_default();
     let mut missing = Vec::new();
     for code in &codes {
         if !seen.contains(code) {
             missing.push(format!("{code}: no tests/ui case shows it"));
-        }
-        if !docs.lines().any(|l| l.starts_with(&format!("## {code}"))) {
-            missing.push(format!("{code}: no `## {code}` entry in docs/errors.md"));
         }
     }
     assert!(missing.is_empty(), "{}", missing.join("\n"));
