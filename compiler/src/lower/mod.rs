@@ -3,7 +3,7 @@
 //! Owns the translation from names and fns to the IR's closed world: fns are inlined (an
 //! event-typed parameter becomes the event or the step it was given, a value parameter the node
 //! of its argument, so an argument used twice is one shared node), constants are folded with
-//! the runtime's own functions (the builtin registry's `eval`, `interp::arith`), named and
+//! the runtime's own functions (the builtin registry's `eval`, `ops::arith`), named and
 //! literal lists are interned as constant lists, `matches` patterns as regexes, and each field
 //! read becomes a field *requirement* `(event type, field, type, bounds)`.
 //!
@@ -653,7 +653,7 @@ impl<'a> RuleLowerer<'a> {
     ) -> Result<ir::ExprId, Box<Diagnostic>> {
         match (&self.node(a).kind, &self.node(b).kind) {
             (ir::ExprKind::Int(x), ir::ExprKind::Int(y)) => {
-                let r = vigil_runtime::interp::arith(op, *x, *y);
+                let r = vigil_runtime::ops::arith(op, *x, *y);
                 self.push(Ty::INT, ir::ExprKind::Int(r), span)
             }
             _ => self.push(Ty::INT, ir::ExprKind::Arith(op, a, b), span),

@@ -44,9 +44,7 @@ use crate::types::{Scalar, Ty};
 use crate::value::Value;
 use crate::verify::Verified;
 
-// The shared semantics ([`crate::ops`]) used to live here; these paths stay for the crates
-// that name them.
-pub use crate::ops::{arith, value_to_json, write_interpolated};
+use crate::ops::arith;
 
 /// The reference interpreter for one verified program.
 #[derive(Clone, Debug)]
