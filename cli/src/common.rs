@@ -48,7 +48,7 @@ pub(crate) struct SourceArgs {
     /// embedded one.
     #[arg(long, value_name = "DIR")]
     pub(crate) stdlib: Option<PathBuf>,
-    /// Use this schema file instead of the embedded `endpoint` schema.
+    /// Use this schema (a file or a shipped name: `linux-ebpf`) instead of the embedded `endpoint`.
     #[arg(long, value_name = "FILE")]
     pub(crate) schema: Option<PathBuf>,
 }
@@ -90,11 +90,17 @@ pub(crate) fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-/// Reads a schema file, or the embedded `endpoint` schema.
+/// Reads a schema file, a shipped schema by name (`endpoint`, `linux-ebpf`: when no file has
+/// that name), or the embedded `endpoint` schema.
 pub(crate) fn load_schema(path: Option<&Path>) -> Result<Schema, String> {
     match path {
         None => Ok(stdlib::schema()),
         Some(path) => {
+            if let Some(shipped) = path.to_str().and_then(Schema::shipped) {
+                if !path.exists() {
+                    return Ok(shipped);
+                }
+            }
             let text = read_text(path, MAX_CONFIG_BYTES, "a schema file")?;
             Schema::from_toml(&path.display().to_string(), &text).map_err(|e| e.to_string())
         }

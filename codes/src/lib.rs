@@ -4,7 +4,7 @@
 //! ([`Stage`]): E01xx parse, E02xx names, E03xx types and fields (W02xx/W03xx are the warnings
 //! of the same stages), E04xx the verifier, E05xx bundles and signatures, E06xx schema files
 //! (E0601–E0619) and binding (E0620 and up), E07xx event decoding, E08xx deployment, E09xx the
-//! Sigma importer. Each code has a stable name (its variant) and a one-line title; what it means
+//! Sigma importer, E10xx the sensors. Each code has a stable name (its variant) and a one-line title; what it means
 //! and what to do about it is its section in `docs/errors.md`, checked by this crate's tests.
 //!
 //! All of it is one table written once, in `codes!`: adding a code is adding a row, and the
@@ -58,6 +58,8 @@ pub enum Stage {
     Deploy,
     /// E09xx: the Sigma importer (`vigil-compiler`).
     Sigma,
+    /// E10xx: the sensors (`vigil-sensor-linux`).
+    Sensor,
 }
 
 impl Stage {
@@ -73,7 +75,8 @@ impl Stage {
             620..=699 => Stage::Bind,
             700..=799 => Stage::Decode,
             800..=899 => Stage::Deploy,
-            _ => Stage::Sigma,
+            900..=999 => Stage::Sigma,
+            _ => Stage::Sensor,
         }
     }
 }
@@ -601,6 +604,25 @@ codes! {
     UnsupportedCorrelation = E0912, "unsupported correlation";
     /// The converted rule does not pass `vigil check` (a bug to report, never hidden).
     DoesNotCompile = E0913, "does not compile";
+
+    // ---- E10xx: the sensors (vigil-sensor-linux) ----------------------------------------
+    /// The eBPF sensor was asked for on a system it cannot run on: not Linux, or a build
+    /// without the compiled BPF programs (clang or bpftool missing when it was built).
+    SensorNotBuilt = E1001, "eBPF sensor not available in this build";
+    /// The process lacks the privilege to load BPF programs (root, or CAP_BPF with
+    /// CAP_PERFMON).
+    SensorNotPrivileged = E1002, "eBPF sensor needs root";
+    /// The kernel has no BTF (`/sys/kernel/btf/vmlinux`), which CO-RE programs need.
+    SensorNoBtf = E1003, "kernel BTF missing";
+    /// A BPF program, map or attach point the sensor needs is missing or refused by the
+    /// kernel (the message names which).
+    SensorProbeFailed = E1004, "eBPF probe could not be loaded or attached";
+    /// A record from the kernel side was shorter than its header says or of an unknown kind;
+    /// it is dropped and counted.
+    SensorRecordMalformed = E1005, "sensor record malformed";
+    /// A record could not be turned into an event of the sensor's schema; it is dropped and
+    /// counted.
+    SensorEventRefused = E1006, "sensor record does not fit the schema";
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ const STYLE: Style = Style {
 /// A whole program, explained.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Explained {
-    /// The schema the program was built against: `endpoint 1.0`.
+    /// The schema the program was built against: `endpoint 1.1`.
     pub schema: String,
     /// Per rule, in program order.
     pub rules: Vec<RuleExplain>,

@@ -139,7 +139,7 @@ impl Binding {
             .map_or("?", String::as_str)
     }
 
-    /// The host schema's name and version, as diagnostics print it: `endpoint 1.0`.
+    /// The host schema's name and version, as diagnostics print it: `endpoint 1.1`.
     pub fn host_label(&self) -> &str {
         &self.host_label
     }

@@ -44,7 +44,7 @@ pub(crate) struct Args {
     /// Read events through a field mapping: a shipped one by name (`sysmon`) or a TOML file.
     #[arg(long, value_name = "M")]
     mapping: Option<String>,
-    /// The host schema file (default: the embedded `endpoint` schema).
+    /// The host schema: a file or a shipped name, `endpoint` or `linux-ebpf` (default: `endpoint`).
     #[arg(long, value_name = "FILE")]
     schema: Option<PathBuf>,
     /// How often to scan the bundles folder and write the status, in milliseconds.

@@ -77,7 +77,7 @@ pub(crate) struct Args {
     /// Evaluate the decoded events this many times.
     #[arg(long, default_value_t = 3, value_name = "K")]
     repeat: u32,
-    /// Use this schema file instead of the embedded `endpoint` schema.
+    /// Use this schema (a file or a shipped name: `linux-ebpf`) instead of the embedded `endpoint`.
     #[arg(long, value_name = "FILE")]
     schema: Option<PathBuf>,
     /// Use the `*.vgl` files of this directory as the standard library.

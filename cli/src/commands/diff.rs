@@ -43,7 +43,7 @@ pub(crate) struct Args {
     /// Read the events through a field mapping (a shipped one's name or a TOML file).
     #[arg(long, value_name = "M")]
     mapping: Option<String>,
-    /// The host schema file (default: the embedded `endpoint` schema).
+    /// The host schema: a file or a shipped name, `endpoint` or `linux-ebpf` (default: `endpoint`).
     #[arg(long, value_name = "FILE")]
     schema: Option<PathBuf>,
     /// Print one JSON object instead of text.

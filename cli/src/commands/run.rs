@@ -113,7 +113,7 @@ pub(crate) struct Args {
     /// Stop at the first bad line (exit status 1).
     #[arg(long)]
     strict: bool,
-    /// Use this schema file instead of the embedded `endpoint` schema.
+    /// Use this schema (a file or a shipped name: `linux-ebpf`) instead of the embedded `endpoint`.
     #[arg(long, value_name = "FILE")]
     schema: Option<PathBuf>,
     /// Use the `*.vgl` files of this directory as the standard library.

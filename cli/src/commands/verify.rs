@@ -34,7 +34,7 @@ pub(crate) struct Args {
     /// Revoked keys: one key id (16 hex digits) or public key file per line.
     #[arg(long, value_name = "FILE")]
     revoked: Option<PathBuf>,
-    /// The host schema to bind to, instead of the embedded `endpoint` schema.
+    /// The host schema to bind to (a file or a shipped name: `linux-ebpf`) instead of `endpoint`.
     #[arg(long, value_name = "FILE")]
     schema: Option<PathBuf>,
     /// Load unsigned bundles too (development only).

@@ -8,7 +8,7 @@
 //! entries `list#N`, `regex#N`, `field#N`, `builtin#N`; `;` starts a comment (outside strings).
 //!
 //! ```text
-//! schema endpoint 1.0
+//! schema endpoint 1.1
 //! field#0 = process_start.image : string, max_len 98304
 //! field#1 = process_start.args : [string], max_len 98304, max_items 64
 //!

@@ -6,7 +6,7 @@ use super::*;
 use crate::ir::{ConstList, Expr, ExprKind, ListId, StrId, TemplatePart};
 use crate::types::{Scalar, Ty};
 
-const SMALL: &str = r#"schema endpoint 1.0
+const SMALL: &str = r#"schema endpoint 1.1
 field#0 = process_start.image : string, max_len 98304
 field#1 = process_start.args : [string], max_len 98304, max_items 64
 
@@ -44,35 +44,35 @@ fn errors_have_a_line_and_a_column() {
         ("", "1:1: expected `schema NAME MAJOR.MINOR`"),
         ("schema endpoint 1", "1:18: expected `.`"),
         (
-            "schema endpoint 1.0\nrule r\n  on process_start\n  %0 = cmp eq 5, %1 : bool",
+            "schema endpoint 1.1\nrule r\n  on process_start\n  %0 = cmp eq 5, %1 : bool",
             "4:15: no earlier node holds this constant: write its `%N`",
         ),
         (
-            "schema endpoint 1.0\nrule r\n  on e\n  %1 = const 1 : int",
+            "schema endpoint 1.1\nrule r\n  on e\n  %1 = const 1 : int",
             "4:3: expected %0",
         ),
         (
-            "schema endpoint 1.0\nrule r\n  on e\n  %0 = field e.f : int",
+            "schema endpoint 1.1\nrule r\n  on e\n  %0 = field e.f : int",
             "4:14: no field `e.f` in the field table (declare it: `field#N = e.f : TYPE`)",
         ),
         (
-            "schema endpoint 1.0\nrule r\n  %0 = const true : bool",
+            "schema endpoint 1.1\nrule r\n  %0 = const true : bool",
             "2:1: the rule has no `on`, `threshold` or `sequence` line",
         ),
         (
-            "schema endpoint 1.0\nrule r\n  on e\n  emit \"{%0\"",
+            "schema endpoint 1.1\nrule r\n  on e\n  emit \"{%0\"",
             "4:8: a `{` without its `}` in the template",
         ),
         (
-            "schema endpoint 1.0\nlist#1 = [1]",
+            "schema endpoint 1.1\nlist#1 = [1]",
             "2:13: list#1 is defined before list#0",
         ),
         (
-            "schema endpoint 1.0\nrule r\n  on e\n  %0 = const list#0 [] : [int]",
+            "schema endpoint 1.1\nrule r\n  on e\n  %0 = const list#0 [] : [int]",
             "4:21: an empty or mixed list names its item type: `list#N string []`",
         ),
         (
-            "schema endpoint 1.0\nrule r\n  on e\n  %0 = const \"a\\q\" : string",
+            "schema endpoint 1.1\nrule r\n  on e\n  %0 = const \"a\\q\" : string",
             "4:18: unknown escape",
         ),
     ];
@@ -86,7 +86,7 @@ fn errors_have_a_line_and_a_column() {
 
 #[test]
 fn lines_say_what_they_declare_and_keep_their_comments() {
-    let text = "schema endpoint 1.0 ; budget: max_rules = 1\n\
+    let text = "schema endpoint 1.1 ; budget: max_rules = 1\n\
                 field#0 = process_start.pid : int\n\
                 \n\
                 rule r\n  on process_start\n  %0 = const true : bool ; error: E0404\n  when %0\n";

@@ -21,6 +21,9 @@ struct RawSchema {
     #[serde(default)]
     #[expect(dead_code, reason = "accepted for documentation, not kept")]
     description: Option<String>,
+    /// A sensor's profile of a standard schema: `linux-ebpf 0.1.0`.
+    #[serde(default)]
+    profile: Option<String>,
     /// `max_event_bytes` of every event type that sets none.
     max_event_bytes: Option<Spanned<i64>>,
     events: BTreeMap<Spanned<String>, Spanned<RawEvent>>,
@@ -279,6 +282,7 @@ pub(super) fn load(file: &str, text: &str) -> Result<Schema, Vec<SchemaError>> {
         Ok(Schema {
             name: raw.name.into_inner(),
             version,
+            profile: raw.profile,
             events,
         })
     } else {

@@ -32,6 +32,8 @@ pub const DEFAULT_MAX_EVENT_BYTES: u32 = 256 * 1024;
 
 /// The text of the standard schema, `stdlib/schema/endpoint.toml`.
 pub const ENDPOINT_TOML: &str = include_str!("../../../stdlib/schema/endpoint.toml");
+/// The Linux eBPF sensor's profile of `endpoint`.
+pub const LINUX_EBPF_TOML: &str = include_str!("../../../stdlib/schema/linux-ebpf.toml");
 
 /// A validated event schema.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +42,9 @@ pub struct Schema {
     pub name: String,
     /// The schema's version.
     pub version: SchemaVersion,
+    /// For a sensor's profile of a standard schema (a subset of its event types and fields,
+    /// the ones that sensor fills), the sensor and its version: `linux-ebpf 0.1.0`.
+    pub profile: Option<String>,
     /// The event types, in file order; an event type's [`EventTypeId`] is its index here.
     pub events: Vec<EventType>,
 }
@@ -156,9 +161,69 @@ impl Schema {
         self.events.iter().map(|e| e.name.as_str())
     }
 
-    /// `name version`, as diagnostics print it: `endpoint 1.0`.
+    /// `name version`, as diagnostics print it: `endpoint 1.1`, or with the profile
+    /// `endpoint 1.1 (profile linux-ebpf 0.1.0)`.
     pub fn label(&self) -> String {
-        format!("{} {}", self.name, self.version)
+        match &self.profile {
+            Some(p) => format!("{} {} (profile {p})", self.name, self.version),
+            None => format!("{} {}", self.name, self.version),
+        }
+    }
+
+    /// The Linux eBPF sensor's profile of `endpoint`, embedded from
+    /// `stdlib/schema/linux-ebpf.toml`.
+    pub fn linux_ebpf() -> Schema {
+        // Fixed at build time; `linux_profile_is_a_subset_of_endpoint` tests it.
+        Schema::from_toml("stdlib/schema/linux-ebpf.toml", LINUX_EBPF_TOML)
+            .expect("the embedded linux-ebpf schema is valid")
+    }
+
+    /// A schema shipped with Vigil, by name: `endpoint` or `linux-ebpf`.
+    pub fn shipped(name: &str) -> Option<Schema> {
+        match name {
+            "endpoint" => Some(Schema::endpoint()),
+            "linux-ebpf" => Some(Schema::linux_ebpf()),
+            _ => None,
+        }
+    }
+
+    /// Checks that `self` is a profile of `base`: same name and major version, and every event
+    /// type and field of `self` is in `base` with the same type and bounds no wider. Returns
+    /// each difference found, as a sentence.
+    pub fn profile_differences(&self, base: &Schema) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.name != base.name || self.version.major != base.version.major {
+            out.push(format!(
+                "`{}` is not a version of `{}`",
+                self.label(),
+                base.label()
+            ));
+        }
+        for ev in &self.events {
+            let Some((_, bev)) = base.event(&ev.name) else {
+                out.push(format!("event type `{}` is not in `{}`", ev.name, base.label()));
+                continue;
+            };
+            for f in &ev.fields {
+                let Some((_, bf)) = bev.field(&f.name) else {
+                    out.push(format!("field `{}.{}` is not in `{}`", ev.name, f.name, base.label()));
+                    continue;
+                };
+                if f.ty != bf.ty {
+                    out.push(format!("field `{}.{}` has another type", ev.name, f.name));
+                }
+                if f.max_len > bf.max_len
+                    || f.max_items > bf.max_items
+                    || f.max_total_len > bf.max_total_len
+                {
+                    out.push(format!("field `{}.{}` has wider bounds", ev.name, f.name));
+                }
+            }
+            if ev.max_event_bytes > bev.max_event_bytes {
+                out.push(format!("event type `{}` has a wider max_event_bytes", ev.name));
+            }
+        }
+        out
     }
 }
 

@@ -23,9 +23,53 @@ fn with_fields(fields: &str) -> String {
 fn endpoint_schema_loads() {
     let schema = Schema::endpoint();
     assert_eq!(schema.name, "endpoint");
-    assert_eq!(schema.version.to_string(), "1.0");
-    assert_eq!(schema.label(), "endpoint 1.0");
+    assert_eq!(schema.version.to_string(), "1.1");
+    assert_eq!(schema.label(), "endpoint 1.1");
     assert_eq!(schema.event_names().next(), Some("process_start"));
+}
+
+/// The Linux sensor's schema is a profile of `endpoint`: same name and major version, a subset
+/// of its event types and fields, same types, bounds no wider.
+#[test]
+fn linux_profile_is_a_subset_of_endpoint() {
+    let linux = Schema::linux_ebpf();
+    assert_eq!(linux.profile.as_deref(), Some("linux-ebpf 0.1.0"));
+    assert_eq!(linux.label(), "endpoint 1.1 (profile linux-ebpf 0.1.0)");
+    assert_eq!(linux.profile_differences(&Schema::endpoint()), Vec::<String>::new());
+    // The fields the 2024 outage is about are not in the profile.
+    let (_, ps) = linux.event("process_start").expect("process_start");
+    assert!(ps.field("integrity_level").is_none() && ps.field("hashes").is_none());
+    assert_eq!(Schema::shipped("linux-ebpf"), Some(linux));
+}
+
+/// A profile with a field `endpoint` lacks, another type or wider bounds is told apart.
+#[test]
+fn profile_differences_name_each_difference() {
+    let text = r#"
+name = "endpoint"
+version = "1.1"
+[events.process_start]
+fields = [
+  { name = "time", type = "int" },
+  { name = "host", type = "string", max_len = 255 },
+  { name = "image", type = "int" },
+  { name = "command_line", type = "string", max_len = 999999 },
+  { name = "shoe_size", type = "int" },
+]
+[events.teleport]
+fields = [{ name = "time", type = "int" }, { name = "host", type = "string", max_len = 64 }]
+"#;
+    let s = Schema::from_toml("p.toml", text).expect("valid");
+    let d = s.profile_differences(&Schema::endpoint());
+    assert_eq!(
+        d,
+        vec![
+            "field `process_start.image` has another type".to_owned(),
+            "field `process_start.command_line` has wider bounds".to_owned(),
+            "field `process_start.shoe_size` is not in `endpoint 1.1`".to_owned(),
+            "event type `teleport` is not in `endpoint 1.1`".to_owned(),
+        ]
+    );
 }
 
 /// The event types and fields LANGUAGE.md section 6 names: rules written elsewhere rely on them.

@@ -564,7 +564,7 @@ fn missing_field_names_rules_and_field() {
     assert_eq!(
         errors[0].to_string(),
         "error[E0623]: rules `a`, `b`: reads field `process_start.comand_line`, which host schema \
-         `endpoint 1.0` does not supply"
+         `endpoint 1.1` does not supply"
     );
     assert_eq!(
         errors[0].field.as_deref(),

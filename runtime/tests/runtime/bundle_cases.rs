@@ -368,7 +368,7 @@ fn hosts_that_do_not_match_are_refused() {
 
     let renamed = host(|t| t.replace("name = \"endpoint\"", "name = \"sysmon\""));
     assert_eq!(try_host(&renamed), ErrorCode::SchemaNameMismatch);
-    let major = host(|t| t.replace("version = \"1.0\"", "version = \"2.0\""));
+    let major = host(|t| t.replace("version = \"1.1\"", "version = \"2.0\""));
     assert_eq!(try_host(&major), ErrorCode::SchemaMajorMismatch);
 
     // The 2024 outage shape: the content reads a field the sensor does not supply.

@@ -224,7 +224,7 @@ fn every_corpus_case_reports_its_errors_at_its_lines() {
 #[test]
 fn an_error_elsewhere_or_a_missing_error_fails_the_case() {
     let schema = Schema::endpoint();
-    let base = "schema endpoint 1.0\nfield#0 = process_start.pid : int\nrule r\n  on process_start\n  %0 = field process_start.pid : int\n  %1 = const 1 : int\n";
+    let base = "schema endpoint 1.1\nfield#0 = process_start.pid : int\nrule r\n  on process_start\n  %0 = field process_start.pid : int\n  %1 = const 1 : int\n";
     let bad = format!("{base}  %2 = cmp lt %0, 1 : int\n  when %2\n");
     // Declared `int` but computes `bool`, and the condition is not `bool`: two errors, one node.
     let at_node = format!("{base}  %2 = cmp lt %0, 1 : int ; error: E0404, E0404\n  when %2\n");

@@ -1,0 +1,1 @@
+//! The Vigil Linux sensor (placeholder while the crate is built up).
