@@ -26,11 +26,21 @@
 /* String flags. */
 #define STR_TRUNCATED 1  /* cut at the region's size (argv, a path deeper than the walk) */
 #define STR_UNREADABLE 2 /* the kernel could not read it (paged out, gone) */
+#define STR_COMPONENTS 4 /* a walked path: NAME_BYTES slots, leaf first (see below) */
+
+/*
+ * A walked path is not assembled in the kernel (variable offsets make the verifier's work
+ * grow with every branch of the walk): each component is written into its own fixed slot of
+ * NAME_BYTES, NUL-terminated, leaf first, and `len` is the number of slots used times
+ * NAME_BYTES. A slot whose first byte is NUL is a mount crossing and holds no name. User mode
+ * joins the names, root first, with `/`.
+ */
 
 /* Bounds. */
 #define PATH_BYTES 4096 /* PATH_MAX */
-#define PATH_REGION (PATH_BYTES + 256)
-#define PATH_DEPTH 48 /* components walked per path */
+#define NAME_BYTES 256  /* NAME_MAX + 1 */
+#define PATH_DEPTH 32   /* components walked per path */
+#define PATH_REGION (PATH_DEPTH * NAME_BYTES)
 #define ARGV_BYTES 16384
 #define CGROUP_BYTES 256
 #define MODULE_BYTES 64

@@ -169,10 +169,9 @@ static __always_inline void set_str(struct rec_str *s, void *rec, void *at, __u3
 }
 
 /*
- * Walks `path` up to the global root, writing it backward into `region` (PATH_REGION bytes)
- * so that it ends at PATH_BYTES; describes it in `s`. Crosses mount points through `struct
- * mount`. A path deeper than PATH_DEPTH components or longer than PATH_BYTES is cut at its
- * start and flagged.
+ * Walks `path` up to the global root, one component per NAME_BYTES slot of `region`, leaf
+ * first (record.h); describes it in `s`. Crosses mount points through `struct mount`. A path
+ * deeper than PATH_DEPTH components is cut (flagged); user mode assembles it.
  */
 static __always_inline void walk_path(void *rec, struct rec_str *s, char *region, struct path *path)
 {
@@ -180,46 +179,39 @@ static __always_inline void walk_path(void *rec, struct rec_str *s, char *region
 	struct vfsmount *vfsmnt = BPF_CORE_READ(path, mnt);
 	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
 	struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
-	__u32 off = PATH_BYTES;
-	__u16 flags = STR_TRUNCATED;
+	__u16 flags = STR_COMPONENTS | STR_TRUNCATED;
+	__u32 used = 0;
 	if (!dentry || !vfsmnt) {
-		set_str(s, rec, region, 0, STR_UNREADABLE);
+		set_str(s, rec, region, 0, STR_COMPONENTS | STR_UNREADABLE);
 		return;
 	}
+#pragma unroll
 	for (int i = 0; i < PATH_DEPTH; i++) {
 		struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+		char *slot = region + i * NAME_BYTES;
 		if (dentry == mnt_root || dentry == parent) {
 			if (dentry != mnt_root || mnt == mnt_parent) {
 				/* The global root (or a detached tree): done. */
-				flags = 0;
+				flags = STR_COMPONENTS;
 				break;
 			}
 			/* A mount point: go on from where this mount is mounted. */
+			slot[0] = 0;
+			used = i + 1;
 			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
 			mnt = mnt_parent;
 			mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 			vfsmnt = &mnt->mnt;
 			continue;
 		}
-		struct qstr name = BPF_CORE_READ(dentry, d_name);
-		__u32 len = name.len & 255;
-		if (len + 1 > off)
-			break; /* longer than PATH_BYTES: cut here, flagged */
-		off -= len + 1;
-		__u32 pos = off & (PATH_BYTES - 1);
-		region[pos] = '/';
-		if (len > 0)
-			bpf_probe_read_kernel(&region[pos + 1], len, name.name);
+		const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+		if (bpf_probe_read_kernel_str(slot, NAME_BYTES, name) <= 0)
+			slot[0] = 0;
+		used = i + 1;
 		dentry = parent;
 	}
-	if (off == PATH_BYTES) {
-		/* The root itself. */
-		off = PATH_BYTES - 1;
-		region[PATH_BYTES - 1] = '/';
-	}
-	off &= PATH_BYTES - 1;
-	set_str(s, rec, &region[off], PATH_BYTES - off, flags);
+	set_str(s, rec, region, used * NAME_BYTES, flags);
 }
 
 /* The `struct file` open at `fd` in the current task, or NULL. */

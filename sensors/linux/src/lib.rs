@@ -1,1 +1,8 @@
-//! The Vigil Linux sensor (placeholder while the crate is built up).
+//! The Vigil Linux sensor (being written).
+
+mod error;
+#[cfg(target_os = "linux")]
+pub mod loader;
+pub mod record;
+
+pub use error::{ErrorCode, SensorError};
