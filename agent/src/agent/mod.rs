@@ -44,9 +44,12 @@
 //! drive the crash-loop breaker; with `VIGIL_AGENT_FAIL_STATE_WRITES_OF=NAME` every write of
 //! the state file `NAME` (`lkg.vglb`, ...) fails as on a full disk.
 
+mod live;
 mod sources;
 mod status;
 mod watch;
+
+pub use live::{LiveSource, SourceReport};
 
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
@@ -59,11 +62,13 @@ use std::time::{Duration, Instant};
 use vigil_runtime::budget::Budget;
 use vigil_runtime::bundle::TrustStore;
 use vigil_runtime::decode::Decoder;
-use vigil_runtime::deploy::{DeployOptions, Deployer, ErrorCode, StateDir};
+use vigil_runtime::deploy::{DeployOptions, Deployer, ErrorCode, Processed, StateDir};
 use vigil_runtime::schema::Schema;
+use vigil_runtime::Event;
 
 use crate::inputs::lines::TOO_LONG;
 use crate::inputs::make_decoder;
+use live::Live;
 use sources::{spawn_files, spawn_follow, FilePos, FollowRecord, Msg};
 use watch::Watcher;
 
@@ -106,6 +111,9 @@ pub struct Config {
     pub exit_after_idle: Option<Duration>,
     /// Stop cleanly when this file exists.
     pub stop_file: Option<PathBuf>,
+    /// A live source (the eBPF sensor), run on its own thread until the agent stops; the
+    /// agent then runs until stopped, as with `follow`.
+    pub live: Option<Box<dyn LiveSource>>,
 }
 
 /// Checks that `dir` is a folder that can be read (the bundles folder).
@@ -134,6 +142,7 @@ pub struct Agent {
     files: Vec<String>,
     rx: Receiver<Msg>,
     follow: Option<PathBuf>,
+    live: Option<Live>,
     poll: Duration,
     idle: Option<Duration>,
     stop_file: Option<PathBuf>,
@@ -186,6 +195,7 @@ impl Agent {
             deploy: options,
             exit_after_idle,
             stop_file,
+            live,
         } = config;
         check_bundles_dir(&bundles)?;
         // Every field is decoded (no projection): the running bundle can change between any
@@ -228,6 +238,7 @@ impl Agent {
             follow_pos = read_follow_pos(&state, f);
             spawn_follow(f.clone(), files.len() - 1, poll, follow_pos, tx.clone());
         }
+        let live = live.map(|source| Live::spawn(source, tx.clone(), poll));
         spawn_files(events, tx);
 
         Ok(Agent {
@@ -241,6 +252,7 @@ impl Agent {
             files,
             rx,
             follow,
+            live,
             poll,
             idle: exit_after_idle,
             stop_file,
@@ -307,12 +319,30 @@ impl Agent {
                         self.after_change();
                     }
                 }
+                Ok(Msg::Event(ev)) => {
+                    last_activity = Instant::now();
+                    input_since_poll = true;
+                    if !self.busy {
+                        self.busy = true;
+                        self.deployer.set_busy(true);
+                    }
+                    if !self.live_event(&ev) {
+                        break;
+                    }
+                    if self.deployer.review().is_some() {
+                        self.after_change();
+                    }
+                }
                 Ok(Msg::Done) | Err(RecvTimeoutError::Disconnected) => {
                     self.inputs_done = true;
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }
-            if self.inputs_done && self.follow.is_none() {
+            if self.inputs_done && self.follow.is_none() && self.live.is_none() {
+                break;
+            }
+            if self.live.as_ref().is_some_and(Live::ended) {
+                eprintln!("vigil agent: error: the live source stopped on its own: stopping");
                 break;
             }
             if Instant::now() >= next_poll {
@@ -350,6 +380,7 @@ impl Agent {
                 }
             }
         }
+        self.stop_live();
         if self.stdout_error.is_none() {
             self.scan();
             if self.deployer.review().is_some() {
@@ -383,6 +414,74 @@ impl Agent {
             return EXIT_DEGRADED;
         }
         0
+    }
+
+    /// Stops the live source (it drains what it holds first) and evaluates what it handed on,
+    /// so that the final status accounts for every record it read.
+    fn stop_live(&mut self) {
+        let Some(live) = &mut self.live else { return };
+        live.stop();
+        while let Ok(msg) = self.rx.try_recv() {
+            match msg {
+                Msg::Event(ev) => {
+                    self.live_event(&ev);
+                }
+                Msg::Line { .. } | Msg::Done => {}
+            }
+        }
+    }
+
+    /// Evaluates one event of the live source and counts what became of it; false when
+    /// stdout is closed (the event is then counted as dropped, `stdout_closed`).
+    fn live_event(&mut self, ev: &Event<'_>) -> bool {
+        if self.stdout_error.is_some() {
+            if let Some(live) = &mut self.live {
+                *live.counts.dropped.entry("stdout_closed".to_owned()).or_insert(0) += 1;
+            }
+            return false;
+        }
+        let (processed, ok) = self.evaluate(ev);
+        if let Some(live) = &mut self.live {
+            if processed.evaluated {
+                live.counts.evaluated += 1;
+            } else {
+                let code = if processed.bundle.is_some() {
+                    ErrorCode::EventRefused
+                } else {
+                    ErrorCode::NoActiveBundle
+                };
+                *live.counts.dropped.entry(code.code()).or_insert(0) += 1;
+            }
+        }
+        ok
+    }
+
+    /// Evaluates `ev`, writing its alerts; false when stdout is closed.
+    fn evaluate(&mut self, ev: &Event<'_>) -> (Processed, bool) {
+        let mut error = None;
+        let mut written = 0u64;
+        let mut lost = 0u64;
+        let out = &mut self.out;
+        let processed = self.deployer.process(ev, &mut |alert| {
+            if error.is_some() {
+                lost += 1;
+                return;
+            }
+            match writeln!(out, "{}", alert.to_json_line()) {
+                Ok(()) => written += 1,
+                Err(e) => {
+                    lost += 1;
+                    error = Some(e);
+                }
+            }
+        });
+        self.unflushed += written;
+        if let Some(e) = error {
+            self.stdout_closed(e);
+            self.alerts_lost += lost;
+            return (processed, false);
+        }
+        (processed, true)
     }
 
     /// Flushes alerts; false (and the loss counted) when stdout is closed.
@@ -435,30 +534,10 @@ impl Agent {
             Ok(()) if events.is_empty() => self.deployer.record_dropped("no_event"),
             Ok(()) => {}
         }
-        let mut error = None;
-        let mut written = 0u64;
-        let mut lost = 0u64;
         for ev in &events {
-            let out = &mut self.out;
-            self.deployer.process(ev, &mut |alert| {
-                if error.is_some() {
-                    lost += 1;
-                    return;
-                }
-                match writeln!(out, "{}", alert.to_json_line()) {
-                    Ok(()) => written += 1,
-                    Err(e) => {
-                        lost += 1;
-                        error = Some(e);
-                    }
-                }
-            });
-        }
-        self.unflushed += written;
-        if let Some(e) = error {
-            self.stdout_closed(e);
-            self.alerts_lost += lost;
-            return false;
+            if !self.evaluate(ev).1 {
+                return false;
+            }
         }
         true
     }

@@ -28,6 +28,9 @@ struct AgentStatus<'a> {
     blind: bool,
     /// Alerts not delivered because stdout was closed.
     alerts_lost: u64,
+    /// The live source (the eBPF sensor): its records and what became of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<super::live::LiveStatus>,
     #[serde(flatten)]
     deploy: &'a DeployStatus,
 }
@@ -121,6 +124,7 @@ impl Agent {
             lines: self.lines,
             blind: deploy.active.is_none(),
             alerts_lost: self.alerts_lost,
+            source: self.live.as_ref().map(super::live::Live::status),
             deploy: &deploy,
         };
         match serde_json::to_string_pretty(&status) {

@@ -53,6 +53,7 @@ fn the_agent_activates_the_bundle_and_evaluates_finite_inputs() {
         deploy: DeployOptions::default(),
         exit_after_idle: None,
         stop_file: None,
+        live: None,
     };
     let sink = Shared::default();
     let mut agent = Agent::start(config, Box::new(sink.clone())).unwrap_or_else(|e| panic!("{e}"));

@@ -305,7 +305,7 @@ pub struct Kernel {
     counters: PerCpuArray<MapData, u64>,
     probes: Vec<ProbeStatus>,
     /// Kept last: dropping it detaches the programs.
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
 }
 
 /// Where tracefs is mounted by default.
@@ -434,7 +434,7 @@ impl Kernel {
             ring,
             counters,
             probes,
-            _ebpf: ebpf,
+            ebpf,
         })
     }
 
@@ -466,6 +466,23 @@ impl Kernel {
             n += 1;
         }
         n
+    }
+
+    /// Detaches and unloads every program: no record is produced after this, so the ring
+    /// buffer can be read to its end and the counters are final.
+    pub fn detach(&mut self) {
+        for p in PROBES {
+            if let Some(program) = self.ebpf.program_mut(p.program) {
+                let tp: Result<&mut TracePoint, _> = program.try_into();
+                if let Ok(tp) = tp {
+                    // A program that never loaded has nothing to unload.
+                    let _ = tp.unload();
+                }
+            }
+        }
+        for p in &mut self.probes {
+            p.attached = false;
+        }
     }
 
     /// The kernel side's counters, summed over the CPUs.

@@ -1,7 +1,10 @@
 //! `vigil agent`: the command line of the reference agent. The agent itself (inputs, the
 //! bundles folder, the [`Deployer`](vigil_runtime::deploy::Deployer), `status.json`, exit
 //! statuses) is [`vigil_agent::agent`]; this file turns the flags into its
-//! [`Config`] (the schema loaded, the trust store built) and runs it, or lifts a quarantine.
+//! [`Config`] (the schema loaded, the trust store built, the eBPF sensor started with
+//! `--source ebpf`) and runs it, or lifts a quarantine.
+
+mod ebpf;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,9 +47,20 @@ pub(crate) struct Args {
     /// Read events through a field mapping: a shipped one by name (`sysmon`) or a TOML file.
     #[arg(long, value_name = "M")]
     mapping: Option<String>,
-    /// The host schema: a file or a shipped name, `endpoint` or `linux-ebpf` (default: `endpoint`).
+    /// The host schema: a file or a shipped name, `endpoint` or `linux-ebpf` (default:
+    /// `linux-ebpf` with `--source ebpf`, else `endpoint`).
     #[arg(long, value_name = "FILE")]
     schema: Option<PathBuf>,
+    /// A live event source besides the files: `ebpf`, the Linux eBPF sensor (root; see
+    /// docs/sensor-linux.md). The agent then runs until stopped.
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    source: Option<ebpf::SourceChoice>,
+    /// The eBPF sensor's ring buffer, in MiB (a power of two, at most 1024).
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    ring_mb: u32,
+    /// How many processes the eBPF sensor's process table keeps.
+    #[arg(long, value_name = "N", default_value_t = 65_536)]
+    process_table: usize,
     /// How often to scan the bundles folder and write the status, in milliseconds.
     #[arg(long, value_name = "N", default_value_t = 200)]
     poll_ms: u64,
@@ -114,8 +128,15 @@ fn config(args: &Args) -> Result<Config, String> {
         .clone()
         .ok_or_else(|| "`--bundles DIR` is required".to_string())?;
     check_bundles_dir(&bundles)?;
-    let schema = load_schema(args.schema.as_deref())?;
+    let schema = match (&args.schema, args.source) {
+        (None, Some(ebpf::SourceChoice::Ebpf)) => vigil_runtime::Schema::linux_ebpf(),
+        _ => load_schema(args.schema.as_deref())?,
+    };
     let trust = trust_store(args)?;
+    let live = match args.source {
+        Some(ebpf::SourceChoice::Ebpf) => Some(ebpf::start(&schema, args.ring_mb, args.process_table)?),
+        None => None,
+    };
     let deploy = DeployOptions {
         engine: args.engine.kind(),
         allow_downgrade: args.allow_downgrade,
@@ -142,6 +163,7 @@ fn config(args: &Args) -> Result<Config, String> {
         deploy,
         exit_after_idle: args.exit_after_idle_ms.map(Duration::from_millis),
         stop_file: args.stop_file.clone(),
+        live,
     })
 }
 
