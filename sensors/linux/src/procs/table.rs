@@ -13,9 +13,9 @@
 //! then [`ProcessTable::expire`] drops it. When the table is full, inserting a new pid first
 //! evicts the oldest exited entry, and only when none is left the oldest-inserted live one.
 
-use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{proc_fs, ProcInfo, Users};
 
@@ -73,8 +73,9 @@ pub struct ProcessTable {
     exits: VecDeque<(u32, u64, u64)>,
     next_seq: u64,
     stats: TableStats,
-    /// Counted by `get`, which takes `&self`.
-    misses: Cell<u64>,
+    /// Counted by `get`, which takes `&self` (atomic rather than a `Cell` so that the table
+    /// stays `Sync`).
+    misses: AtomicU64,
 }
 
 impl ProcessTable {
@@ -98,7 +99,7 @@ impl ProcessTable {
             exits: VecDeque::new(),
             next_seq: 0,
             stats: TableStats::default(),
-            misses: Cell::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
@@ -168,7 +169,7 @@ impl ProcessTable {
     pub fn get(&self, pid: u32) -> Option<&ProcInfo> {
         let found = self.entries.get(&pid).map(|entry| &entry.info);
         if found.is_none() {
-            self.misses.set(self.misses.get().saturating_add(1));
+            self.misses.fetch_add(1, Ordering::Relaxed);
         }
         found
     }
@@ -226,7 +227,7 @@ impl ProcessTable {
     /// Counters since the table was made.
     pub fn stats(&self) -> TableStats {
         TableStats {
-            misses: self.misses.get(),
+            misses: self.misses.load(Ordering::Relaxed),
             ..self.stats
         }
     }

@@ -921,3 +921,11 @@ fn users_are_bounded_in_entries_and_bytes() {
     assert_eq!(&*users.name(0), "u0");
     assert_eq!(&*users.name(29_999), "29999");
 }
+
+#[test]
+fn tables_can_move_to_and_be_shared_with_a_sensor_thread() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<ProcessTable>();
+    send_sync::<Users>();
+    send_sync::<ProcInfo>();
+}
