@@ -11,13 +11,16 @@
 //! the record refused (E1006).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Serialize;
 use vigil_runtime::event::EventBuilder;
 use vigil_runtime::{ErrorCode, Event, Schema};
 
-use crate::procs::{container_id, process_guid, split_argv, ProcInfo, ProcessTable, Users};
+use crate::procs::{
+    boot_ns_to_ticks, container_id, process_guid, split_argv, ProcInfo, ProcessTable, Users,
+};
 use crate::record::{Kind, Record, Str};
 
 /// `f_mode` bit the kernel sets on a file an open created (`FMODE_CREATED`).
@@ -68,9 +71,10 @@ impl Clock {
 /// Builds events from records.
 pub struct Builder {
     schema: Arc<Schema>,
+    proc_root: PathBuf,
     host: String,
     boot: u32,
-    ticks_ns: u64,
+    clk_tck: u64,
     clock: Clock,
     procs: ProcessTable,
     users: Users,
@@ -85,11 +89,13 @@ struct Actor {
 }
 
 impl Builder {
-    /// A builder for `schema` on host `host`, with process table `procs` and user names from
-    /// `users`; `boot` is the boot id prefix of process GUIDs, `clk_tck` the clock ticks per
-    /// second start times are counted in.
+    /// A builder for `schema` on host `host`, with process table `procs` (which reads a
+    /// process it misses from `proc_root`: a child that forked without exec) and user names
+    /// from `users`; `boot` is the boot id prefix of process GUIDs, `clk_tck` the clock ticks
+    /// per second start times are counted in.
     pub fn new(
         schema: Arc<Schema>,
+        proc_root: PathBuf,
         host: String,
         boot: u32,
         clk_tck: u64,
@@ -98,9 +104,10 @@ impl Builder {
     ) -> Builder {
         Builder {
             schema,
+            proc_root,
             host,
             boot,
-            ticks_ns: 1_000_000_000 / clk_tck.max(1),
+            clk_tck,
             clock: Clock::now(),
             procs,
             users,
@@ -203,7 +210,7 @@ impl Builder {
     /// learns the new program.
     fn exec(&mut self, ev: &mut Ev<'_, '_, '_>, rec: &Record<'_>) {
         let h = &rec.header;
-        let start_ticks = h.start_ns / self.ticks_ns;
+        let start_ticks = boot_ns_to_ticks(h.start_ns, self.clk_tck);
         let user = self.users.name(h.uid);
         let cwd = rec.str(3);
         let cwd_text = (!cwd.unreadable).then(|| cwd.text());
@@ -252,6 +259,9 @@ impl Builder {
             }
             None => self.flagged.unreadable += 1,
         }
+        if !self.procs.contains(h.ppid) {
+            self.procs.fill_from_proc(&self.proc_root, h.ppid, &mut self.users);
+        }
         match self.procs.get(h.ppid) {
             Some(parent) => {
                 ev.string(
@@ -260,6 +270,9 @@ impl Builder {
                 );
                 ev.string("parent_image", parent.image.clone());
                 ev.string("parent_command_line", parent.command_line.clone());
+                if parent.command_line_truncated {
+                    ev.truncated("parent_command_line");
+                }
                 ev.string("parent_user", parent.user.to_string());
             }
             None => self.flagged.parent_unknown += 1,
@@ -278,6 +291,7 @@ impl Builder {
             start_ticks,
             image: image_text.unwrap_or_default(),
             command_line,
+            command_line_truncated: argv.truncated,
             uid: h.uid,
             user,
         });
@@ -285,8 +299,10 @@ impl Builder {
 
     /// The acting process of a record, from the table (image, user, GUID).
     fn actor(&mut self, pid: u32, uid: u32, start_ns: u64) -> Actor {
-        let start_ticks = start_ns / self.ticks_ns;
-        let guid = process_guid(self.boot, pid, start_ticks);
+        let guid = process_guid(self.boot, pid, boot_ns_to_ticks(start_ns, self.clk_tck));
+        if !self.procs.contains(pid) {
+            self.procs.fill_from_proc(&self.proc_root, pid, &mut self.users);
+        }
         match self.procs.get(pid) {
             Some(p) => Actor {
                 image: Some(p.image.clone()).filter(|i| !i.is_empty()),

@@ -304,6 +304,7 @@ pub struct Kernel {
     ring: RingBuf<MapData>,
     counters: PerCpuArray<MapData, u64>,
     probes: Vec<ProbeStatus>,
+    detached: bool,
     /// Kept last: dropping it detaches the programs.
     ebpf: Ebpf,
 }
@@ -434,6 +435,7 @@ impl Kernel {
             ring,
             counters,
             probes,
+            detached: false,
             ebpf,
         })
     }
@@ -480,9 +482,12 @@ impl Kernel {
                 }
             }
         }
-        for p in &mut self.probes {
-            p.attached = false;
-        }
+        self.detached = true;
+    }
+
+    /// Whether [`Kernel::detach`] ran.
+    pub fn detached(&self) -> bool {
+        self.detached
     }
 
     /// The kernel side's counters, summed over the CPUs.

@@ -74,8 +74,10 @@ pub struct SensorStats {
     pub seed_missed: usize,
     /// Ring buffer bytes.
     pub ring_bytes: u32,
-    /// Each program and whether it is attached.
+    /// Each program and whether it attached at start.
     pub probes: Vec<ProbeStatus>,
+    /// Whether the programs are detached (the sensor stopped): the counters are final.
+    pub detached: bool,
 }
 
 /// The running sensor.
@@ -121,6 +123,7 @@ impl Sensor {
         let seed = procs.seed_from_proc(&options.proc_root, &mut users);
         let builder = Builder::new(
             schema,
+            options.proc_root.clone(),
             host_name(),
             boot_id_prefix(&options.proc_root.join("sys/kernel/random/boot_id")),
             clk_tck(),
@@ -130,8 +133,8 @@ impl Sensor {
         let stats = SensorStats {
             probes: kernel.probes().to_vec(),
             ring_bytes: options.ring_bytes,
-            seeded: seed.seeded,
-            seed_missed: seed.missed,
+            seeded: seed.read,
+            seed_missed: seed.failed,
             ..SensorStats::default()
         };
         Ok(Sensor {
@@ -214,7 +217,6 @@ impl Sensor {
     pub fn drain(&mut self, emit: &mut dyn FnMut(Event<'static>) -> bool) {
         self.kernel.detach();
         while self.poll(Duration::ZERO, 4096, emit) > 0 {}
-        self.stats.probes = self.kernel.probes().to_vec();
     }
 
     /// The counters now (the kernel's read at this call).
@@ -230,6 +232,7 @@ impl Sensor {
         s.self_filtered = self_filtered;
         s.flagged = self.builder.flagged();
         s.processes = self.builder.procs().len();
+        s.detached = self.kernel.detached();
         s
     }
 }
