@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use aya::maps::{MapData, PerCpuArray, RingBuf};
 use aya::programs::TracePoint;
-use aya::{Ebpf, EbpfLoader};
+use aya::{Btf, Ebpf, EbpfLoader, Endianness};
 use serde::Serialize;
 
 use crate::error::{ErrorCode, SensorError};
@@ -356,20 +356,27 @@ impl Kernel {
     /// BTF, E1004 when a required program or map cannot be loaded or attached.
     pub fn load(agent_tgid: u32, ring_bytes: u32) -> Result<Kernel, SensorError> {
         let object = object()?;
-        if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-            return Err(SensorError::new(
+        // The test hook `VIGIL_SENSOR_BTF` points at another BTF file (a missing one, to see
+        // E1003 on a kernel that has BTF).
+        let btf_path = std::env::var("VIGIL_SENSOR_BTF")
+            .unwrap_or_else(|_| "/sys/kernel/btf/vmlinux".to_owned());
+        let btf = Btf::parse_file(&btf_path, Endianness::default()).map_err(|e| {
+            SensorError::new(
                 ErrorCode::SensorNoBtf,
-                "the kernel has no BTF (/sys/kernel/btf/vmlinux): CO-RE programs cannot be \
-                 relocated; use a kernel built with CONFIG_DEBUG_INFO_BTF=y",
-            ));
-        }
+                format!(
+                    "the kernel's BTF `{btf_path}` cannot be read ({e}): CO-RE programs cannot be \
+                     relocated; use a kernel built with CONFIG_DEBUG_INFO_BTF=y"
+                ),
+            )
+        })?;
         let euid = rustix::process::geteuid();
         let mut ebpf = EbpfLoader::new()
+            .btf(Some(&btf))
             .override_global("agent_tgid", &agent_tgid, true)
             .map_max_entries("events", ring_bytes)
             .load(object)
             .map_err(|e| {
-                let text = format!("{e:#}");
+                let text = chain(&e);
                 if is_permission(&text) || !euid.is_root() && text.contains("EPERM") {
                     SensorError::new(
                         ErrorCode::SensorNotPrivileged,
@@ -506,6 +513,21 @@ impl Kernel {
     }
 }
 
+/// An error and its sources, `a: b: c` (aya's errors put the OS error in the source).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
+
 fn missing_map(name: &str) -> SensorError {
     SensorError::new(
         ErrorCode::SensorProbeFailed,
@@ -534,7 +556,7 @@ fn attach_one(ebpf: &mut Ebpf, p: &Probe) -> Result<(), String> {
     program.load().map_err(|e| verifier_text(&e))?;
     program
         .attach(p.category, p.tracepoint)
-        .map_err(|e| format!("attach: {e:#}"))?;
+        .map_err(|e| format!("attach: {}", chain(&e)))?;
     Ok(())
 }
 
@@ -553,6 +575,6 @@ fn verifier_text(e: &aya::programs::ProgramError) -> String {
                 tail.join(" | ")
             )
         }
-        other => format!("{other:#}"),
+        other => chain(other),
     }
 }

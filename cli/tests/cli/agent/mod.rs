@@ -17,12 +17,14 @@
 //! they fail without the fixes).
 //!
 //! Split by job: [`deploy`] (promotion, rejection, refusals, restarts, the crash-loop breaker,
-//! `vigil diff`) and [`faults`] (the issue 13 findings: signals, rotation, closed stdout,
-//! hostile bundle files, full disks, expiry). The helpers below spawn the agent and wait on
+//! `vigil diff`), [`faults`] (the issue 13 findings: signals, rotation, closed stdout,
+//! hostile bundle files, full disks, expiry) and [`live`] (the eBPF sensor in the running
+//! kernel, as root). The helpers below spawn the agent and wait on
 //! `status.json`.
 
 mod deploy;
 mod faults;
+mod live;
 
 use std::fs;
 use std::io::Write;
