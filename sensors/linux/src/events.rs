@@ -54,7 +54,9 @@ pub struct Clock {
 impl Clock {
     /// The offset now (refresh it now and then: the wall clock can be set).
     pub fn now() -> Clock {
-        let ns = |t: rustix::time::Timespec| i128::from(t.tv_sec) * 1_000_000_000 + i128::from(t.tv_nsec);
+        let ns = |t: rustix::time::Timespec| {
+            i128::from(t.tv_sec) * 1_000_000_000 + i128::from(t.tv_nsec)
+        };
         let wall = ns(rustix::time::clock_gettime(rustix::time::ClockId::Realtime));
         let boot = ns(rustix::time::clock_gettime(rustix::time::ClockId::Boottime));
         Clock {
@@ -165,7 +167,11 @@ impl Builder {
                 actor.fill(&mut ev);
                 // The kernel's wait status: the exit code in bits 8-15, or the signal in 0-6.
                 let sig = h.a & 0x7f;
-                let code = if sig != 0 { 128 + sig } else { (h.a >> 8) & 0xff };
+                let code = if sig != 0 {
+                    128 + sig
+                } else {
+                    (h.a >> 8) & 0xff
+                };
                 ev.int("exit_code", i64::from(code));
                 self.procs.exited(h.pid, h.time_ns);
             }
@@ -260,7 +266,8 @@ impl Builder {
             None => self.flagged.unreadable += 1,
         }
         if !self.procs.contains(h.ppid) {
-            self.procs.fill_from_proc(&self.proc_root, h.ppid, &mut self.users);
+            self.procs
+                .fill_from_proc(&self.proc_root, h.ppid, &mut self.users);
         }
         match self.procs.get(h.ppid) {
             Some(parent) => {
@@ -301,7 +308,8 @@ impl Builder {
     fn actor(&mut self, pid: u32, uid: u32, start_ns: u64) -> Actor {
         let guid = process_guid(self.boot, pid, boot_ns_to_ticks(start_ns, self.clk_tck));
         if !self.procs.contains(pid) {
-            self.procs.fill_from_proc(&self.proc_root, pid, &mut self.users);
+            self.procs
+                .fill_from_proc(&self.proc_root, pid, &mut self.users);
         }
         match self.procs.get(pid) {
             Some(p) => Actor {
@@ -328,7 +336,9 @@ impl Builder {
             return;
         }
         let text = s.text();
-        let base_text = base.filter(|b| !b.unreadable && !b.bytes.is_empty()).map(|b| b.text());
+        let base_text = base
+            .filter(|b| !b.unreadable && !b.bytes.is_empty())
+            .map(|b| b.text());
         let cut = s.truncated || base.is_some_and(|b| b.truncated);
         ev.string(field, join(base_text.as_deref(), &text));
         if cut {
@@ -415,3 +425,6 @@ impl Ev<'_, '_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
