@@ -1,59 +1,65 @@
-//! Prints the sensor's raw records for a few seconds (a development aid).
+//! Prints the sensor's raw records for a few seconds, one line each: a development aid for the
+//! kernel side (`sudo cargo run -p vigil-sensor-linux --example dump -- [SECONDS]`).
+
 use std::time::{Duration, Instant};
+
+#[cfg(target_os = "linux")]
 fn main() {
-    let mut k = match vigil_sensor_linux::loader::Kernel::load(std::process::id(), 1 << 22) {
+    use vigil_sensor_linux::loader::Kernel;
+    use vigil_sensor_linux::record::parse;
+
+    let seconds = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
+    let mut kernel = match Kernel::load(std::process::id(), 1 << 22) {
         Ok(k) => k,
         Err(e) => {
             eprintln!("{e}");
-            std::process::exit(2)
+            std::process::exit(2);
         }
     };
-    for p in k.probes() {
-        if !p.attached {
-            eprintln!("probe {} {}: {:?}", p.program, p.attach, p.error);
-        }
+    for p in kernel.probes().iter().filter(|p| !p.attached) {
+        eprintln!("not attached: {} on {}: {:?}", p.program, p.attach, p.error);
     }
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(4) {
-        k.wait(Duration::from_millis(100));
-        k.read(10000, &mut |b| match vigil_sensor_linux::record::parse(b) {
+    while start.elapsed() < Duration::from_secs(seconds) {
+        kernel.wait(Duration::from_millis(100));
+        kernel.read(usize::MAX, &mut |bytes| match parse(bytes) {
             Ok(r) => {
-                let s: Vec<String> = (0..5)
-                    .map(|i| {
-                        let x = r.str(i);
-                        format!(
-                            "{:?}{}{}",
-                            String::from_utf8_lossy(x.bytes),
-                            if x.truncated { "~" } else { "" },
-                            if x.unreadable { "!" } else { "" }
-                        )
+                let h = r.header;
+                let strs: Vec<String> = (0..5)
+                    .map(|i| r.str(i))
+                    .filter(|s| !s.bytes.is_empty() || s.unreadable)
+                    .map(|s| {
+                        let flags = match (s.truncated, s.unreadable) {
+                            (true, _) => " (cut)",
+                            (_, true) => " (unreadable)",
+                            _ => "",
+                        };
+                        format!("{:?}{flags}", s.text())
                     })
                     .collect();
                 println!(
-                    "{:?} pid={} ppid={} uid={} a={:#x} b={:#x} {}:{} -> {}:{} {:?}",
+                    "{:?} pid={} ppid={} uid={} a={:#x} b={:#x} ports={}->{} {}",
                     r.kind,
-                    r.header.pid,
-                    r.header.ppid,
-                    r.header.uid,
-                    r.header.a,
-                    r.header.b,
-                    r.header.saddr[..4]
-                        .iter()
-                        .map(|x| x.to_string())
-                        .collect::<Vec<_>>()
-                        .join("."),
-                    r.header.sport,
-                    r.header.daddr[..4]
-                        .iter()
-                        .map(|x| x.to_string())
-                        .collect::<Vec<_>>()
-                        .join("."),
-                    r.header.dport,
-                    s
+                    h.pid,
+                    h.ppid,
+                    h.uid,
+                    h.a,
+                    h.b,
+                    h.sport,
+                    h.dport,
+                    strs.join(" ")
                 );
             }
             Err(e) => println!("malformed: {e}"),
         });
     }
-    println!("{:?}", k.counts());
+    println!("{:?}", kernel.counts());
+}
+
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    eprintln!("the eBPF sensor runs on Linux only");
 }

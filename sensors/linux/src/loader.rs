@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::error::{ErrorCode, SensorError};
 
 /// The BPF object, aligned as ELF parsing wants it.
+#[cfg(vigil_bpf)]
 #[repr(C, align(32))]
 struct Aligned<B: ?Sized> {
     bytes: B,
