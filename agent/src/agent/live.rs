@@ -87,7 +87,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Live {
     /// Starts `source` on its own thread, sending its events as [`Msg::Event`] on `tx`.
-    pub(super) fn spawn(mut source: Box<dyn LiveSource>, tx: SyncSender<Msg>, poll: Duration) -> Live {
+    pub(super) fn spawn(
+        mut source: Box<dyn LiveSource>,
+        tx: SyncSender<Msg>,
+        poll: Duration,
+    ) -> Live {
         let name = source.name().to_owned();
         let report = Arc::new(Mutex::new(source.report()));
         let stop = Arc::new(AtomicBool::new(false));

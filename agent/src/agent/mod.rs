@@ -436,7 +436,11 @@ impl Agent {
     fn live_event(&mut self, ev: &Event<'_>) -> bool {
         if self.stdout_error.is_some() {
             if let Some(live) = &mut self.live {
-                *live.counts.dropped.entry("stdout_closed".to_owned()).or_insert(0) += 1;
+                *live
+                    .counts
+                    .dropped
+                    .entry("stdout_closed".to_owned())
+                    .or_insert(0) += 1;
             }
             return false;
         }

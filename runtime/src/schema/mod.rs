@@ -201,12 +201,21 @@ impl Schema {
         }
         for ev in &self.events {
             let Some((_, bev)) = base.event(&ev.name) else {
-                out.push(format!("event type `{}` is not in `{}`", ev.name, base.label()));
+                out.push(format!(
+                    "event type `{}` is not in `{}`",
+                    ev.name,
+                    base.label()
+                ));
                 continue;
             };
             for f in &ev.fields {
                 let Some((_, bf)) = bev.field(&f.name) else {
-                    out.push(format!("field `{}.{}` is not in `{}`", ev.name, f.name, base.label()));
+                    out.push(format!(
+                        "field `{}.{}` is not in `{}`",
+                        ev.name,
+                        f.name,
+                        base.label()
+                    ));
                     continue;
                 };
                 if f.ty != bf.ty {
@@ -220,7 +229,10 @@ impl Schema {
                 }
             }
             if ev.max_event_bytes > bev.max_event_bytes {
-                out.push(format!("event type `{}` has a wider max_event_bytes", ev.name));
+                out.push(format!(
+                    "event type `{}` has a wider max_event_bytes",
+                    ev.name
+                ));
             }
         }
         out

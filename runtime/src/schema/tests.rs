@@ -35,7 +35,10 @@ fn linux_profile_is_a_subset_of_endpoint() {
     let linux = Schema::linux_ebpf();
     assert_eq!(linux.profile.as_deref(), Some("linux-ebpf 0.1.0"));
     assert_eq!(linux.label(), "endpoint 1.1 (profile linux-ebpf 0.1.0)");
-    assert_eq!(linux.profile_differences(&Schema::endpoint()), Vec::<String>::new());
+    assert_eq!(
+        linux.profile_differences(&Schema::endpoint()),
+        Vec::<String>::new()
+    );
     // The fields the 2024 outage is about are not in the profile.
     let (_, ps) = linux.event("process_start").expect("process_start");
     assert!(ps.field("integrity_level").is_none() && ps.field("hashes").is_none());

@@ -1,10 +1,10 @@
 //! Prints the sensor's raw records for a few seconds, one line each: a development aid for the
 //! kernel side (`sudo cargo run -p vigil-sensor-linux --example dump -- [SECONDS]`).
 
-use std::time::{Duration, Instant};
-
 #[cfg(target_os = "linux")]
 fn main() {
+    use std::time::{Duration, Instant};
+
     use vigil_sensor_linux::loader::Kernel;
     use vigil_sensor_linux::record::parse;
 

@@ -69,7 +69,8 @@ mod linux {
             table_capacity: table.max(1),
             ..SensorOptions::default()
         };
-        let sensor = Sensor::start(Arc::new(schema.clone()), &options).map_err(|e| e.to_string())?;
+        let sensor =
+            Sensor::start(Arc::new(schema.clone()), &options).map_err(|e| e.to_string())?;
         let stats = sensor.stats();
         let attached = stats.probes.iter().filter(|p| p.attached).count();
         eprintln!(

@@ -134,7 +134,9 @@ fn config(args: &Args) -> Result<Config, String> {
     };
     let trust = trust_store(args)?;
     let live = match args.source {
-        Some(ebpf::SourceChoice::Ebpf) => Some(ebpf::start(&schema, args.ring_mb, args.process_table)?),
+        Some(ebpf::SourceChoice::Ebpf) => {
+            Some(ebpf::start(&schema, args.ring_mb, args.process_table)?)
+        }
         None => None,
     };
     let deploy = DeployOptions {

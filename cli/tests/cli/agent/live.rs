@@ -300,7 +300,10 @@ rule connection {{
     assert_eq!(a["user"], "root");
     assert_eq!(a["current_directory"], tmp.display().to_string());
     let guid = a["process_guid"].as_str().expect("guid");
-    assert!(guid.len() == 38 && guid.starts_with('{') && guid.ends_with('}'), "{guid}");
+    assert!(
+        guid.len() == 38 && guid.starts_with('{') && guid.ends_with('}'),
+        "{guid}"
+    );
     assert_ne!(a["process_guid"], a["parent_process_guid"]);
 
     // An `sh -c` pipe: `cat` is the shell's child.
@@ -399,12 +402,19 @@ rule connection {{
         .map(|m| m.values().map(n).sum())
         .unwrap_or(0);
     assert!(n(&src["received"]) > 0, "{src}");
-    assert_eq!(n(&src["produced"]), n(&src["received"]) + n(&src["lost"]), "{src}");
+    assert_eq!(
+        n(&src["produced"]),
+        n(&src["received"]) + n(&src["lost"]),
+        "{src}"
+    );
     assert_eq!(n(&src["received"]), n(&src["evaluated"]) + dropped, "{src}");
     assert_eq!(n(&src["in_flight"]), 0, "{src}");
     assert_eq!(src["detail"]["detached"], true, "{src}");
     for id in programs {
-        assert!(!prog_exists(id), "BPF program {id} is still loaded after the agent exited");
+        assert!(
+            !prog_exists(id),
+            "BPF program {id} is still loaded after the agent exited"
+        );
     }
 }
 
@@ -424,11 +434,15 @@ fn a_bundle_reading_a_field_the_sensor_lacks_is_refused_and_the_agent_keeps_its_
         return;
     };
     // Version 2 reads `integrity_level`: `endpoint` has it, the sensor does not fill it.
-    let bad = format!(
-        "{good}\nrule elevated {{ on process_start when integrity_level == \"High\" }}"
-    );
+    let bad =
+        format!("{good}\nrule elevated {{ on process_start when integrity_level == \"High\" }}");
     drop_bundle(&d, "v2.vglb", &bundle(&bad, 2, "bind"));
-    let s = wait_for(&d, "the binding refusal", || {}, |s| refused(s, "E0623") == 1);
+    let s = wait_for(
+        &d,
+        "the binding refusal",
+        || {},
+        |s| refused(s, "E0623") == 1,
+    );
     assert_eq!(active_version(&s), Some(1), "the agent keeps version 1");
     let log = stderr_of(&d);
     assert!(
@@ -485,13 +499,26 @@ fn the_sensor_refuses_to_start_without_root_or_btf_with_a_coded_error() {
         return;
     }
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("error[E1003]") && err.contains("/nonexistent/vmlinux"), "{err}");
+    assert!(
+        err.contains("error[E1003]") && err.contains("/nonexistent/vmlinux"),
+        "{err}"
+    );
 
     let out = run(
-        &["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"],
+        &[
+            "setpriv",
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+        ],
         &[],
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("error[E1002]") && err.contains("root"), "{err}");
+    assert!(
+        err.contains("error[E1002]") && err.contains("root"),
+        "{err}"
+    );
 }
