@@ -334,3 +334,81 @@ fn source(
         dash_is_absent: matches!(names_from, Names::Channel(_)),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ls(product: &str, category: &str) -> Logsource {
+        Logsource {
+            product: Some(product.to_owned()),
+            category: Some(category.to_owned()),
+            service: None,
+        }
+    }
+
+    #[test]
+    fn every_builtin_log_source_is_available_on_endpoint() {
+        let table = Table::builtin(&Schema::endpoint()).expect("the shipped table loads");
+        assert_eq!(table.unavailable(), Vec::new());
+        let linux = table
+            .lookup(&ls("linux", "network_connection"))
+            .expect("linux network");
+        assert_eq!(linux.fields["DestinationHostname"].name, "dest_hostname");
+        assert!(!linux.dash_is_absent);
+        let windows = table
+            .lookup(&ls("windows", "process_creation"))
+            .expect("sysmon 1");
+        assert!(windows.dash_is_absent);
+        assert!(windows.missing.is_empty(), "{:?}", windows.missing);
+    }
+
+    #[test]
+    fn a_profile_drops_the_fields_and_event_types_it_lacks() {
+        let table = Table::builtin(&Schema::linux_ebpf()).expect("the shipped table loads");
+        // The sensor's three Sigma categories, with what it fills.
+        let proc = table
+            .lookup(&ls("linux", "process_creation"))
+            .expect("linux process_creation");
+        assert_eq!(proc.events, ["process_start"]);
+        assert_eq!(proc.fields["Image"].name, "image");
+        assert_eq!(proc.fields["ParentCommandLine"].name, "parent_command_line");
+        assert_eq!(proc.missing["Hashes"], "hashes");
+        let file = table
+            .lookup(&ls("linux", "file_event"))
+            .expect("linux file_event");
+        assert_eq!(file.events, ["file_create"]);
+        assert!(!file.fields.contains_key("CommandLine"));
+        let net = table
+            .lookup(&ls("linux", "network_connection"))
+            .expect("linux network_connection");
+        assert_eq!(net.fields["Initiated"].ty, Ty::BOOL);
+        assert_eq!(net.missing["DestinationHostname"], "dest_hostname");
+        // Windows fields the sensor does not fill are missing, not mapped.
+        let win = table
+            .lookup(&ls("windows", "process_creation"))
+            .expect("sysmon 1 on the profile");
+        assert_eq!(win.missing["IntegrityLevel"], "integrity_level");
+        // A log source whose event type the profile lacks is refused, saying so.
+        let err = table
+            .lookup(&ls("windows", "image_load"))
+            .expect_err("no image_load on the sensor");
+        assert_eq!(err.code, ErrorCode::UnknownLogsource);
+        assert!(err.message.contains("`image_load`"), "{}", err.message);
+        assert!(table
+            .unavailable()
+            .iter()
+            .any(|(l, _)| l == "windows/image_load"));
+    }
+
+    #[test]
+    fn an_entry_needs_exactly_one_source_of_names() {
+        let mapping =
+            Mapping::from_toml("windows.toml", WINDOWS_TOML).expect("the windows mapping parses");
+        let schema = Schema::endpoint();
+        let both = "mapping = \"windows\"\n[fieldsets.x]\nImage = \"image\"\n[[logsource]]\nproduct = \"p\"\ncategory = \"c\"\nchannel = \"Microsoft-Windows-Sysmon/Operational\"\nfields = \"x\"\nevents = [\"process_start\"]\n";
+        assert!(Table::new(both, &mapping, &schema).is_err());
+        let unknown = "mapping = \"windows\"\n[[logsource]]\nproduct = \"p\"\nfields = \"nope\"\nevents = [\"process_start\"]\n";
+        assert!(Table::new(unknown, &mapping, &schema).is_err());
+    }
+}

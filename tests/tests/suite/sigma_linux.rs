@@ -98,14 +98,16 @@ fn build_event<'a>(
             .field(name)
             .ok_or(format!("no field `{name}` on `{ty}`"))?;
         let r = match value {
-            serde_json::Value::String(s) if def.ty == vigil_runtime::types::Ty::IP => {
-                b.set_ip(name.as_str(), s.parse().map_err(|e| format!("{name}: {e}"))?)
-            }
+            serde_json::Value::String(s) if def.ty == vigil_runtime::types::Ty::IP => b.set_ip(
+                name.as_str(),
+                s.parse().map_err(|e| format!("{name}: {e}"))?,
+            ),
             serde_json::Value::String(s) => b.set_str(name.as_str(), s),
             serde_json::Value::Bool(x) => b.set_bool(name.as_str(), *x),
-            serde_json::Value::Number(n) => {
-                b.set_int(name.as_str(), n.as_i64().ok_or(format!("{name}: not an i64"))?)
-            }
+            serde_json::Value::Number(n) => b.set_int(
+                name.as_str(),
+                n.as_i64().ok_or(format!("{name}: not an i64"))?,
+            ),
             serde_json::Value::Array(items) => {
                 b.start_list(name.as_str()).map_err(|e| e.to_string())?;
                 for it in items {
@@ -140,7 +142,11 @@ fn sigmahq_linux_rules_convert_and_run_on_the_linux_sensor_profile() {
     }
     let import =
         sigma::import_on(&inputs, &profile, ImportOptions::default()).expect("built-in table");
-    assert_eq!(import.rules.len(), inputs.len(), "one outcome per rule file");
+    assert_eq!(
+        import.rules.len(),
+        inputs.len(),
+        "one outcome per rule file"
+    );
 
     // Figures per category, then every refused rule: the expected file.
     let mut text = String::from(
@@ -228,7 +234,11 @@ fn sigmahq_linux_rules_convert_and_run_on_the_linux_sensor_profile() {
             .expect("the event fits the program");
         let want: BTreeSet<String> = v["expect"]
             .as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         if fired != want {
             failures.push(format!(
