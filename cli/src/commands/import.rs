@@ -1,7 +1,9 @@
-//! `vigil import sigma PATH... -o DIR [--report FILE]`: converts Sigma rules (files or
-//! directory trees of `.yml`/`.yaml`) into formatted `.vgl` files, one per Sigma file, under
-//! `DIR/<relative path>/<stem>.vgl`, and reports what was converted and what was refused and
-//! why (a JSON report with `--report`, a summary on stderr).
+//! `vigil import sigma PATH... -o DIR [--schema FILE|NAME] [--report FILE]`: converts Sigma
+//! rules (files or directory trees of `.yml`/`.yaml`) into formatted `.vgl` files, one per Sigma
+//! file, under `DIR/<relative path>/<stem>.vgl`, and reports what was converted and what was
+//! refused and why (a JSON report with `--report`, a summary on stderr). Rules are converted
+//! onto, and checked against, the schema given (`endpoint` by default; a profile such as
+//! `linux-ebpf` refuses rules that read what its sensor does not fill).
 //!
 //! Exit codes: 0 every rule converted, 1 some rules were refused, 2 usage or I/O errors.
 
@@ -13,7 +15,7 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use vigil_compiler::sigma::{self, report::Report, InputFile};
 
-use crate::common::esc;
+use crate::common::{esc, load_schema};
 use vigil_agent::inputs::files::{self as input, Walker};
 
 /// The formats `vigil import` reads.
@@ -35,6 +37,10 @@ pub(crate) struct ImportArgs {
     /// The directory to write `.vgl` files into (created if missing).
     #[arg(short = 'o', long = "out")]
     pub out: PathBuf,
+    /// Convert onto this schema (a file or a shipped name: `linux-ebpf`) instead of the
+    /// embedded `endpoint`.
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
     /// Write the coverage report (JSON) to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -57,8 +63,10 @@ pub(crate) fn run(args: ImportArgs) -> anyhow::Result<i32> {
     if inputs.is_empty() {
         anyhow::bail!("no .yml or .yaml files under the given paths");
     }
-    let import = sigma::import(
+    let schema = load_schema(args.schema.as_deref()).map_err(anyhow::Error::msg)?;
+    let import = sigma::import_on(
         &inputs,
+        &schema,
         sigma::Options {
             check: !args.no_check,
         },

@@ -663,3 +663,39 @@ fn a_line_over_16_mib_is_one_bad_line_named_for_what_it_is() {
         assert_eq!(lines_of("1"), lines_of("3"), "{out}");
     }
 }
+
+#[test]
+fn sigma_import_targets_the_schema_given() {
+    let dir = scratch("import_schema");
+    std::fs::write(
+        dir.join("lnx.yml"),
+        "title: lnx\nlogsource: {product: linux, category: process_creation}\ndetection:\n  sel:\n    Image|endswith: '/curl'\n  condition: sel\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("win.yml"),
+        "title: win\nlogsource: {product: windows, category: process_creation}\ndetection:\n  sel:\n    IntegrityLevel: System\n  condition: sel\n",
+    )
+    .expect("write");
+    // Onto `endpoint` (the default) both convert.
+    let o = vigil(&["import", "sigma", s(&dir), "-o", s(&dir.join("out"))]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    // Onto the sensor's profile the Windows rule reads a field it does not fill.
+    let o = vigil(&[
+        "import",
+        "sigma",
+        "--schema",
+        "linux-ebpf",
+        s(&dir),
+        "-o",
+        s(&dir.join("out_linux")),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("win.yml") && err.contains("E0905") && err.contains("`integrity_level`"),
+        "{err}"
+    );
+    assert!(err.contains("1 of 2 rules converted"), "{err}");
+    assert!(dir.join("out_linux/lnx.vgl").is_file());
+}

@@ -200,6 +200,11 @@ impl<'a> Converter<'a> {
                 " (only some of `{}` have it)",
                 self.source.events.join("`, `")
             )
+        } else if let Some(field) = self.source.missing.get(sigma_name) {
+            format!(
+                " (the schema has no `{field}` on `{}`)",
+                self.source.events.join("`, `")
+            )
         } else {
             String::new()
         };
@@ -383,7 +388,7 @@ impl<'a> Converter<'a> {
             };
             alts.push(e);
         }
-        if dash && f.name != ITEM {
+        if dash && f.name != ITEM && self.source.dash_is_absent {
             // The decoder reads Windows' "no value" placeholder `-` as absent (the coercion
             // table): a test the text `-` passes also passes an absent field.
             alts.push(b::not(b::exists(lhs())));

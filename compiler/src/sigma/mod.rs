@@ -8,7 +8,8 @@
 //!
 //! Stages: [`rule`] reads YAML into plain data; [`logsource`] says which event types a log
 //! source reads and what its fields are called (from `stdlib/sigma/logsources.toml` and the
-//! runtime's mapping `stdlib/mappings/windows.toml`); `detection` and `condition` build the
+//! runtime's mapping `stdlib/mappings/windows.toml`), over the target schema ([`import_on`]:
+//! `endpoint` or a profile of it); `detection` and `condition` build the
 //! rule's expression; `correlation` builds thresholds and sequences; the tree is printed by
 //! [`crate::fmt`] and, unless told otherwise, checked by [`crate::check`] against the schema
 //! so that every file written compiles.
@@ -109,9 +110,23 @@ pub(crate) struct Converted {
 /// # Errors
 /// Only when the shipped table or mapping is broken (caught by the test suite).
 pub fn import(inputs: &[InputFile], opts: Options) -> Result<Import, logsource::TableError> {
-    let schema = Schema::endpoint();
-    let table = Table::builtin(&schema)?;
-    Ok(import_with(inputs, &table, &schema, opts))
+    import_on(inputs, &Schema::endpoint(), opts)
+}
+
+/// Imports files with the built-in table onto a target schema: `endpoint`, or a profile of it
+/// such as the Linux sensor's `linux-ebpf`. A rule reading a field the schema lacks is refused
+/// naming it (E0905); a log source whose event types it lacks, with E0904; converted rules are
+/// checked against it.
+///
+/// # Errors
+/// Only when the shipped table or mapping is broken (caught by the test suite).
+pub fn import_on(
+    inputs: &[InputFile],
+    schema: &Schema,
+    opts: Options,
+) -> Result<Import, logsource::TableError> {
+    let table = Table::builtin(schema)?;
+    Ok(import_with(inputs, &table, schema, opts))
 }
 
 /// Imports files with a given table and schema.

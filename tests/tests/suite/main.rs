@@ -16,6 +16,7 @@ mod projection;
 mod run;
 mod sigma;
 mod sigma_conformance;
+mod sigma_linux;
 mod stateful;
 mod stdlib_doc;
 mod tidy;
