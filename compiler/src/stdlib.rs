@@ -18,6 +18,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../stdlib/lib/lolbins.vgl"),
     ),
     (
+        "stdlib/lib/linux.vgl",
+        include_str!("../../stdlib/lib/linux.vgl"),
+    ),
+    (
         "stdlib/lib/network.vgl",
         include_str!("../../stdlib/lib/network.vgl"),
     ),

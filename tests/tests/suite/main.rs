@@ -9,6 +9,7 @@ mod cycles;
 mod differential;
 mod embed;
 mod examples_compile;
+mod examples_linux;
 mod fuzz_front;
 mod fuzz_regressions;
 mod ir;
