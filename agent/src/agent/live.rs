@@ -114,9 +114,14 @@ impl Live {
         }
     }
 
-    /// Stops the thread after it drains the source, and waits for it.
-    pub(super) fn stop(&mut self) {
+    /// Asks the thread to drain the source and end. The caller keeps receiving its events
+    /// until [`Live::ended`] (the thread may be blocked handing one over), then [`Live::join`]s.
+    pub(super) fn request_stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Waits for the ended thread.
+    pub(super) fn join(&mut self) {
         if let Some(t) = self.thread.take() {
             if t.join().is_err() {
                 eprintln!("vigil agent: the {} source's thread panicked", self.name);

@@ -417,16 +417,31 @@ impl Agent {
     }
 
     /// Stops the live source (it drains what it holds first) and evaluates what it handed on,
-    /// so that the final status accounts for every record it read.
+    /// so that the final status accounts for every record it read. The channel is read while
+    /// the source drains: the source blocks when it is full.
     fn stop_live(&mut self) {
-        let Some(live) = &mut self.live else { return };
-        live.stop();
-        while let Ok(msg) = self.rx.try_recv() {
-            match msg {
-                Msg::Event(ev) => {
+        let Some(live) = &self.live else { return };
+        live.request_stop();
+        loop {
+            let ended = self.live.as_ref().is_none_or(Live::ended);
+            match self.rx.recv_timeout(Duration::from_millis(10)) {
+                Ok(Msg::Event(ev)) => {
                     self.live_event(&ev);
                 }
-                Msg::Line { .. } | Msg::Done => {}
+                Ok(Msg::Line { .. } | Msg::Done) | Err(RecvTimeoutError::Timeout) => {
+                    if ended {
+                        break;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        if let Some(live) = &mut self.live {
+            live.join();
+        }
+        while let Ok(msg) = self.rx.try_recv() {
+            if let Msg::Event(ev) = msg {
+                self.live_event(&ev);
             }
         }
     }
