@@ -6,7 +6,8 @@
 //! ports, paths. Then: the final accounting of `status.json` (`produced = received + lost`,
 //! `received = evaluated + dropped`), the programs gone from the kernel after the agent exits,
 //! the binding refusal of a bundle that reads a field the sensor does not fill (the agent keeps
-//! its bundle and still alerts), and the coded start errors (not root, no BTF).
+//! its bundle and still alerts), the coded start errors (not root, no BTF), and a flood on the
+//! smallest ring buffer, stopped while it is read: loss is counted, never silent.
 //!
 //! These tests need root, kernel BTF and a `vigil` built with its BPF programs (clang and
 //! bpftool at build time). Without them each test prints one line saying why and returns,
@@ -520,5 +521,87 @@ fn the_sensor_refuses_to_start_without_root_or_btf_with_a_coded_error() {
     assert!(
         err.contains("error[E1002]") && err.contains("root"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_flood_is_shed_by_counted_loss_and_a_stop_under_load_accounts_for_every_record() {
+    const TEST: &str = "live_flood";
+    if !ready(TEST) {
+        return;
+    }
+    let d = dirs("live-flood");
+    let tmp = PathBuf::from(canonical(&d.root));
+    let flood = tmp.join("flood");
+    fs::create_dir_all(&flood).expect("flood dir");
+    let rule = format!(
+        "rule flood {{ on file_create when target_filename startswith \"{}/\" fields [target_filename] }}",
+        flood.display()
+    );
+    drop_bundle(&d, "v1.vglb", &bundle(&rule, 1, "flood"));
+    // The smallest ring buffer: 1 MiB holds about 120 file records.
+    let mut agent = {
+        let mut child = spawn(&d, &["--source", "ebpf", "--ring-mb", "1"], &[], "flood");
+        let begin = Instant::now();
+        while !status(&d).is_some_and(|s| active_version(&s).is_some()) {
+            if let Some(exit) = child.try_wait().expect("try_wait") {
+                let err = stderr_of(&d);
+                if err.contains("E1001") {
+                    assert!(
+                        std::env::var("VIGIL_REQUIRE_EBPF").as_deref() != Ok("1"),
+                        "VIGIL_REQUIRE_EBPF=1 but this vigil has no BPF programs: {err}"
+                    );
+                    eprintln!("skipping {TEST}: this vigil was built without its BPF programs");
+                    return;
+                }
+                panic!("the agent exited ({exit}): {err}");
+            }
+            assert!(begin.elapsed() < DEADLINE, "the sensor did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    };
+    // A burst from four threads, and a stop while it is being read.
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let dir = flood.clone();
+            std::thread::spawn(move || {
+                for i in 0..5_000 {
+                    let p = dir.join(format!("{t}-{i}"));
+                    fs::write(&p, b"x").expect("creates");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("burst thread");
+    }
+    send_signal(&agent, "TERM");
+    let exit = wait_exit(&mut agent);
+    assert!(exit.success(), "{exit}: {}", stderr_of(&d));
+    let s = status(&d).expect("final status");
+    let src = &s["source"];
+    let n = |v: &Value| v.as_u64().unwrap_or_else(|| panic!("a count: {v}"));
+    let dropped: u64 = src["dropped"]
+        .as_object()
+        .map(|m| m.values().map(n).sum())
+        .unwrap_or(0);
+    // Every record the kernel side tried to write is read or counted lost; every record read
+    // is evaluated or dropped under a code.
+    assert!(n(&src["produced"]) >= 20_000, "{src}");
+    assert_eq!(
+        n(&src["produced"]),
+        n(&src["received"]) + n(&src["lost"]),
+        "{src}"
+    );
+    assert_eq!(n(&src["received"]), n(&src["evaluated"]) + dropped, "{src}");
+    assert_eq!(n(&src["in_flight"]), 0, "{src}");
+    // The alerts are the evaluated creations of the flood: never more than were received.
+    let alerts = alerts(&d, "flood").len() as u64;
+    assert!(alerts <= n(&src["evaluated"]), "{alerts} alerts, {src}");
+    eprintln!(
+        "{TEST}: produced {}, lost {}, alerts {alerts}",
+        n(&src["produced"]),
+        n(&src["lost"])
     );
 }

