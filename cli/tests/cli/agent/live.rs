@@ -96,7 +96,14 @@ fn wait_alert(d: &Dirs, tag: &str, rule: &str, pred: impl Fn(&Value) -> bool) ->
 /// attached. `None` when this `vigil` has no BPF programs (skipped, or failed under
 /// `VIGIL_REQUIRE_EBPF=1`).
 fn start(d: &Dirs, tag: &str) -> Option<std::process::Child> {
-    let mut child = spawn(d, &["--source", "ebpf"], &[], tag);
+    start_with(d, tag, &[])
+}
+
+/// [`start`] with more arguments for the agent.
+fn start_with(d: &Dirs, tag: &str, extra: &[&str]) -> Option<std::process::Child> {
+    let mut args = vec!["--source", "ebpf"];
+    args.extend_from_slice(extra);
+    let mut child = spawn(d, &args, &[], tag);
     let begin = Instant::now();
     loop {
         if status(d).is_some_and(|s| s["source"]["name"] == "ebpf" && active_version(&s).is_some())
@@ -540,26 +547,8 @@ fn a_flood_is_shed_by_counted_loss_and_a_stop_under_load_accounts_for_every_reco
     );
     drop_bundle(&d, "v1.vglb", &bundle(&rule, 1, "flood"));
     // The smallest ring buffer: 1 MiB holds about 120 file records.
-    let mut agent = {
-        let mut child = spawn(&d, &["--source", "ebpf", "--ring-mb", "1"], &[], "flood");
-        let begin = Instant::now();
-        while !status(&d).is_some_and(|s| active_version(&s).is_some()) {
-            if let Some(exit) = child.try_wait().expect("try_wait") {
-                let err = stderr_of(&d);
-                if err.contains("E1001") {
-                    assert!(
-                        std::env::var("VIGIL_REQUIRE_EBPF").as_deref() != Ok("1"),
-                        "VIGIL_REQUIRE_EBPF=1 but this vigil has no BPF programs: {err}"
-                    );
-                    eprintln!("skipping {TEST}: this vigil was built without its BPF programs");
-                    return;
-                }
-                panic!("the agent exited ({exit}): {err}");
-            }
-            assert!(begin.elapsed() < DEADLINE, "the sensor did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child
+    let Some(mut agent) = start_with(&d, "flood", &["--ring-mb", "1"]) else {
+        return;
     };
     // A burst from four threads, and a stop while it is being read.
     let threads: Vec<_> = (0..4)
