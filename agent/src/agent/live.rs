@@ -11,11 +11,11 @@
 //! are reported as `in_flight`.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use vigil_runtime::Event;
@@ -57,13 +57,60 @@ pub(super) struct LiveCounts {
     pub(super) dropped: BTreeMap<String, u64>,
 }
 
+/// Events handed over per message at most.
+const BATCH: usize = 512;
+/// Events handed over and not yet evaluated at most: the source waits above this, so that the
+/// memory between the two threads stays bounded (a batch per channel message).
+const MAX_PENDING: usize = 8192;
+
 /// A running source: its thread, its last report and the agent's counts of its events.
 pub(super) struct Live {
     pub(super) name: String,
     report: Arc<Mutex<SourceReport>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// Events sent and not yet evaluated.
+    pending: Arc<AtomicUsize>,
     pub(super) counts: LiveCounts,
+}
+
+/// The source thread's side of the hand-over: events gathered into batches, one channel
+/// message per batch (a wake-up of the agent per batch, not per event).
+struct Batcher {
+    tx: SyncSender<Msg>,
+    pending: Arc<AtomicUsize>,
+    batch: Vec<Event<'static>>,
+    /// The agent is gone (the channel is closed).
+    gone: bool,
+}
+
+impl Batcher {
+    fn push(&mut self, ev: Event<'static>) -> bool {
+        self.batch.push(ev);
+        if self.batch.len() >= BATCH {
+            self.flush();
+        }
+        !self.gone
+    }
+
+    /// Sends the batch, first waiting while the agent has too many events in hand.
+    fn flush(&mut self) {
+        if self.batch.is_empty() || self.gone {
+            self.batch.clear();
+            return;
+        }
+        while self.pending.load(Ordering::Acquire) > MAX_PENDING {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.pending.fetch_add(batch.len(), Ordering::AcqRel);
+        if let Err(e) = self.tx.send(Msg::Events(batch)) {
+            if let Msg::Events(b) = e.0 {
+                self.pending.fetch_sub(b.len(), Ordering::AcqRel);
+            }
+            self.gone = true;
+        }
+    }
 }
 
 /// `status.json`'s `source`: the source's report and what the agent did with its events.
@@ -86,7 +133,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Live {
-    /// Starts `source` on its own thread, sending its events as [`Msg::Event`] on `tx`.
+    /// Starts `source` on its own thread, sending its events in batches as [`Msg::Events`]
+    /// on `tx`; its report is refreshed every `poll`.
     pub(super) fn spawn(
         mut source: Box<dyn LiveSource>,
         tx: SyncSender<Msg>,
@@ -95,14 +143,26 @@ impl Live {
         let name = source.name().to_owned();
         let report = Arc::new(Mutex::new(source.report()));
         let stop = Arc::new(AtomicBool::new(false));
+        let pending = Arc::new(AtomicUsize::new(0));
         let (r, s) = (Arc::clone(&report), Arc::clone(&stop));
+        let mut out = Batcher {
+            tx,
+            pending: Arc::clone(&pending),
+            batch: Vec::with_capacity(BATCH),
+            gone: false,
+        };
         let thread = std::thread::spawn(move || {
-            let mut emit = |ev: Event<'static>| tx.send(Msg::Event(Box::new(ev))).is_ok();
+            let mut reported = Instant::now();
             while !s.load(Ordering::Relaxed) {
-                source.poll(poll, &mut emit);
-                *lock(&r) = source.report();
+                source.poll(poll, &mut |ev| out.push(ev));
+                out.flush();
+                if reported.elapsed() >= poll {
+                    *lock(&r) = source.report();
+                    reported = Instant::now();
+                }
             }
-            source.drain(&mut emit);
+            source.drain(&mut |ev| out.push(ev));
+            out.flush();
             *lock(&r) = source.report();
         });
         Live {
@@ -110,8 +170,14 @@ impl Live {
             report,
             stop,
             thread: Some(thread),
+            pending,
             counts: LiveCounts::default(),
         }
+    }
+
+    /// `n` events handed over were evaluated (or dropped).
+    pub(super) fn took(&self, n: usize) {
+        self.pending.fetch_sub(n, Ordering::AcqRel);
     }
 
     /// Asks the thread to drain the source and end. The caller keeps receiving its events

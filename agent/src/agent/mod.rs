@@ -319,14 +319,14 @@ impl Agent {
                         self.after_change();
                     }
                 }
-                Ok(Msg::Event(ev)) => {
+                Ok(Msg::Events(events)) => {
                     last_activity = Instant::now();
                     input_since_poll = true;
                     if !self.busy {
                         self.busy = true;
                         self.deployer.set_busy(true);
                     }
-                    if !self.live_event(&ev) {
+                    if !self.live_events(&events) {
                         break;
                     }
                     if self.deployer.review().is_some() {
@@ -425,8 +425,8 @@ impl Agent {
         loop {
             let ended = self.live.as_ref().is_none_or(Live::ended);
             match self.rx.recv_timeout(Duration::from_millis(10)) {
-                Ok(Msg::Event(ev)) => {
-                    self.live_event(&ev);
+                Ok(Msg::Events(events)) => {
+                    self.live_events(&events);
                 }
                 Ok(Msg::Line { .. } | Msg::Done) | Err(RecvTimeoutError::Timeout) => {
                     if ended {
@@ -440,10 +440,23 @@ impl Agent {
             live.join();
         }
         while let Ok(msg) = self.rx.try_recv() {
-            if let Msg::Event(ev) = msg {
-                self.live_event(&ev);
+            if let Msg::Events(events) = msg {
+                self.live_events(&events);
             }
         }
+    }
+
+    /// Evaluates a batch of the live source's events (each counted, the rest of the batch
+    /// too when stdout closes midway); false when stdout is closed.
+    fn live_events(&mut self, events: &[Event<'static>]) -> bool {
+        let mut ok = true;
+        for ev in events {
+            ok &= self.live_event(ev);
+        }
+        if let Some(live) = &self.live {
+            live.took(events.len());
+        }
+        ok
     }
 
     /// Evaluates one event of the live source and counts what became of it; false when

@@ -43,8 +43,8 @@ pub(super) enum Msg {
         too_long: bool,
         at: Option<FilePos>,
     },
-    /// An event of the live source, built already.
-    Event(Box<vigil_runtime::Event<'static>>),
+    /// Events of the live source, built already.
+    Events(Vec<vigil_runtime::Event<'static>>),
     Done,
 }
 

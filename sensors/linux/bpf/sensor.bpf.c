@@ -35,6 +35,11 @@ char LICENSE[] SEC("license") = "GPL";
 /* The agent's thread group id: its events are not recorded. */
 const volatile __u32 agent_tgid = 0;
 
+/* Records are committed without waking the reader until this many bytes wait in the ring
+ * buffer (set at load; the reader also looks every few milliseconds on its own): a wake-up per
+ * record is an inter-processor interrupt per record, the largest part of the probes' cost. */
+const volatile __u64 wakeup_bytes = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 32 * 1024 * 1024); /* set by user mode at load */
@@ -106,6 +111,13 @@ struct module_rec {
 	struct rec_str s[1];
 	char name[MODULE_BYTES];
 };
+
+/* Commits a record, waking the reader only when enough waits. */
+static __always_inline void submit(void *r)
+{
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	bpf_ringbuf_submit(r, avail >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
 
 static __always_inline void count(__u32 which)
 {
@@ -317,7 +329,7 @@ int vigil_exec(struct trace_event_raw_sched_process_exec *ctx)
 	else
 		set_str(&r->s[4], r, r->cgroup, 0, STR_UNREADABLE);
 
-	bpf_ringbuf_submit(r, 0);
+	submit(r);
 	return 0;
 }
 
@@ -335,7 +347,7 @@ int vigil_exit(void *ctx)
 		return 0;
 	fill_hdr(&r->h, REC_EXIT, 0, sizeof(*r));
 	r->h.a = BPF_CORE_READ(task, exit_code);
-	bpf_ringbuf_submit(r, 0);
+	submit(r);
 	return 0;
 }
 
@@ -416,7 +428,7 @@ static __always_inline int open_exit(long ret)
 	r->h.b = (__u32)p.a;
 	struct path fp = BPF_CORE_READ(f, f_path);
 	walk_path(r, &r->s[0], r->path, &fp);
-	bpf_ringbuf_submit(r, 0);
+	submit(r);
 	return 0;
 }
 
@@ -473,7 +485,7 @@ static __always_inline int unlink_exit(long ret)
 	fill_hdr(&r->h, REC_UNLINK, 2, sizeof(*r));
 	user_str(r, &r->s[0], r->path, (const char *)p.a);
 	base_dir(r, &r->s[1], r->base, (const char *)p.a, p.dfd);
-	bpf_ringbuf_submit(r, 0);
+	submit(r);
 	return 0;
 }
 
@@ -526,7 +538,7 @@ static __always_inline int rename_exit(long ret)
 	base_dir(r, &r->s[1], r->old_base, (const char *)p.a, p.dfd);
 	user_str(r, &r->s[2], r->new_path, (const char *)p.b);
 	base_dir(r, &r->s[3], r->new_base, (const char *)p.b, p.dfd2);
-	bpf_ringbuf_submit(r, 0);
+	submit(r);
 	return 0;
 }
 
@@ -607,7 +619,7 @@ static __always_inline int sock_event(__u16 kind, __u64 fd)
 	r->h.dport = n.dport;
 	__builtin_memcpy(r->h.saddr, n.saddr, 16);
 	__builtin_memcpy(r->h.daddr, n.daddr, 16);
-	bpf_ringbuf_submit(r, 0);
+	submit(r);
 	return 0;
 }
 
@@ -672,6 +684,6 @@ int vigil_module(struct module_load_ctx *ctx)
 		set_str(&r->s[0], r, r->name, (__u32)(n - 1), 0);
 	else
 		set_str(&r->s[0], r, r->name, 0, STR_UNREADABLE);
-	bpf_ringbuf_submit(r, 0);
+	submit(r);
 	return 0;
 }

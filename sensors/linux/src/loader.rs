@@ -310,6 +310,16 @@ pub struct Kernel {
     ebpf: Ebpf,
 }
 
+/// Bytes waiting in the ring buffer before a record wakes the reader: a sixteenth of it (the
+/// reader also looks every [`READ_INTERVAL`] on its own, so a quiet machine's records wait no
+/// longer than that).
+fn wakeup_bytes(ring_bytes: u32) -> u64 {
+    u64::from(ring_bytes / 16)
+}
+
+/// How long the reader waits for a wake-up before it looks at the ring buffer anyway.
+pub const READ_INTERVAL: Duration = Duration::from_millis(20);
+
 /// Where tracefs is mounted by default.
 const TRACEFS: &str = "/sys/kernel/tracing";
 /// Where older systems mount it.
@@ -374,6 +384,7 @@ impl Kernel {
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
             .override_global("agent_tgid", &agent_tgid, true)
+            .override_global("wakeup_bytes", &wakeup_bytes(ring_bytes), true)
             .map_max_entries("events", ring_bytes)
             .load(object)
             .map_err(|e| {
@@ -453,8 +464,10 @@ impl Kernel {
         &self.probes
     }
 
-    /// Waits up to `timeout` for the ring buffer to have records.
+    /// Waits up to `timeout` (at most [`READ_INTERVAL`]: records below the wake-up threshold
+    /// do not wake the reader) for the ring buffer to have records.
     pub fn wait(&self, timeout: Duration) {
+        let timeout = timeout.min(READ_INTERVAL);
         use rustix::event::{poll, PollFd, PollFlags, Timespec};
         let fd = self.ring.as_fd();
         let mut fds = [PollFd::new(&fd, PollFlags::IN)];
