@@ -15,6 +15,7 @@
 
 mod agent;
 mod bundle;
+mod probes;
 mod storm;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +42,7 @@ RULES are .vgl files or folders (default: examples/rules/linux*.vgl of the repos
   --latency-secs SECS    length of each paced latency run (default 10)
   --latency-rounds N     rounds of (without, with) agent latency runs, order alternated (default 3)
   --no-latency           skip the latency runs
+  --no-bpf-stats         do not turn on kernel.bpf_stats_enabled during the agent's storm
   --program PATH         the program to execute (default: a tiny static C program)
   --work DIR             scratch folder (default: /tmp/exec-storm-PID)
   --json FILE            also write the results as JSON
@@ -60,6 +62,7 @@ struct Options {
     latency_secs: Duration,
     latency_rounds: usize,
     latency: bool,
+    bpf_stats: bool,
     program: Option<PathBuf>,
     work: Option<PathBuf>,
     json: Option<PathBuf>,
@@ -76,6 +79,7 @@ fn parse_args() -> Result<Options> {
         latency_secs: Duration::from_secs(10),
         latency_rounds: 3,
         latency: true,
+        bpf_stats: true,
         program: None,
         work: None,
         json: None,
@@ -116,6 +120,7 @@ fn parse_args() -> Result<Options> {
                 o.latency_rounds = value(&flag)?.parse().context("--latency-rounds")?
             }
             "--no-latency" => o.latency = false,
+            "--no-bpf-stats" => o.bpf_stats = false,
             "--program" => o.program = Some(value(&flag)?.into()),
             "--work" => o.work = Some(value(&flag)?.into()),
             "--json" => o.json = Some(value(&flag)?.into()),
@@ -180,6 +185,8 @@ struct AgentStorm {
     cpu_storm: f64,
     cpu_total: f64,
     exit: String,
+    /// The probes' runs over the storm (the kernel's statistics), most expensive first.
+    probes: Option<Vec<(String, probes::ProgRuns)>>,
 }
 
 impl AgentStorm {
@@ -212,10 +219,24 @@ fn agent_storm(cfg: &AgentConfig<'_>, program: &Path, o: &Options) -> Result<Age
         o.duration
     );
     settle();
+    let stats_on = if o.bpf_stats {
+        probes::StatsOn::enable()
+    } else {
+        None
+    };
+    let probes0 = match stats_on {
+        Some(_) => Some(probes::snapshot(agent.pid())?),
+        None => None,
+    };
     let at_start = agent.status()?;
     let cpu0 = agent.cpu()?;
     let storm = storm::full_rate(program, o.workers, o.duration)?;
     let cpu1 = agent.cpu()?;
+    let probes = match &probes0 {
+        Some(before) => Some(probes::delta(before, &probes::snapshot(agent.pid())?)),
+        None => None,
+    };
+    drop(stats_on);
     settle();
     let at_end = agent.status()?;
     let (cpu_exit, exit) = agent.stop(Duration::from_secs(120))?;
@@ -228,6 +249,7 @@ fn agent_storm(cfg: &AgentConfig<'_>, program: &Path, o: &Options) -> Result<Age
         cpu_storm: cpu1.secs() - cpu0.secs(),
         cpu_total: cpu_exit.secs(),
         exit: exit.to_string(),
+        probes,
     })
 }
 
@@ -536,6 +558,30 @@ fn run() -> Result<()> {
         ),
         ("agent exit".into(), a.exit.clone()),
     ];
+    if let Some(progs) = &a.probes {
+        let total: u64 = progs.iter().map(|(_, r)| r.ns).sum();
+        let per_exec = total as f64 / a.storm.execs.max(1) as f64;
+        rows.push((
+            "probe time per exec (kernel stats)".into(),
+            format!(
+                "{:.1} us ({:.1} ms over {} execs)",
+                per_exec / 1000.0,
+                total as f64 / 1e6,
+                a.storm.execs
+            ),
+        ));
+        for (name, r) in progs.iter().take(6) {
+            rows.push((
+                format!("  probe {name}"),
+                format!(
+                    "{} runs, {:.0} ns/run, {:.2} us per exec",
+                    r.runs,
+                    r.ns as f64 / r.runs.max(1) as f64,
+                    r.ns as f64 / a.storm.execs.max(1) as f64 / 1000.0
+                ),
+            ));
+        }
+    }
     if let Some((without, with)) = &lat {
         let (pw, pa) = (without.pooled(), with.pooled());
         rows.push((
@@ -655,6 +701,7 @@ fn run() -> Result<()> {
                 "cpu_storm_secs": a.cpu_storm, "cpu_total_secs": a.cpu_total,
                 "cpu_pct": a.cpu_pct(), "cpu_pct_per_1000_records_per_sec": a.cpu_pct_per_k(),
                 "exit": a.exit,
+                "probes": a.probes.as_ref().map(|ps| ps.iter().map(|(n, r)| json!({"tracepoint": n, "runs": r.runs, "ns": r.ns})).collect::<Vec<_>>()),
                 "status_at_start": a.at_start.raw, "status_at_end": a.at_end.raw, "status_final": last.raw,
             },
             "latency": lat.as_ref().map(|(wo, wi)| json!({
