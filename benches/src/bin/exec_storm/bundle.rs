@@ -7,6 +7,9 @@ use std::process::{Command, Output};
 
 use anyhow::{bail, Context, Result};
 
+/// The rules used when there is no other: typical Linux process, file and network detections.
+const STANDIN: &str = include_str!("standin.vgl");
+
 /// How the bundle was made, for the report.
 #[derive(Debug)]
 pub(crate) struct BundleReport {
@@ -191,14 +194,19 @@ pub(crate) fn make(
             bail!("the example rules do not build against linux-ebpf: {e}");
         }
     }
+    if example_files.is_empty() && converted.is_empty() {
+        let standin = work.join("standin.vgl");
+        std::fs::write(&standin, STANDIN)
+            .with_context(|| format!("writing {}", standin.display()))?;
+        notes.push(format!(
+            "no example and no Sigma rule: using exec-storm's {} stand-in rules ({})",
+            STANDIN.matches("\nrule ").count(),
+            standin.display()
+        ));
+        example_files.push(standin);
+    }
     let mut all: Vec<PathBuf> = example_files.iter().chain(&converted).cloned().collect();
     let mut sigma_used = converted.len();
-    if all.is_empty() {
-        bail!(
-            "no rules: no example rules and no converted Sigma rules ({})",
-            notes.join("; ")
-        );
-    }
     if let Err(e) = build(vigil, &all, &path)? {
         // Keep the converted files that build on their own against the profile.
         notes.push(format!(
