@@ -641,6 +641,17 @@ fn run() -> Result<()> {
             format!("{:.1?} us", with.run_medians()),
         ));
         rows.push(("records lost in latency runs".into(), with.lost.to_string()));
+        if let Some(progs) = &a.probes {
+            let total: u64 = progs.iter().map(|(_, r)| r.ns).sum();
+            let per_exec_us = total as f64 / a.storm.execs.max(1) as f64 / 1000.0;
+            rows.push((
+                "probe time / exec median without".into(),
+                format!(
+                    "{:.1}% (the probes' own cost, without contention)",
+                    per_exec_us / pw.median_us * 100.0
+                ),
+            ));
+        }
     }
     let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     println!("exec storm: live sensor benchmark");

@@ -113,6 +113,6 @@ pub(crate) fn delta(
         })
         .filter(|(_, r)| r.runs > 0)
         .collect();
-    out.sort_by(|x, y| y.1.ns.cmp(&x.1.ns));
+    out.sort_by_key(|p| std::cmp::Reverse(p.1.ns));
     out
 }
