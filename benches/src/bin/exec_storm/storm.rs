@@ -43,8 +43,8 @@ pub(crate) fn tiny_program(dir: &Path) -> Result<(PathBuf, String)> {
     bail!("cannot compile the tiny program with cc and there is no /bin/true")
 }
 
-/// Runs `program` once and waits for it: spawn (the standard library's fork+exec, clone with
-/// `CLONE_VM|CLONE_VFORK` then execve) and wait. Stdio is inherited, so the parent opens
+/// Runs `program` once and waits for it: the standard library's spawn (`clone3` with
+/// `CLONE_VM|CLONE_VFORK`, then execve) and wait. Stdio is inherited, so the parent opens
 /// nothing per run (a `/dev/null` per run would add file events to the load).
 fn run_once(program: &Path) -> Result<()> {
     let status = Command::new(program)
