@@ -43,8 +43,8 @@ pub(crate) fn tiny_program(dir: &Path) -> Result<(PathBuf, String)> {
     bail!("cannot compile the tiny program with cc and there is no /bin/true")
 }
 
-/// Runs `program` once and waits for it: spawn (the standard library's fork+exec, clone with
-/// `CLONE_VM|CLONE_VFORK` then execve) and wait. Stdio is inherited, so the parent opens
+/// Runs `program` once and waits for it: the standard library's spawn (`clone3` with
+/// `CLONE_VM|CLONE_VFORK`, then execve) and wait. Stdio is inherited, so the parent opens
 /// nothing per run (a `/dev/null` per run would add file events to the load).
 fn run_once(program: &Path) -> Result<()> {
     let status = Command::new(program)
@@ -195,24 +195,27 @@ impl ProcCpu {
     }
 }
 
-/// Fields 14 to 17 of a `stat` file (utime, stime, cutime, cstime), counted after the command
-/// name, which may hold spaces and parentheses.
+/// Fields 14 to 17 of a `stat` file (utime, stime, cutime, cstime).
 fn stat_fields(path: &str) -> Result<[u64; 4]> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    parse_stat(&text).with_context(|| format!("parsing {path}"))
+}
+
+/// Fields 14 to 17 of the text of a `stat` file, counted after the command name, which may
+/// hold spaces and parentheses (it ends at the last `)`).
+fn parse_stat(text: &str) -> Result<[u64; 4]> {
     let after = text
         .rfind(')')
         .map(|i| &text[i + 1..])
-        .with_context(|| format!("{path}: no command name"))?;
+        .context("no command name")?;
     // After the name: state is field 3, so utime (field 14) is the 12th token.
     let tokens: Vec<&str> = after.split_whitespace().collect();
     let mut out = [0u64; 4];
     for (i, slot) in out.iter_mut().enumerate() {
-        let tok = tokens
-            .get(11 + i)
-            .with_context(|| format!("{path}: too few fields"))?;
+        let tok = tokens.get(11 + i).context("too few fields")?;
         *slot = tok
             .parse()
-            .with_context(|| format!("{path}: field {} is not a number", 14 + i))?;
+            .with_context(|| format!("field {} is not a number", 14 + i))?;
     }
     Ok(out)
 }
@@ -244,5 +247,42 @@ impl Percentiles {
             p99_us: at(0.99),
             mean_us: sum as f64 / samples_ns.len() as f64 / 1000.0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_after_any_command_name() {
+        // (text, expected utime, stime, cutime, cstime); None: refused.
+        let cases: &[(&str, Option<[u64; 4]>)] = &[
+            (
+                "42 (vigil) S 1 42 42 0 -1 4194560 100 0 0 0 17 5 3 2 20 0 4 0 99",
+                Some([17, 5, 3, 2]),
+            ),
+            (
+                "7 (a (b) c) R 1 7 7 0 -1 0 0 0 0 0 1 2 3 4 20 0 1 0 5",
+                Some([1, 2, 3, 4]),
+            ),
+            ("7 (x) R 1 7 7 0 -1 0 0 0 0 0 1 2", None),
+            ("7 (x) R 1 7 7 0 -1 0 0 0 0 0 1 2 z 4 20", None),
+            ("no name here", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_stat(text).ok(), *want, "{text}");
+        }
+    }
+
+    #[test]
+    fn percentiles_of_samples() {
+        let mut samples: Vec<u64> = (1..=100).rev().map(|i| i * 1000).collect();
+        let p = Percentiles::of(&mut samples);
+        assert_eq!(p.n, 100);
+        assert_eq!(p.median_us, 51.0);
+        assert_eq!(p.p99_us, 99.0);
+        assert_eq!(p.mean_us, 50.5);
+        assert_eq!(Percentiles::of(&mut []).n, 0);
     }
 }
