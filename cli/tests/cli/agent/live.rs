@@ -112,12 +112,7 @@ fn start_with(d: &Dirs, tag: &str, extra: &[&str]) -> Option<std::process::Child
         }
         if let Some(exit) = child.try_wait().expect("try_wait") {
             let err = stderr_of(d);
-            if err.contains("E1001") {
-                assert!(
-                    std::env::var("VIGIL_REQUIRE_EBPF").as_deref() != Ok("1"),
-                    "VIGIL_REQUIRE_EBPF=1 but this vigil has no BPF programs: {err}"
-                );
-                eprintln!("skipping: this vigil was built without its BPF programs: {err}");
+            if built_without_bpf(tag, &err) {
                 return None;
             }
             panic!("the agent exited ({exit}) before the sensor ran: {err}");
@@ -129,6 +124,47 @@ fn start_with(d: &Dirs, tag: &str, extra: &[&str]) -> Option<std::process::Child
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A count of `status.json`.
+fn count(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("a count: {v}"))
+}
+
+/// The final status's `source`, checked: every record the kernel side tried to write was read
+/// or counted lost, every record read was evaluated or dropped under a code, none in flight.
+fn accounted(s: &Value) -> Value {
+    let src = s["source"].clone();
+    let dropped: u64 = src["dropped"]
+        .as_object()
+        .map(|m| m.values().map(count).sum())
+        .unwrap_or(0);
+    assert_eq!(
+        count(&src["produced"]),
+        count(&src["received"]) + count(&src["lost"]),
+        "{src}"
+    );
+    assert_eq!(
+        count(&src["received"]),
+        count(&src["evaluated"]) + dropped,
+        "{src}"
+    );
+    assert_eq!(count(&src["in_flight"]), 0, "{src}");
+    src
+}
+
+/// True (after saying so) when `stderr` is the refusal of a `vigil` built without its BPF
+/// programs; fails instead under `VIGIL_REQUIRE_EBPF=1`.
+fn built_without_bpf(test: &str, stderr: &str) -> bool {
+    if !stderr.contains("E1001") {
+        return false;
+    }
+    assert!(
+        std::env::var("VIGIL_REQUIRE_EBPF").as_deref() != Ok("1"),
+        "{test}: VIGIL_REQUIRE_EBPF=1 but this vigil has no BPF programs: {stderr}"
+    );
+    eprintln!("skipping {test}: this vigil was built without its BPF programs: {stderr}");
+    true
 }
 
 /// The ids of the BPF programs the process `pid` holds (from its fd info).
@@ -403,20 +439,8 @@ rule connection {{
     assert!(exit.success(), "{exit}: {}", stderr_of(&d));
     let s = status(&d).expect("final status");
     assert_eq!(s["running"], false);
-    let src = &s["source"];
-    let n = |v: &Value| v.as_u64().unwrap_or_else(|| panic!("a count: {v}"));
-    let dropped: u64 = src["dropped"]
-        .as_object()
-        .map(|m| m.values().map(n).sum())
-        .unwrap_or(0);
-    assert!(n(&src["received"]) > 0, "{src}");
-    assert_eq!(
-        n(&src["produced"]),
-        n(&src["received"]) + n(&src["lost"]),
-        "{src}"
-    );
-    assert_eq!(n(&src["received"]), n(&src["evaluated"]) + dropped, "{src}");
-    assert_eq!(n(&src["in_flight"]), 0, "{src}");
+    let src = accounted(&s);
+    assert!(count(&src["received"]) > 0, "{src}");
     assert_eq!(src["detail"]["detached"], true, "{src}");
     for id in programs {
         assert!(
@@ -498,12 +522,7 @@ fn the_sensor_refuses_to_start_without_root_or_btf_with_a_coded_error() {
     };
     let out = run(&["env"], &[("VIGIL_SENSOR_BTF", "/nonexistent/vmlinux")]);
     let err = String::from_utf8_lossy(&out.stderr);
-    if err.contains("E1001") {
-        assert!(
-            std::env::var("VIGIL_REQUIRE_EBPF").as_deref() != Ok("1"),
-            "VIGIL_REQUIRE_EBPF=1 but this vigil has no BPF programs: {err}"
-        );
-        eprintln!("skipping {TEST}: this vigil was built without its BPF programs");
+    if built_without_bpf(TEST, &err) {
         return;
     }
     assert_eq!(out.status.code(), Some(2), "{err}");
@@ -568,29 +587,14 @@ fn a_flood_is_shed_by_counted_loss_and_a_stop_under_load_accounts_for_every_reco
     send_signal(&agent, "TERM");
     let exit = wait_exit(&mut agent);
     assert!(exit.success(), "{exit}: {}", stderr_of(&d));
-    let s = status(&d).expect("final status");
-    let src = &s["source"];
-    let n = |v: &Value| v.as_u64().unwrap_or_else(|| panic!("a count: {v}"));
-    let dropped: u64 = src["dropped"]
-        .as_object()
-        .map(|m| m.values().map(n).sum())
-        .unwrap_or(0);
-    // Every record the kernel side tried to write is read or counted lost; every record read
-    // is evaluated or dropped under a code.
-    assert!(n(&src["produced"]) >= 20_000, "{src}");
-    assert_eq!(
-        n(&src["produced"]),
-        n(&src["received"]) + n(&src["lost"]),
-        "{src}"
-    );
-    assert_eq!(n(&src["received"]), n(&src["evaluated"]) + dropped, "{src}");
-    assert_eq!(n(&src["in_flight"]), 0, "{src}");
+    let src = accounted(&status(&d).expect("final status"));
+    assert!(count(&src["produced"]) >= 20_000, "{src}");
     // The alerts are the evaluated creations of the flood: never more than were received.
     let alerts = alerts(&d, "flood").len() as u64;
-    assert!(alerts <= n(&src["evaluated"]), "{alerts} alerts, {src}");
+    assert!(alerts <= count(&src["evaluated"]), "{alerts} alerts, {src}");
     eprintln!(
         "{TEST}: produced {}, lost {}, alerts {alerts}",
-        n(&src["produced"]),
-        n(&src["lost"])
+        count(&src["produced"]),
+        count(&src["lost"])
     );
 }
