@@ -2,7 +2,8 @@
 //!
 //! It restores the active bundle from the state directory (or activates the newest valid
 //! bundle in `--bundles`), reads JSON-lines events (files, `-` for stdin, and `--follow` to tail
-//! a file that grows), prints alerts as JSON lines on stdout, and watches `--bundles` for new
+//! a file that grows) and the events of a live source (the eBPF sensor, [`LiveSource`], on its
+//! own thread), prints alerts as JSON lines on stdout, and watches `--bundles` for new
 //! `*.vglb` files: each one is staged as a shadow candidate beside the active bundle and then
 //! promoted or rejected by the promotion policy. Whatever lands in the folder (garbage,
 //! truncated, tampered, downgraded, schema-incompatible bundles) is refused with a coded reason
@@ -12,7 +13,8 @@
 //! last known good bundles, event accounting (`received = evaluated + sum(dropped)`), alerts
 //! per rule, updates accepted and refused by code, the quarantine list and the deployment log.
 //! Deployment log lines also go to stderr. It stops (after flushing alerts and a final status
-//! write marked `"running": false`) at the end of finite inputs unless `--follow` is given, on
+//! write marked `"running": false`) at the end of finite inputs unless `--follow` or a live
+//! source is given (a live source is drained and accounted for before that last write), on
 //! SIGTERM or SIGINT, when `--stop-file` appears, or after `--exit-after-idle-ms` without
 //! input. Exit status: 0 when all went well; 2 when stdout was closed under it (the alerts not
 //! delivered are counted, `alerts_lost`) or it cannot start; 3 when it ran blind or degraded

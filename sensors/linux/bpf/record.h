@@ -49,7 +49,8 @@
 #define CNT_PRODUCED 0 /* records the programs tried to write */
 #define CNT_LOST 1     /* of those, the ones the ring buffer had no room for */
 #define CNT_SELF 2     /* events of the agent's own process, filtered */
-#define CNT_MAX 3
+#define CNT_UNTRACKED 3 /* syscall entries not stashed (the pending map was full): not recorded */
+#define CNT_MAX 4
 
 struct rec_str {
 	__u32 off;

@@ -359,7 +359,8 @@ static __always_inline int stash(__u32 kind, __u64 a, __u64 b, __s32 dfd, __s32 
 		return 0;
 	__u64 tid = bpf_get_current_pid_tgid();
 	struct pending p = {.a = a, .b = b, .dfd = dfd, .dfd2 = dfd2, .kind = kind};
-	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
+	if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY) != 0)
+		count(CNT_UNTRACKED);
 	return 0;
 }
 

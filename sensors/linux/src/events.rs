@@ -248,7 +248,7 @@ impl Builder {
             self.flagged.unreadable += 1;
         } else {
             ev.string("command_line", command_line.clone());
-            ev.list("args", &args);
+            ev.list("args", args);
             if argv.truncated {
                 self.flagged.argv_truncated += 1;
                 ev.truncated("command_line");
@@ -411,11 +411,11 @@ impl Ev<'_, '_, '_> {
             let _ = self.b.set_string(f, v);
         }
     }
-    fn list(&mut self, f: &str, items: &[String]) {
+    fn list(&mut self, f: &str, items: Vec<String>) {
         if self.has(f) {
             let _ = self.b.start_list(f);
             for i in items {
-                let _ = self.b.push_item_cow(f, std::borrow::Cow::Owned(i.clone()));
+                let _ = self.b.push_item_cow(f, std::borrow::Cow::Owned(i));
             }
         }
     }

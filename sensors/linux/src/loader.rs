@@ -288,6 +288,7 @@ pub struct ProbeStatus {
 const CNT_PRODUCED: u32 = 0;
 const CNT_LOST: u32 = 1;
 const CNT_SELF: u32 = 2;
+const CNT_UNTRACKED: u32 = 3;
 
 /// What the kernel side counted, summed over the CPUs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -298,6 +299,9 @@ pub struct KernelCounts {
     pub lost: u64,
     /// Events of the agent's own process, filtered before any record.
     pub self_filtered: u64,
+    /// Syscalls whose entry could not be remembered for their exit (more threads inside a
+    /// tracked syscall at once than the pending map holds): their event was not recorded.
+    pub untracked: u64,
 }
 
 /// The loaded programs, their ring buffer and counters.
@@ -523,6 +527,7 @@ impl Kernel {
             produced: sum(CNT_PRODUCED),
             lost: sum(CNT_LOST),
             self_filtered: sum(CNT_SELF),
+            untracked: sum(CNT_UNTRACKED),
         }
     }
 }

@@ -64,6 +64,8 @@ pub struct SensorStats {
     pub dropped: BTreeMap<String, u64>,
     /// Events of the agent's own process, filtered in the kernel (no record).
     pub self_filtered: u64,
+    /// Syscalls not recorded because the kernel side's table of syscalls in progress was full.
+    pub untracked: u64,
     /// What records could not carry completely (flagged on their events).
     pub flagged: Flagged,
     /// Processes in the table, and how many the /proc seed read and missed.
@@ -225,11 +227,13 @@ impl Sensor {
             produced,
             lost,
             self_filtered,
+            untracked,
         } = self.kernel.counts();
         let mut s = self.stats.clone();
         s.produced = produced;
         s.lost = lost;
         s.self_filtered = self_filtered;
+        s.untracked = untracked;
         s.flagged = self.builder.flagged();
         s.processes = self.builder.procs().len();
         s.detached = self.kernel.detached();

@@ -442,6 +442,7 @@ rule connection {{
     let src = accounted(&s);
     assert!(count(&src["received"]) > 0, "{src}");
     assert_eq!(src["detail"]["detached"], true, "{src}");
+    assert_eq!(src["detail"]["untracked"], 0, "{src}");
     for id in programs {
         assert!(
             !prog_exists(id),
