@@ -336,8 +336,10 @@ impl Builder {
             return;
         }
         let text = s.text();
+        // A base is a walked path (the root walks to no component and reads `/`), or nothing
+        // when the syscall's path was absolute.
         let base_text = base
-            .filter(|b| !b.unreadable && !b.bytes.is_empty())
+            .filter(|b| !b.unreadable && (b.components || !b.bytes.is_empty()))
             .map(|b| b.text());
         let cut = s.truncated || base.is_some_and(|b| b.truncated);
         ev.string(field, join(base_text.as_deref(), &text));

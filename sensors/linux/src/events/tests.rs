@@ -255,6 +255,9 @@ fn files_network_exits_and_modules_become_their_event_types() {
         text(&s, &ev, "target_filename").as_deref(),
         Some("/home/alice/notes.txt")
     );
+    // Relative to the root directory: the root walks to no component.
+    let ev = build(&mut b, 6, &h, &[(b"etc/x", 0), (b"", STR_COMPONENTS)]);
+    assert_eq!(text(&s, &ev, "target_filename").as_deref(), Some("/etc/x"));
     let ev = build(
         &mut b,
         7,
