@@ -265,18 +265,15 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
     }
 
     /// Sets a string field to a copy of `v` (in the event's text buffer): for text that does
-    /// not live as long as the event (a decoder's scratch).
-    pub(crate) fn set_copied(&mut self, f: FieldIndex, v: &str) -> Result<(), DecodeError> {
+    /// not live as long as the event (a decoder's scratch, a sensor's table), without an
+    /// intermediate `String`.
+    pub fn set_copied(&mut self, f: FieldIndex, v: &str) -> Result<(), DecodeError> {
         self.set_str_as(f, Text::Copied(v))
     }
 
     /// Sets a string field to `v`'s text (a number's decimal form), written into the event's
     /// text buffer without an intermediate `String`.
-    pub(crate) fn set_display(
-        &mut self,
-        f: FieldIndex,
-        v: &dyn fmt::Display,
-    ) -> Result<(), DecodeError> {
+    pub fn set_display(&mut self, f: FieldIndex, v: &dyn fmt::Display) -> Result<(), DecodeError> {
         self.set_str_as(f, Text::Display(v))
     }
 
@@ -434,16 +431,12 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
     }
 
     /// Appends a copy of `v` to a `[string]` field (see [`EventBuilder::set_copied`]).
-    pub(crate) fn push_copied(&mut self, f: FieldIndex, v: &str) -> Result<(), DecodeError> {
+    pub fn push_copied(&mut self, f: FieldIndex, v: &str) -> Result<(), DecodeError> {
         self.push_str_as(f, Text::Copied(v))
     }
 
     /// Appends `v`'s text to a `[string]` field (see [`EventBuilder::set_display`]).
-    pub(crate) fn push_display(
-        &mut self,
-        f: FieldIndex,
-        v: &dyn fmt::Display,
-    ) -> Result<(), DecodeError> {
+    pub fn push_display(&mut self, f: FieldIndex, v: &dyn fmt::Display) -> Result<(), DecodeError> {
         self.push_str_as(f, Text::Display(v))
     }
 

@@ -10,16 +10,19 @@
 //! are left out (a narrower `--schema` than the sensor's profile); an event type it lacks makes
 //! the record refused (E1006).
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Serialize;
 use vigil_runtime::event::EventBuilder;
+use vigil_runtime::schema::{EventTypeId, FieldIndex};
+use vigil_runtime::types::{Scalar, Ty};
 use vigil_runtime::{ErrorCode, Event, Schema};
 
 use crate::procs::{
-    boot_ns_to_ticks, container_id, process_guid, split_argv, ProcInfo, ProcessTable, Users,
+    boot_ns_to_ticks, container_id, split_argv, ProcInfo, ProcessGuid, ProcessTable, Users,
 };
 use crate::record::{Kind, Record, Str};
 
@@ -70,9 +73,168 @@ impl Clock {
     }
 }
 
+/// The fields the sensor fills, with their name and type in the schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum F {
+    Time,
+    Host,
+    Pid,
+    ProcessGuid,
+    Image,
+    User,
+    Ppid,
+    ParentProcessGuid,
+    CommandLine,
+    Args,
+    CurrentDirectory,
+    ParentImage,
+    ParentCommandLine,
+    ParentUser,
+    Uid,
+    Euid,
+    Gid,
+    CgroupId,
+    ContainerId,
+    ExitCode,
+    Protocol,
+    Initiated,
+    SourceIp,
+    SourcePort,
+    DestIp,
+    DestPort,
+    TargetFilename,
+    SourceFilename,
+    ImageLoaded,
+}
+
+impl F {
+    const ALL: [F; 29] = [
+        F::Time,
+        F::Host,
+        F::Pid,
+        F::ProcessGuid,
+        F::Image,
+        F::User,
+        F::Ppid,
+        F::ParentProcessGuid,
+        F::CommandLine,
+        F::Args,
+        F::CurrentDirectory,
+        F::ParentImage,
+        F::ParentCommandLine,
+        F::ParentUser,
+        F::Uid,
+        F::Euid,
+        F::Gid,
+        F::CgroupId,
+        F::ContainerId,
+        F::ExitCode,
+        F::Protocol,
+        F::Initiated,
+        F::SourceIp,
+        F::SourcePort,
+        F::DestIp,
+        F::DestPort,
+        F::TargetFilename,
+        F::SourceFilename,
+        F::ImageLoaded,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            F::Time => "time",
+            F::Host => "host",
+            F::Pid => "pid",
+            F::ProcessGuid => "process_guid",
+            F::Image => "image",
+            F::User => "user",
+            F::Ppid => "ppid",
+            F::ParentProcessGuid => "parent_process_guid",
+            F::CommandLine => "command_line",
+            F::Args => "args",
+            F::CurrentDirectory => "current_directory",
+            F::ParentImage => "parent_image",
+            F::ParentCommandLine => "parent_command_line",
+            F::ParentUser => "parent_user",
+            F::Uid => "uid",
+            F::Euid => "euid",
+            F::Gid => "gid",
+            F::CgroupId => "cgroup_id",
+            F::ContainerId => "container_id",
+            F::ExitCode => "exit_code",
+            F::Protocol => "protocol",
+            F::Initiated => "initiated",
+            F::SourceIp => "source_ip",
+            F::SourcePort => "source_port",
+            F::DestIp => "dest_ip",
+            F::DestPort => "dest_port",
+            F::TargetFilename => "target_filename",
+            F::SourceFilename => "source_filename",
+            F::ImageLoaded => "image_loaded",
+        }
+    }
+
+    fn ty(self) -> Ty {
+        match self {
+            F::Time
+            | F::Pid
+            | F::Ppid
+            | F::Uid
+            | F::Euid
+            | F::Gid
+            | F::CgroupId
+            | F::ExitCode
+            | F::SourcePort
+            | F::DestPort => Ty::INT,
+            F::Initiated => Ty::BOOL,
+            F::SourceIp | F::DestIp => Ty::IP,
+            F::Args => Ty::List(Scalar::Str),
+            _ => Ty::STR,
+        }
+    }
+}
+
+/// The event types records become, in [`Kind`] order (a created file and a written one are
+/// two types of one kind).
+const TYPES: [&str; 8] = [
+    "process_start",
+    "process_end",
+    "network_connect",
+    "file_create",
+    "file_modify",
+    "file_delete",
+    "file_rename",
+    "driver_load",
+];
+
+/// One event type of the host schema, resolved once: its id, and the slot of each field the
+/// sensor fills that the host has with the same type (a narrower `--schema` than the sensor's
+/// profile lacks some; those are left out). Events are then built by index, not by name.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    id: EventTypeId,
+    slots: [Option<FieldIndex>; F::ALL.len()],
+}
+
+impl Layout {
+    fn of(schema: &Schema, name: &str) -> Option<Layout> {
+        let (id, ty) = schema.event(name)?;
+        let mut slots = [None; F::ALL.len()];
+        for (slot, f) in slots.iter_mut().zip(F::ALL) {
+            *slot = ty
+                .field(f.name())
+                .filter(|(_, def)| def.ty == f.ty())
+                .map(|(ix, _)| ix);
+        }
+        Some(Layout { id, slots })
+    }
+}
+
 /// Builds events from records.
 pub struct Builder {
     schema: Arc<Schema>,
+    /// Per [`TYPES`] entry, its layout in the host schema (`None`: the host lacks the type).
+    layouts: [Option<Layout>; TYPES.len()],
     proc_root: PathBuf,
     host: String,
     boot: u32,
@@ -81,13 +243,6 @@ pub struct Builder {
     procs: ProcessTable,
     users: Users,
     flagged: Flagged,
-}
-
-/// The acting process as events show it.
-struct Actor {
-    image: Option<String>,
-    user: Arc<str>,
-    guid: String,
 }
 
 impl Builder {
@@ -104,8 +259,10 @@ impl Builder {
         procs: ProcessTable,
         users: Users,
     ) -> Builder {
+        let layouts = TYPES.map(|name| Layout::of(&schema, name));
         Builder {
             schema,
+            layouts,
             proc_root,
             host,
             boot,
@@ -138,33 +295,45 @@ impl Builder {
     /// # Errors
     /// The code and message when the host schema lacks the record's event type (E1006).
     pub fn build(&mut self, rec: &Record<'_>) -> Result<Event<'static>, (ErrorCode, String)> {
-        let ty = match rec.kind {
-            Kind::Exec => "process_start",
-            Kind::Exit => "process_end",
-            Kind::Connect | Kind::Accept => "network_connect",
-            Kind::Open if rec.header.a & FMODE_CREATED != 0 => "file_create",
-            Kind::Open => "file_modify",
-            Kind::Unlink => "file_delete",
-            Kind::Rename => "file_rename",
-            Kind::Module => "driver_load",
+        let t = match rec.kind {
+            Kind::Exec => 0,
+            Kind::Exit => 1,
+            Kind::Connect | Kind::Accept => 2,
+            Kind::Open if rec.header.a & FMODE_CREATED != 0 => 3,
+            Kind::Open => 4,
+            Kind::Unlink => 5,
+            Kind::Rename => 6,
+            Kind::Module => 7,
         };
         let schema = Arc::clone(&self.schema);
-        let mut b = EventBuilder::new(&schema, ty).map_err(|e| {
+        let Some(layout) = self.layouts.get(t).and_then(Option::as_ref) else {
+            return Err((
+                ErrorCode::SensorEventRefused,
+                format!(
+                    "the host schema has no event type `{}`",
+                    TYPES.get(t).copied().unwrap_or("?")
+                ),
+            ));
+        };
+        let layout = *layout;
+        let mut b = EventBuilder::new(&schema, layout.id).map_err(|e| {
             (
                 ErrorCode::SensorEventRefused,
-                format!("the host schema has no event type `{ty}`: {}", e.message),
+                format!("event type #{}: {}", layout.id.0, e.message),
             )
         })?;
         let h = &rec.header;
-        let mut ev = Ev { b: &mut b };
-        ev.int("time", self.clock.wall(h.time_ns));
-        ev.string("host", self.host.clone());
-        ev.int("pid", i64::from(h.pid));
+        let mut ev = Ev {
+            b: &mut b,
+            layout: &layout,
+        };
+        ev.int(F::Time, self.clock.wall(h.time_ns));
+        ev.str(F::Host, &self.host);
+        ev.int(F::Pid, i64::from(h.pid));
         match rec.kind {
             Kind::Exec => self.exec(&mut ev, rec),
             Kind::Exit => {
-                let actor = self.actor(h.pid, h.uid, h.start_ns);
-                actor.fill(&mut ev);
+                self.actor(&mut ev, h.pid, h.uid, h.start_ns);
                 // The kernel's wait status: the exit code in bits 8-15, or the signal in 0-6.
                 let sig = h.a & 0x7f;
                 let code = if sig != 0 {
@@ -172,40 +341,39 @@ impl Builder {
                 } else {
                     (h.a >> 8) & 0xff
                 };
-                ev.int("exit_code", i64::from(code));
+                ev.int(F::ExitCode, i64::from(code));
                 self.procs.exited(h.pid, h.time_ns);
             }
             Kind::Connect | Kind::Accept => {
-                self.actor(h.pid, h.uid, h.start_ns).fill(&mut ev);
+                self.actor(&mut ev, h.pid, h.uid, h.start_ns);
                 let v6 = h.a == AF_INET6;
-                let proto = if h.b == IPPROTO_UDP { "udp" } else { "tcp" };
-                ev.string("protocol", proto.to_owned());
-                ev.bool("initiated", rec.kind == Kind::Connect);
-                ev.ip("source_ip", addr(&h.saddr, v6));
-                ev.int("source_port", i64::from(h.sport));
-                ev.ip("dest_ip", addr(&h.daddr, v6));
-                ev.int("dest_port", i64::from(h.dport));
+                ev.str(F::Protocol, if h.b == IPPROTO_UDP { "udp" } else { "tcp" });
+                ev.bool(F::Initiated, rec.kind == Kind::Connect);
+                ev.ip(F::SourceIp, addr(&h.saddr, v6));
+                ev.int(F::SourcePort, i64::from(h.sport));
+                ev.ip(F::DestIp, addr(&h.daddr, v6));
+                ev.int(F::DestPort, i64::from(h.dport));
             }
             Kind::Open => {
-                self.actor(h.pid, h.uid, h.start_ns).fill(&mut ev);
-                self.path(&mut ev, "target_filename", rec.str(0), None);
+                self.actor(&mut ev, h.pid, h.uid, h.start_ns);
+                self.path(&mut ev, F::TargetFilename, rec.str(0), None);
             }
             Kind::Unlink => {
-                self.actor(h.pid, h.uid, h.start_ns).fill(&mut ev);
-                self.path(&mut ev, "target_filename", rec.str(0), Some(rec.str(1)));
+                self.actor(&mut ev, h.pid, h.uid, h.start_ns);
+                self.path(&mut ev, F::TargetFilename, rec.str(0), Some(rec.str(1)));
             }
             Kind::Rename => {
-                self.actor(h.pid, h.uid, h.start_ns).fill(&mut ev);
-                self.path(&mut ev, "source_filename", rec.str(0), Some(rec.str(1)));
-                self.path(&mut ev, "target_filename", rec.str(2), Some(rec.str(3)));
+                self.actor(&mut ev, h.pid, h.uid, h.start_ns);
+                self.path(&mut ev, F::SourceFilename, rec.str(0), Some(rec.str(1)));
+                self.path(&mut ev, F::TargetFilename, rec.str(2), Some(rec.str(3)));
             }
             Kind::Module => {
-                self.actor(h.pid, h.uid, h.start_ns).fill(&mut ev);
+                self.actor(&mut ev, h.pid, h.uid, h.start_ns);
                 let name = rec.str(0);
                 if name.unreadable {
                     self.flagged.unreadable += 1;
                 } else {
-                    ev.string("image_loaded", name.text());
+                    ev.str(F::ImageLoaded, &name.text());
                 }
             }
         }
@@ -214,7 +382,7 @@ impl Builder {
 
     /// A process start: the record's own fields, the parent's from the table; then the table
     /// learns the new program.
-    fn exec(&mut self, ev: &mut Ev<'_, '_, '_>, rec: &Record<'_>) {
+    fn exec(&mut self, ev: &mut Ev<'_, '_, '_, '_>, rec: &Record<'_>) {
         let h = &rec.header;
         let start_ticks = boot_ns_to_ticks(h.start_ns, self.clk_tck);
         let user = self.users.name(h.uid);
@@ -235,32 +403,32 @@ impl Builder {
         };
         let argv = rec.str(2);
         let (command_line, args) = split_argv(argv.bytes);
-        ev.string("process_guid", process_guid(self.boot, h.pid, start_ticks));
+        ev.display(F::ProcessGuid, &self.guid(h.pid, start_ticks));
         if let Some(i) = &image_text {
-            ev.string("image", i.clone());
+            ev.str(F::Image, i);
             if image.truncated {
-                ev.truncated("image");
+                ev.truncated(F::Image);
             }
         }
-        ev.string("user", user.to_string());
-        ev.int("ppid", i64::from(h.ppid));
+        ev.str(F::User, &user);
+        ev.int(F::Ppid, i64::from(h.ppid));
         if argv.unreadable {
             self.flagged.unreadable += 1;
         } else {
-            ev.string("command_line", command_line.clone());
-            ev.list("args", args);
+            ev.str(F::CommandLine, &command_line);
+            ev.list(F::Args, &args);
             if argv.truncated {
                 self.flagged.argv_truncated += 1;
-                ev.truncated("command_line");
-                ev.truncated("args");
+                ev.truncated(F::CommandLine);
+                ev.truncated(F::Args);
             }
         }
         match &cwd_text {
             Some(c) => {
-                ev.string("current_directory", c.clone());
+                ev.str(F::CurrentDirectory, c);
                 if cwd.truncated {
                     self.flagged.path_truncated += 1;
-                    ev.truncated("current_directory");
+                    ev.truncated(F::CurrentDirectory);
                 }
             }
             None => self.flagged.unreadable += 1,
@@ -271,26 +439,29 @@ impl Builder {
         }
         match self.procs.get(h.ppid) {
             Some(parent) => {
-                ev.string(
-                    "parent_process_guid",
-                    process_guid(self.boot, parent.pid, parent.start_ticks),
+                ev.display(
+                    F::ParentProcessGuid,
+                    &ProcessGuid {
+                        boot: self.boot,
+                        pid: parent.pid,
+                        start_ticks: parent.start_ticks,
+                    },
                 );
-                ev.string("parent_image", parent.image.clone());
-                ev.string("parent_command_line", parent.command_line.clone());
+                ev.str(F::ParentImage, &parent.image);
+                ev.str(F::ParentCommandLine, &parent.command_line);
                 if parent.command_line_truncated {
-                    ev.truncated("parent_command_line");
+                    ev.truncated(F::ParentCommandLine);
                 }
-                ev.string("parent_user", parent.user.to_string());
+                ev.str(F::ParentUser, &parent.user);
             }
             None => self.flagged.parent_unknown += 1,
         }
-        ev.int("uid", i64::from(h.uid));
-        ev.int("euid", i64::from(h.euid));
-        ev.int("gid", i64::from(h.gid));
-        ev.int("cgroup_id", i64::try_from(h.cgroup_id).unwrap_or(i64::MAX));
-        let cgroup = rec.str(4);
-        if let Some(id) = container_id(&cgroup.text()) {
-            ev.string("container_id", id.to_owned());
+        ev.int(F::Uid, i64::from(h.uid));
+        ev.int(F::Euid, i64::from(h.euid));
+        ev.int(F::Gid, i64::from(h.gid));
+        ev.int(F::CgroupId, i64::try_from(h.cgroup_id).unwrap_or(i64::MAX));
+        if let Some(id) = container_id(&rec.str(4).text()) {
+            ev.str(F::ContainerId, id);
         }
         self.procs.exec(ProcInfo {
             pid: h.pid,
@@ -304,33 +475,36 @@ impl Builder {
         });
     }
 
-    /// The acting process of a record, from the table (image, user, GUID).
-    fn actor(&mut self, pid: u32, uid: u32, start_ns: u64) -> Actor {
-        let guid = process_guid(self.boot, pid, boot_ns_to_ticks(start_ns, self.clk_tck));
+    /// The GUID of process `pid` started at `start_ticks`.
+    fn guid(&self, pid: u32, start_ticks: u64) -> ProcessGuid {
+        ProcessGuid {
+            boot: self.boot,
+            pid,
+            start_ticks,
+        }
+    }
+
+    /// The acting process of a record (GUID, user, and the image from the table).
+    fn actor(&mut self, ev: &mut Ev<'_, '_, '_, '_>, pid: u32, uid: u32, start_ns: u64) {
+        ev.display(
+            F::ProcessGuid,
+            &self.guid(pid, boot_ns_to_ticks(start_ns, self.clk_tck)),
+        );
+        ev.str(F::User, &self.users.name(uid));
         if !self.procs.contains(pid) {
             self.procs
                 .fill_from_proc(&self.proc_root, pid, &mut self.users);
         }
         match self.procs.get(pid) {
-            Some(p) => Actor {
-                image: Some(p.image.clone()).filter(|i| !i.is_empty()),
-                user: self.users.name(uid),
-                guid,
-            },
-            None => {
-                self.flagged.process_unknown += 1;
-                Actor {
-                    image: None,
-                    user: self.users.name(uid),
-                    guid,
-                }
-            }
+            Some(p) if !p.image.is_empty() => ev.str(F::Image, &p.image),
+            Some(_) => {}
+            None => self.flagged.process_unknown += 1,
         }
     }
 
     /// Sets path field `field` from `s`, made absolute against `base` when the syscall gave a
     /// relative path; flags what was cut or unreadable.
-    fn path(&mut self, ev: &mut Ev<'_, '_, '_>, field: &str, s: Str<'_>, base: Option<Str<'_>>) {
+    fn path(&mut self, ev: &mut Ev<'_, '_, '_, '_>, field: F, s: Str<'_>, base: Option<Str<'_>>) {
         if s.unreadable {
             self.flagged.unreadable += 1;
             return;
@@ -342,21 +516,11 @@ impl Builder {
             .filter(|b| !b.unreadable && (b.components || !b.bytes.is_empty()))
             .map(|b| b.text());
         let cut = s.truncated || base.is_some_and(|b| b.truncated);
-        ev.string(field, join(base_text.as_deref(), &text));
+        ev.str(field, &join(base_text.as_deref(), &text));
         if cut {
             self.flagged.path_truncated += 1;
             ev.truncated(field);
         }
-    }
-}
-
-impl Actor {
-    fn fill(&self, ev: &mut Ev<'_, '_, '_>) {
-        ev.string("process_guid", self.guid.clone());
-        if let Some(i) = &self.image {
-            ev.string("image", i.clone());
-        }
-        ev.string("user", self.user.to_string());
     }
 }
 
@@ -382,48 +546,55 @@ fn addr(bytes: &[u8; 16], v6: bool) -> IpAddr {
     }
 }
 
-/// Sets fields the host schema has and skips the ones it lacks (a narrower schema than the
-/// sensor's profile): the builder refuses nothing the profile lists, so an error here only
-/// means the field is not in this host's schema.
-struct Ev<'b, 's, 'a> {
-    b: &'b mut EventBuilder<'s, 'a>,
+/// Sets fields by their slot in the host's layout, skipping the ones the host lacks (a
+/// narrower schema than the sensor's profile). Strings are copied into the event's text buffer
+/// (no `String` per field); the builder refuses nothing else the layout resolved (same name,
+/// same type), so its results are not looked at.
+struct Ev<'e, 'l, 's, 'a> {
+    b: &'e mut EventBuilder<'s, 'a>,
+    layout: &'l Layout,
 }
 
-impl Ev<'_, '_, '_> {
-    fn has(&self, f: &str) -> bool {
-        self.b.event_type().field(f).is_some()
+impl Ev<'_, '_, '_, '_> {
+    fn slot(&self, f: F) -> Option<FieldIndex> {
+        self.layout.slots.get(f as usize).copied().flatten()
     }
-    fn int(&mut self, f: &str, v: i64) {
-        if self.has(f) {
-            let _ = self.b.set_int(f, v);
+    fn int(&mut self, f: F, v: i64) {
+        if let Some(ix) = self.slot(f) {
+            let _ = self.b.set_int(ix, v);
         }
     }
-    fn bool(&mut self, f: &str, v: bool) {
-        if self.has(f) {
-            let _ = self.b.set_bool(f, v);
+    fn bool(&mut self, f: F, v: bool) {
+        if let Some(ix) = self.slot(f) {
+            let _ = self.b.set_bool(ix, v);
         }
     }
-    fn ip(&mut self, f: &str, v: IpAddr) {
-        if self.has(f) {
-            let _ = self.b.set_ip(f, v);
+    fn ip(&mut self, f: F, v: IpAddr) {
+        if let Some(ix) = self.slot(f) {
+            let _ = self.b.set_ip(ix, v);
         }
     }
-    fn string(&mut self, f: &str, v: String) {
-        if self.has(f) {
-            let _ = self.b.set_string(f, v);
+    fn str(&mut self, f: F, v: &str) {
+        if let Some(ix) = self.slot(f) {
+            let _ = self.b.set_copied(ix, v);
         }
     }
-    fn list(&mut self, f: &str, items: Vec<String>) {
-        if self.has(f) {
-            let _ = self.b.start_list(f);
+    fn display(&mut self, f: F, v: &dyn fmt::Display) {
+        if let Some(ix) = self.slot(f) {
+            let _ = self.b.set_display(ix, v);
+        }
+    }
+    fn list(&mut self, f: F, items: &[String]) {
+        if let Some(ix) = self.slot(f) {
+            let _ = self.b.start_list(ix);
             for i in items {
-                let _ = self.b.push_item_cow(f, std::borrow::Cow::Owned(i));
+                let _ = self.b.push_copied(ix, i);
             }
         }
     }
-    fn truncated(&mut self, f: &str) {
-        if self.has(f) {
-            let _ = self.b.mark_truncated(f);
+    fn truncated(&mut self, f: F) {
+        if let Some(ix) = self.slot(f) {
+            let _ = self.b.mark_truncated(ix);
         }
     }
 }

@@ -171,36 +171,25 @@ impl fmt::Display for Malformed {
     }
 }
 
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    let mut x = [0u8; 2];
-    if let Some(s) = b.get(at..at + 2) {
-        x.copy_from_slice(s);
-    }
-    u16::from_le_bytes(x)
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut x = [0u8; 4];
-    if let Some(s) = b.get(at..at + 4) {
-        x.copy_from_slice(s);
-    }
-    u32::from_le_bytes(x)
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut x = [0u8; 8];
-    if let Some(s) = b.get(at..at + 8) {
-        x.copy_from_slice(s);
-    }
-    u64::from_le_bytes(x)
-}
-
-fn addr_at(b: &[u8], at: usize) -> [u8; 16] {
-    let mut x = [0u8; 16];
-    if let Some(s) = b.get(at..at + 16) {
+/// The `N` bytes of `b` at `at` (zeros past its end: callers check lengths first).
+fn at<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    let mut x = [0u8; N];
+    if let Some(s) = b.get(at..at + N) {
         x.copy_from_slice(s);
     }
     x
+}
+
+fn u16_at(b: &[u8], offset: usize) -> u16 {
+    u16::from_le_bytes(at(b, offset))
+}
+
+fn u32_at(b: &[u8], offset: usize) -> u32 {
+    u32::from_le_bytes(at(b, offset))
+}
+
+fn u64_at(b: &[u8], offset: usize) -> u64 {
+    u64::from_le_bytes(at(b, offset))
 }
 
 /// Checks and reads one ring buffer item.
@@ -247,8 +236,8 @@ pub fn parse(buf: &[u8]) -> Result<Record<'_>, Malformed> {
         b: u32_at(rec, 60),
         sport: u16_at(rec, 64),
         dport: u16_at(rec, 66),
-        saddr: addr_at(rec, 72),
-        daddr: addr_at(rec, 88),
+        saddr: at(rec, 72),
+        daddr: at(rec, 88),
     };
     let mut strs = [Str::default(); MAX_STRS];
     for (i, slot) in strs.iter_mut().enumerate().take(nstr) {

@@ -112,13 +112,40 @@ pub fn container_id(cgroup_leaf: &str) -> Option<&str> {
 /// process, which the kernel side computes with [`boot_ns_to_ticks`] so that a process seeded
 /// from `/proc` and the same process seen at exec get the same GUID.
 pub fn process_guid(boot: u32, pid: u32, start_ticks: u64) -> String {
-    format!(
-        "{{{boot:08x}-{:04x}-{:04x}-{:04x}-{:04x}{pid:08x}}}",
-        (start_ticks >> 48) & 0xffff,
-        (start_ticks >> 32) & 0xffff,
-        (start_ticks >> 16) & 0xffff,
-        start_ticks & 0xffff,
-    )
+    ProcessGuid {
+        boot,
+        pid,
+        start_ticks,
+    }
+    .to_string()
+}
+
+/// A process GUID as [`process_guid`] writes it, for writing straight into an event
+/// (`EventBuilder::set_display`) without an intermediate `String`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcessGuid {
+    /// [`boot_id_prefix`].
+    pub boot: u32,
+    /// The process id.
+    pub pid: u32,
+    /// The start time in clock ticks ([`boot_ns_to_ticks`]).
+    pub start_ticks: u64,
+}
+
+impl std::fmt::Display for ProcessGuid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = self.start_ticks;
+        write!(
+            f,
+            "{{{:08x}-{:04x}-{:04x}-{:04x}-{:04x}{:08x}}}",
+            self.boot,
+            (t >> 48) & 0xffff,
+            (t >> 32) & 0xffff,
+            (t >> 16) & 0xffff,
+            t & 0xffff,
+            self.pid
+        )
+    }
 }
 
 /// The first 32 bits of `/proc/sys/kernel/random/boot_id` (a UUID text such as
