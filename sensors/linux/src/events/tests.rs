@@ -2,6 +2,7 @@
 //! and counted, and a narrower host schema.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use vigil_runtime::{ErrorCode, Event, Schema};
@@ -14,11 +15,13 @@ const STR_TRUNCATED: u16 = 1;
 const STR_UNREADABLE: u16 = 2;
 const STR_COMPONENTS: u16 = 4;
 
-/// A temporary passwd file naming uid 0 and 1000.
+/// A temporary passwd file naming uid 0 and 1000, one per call: tests run in parallel, and
+/// one test rewriting a shared file while another read it left the reader with no names.
 fn users() -> Users {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!("vigil-events-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let passwd = dir.join("passwd");
+    let passwd = dir.join(format!("passwd-{}", NEXT.fetch_add(1, Ordering::Relaxed)));
     std::fs::write(
         &passwd,
         "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/bash\n",
