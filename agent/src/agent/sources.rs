@@ -6,7 +6,10 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
+#[cfg(unix)]
 use std::os::unix::fs::MetadataExt;
+#[cfg(windows)]
+use std::os::windows::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::SyncSender;
 use std::time::Duration;
@@ -95,8 +98,18 @@ pub(super) fn spawn_files(inputs: Vec<PathBuf>, tx: SyncSender<Msg>) {
 }
 
 /// The device and inode of a file.
+#[cfg(unix)]
 fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
     (meta.dev(), meta.ino())
+}
+
+/// Windows: the standard library gives no file index (it is unstable), so a file is told from
+/// its replacement by its creation time. A file created under the same name within seconds of
+/// the old one's rename may inherit its creation time (NTFS "tunneling"); such a rotation is
+/// then seen as a truncation (the new file is shorter) or not at all.
+#[cfg(windows)]
+fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    (0, meta.creation_time())
 }
 
 /// A followed file, open.

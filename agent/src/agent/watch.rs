@@ -5,7 +5,10 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
+#[cfg(unix)]
 use std::os::unix::fs::MetadataExt;
+#[cfg(windows)]
+use std::os::windows::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -22,6 +25,7 @@ use super::Agent;
 /// `touch` do to the modification time).
 pub(super) type Stamp = (u64, u64, u64, i64, i64, i64, i64);
 
+#[cfg(unix)]
 fn stamp(meta: &std::fs::Metadata) -> Stamp {
     (
         meta.dev(),
@@ -31,6 +35,22 @@ fn stamp(meta: &std::fs::Metadata) -> Stamp {
         meta.mtime_nsec(),
         meta.ctime(),
         meta.ctime_nsec(),
+    )
+}
+
+/// Windows: no device, inode or change time in the standard library; the creation and
+/// last-write times (100 ns ticks) and the length stand for them.
+#[cfg(windows)]
+fn stamp(meta: &std::fs::Metadata) -> Stamp {
+    let ticks = |t: u64| i64::try_from(t).unwrap_or(i64::MAX);
+    (
+        0,
+        0,
+        meta.len(),
+        ticks(meta.last_write_time()),
+        0,
+        ticks(meta.creation_time()),
+        0,
     )
 }
 

@@ -15,11 +15,13 @@
 //!   symlink loop (`a/up -> ..`, `me -> .`) is entered once and skipped with a note on stderr,
 //!   and a file reached through several paths is loaded once. Entries are visited in sorted
 //!   order (the first path to a file wins, the same on every run). Non-regular files whose
-//!   names match (FIFOs, sockets, devices) are skipped with a note.
+//!   names match (FIFOs, sockets, devices) are skipped with a note. On Windows, whose standard
+//!   library gives no file index, a file's identity is its canonical path ([`FileId`]).
 
 use std::collections::HashSet;
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
+#[cfg(unix)]
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -59,7 +61,7 @@ fn kind_of(path: &Path, meta: &Metadata) -> Result<Kind, String> {
     let ty = meta.file_type();
     if ty.is_file() {
         Ok(Kind::Regular(meta.len()))
-    } else if ty.is_fifo() {
+    } else if is_fifo(&ty) {
         Ok(Kind::Stream)
     } else {
         Err(format!(
@@ -70,7 +72,20 @@ fn kind_of(path: &Path, meta: &Metadata) -> Result<Kind, String> {
     }
 }
 
+/// Whether a file is a pipe or FIFO.
+#[cfg(unix)]
+fn is_fifo(ty: &std::fs::FileType) -> bool {
+    ty.is_fifo()
+}
+
+/// Windows: a named pipe has no file type of its own in the standard library.
+#[cfg(not(unix))]
+fn is_fifo(_: &std::fs::FileType) -> bool {
+    false
+}
+
 /// `a directory`, `a character device`, ...: what a file is, for messages.
+#[cfg(unix)]
 fn type_name(meta: &Metadata) -> &'static str {
     let ty = meta.file_type();
     if ty.is_file() {
@@ -85,6 +100,19 @@ fn type_name(meta: &Metadata) -> &'static str {
         "a block device"
     } else if ty.is_socket() {
         "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+/// `a directory` or `a special file`: what a file is, for messages (Windows).
+#[cfg(not(unix))]
+fn type_name(meta: &Metadata) -> &'static str {
+    let ty = meta.file_type();
+    if ty.is_file() {
+        "a regular file"
+    } else if ty.is_dir() {
+        "a directory"
     } else {
         "a special file"
     }
@@ -184,18 +212,34 @@ pub fn read_bundle(path: &Path) -> Result<Vec<u8>, String> {
     Ok(head)
 }
 
-/// The (device, inode) of a file.
-pub fn id_of(meta: &Metadata) -> (u64, u64) {
+/// What tells a file from another: (device, inode) on Unix, the canonical path on Windows
+/// (symlinks and junctions resolved; there, two hard links to one file count as two files).
+#[cfg(unix)]
+pub type FileId = (u64, u64);
+/// What tells a file from another: (device, inode) on Unix, the canonical path on Windows
+/// (symlinks and junctions resolved; there, two hard links to one file count as two files).
+#[cfg(not(unix))]
+pub type FileId = PathBuf;
+
+/// The identity of the file at `path`, whose metadata is `meta`.
+#[cfg(unix)]
+pub fn id_of(_path: &Path, meta: &Metadata) -> FileId {
     (meta.dev(), meta.ino())
+}
+
+/// The identity of the file at `path` (its canonical path; the path itself when it cannot be
+/// resolved).
+#[cfg(not(unix))]
+pub fn id_of(path: &Path, _meta: &Metadata) -> FileId {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// A folder walker with one visited set for everything it has been given: see the module
 /// documentation.
 #[derive(Debug, Default)]
 pub struct Walker {
-    /// (device, inode) of every directory entered and file kept, with the path it was first
-    /// reached by.
-    visited: HashSet<(u64, u64)>,
+    /// The identity of every directory entered and file kept.
+    visited: HashSet<FileId>,
     /// The notes printed (for tests of this module).
     pub notes: Vec<String>,
     /// Whether notes go to stderr.
@@ -222,7 +266,7 @@ impl Walker {
     pub fn add_file(&mut self, path: &Path) -> bool {
         match std::fs::metadata(path) {
             Ok(meta) if !meta.is_dir() => {
-                if self.visited.insert(id_of(&meta)) {
+                if self.visited.insert(id_of(path, &meta)) {
                     true
                 } else {
                     self.note(format!(
@@ -247,7 +291,7 @@ impl Walker {
         let mut found = Vec::new();
         let top = std::fs::metadata(dir)
             .map_err(|e| format!("cannot read directory `{}`: {e}", dir.display()))?;
-        if !self.visited.insert(id_of(&top)) {
+        if !self.visited.insert(id_of(dir, &top)) {
             self.note(format!(
                 "skipping `{}`: this directory was already read",
                 dir.display()
@@ -290,7 +334,7 @@ impl Walker {
                 };
                 let ty = meta.file_type();
                 if ty.is_dir() {
-                    if self.visited.insert(id_of(&meta)) {
+                    if self.visited.insert(id_of(&path, &meta)) {
                         subdirs.push(path);
                     } else {
                         self.note(format!(
@@ -305,7 +349,7 @@ impl Walker {
                             "skipping `{}`: {what}, not a regular file",
                             path.display()
                         ));
-                    } else if self.visited.insert(id_of(&meta)) {
+                    } else if self.visited.insert(id_of(&path, &meta)) {
                         found.push(path);
                     } else {
                         self.note(format!(

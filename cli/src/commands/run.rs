@@ -383,11 +383,11 @@ fn create_output(path: &Path, rules: &Path, inputs: &[Input]) -> Result<File, St
         .metadata()
         .map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
     if meta.is_file() {
-        let id = id_of(&meta);
+        let id = id_of(path, &meta);
         let stdin = Path::new("/dev/stdin");
         let named = std::iter::once(rules).chain(inputs.iter().map(|i| i.path().unwrap_or(stdin)));
         for p in named {
-            if std::fs::metadata(p).is_ok_and(|m| id_of(&m) == id) {
+            if std::fs::metadata(p).is_ok_and(|m| id_of(p, &m) == id) {
                 return Err(format!(
                     "the output `{}` is an input (`{}`): writing alerts would destroy it",
                     path.display(),

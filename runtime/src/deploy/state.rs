@@ -16,7 +16,11 @@
 //!
 //! The directory itself must be the agent's alone ([`StateDir::open`]): one that its group or
 //! others may write, or that another user owns, is refused (E0816), since whoever writes there
-//! chooses the bundle restored; a missing one is created with mode 0700.
+//! chooses the bundle restored; a missing one is created with mode 0700. On Windows the
+//! standard library exposes neither the owner nor the ACL of a directory, so neither is checked
+//! there: the host puts the directory where only its own account may write (under
+//! `%ProgramData%` with an ACL for the service account), and the directory itself is not
+//! flushed after a rename (NTFS journals renames; a directory handle cannot be flushed).
 //!
 //! The crash-loop breaker ([`crashes_within`]) reads the run ledger: each time a bundle starts
 //! running (on start, or when an update activates it) an entry "bundle B since t" is recorded
@@ -26,6 +30,7 @@
 
 use std::fs;
 use std::io::Write;
+#[cfg(unix)]
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -151,14 +156,19 @@ fn io_error(what: &str, path: &Path, e: &std::io::Error) -> UpdateError {
 impl StateDir {
     /// Opens the state directory at `path`, creating it (mode 0700) if it does not exist.
     /// Refused (E0816) when it is writable by group or others or owned by another user than
-    /// this process's effective user; E0809 when it is not a directory or cannot be made.
+    /// this process's effective user (not checked on Windows: see the module documentation);
+    /// E0809 when it is not a directory or cannot be made.
     pub fn open(path: impl Into<PathBuf>) -> Result<StateDir, UpdateError> {
         let path = path.into();
         if !path.exists() {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 fs::create_dir_all(parent).map_err(|e| io_error("create", parent, &e))?;
             }
-            match fs::DirBuilder::new().mode(0o700).create(&path) {
+            #[cfg_attr(not(unix), allow(unused_mut))]
+            let mut builder = fs::DirBuilder::new();
+            #[cfg(unix)]
+            builder.mode(0o700);
+            match builder.create(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(io_error("create", &path, &e)),
@@ -171,6 +181,18 @@ impl StateDir {
                 format!("state directory `{}` is not a directory", path.display()),
             ));
         }
+        #[cfg(unix)]
+        Self::check_owner(&path, &meta)?;
+        Ok(StateDir {
+            path,
+            fail_writes_of: None,
+        })
+    }
+
+    /// Refuses (E0816) a directory that group or others may write or that another user than
+    /// this process's effective user owns.
+    #[cfg(unix)]
+    fn check_owner(path: &Path, meta: &fs::Metadata) -> Result<(), UpdateError> {
         let mode = meta.mode() & 0o777;
         if mode & 0o022 != 0 {
             return Err(UpdateError::refused(
@@ -193,10 +215,7 @@ impl StateDir {
                 ),
             ));
         }
-        Ok(StateDir {
-            path,
-            fail_writes_of: None,
-        })
+        Ok(())
     }
 
     /// Test hook: from now on every write of the file `name` fails, as on a full disk.
@@ -287,10 +306,13 @@ impl StateDir {
                 return Err(io_error("write", path, &e));
             }
         }
-        // The renames are durable once the directory is.
+        // The renames are durable once the directory is (Windows: see the module
+        // documentation).
+        #[cfg(unix)]
         fs::File::open(&self.path)
             .and_then(|d| d.sync_all())
-            .map_err(|e| io_error("flush", &self.path, &e))
+            .map_err(|e| io_error("flush", &self.path, &e))?;
+        Ok(())
     }
 
     /// Reads `state.json`: `Ok(None)` when there is none, an E0810 error when it does not
