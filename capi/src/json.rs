@@ -1,5 +1,5 @@
 //! `vigil_decoder`: events from JSON lines for C hosts that already have JSON, in the native
-//! form (`docs/events.md`) or through a mapping (shipped `sysmon` and `windows`, or a mapping
+//! form (`{"event": "process_start", ...}`, as `examples/events/sample.jsonl`) or through a mapping (shipped `sysmon` and `windows`, or a mapping
 //! file's text). `vigil_deployer_process_json` decodes a line and runs its events. One thread
 //! at a time per decoder.
 
