@@ -1,7 +1,8 @@
 //! `vigil_decoder`: events from JSON lines for C hosts that already have JSON, in the native
-//! form (`{"event": "process_start", ...}`, as `examples/events/sample.jsonl`) or through a mapping (shipped `sysmon` and `windows`, or a mapping
-//! file's text). `vigil_deployer_process_json` decodes a line and runs its events. One thread
-//! at a time per decoder.
+//! form (`{"event": "process_start", ...}`, as `examples/events/sample.jsonl`) or through a
+//! mapping (shipped `sysmon` and `windows`, or a mapping file's text).
+//! `vigil_deployer_process_json` decodes a line and runs its events. One thread at a time per
+//! decoder.
 
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
