@@ -299,3 +299,46 @@ fn null_everywhere_is_a_status_never_a_crash() {
         vigil_string_free(null_mut());
     }
 }
+
+#[test]
+fn the_engine_asked_for_is_the_engine_that_runs() {
+    // SAFETY: out pointers are ours; handles freed once.
+    unsafe {
+        let mut t = null_mut();
+        assert_eq!(vigil_trust_new(&mut t), VIGIL_OK);
+        for (raw, want) in [
+            (0u32, None),
+            (1, Some("jit")),
+            (2, Some("interpreter")),
+            (3, None),
+        ] {
+            let mut d = null_mut();
+            let status = vigil_deployer_new(null(), t, raw, &mut d);
+            let expected = match (raw, cfg!(feature = "jit")) {
+                (3, _) | (1, false) => VIGIL_E_INVALID,
+                _ => VIGIL_OK,
+            };
+            assert_eq!(status, expected, "engine {raw}");
+            if status != VIGIL_OK {
+                assert!(d.is_null());
+                continue;
+            }
+            let mut json = null_mut();
+            assert_eq!(
+                vigil_deployer_status_json(d, &mut json, null_mut()),
+                VIGIL_OK
+            );
+            let v: serde_json::Value =
+                serde_json::from_slice(CStr::from_ptr(json).to_bytes()).expect("JSON");
+            vigil_string_free(json);
+            let default = if cfg!(feature = "jit") {
+                "jit"
+            } else {
+                "interpreter"
+            };
+            assert_eq!(v["engine"], want.unwrap_or(default), "engine {raw}");
+            vigil_deployer_free(d);
+        }
+        vigil_trust_free(t);
+    }
+}
