@@ -1,5 +1,5 @@
 //! The committed header, `include/vigil.h`, is what the pinned cbindgen generates from this
-//! crate now. `VIGIL_BLESS=1 cargo test -p vigil-capi --test header` rewrites it.
+//! crate now. `VIGIL_BLESS=1 cargo test -p vigil-capi --test capi header` rewrites it.
 
 use std::path::Path;
 
@@ -24,6 +24,6 @@ fn the_committed_header_matches_a_fresh_generation() {
     assert!(
         committed == fresh,
         "capi/include/vigil.h differs from what cbindgen generates from capi/src: run \
-         `VIGIL_BLESS=1 cargo test -p vigil-capi --test header` and commit it\n--- fresh ---\n{fresh}"
+         `VIGIL_BLESS=1 cargo test -p vigil-capi --test capi header` and commit it\n--- fresh ---\n{fresh}"
     );
 }
