@@ -152,6 +152,8 @@ const char *vigil_version(void);
 // events are dropped (E0811) until one is loaded. Schema and trust are copied; they may be
 // freed right after.
 //
+// Threads: any number of threads may call this on one deployer at once.
+//
 // # Safety
 // `schema` and `trust` are NULL or live handles; `out` is NULL or writable.
 enum vigil_status vigil_deployer_new(const struct vigil_schema *schema,
@@ -160,6 +162,8 @@ enum vigil_status vigil_deployer_new(const struct vigil_schema *schema,
                                      struct vigil_deployer **out);
 
 // Replaces the trust store (copied): later updates are checked against it.
+//
+// Threads: any number of threads may call this on one deployer at once.
 //
 // # Safety
 // `deployer` and `trust` are NULL or live handles.
@@ -172,6 +176,8 @@ enum vigil_status vigil_deployer_set_trust(const struct vigil_deployer *deployer
 // `VIGIL_VERDICT_REFUSED`, the last error's code says why (E05xx bundle, E06xx binding, E04xx
 // verifier, E08xx deployment), and the running bundle keeps running. `verdict` may be NULL.
 //
+// Threads: any number of threads may call this on one deployer at once.
+//
 // # Safety
 // `deployer` is NULL or live; `bundle` is NULL or `bundle_len` readable bytes; `verdict` is
 // NULL or writable.
@@ -183,6 +189,8 @@ enum vigil_status vigil_deployer_update(const struct vigil_deployer *deployer,
 // Reactivates the last known good bundle: the one the last update replaced. Refused (E0813)
 // when there is none; the running bundle keeps running.
 //
+// Threads: any number of threads may call this on one deployer at once.
+//
 // # Safety
 // `deployer` is NULL or live; `verdict` is NULL or writable.
 enum vigil_status vigil_deployer_rollback(const struct vigil_deployer *deployer,
@@ -192,6 +200,8 @@ enum vigil_status vigil_deployer_rollback(const struct vigil_deployer *deployer,
 // `version`, `abi_version`, `engine` (`"jit"` or `"interpreter"`), `schema`, then what
 // `vigil agent` writes to `status.json` (`active`, `lkg`, `events`, `alerts`, `updates`,
 // `log`, ...; `docs/deployment.md`). `len` (may be NULL) gets its length without the NUL.
+//
+// Threads: any number of threads may call this on one deployer at once.
 //
 // # Safety
 // `deployer` is NULL or live; `json` is NULL or writable; `len` is NULL or writable.
@@ -203,6 +213,8 @@ enum vigil_status vigil_deployer_status_json(const struct vigil_deployer *deploy
 // then only counted) once per alert with `user`, and storing the number of alerts in
 // `*alerts` (may be NULL). Not evaluated: `VIGIL_E_DROPPED` (E0811, no bundle active).
 // An event built from another deployer's builder: `VIGIL_E_STATE`.
+//
+// Threads: any number of threads may call this on one deployer at once.
 //
 // # Safety
 // `deployer` and `event` are NULL or live handles (the event not being filled by another
@@ -217,17 +229,23 @@ enum vigil_status vigil_deployer_process(const struct vigil_deployer *deployer,
 // Frees a deployer and its bundles; NULL does nothing. Builders, events and decoders made
 // from it stay valid (they share its schema) but can run on no other deployer.
 //
+// Threads: no other thread may use the handle during or after the call.
+//
 // # Safety
 // `deployer` is NULL or a deployer not freed before, used by no other thread.
 void vigil_deployer_free(struct vigil_deployer *deployer);
 
 // An empty event, to be filled by `vigil_builder_finish` again and again.
 //
+// Threads: one thread at a time per builder and per event.
+//
 // # Safety
 // `out` is NULL or writable.
 enum vigil_status vigil_event_new(struct vigil_event **out);
 
 // Frees an event; NULL does nothing.
+//
+// Threads: no other thread may use the handle during or after the call.
 //
 // # Safety
 // `event` is NULL or an event not freed before.
@@ -236,6 +254,8 @@ void vigil_event_free(struct vigil_event *event);
 // A builder of events of type `event_type` (`"process_start"`) of the deployer's host
 // schema: `VIGIL_E_UNKNOWN` when the schema has no such type. The builder keeps the schema;
 // it may outlive the deployer.
+//
+// Threads: one thread at a time per builder and per event.
 //
 // # Safety
 // `deployer` is NULL or live; `event_type` is NULL or `event_type_len` readable bytes; `out`
@@ -247,6 +267,8 @@ enum vigil_status vigil_builder_new(const struct vigil_deployer *deployer,
 
 // Resolves a field of the builder's event type by name, once: `VIGIL_E_UNKNOWN` when the
 // type has no such field.
+//
+// Threads: one thread at a time per builder and per event.
 //
 // # Safety
 // `builder` is NULL or live; `name` is NULL or `name_len` readable bytes; `out` is NULL or
@@ -260,6 +282,8 @@ enum vigil_status vigil_builder_field(const struct vigil_builder *builder,
 // boundary, the field flagged truncated, and `VIGIL_TRUNCATED` returned. Setting a field
 // twice keeps the last value.
 //
+// Threads: one thread at a time per builder and per event.
+//
 // # Safety
 // `builder` is NULL or live; `value` is NULL or `value_len` readable bytes.
 enum vigil_status vigil_builder_set_str(struct vigil_builder *builder,
@@ -269,6 +293,8 @@ enum vigil_status vigil_builder_set_str(struct vigil_builder *builder,
 
 // Sets an int field.
 //
+// Threads: one thread at a time per builder and per event.
+//
 // # Safety
 // `builder` is NULL or live.
 enum vigil_status vigil_builder_set_int(struct vigil_builder *builder,
@@ -276,6 +302,8 @@ enum vigil_status vigil_builder_set_int(struct vigil_builder *builder,
                                         int64_t value);
 
 // Sets a bool field.
+//
+// Threads: one thread at a time per builder and per event.
 //
 // # Safety
 // `builder` is NULL or live.
@@ -285,6 +313,8 @@ enum vigil_status vigil_builder_set_bool(struct vigil_builder *builder,
 
 // Sets an ip field from its text (`"10.0.0.1"`, `"2001:db8::1"`): `VIGIL_E_INVALID` when it
 // is not an address.
+//
+// Threads: one thread at a time per builder and per event.
 //
 // # Safety
 // `builder` is NULL or live; `ip` is NULL or `ip_len` readable bytes.
@@ -297,6 +327,8 @@ enum vigil_status vigil_builder_set_ip(struct vigil_builder *builder,
 // the list). Over the list's item bound the item is dropped, the field flagged truncated,
 // and `VIGIL_TRUNCATED` returned; so is an item cut to the field's string bound.
 //
+// Threads: one thread at a time per builder and per event.
+//
 // # Safety
 // `builder` is NULL or live; `value` is NULL or `value_len` readable bytes.
 enum vigil_status vigil_builder_push_str(struct vigil_builder *builder,
@@ -306,6 +338,8 @@ enum vigil_status vigil_builder_push_str(struct vigil_builder *builder,
 
 // Appends an item to a list-of-ints field; as `vigil_builder_push_str` at the bound.
 //
+// Threads: one thread at a time per builder and per event.
+//
 // # Safety
 // `builder` is NULL or live.
 enum vigil_status vigil_builder_push_int(struct vigil_builder *builder,
@@ -314,6 +348,8 @@ enum vigil_status vigil_builder_push_int(struct vigil_builder *builder,
 
 // Appends an address (text) to a list-of-ips field; as `vigil_builder_push_str` at the
 // bound.
+//
+// Threads: one thread at a time per builder and per event.
 //
 // # Safety
 // `builder` is NULL or live; `ip` is NULL or `ip_len` readable bytes.
@@ -325,6 +361,8 @@ enum vigil_status vigil_builder_push_ip(struct vigil_builder *builder,
 // Stamps the event being built with the sensor's own record number: its alerts carry it as
 // `source.record_id`. Kept for this event only.
 //
+// Threads: one thread at a time per builder and per event.
+//
 // # Safety
 // `builder` is NULL or live.
 enum vigil_status vigil_builder_set_record_id(struct vigil_builder *builder, uint64_t record_id);
@@ -332,11 +370,15 @@ enum vigil_status vigil_builder_set_record_id(struct vigil_builder *builder, uin
 // Moves what was set into `event` (replacing its contents; its buffers come back to the
 // builder for the next event) and starts the builder afresh, every field absent.
 //
+// Threads: one thread at a time per builder and per event.
+//
 // # Safety
 // `builder` and `event` are NULL or live, and not in use by another thread.
 enum vigil_status vigil_builder_finish(struct vigil_builder *builder, struct vigil_event *event);
 
 // Frees a builder (and the event it was building); NULL does nothing.
+//
+// Threads: no other thread may use the handle during or after the call.
 //
 // # Safety
 // `builder` is NULL or a builder not freed before.
@@ -345,6 +387,8 @@ void vigil_builder_free(struct vigil_builder *builder);
 // A decoder for the deployer's host schema. `mapping`: NULL or `""` for the native form,
 // `"sysmon"` or `"windows"` for the shipped mappings (Windows event logs as JSON, the keys
 // of `docs/mappings.md`); another name is `VIGIL_E_INVALID`.
+//
+// Threads: one thread at a time per decoder (the deployer may be shared).
 //
 // # Safety
 // `deployer` is NULL or live; `mapping` is NULL or `mapping_len` readable bytes; `out` is
@@ -357,6 +401,8 @@ enum vigil_status vigil_decoder_new(const struct vigil_deployer *deployer,
 // A decoder through a mapping given as a mapping file's TOML text (`docs/mappings.md`); a
 // malformed one is `VIGIL_E_INVALID` with its code.
 //
+// Threads: one thread at a time per decoder (the deployer may be shared).
+//
 // # Safety
 // `deployer` is NULL or live; `toml` is NULL or `toml_len` readable bytes; `out` is NULL or
 // writable.
@@ -367,6 +413,8 @@ enum vigil_status vigil_decoder_new_toml(const struct vigil_deployer *deployer,
 
 // Names the input in the alerts of later lines (`source.file`, beside `source.line`, the
 // line's number counted by this decoder from 1). NULL or `""` clears it.
+//
+// Threads: one thread at a time per decoder (the deployer may be shared).
 //
 // # Safety
 // `decoder` is NULL or live; `file` is NULL or `file_len` readable bytes.
@@ -379,6 +427,8 @@ enum vigil_status vigil_decoder_set_file(struct vigil_decoder *decoder,
 // does, adding their alerts into `*alerts`. A line that does not decode is
 // `VIGIL_E_DECODE` with its E07xx code, and is counted as received and dropped. Invalid
 // UTF-8 inside a line is repaired, not refused (the values are flagged truncated).
+//
+// Threads: one thread at a time per decoder (the deployer may be shared).
 //
 // # Safety
 // `deployer` and `decoder` are NULL or live (the decoder used by this thread only); `line`
@@ -394,12 +444,16 @@ enum vigil_status vigil_deployer_process_json(const struct vigil_deployer *deplo
 
 // Frees a decoder; NULL does nothing.
 //
+// Threads: no other thread may use the handle during or after the call.
+//
 // # Safety
 // `decoder` is NULL or a decoder not freed before.
 void vigil_decoder_free(struct vigil_decoder *decoder);
 
 // A schema shipped with Vigil, by name: `"endpoint"` (the embedded default) or
 // `"linux-ebpf"`. Another name is `VIGIL_E_UNKNOWN`.
+//
+// Threads: one thread at a time per schema.
 //
 // # Safety
 // `name` is NULL or `name_len` readable bytes; `out` is NULL or writable.
@@ -410,6 +464,8 @@ enum vigil_status vigil_schema_shipped(const char *name,
 // A schema from the text of a schema file (the format of `stdlib/schema/endpoint.toml`). A
 // malformed one is `VIGIL_E_INVALID` with its E03xx code and the line it is on.
 //
+// Threads: one thread at a time per schema.
+//
 // # Safety
 // `toml` is NULL or `toml_len` readable bytes; `out` is NULL or writable.
 enum vigil_status vigil_schema_from_toml(const char *toml,
@@ -417,6 +473,8 @@ enum vigil_status vigil_schema_from_toml(const char *toml,
                                          struct vigil_schema **out);
 
 // Frees a schema; NULL does nothing.
+//
+// Threads: no other thread may use the handle during or after the call.
 //
 // # Safety
 // `schema` is NULL or a schema not freed before.
@@ -442,6 +500,8 @@ enum vigil_status vigil_debug_panic(void);
 
 // An empty trust store: it refuses every bundle until a key is added.
 //
+// Threads: one thread at a time per trust store.
+//
 // # Safety
 // `out` is NULL or writable.
 enum vigil_status vigil_trust_new(struct vigil_trust **out);
@@ -449,12 +509,16 @@ enum vigil_status vigil_trust_new(struct vigil_trust **out);
 // Trusts a public key: the text of a `vigil keygen` `NAME.pub` file (whitespace around it is
 // ignored). A malformed key is `VIGIL_E_INVALID` with its code.
 //
+// Threads: one thread at a time per trust store.
+//
 // # Safety
 // `trust` is NULL or a live trust store; `key` is NULL or `key_len` readable bytes.
 enum vigil_status vigil_trust_add_key(struct vigil_trust *trust, const char *key, size_t key_len);
 
 // Revokes a key id (16 hex digits, as `vigil verify` prints it): bundles it signed are
 // refused even when the key is also trusted.
+//
+// Threads: one thread at a time per trust store.
 //
 // # Safety
 // `trust` is NULL or a live trust store; `key_id` is NULL or `key_id_len` readable bytes.
@@ -464,11 +528,15 @@ enum vigil_status vigil_trust_revoke(struct vigil_trust *trust,
 
 // Whether unsigned bundles load (development only; off by default).
 //
+// Threads: one thread at a time per trust store.
+//
 // # Safety
 // `trust` is NULL or a live trust store.
 enum vigil_status vigil_trust_allow_unsigned(struct vigil_trust *trust, bool allow);
 
 // Frees a trust store; NULL does nothing.
+//
+// Threads: no other thread may use the handle during or after the call.
 //
 // # Safety
 // `trust` is NULL or a trust store not freed before.

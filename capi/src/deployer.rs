@@ -100,6 +100,8 @@ pub type vigil_alert_fn =
 /// events are dropped (E0811) until one is loaded. Schema and trust are copied; they may be
 /// freed right after.
 ///
+/// Threads: any number of threads may call this on one deployer at once.
+///
 /// # Safety
 /// `schema` and `trust` are NULL or live handles; `out` is NULL or writable.
 #[no_mangle]
@@ -146,6 +148,8 @@ pub unsafe extern "C" fn vigil_deployer_new(
 }
 
 /// Replaces the trust store (copied): later updates are checked against it.
+///
+/// Threads: any number of threads may call this on one deployer at once.
 ///
 /// # Safety
 /// `deployer` and `trust` are NULL or live handles.
@@ -194,6 +198,8 @@ unsafe fn tell(verdict: *mut vigil_verdict, v: vigil_verdict) {
 /// `VIGIL_VERDICT_REFUSED`, the last error's code says why (E05xx bundle, E06xx binding, E04xx
 /// verifier, E08xx deployment), and the running bundle keeps running. `verdict` may be NULL.
 ///
+/// Threads: any number of threads may call this on one deployer at once.
+///
 /// # Safety
 /// `deployer` is NULL or live; `bundle` is NULL or `bundle_len` readable bytes; `verdict` is
 /// NULL or writable.
@@ -231,6 +237,8 @@ pub unsafe extern "C" fn vigil_deployer_update(
 /// Reactivates the last known good bundle: the one the last update replaced. Refused (E0813)
 /// when there is none; the running bundle keeps running.
 ///
+/// Threads: any number of threads may call this on one deployer at once.
+///
 /// # Safety
 /// `deployer` is NULL or live; `verdict` is NULL or writable.
 #[no_mangle]
@@ -254,6 +262,8 @@ pub unsafe extern "C" fn vigil_deployer_rollback(
 /// `version`, `abi_version`, `engine` (`"jit"` or `"interpreter"`), `schema`, then what
 /// `vigil agent` writes to `status.json` (`active`, `lkg`, `events`, `alerts`, `updates`,
 /// `log`, ...; `docs/deployment.md`). `len` (may be NULL) gets its length without the NUL.
+///
+/// Threads: any number of threads may call this on one deployer at once.
 ///
 /// # Safety
 /// `deployer` is NULL or live; `json` is NULL or writable; `len` is NULL or writable.
@@ -345,6 +355,8 @@ pub(crate) fn run(
 /// `*alerts` (may be NULL). Not evaluated: `VIGIL_E_DROPPED` (E0811, no bundle active).
 /// An event built from another deployer's builder: `VIGIL_E_STATE`.
 ///
+/// Threads: any number of threads may call this on one deployer at once.
+///
 /// # Safety
 /// `deployer` and `event` are NULL or live handles (the event not being filled by another
 /// thread); `alerts` is NULL or writable; `on_alert` is NULL or a function safe to call with
@@ -383,6 +395,8 @@ pub(crate) unsafe fn count(alerts: *mut usize, n: usize) {
 
 /// Frees a deployer and its bundles; NULL does nothing. Builders, events and decoders made
 /// from it stay valid (they share its schema) but can run on no other deployer.
+///
+/// Threads: no other thread may use the handle during or after the call.
 ///
 /// # Safety
 /// `deployer` is NULL or a deployer not freed before, used by no other thread.

@@ -129,6 +129,8 @@ pub(crate) fn decode_error(e: DecodeError) -> Error {
 
 /// An empty event, to be filled by `vigil_builder_finish` again and again.
 ///
+/// Threads: one thread at a time per builder and per event.
+///
 /// # Safety
 /// `out` is NULL or writable.
 #[no_mangle]
@@ -144,6 +146,8 @@ pub unsafe extern "C" fn vigil_event_new(out: *mut *mut vigil_event) -> vigil_st
 
 /// Frees an event; NULL does nothing.
 ///
+/// Threads: no other thread may use the handle during or after the call.
+///
 /// # Safety
 /// `event` is NULL or an event not freed before.
 #[no_mangle]
@@ -155,6 +159,8 @@ pub unsafe extern "C" fn vigil_event_free(event: *mut vigil_event) {
 /// A builder of events of type `event_type` (`"process_start"`) of the deployer's host
 /// schema: `VIGIL_E_UNKNOWN` when the schema has no such type. The builder keeps the schema;
 /// it may outlive the deployer.
+///
+/// Threads: one thread at a time per builder and per event.
 ///
 /// # Safety
 /// `deployer` is NULL or live; `event_type` is NULL or `event_type_len` readable bytes; `out`
@@ -201,6 +207,8 @@ pub unsafe extern "C" fn vigil_builder_new(
 /// Resolves a field of the builder's event type by name, once: `VIGIL_E_UNKNOWN` when the
 /// type has no such field.
 ///
+/// Threads: one thread at a time per builder and per event.
+///
 /// # Safety
 /// `builder` is NULL or live; `name` is NULL or `name_len` readable bytes; `out` is NULL or
 /// writable.
@@ -235,6 +243,8 @@ pub unsafe extern "C" fn vigil_builder_field(
 /// boundary, the field flagged truncated, and `VIGIL_TRUNCATED` returned. Setting a field
 /// twice keeps the last value.
 ///
+/// Threads: one thread at a time per builder and per event.
+///
 /// # Safety
 /// `builder` is NULL or live; `value` is NULL or `value_len` readable bytes.
 #[no_mangle]
@@ -258,6 +268,8 @@ pub unsafe extern "C" fn vigil_builder_set_str(
 
 /// Sets an int field.
 ///
+/// Threads: one thread at a time per builder and per event.
+///
 /// # Safety
 /// `builder` is NULL or live.
 #[no_mangle]
@@ -274,6 +286,8 @@ pub unsafe extern "C" fn vigil_builder_set_int(
 }
 
 /// Sets a bool field.
+///
+/// Threads: one thread at a time per builder and per event.
 ///
 /// # Safety
 /// `builder` is NULL or live.
@@ -303,6 +317,8 @@ fn parse_ip(text: &str) -> Result<IpAddr, Error> {
 /// Sets an ip field from its text (`"10.0.0.1"`, `"2001:db8::1"`): `VIGIL_E_INVALID` when it
 /// is not an address.
 ///
+/// Threads: one thread at a time per builder and per event.
+///
 /// # Safety
 /// `builder` is NULL or live; `ip` is NULL or `ip_len` readable bytes.
 #[no_mangle]
@@ -323,6 +339,8 @@ pub unsafe extern "C" fn vigil_builder_set_ip(
 /// Appends a copy of `value` to a list-of-strings field (the first push on an event starts
 /// the list). Over the list's item bound the item is dropped, the field flagged truncated,
 /// and `VIGIL_TRUNCATED` returned; so is an item cut to the field's string bound.
+///
+/// Threads: one thread at a time per builder and per event.
 ///
 /// # Safety
 /// `builder` is NULL or live; `value` is NULL or `value_len` readable bytes.
@@ -347,6 +365,8 @@ pub unsafe extern "C" fn vigil_builder_push_str(
 
 /// Appends an item to a list-of-ints field; as `vigil_builder_push_str` at the bound.
 ///
+/// Threads: one thread at a time per builder and per event.
+///
 /// # Safety
 /// `builder` is NULL or live.
 #[no_mangle]
@@ -364,6 +384,8 @@ pub unsafe extern "C" fn vigil_builder_push_int(
 
 /// Appends an address (text) to a list-of-ips field; as `vigil_builder_push_str` at the
 /// bound.
+///
+/// Threads: one thread at a time per builder and per event.
 ///
 /// # Safety
 /// `builder` is NULL or live; `ip` is NULL or `ip_len` readable bytes.
@@ -385,6 +407,8 @@ pub unsafe extern "C" fn vigil_builder_push_ip(
 /// Stamps the event being built with the sensor's own record number: its alerts carry it as
 /// `source.record_id`. Kept for this event only.
 ///
+/// Threads: one thread at a time per builder and per event.
+///
 /// # Safety
 /// `builder` is NULL or live.
 #[no_mangle]
@@ -402,6 +426,8 @@ pub unsafe extern "C" fn vigil_builder_set_record_id(
 
 /// Moves what was set into `event` (replacing its contents; its buffers come back to the
 /// builder for the next event) and starts the builder afresh, every field absent.
+///
+/// Threads: one thread at a time per builder and per event.
 ///
 /// # Safety
 /// `builder` and `event` are NULL or live, and not in use by another thread.
@@ -429,6 +455,8 @@ pub unsafe extern "C" fn vigil_builder_finish(
 }
 
 /// Frees a builder (and the event it was building); NULL does nothing.
+///
+/// Threads: no other thread may use the handle during or after the call.
 ///
 /// # Safety
 /// `builder` is NULL or a builder not freed before.

@@ -54,6 +54,8 @@ fn make(d: &vigil_deployer, mapping: Option<Mapping>) -> Result<vigil_decoder, E
 /// `"sysmon"` or `"windows"` for the shipped mappings (Windows event logs as JSON, the keys
 /// of `docs/mappings.md`); another name is `VIGIL_E_INVALID`.
 ///
+/// Threads: one thread at a time per decoder (the deployer may be shared).
+///
 /// # Safety
 /// `deployer` is NULL or live; `mapping` is NULL or `mapping_len` readable bytes; `out` is
 /// NULL or writable.
@@ -87,6 +89,8 @@ pub unsafe extern "C" fn vigil_decoder_new(
 /// A decoder through a mapping given as a mapping file's TOML text (`docs/mappings.md`); a
 /// malformed one is `VIGIL_E_INVALID` with its code.
 ///
+/// Threads: one thread at a time per decoder (the deployer may be shared).
+///
 /// # Safety
 /// `deployer` is NULL or live; `toml` is NULL or `toml_len` readable bytes; `out` is NULL or
 /// writable.
@@ -111,6 +115,8 @@ pub unsafe extern "C" fn vigil_decoder_new_toml(
 
 /// Names the input in the alerts of later lines (`source.file`, beside `source.line`, the
 /// line's number counted by this decoder from 1). NULL or `""` clears it.
+///
+/// Threads: one thread at a time per decoder (the deployer may be shared).
 ///
 /// # Safety
 /// `decoder` is NULL or live; `file` is NULL or `file_len` readable bytes.
@@ -139,6 +145,8 @@ pub unsafe extern "C" fn vigil_decoder_set_file(
 /// does, adding their alerts into `*alerts`. A line that does not decode is
 /// `VIGIL_E_DECODE` with its E07xx code, and is counted as received and dropped. Invalid
 /// UTF-8 inside a line is repaired, not refused (the values are flagged truncated).
+///
+/// Threads: one thread at a time per decoder (the deployer may be shared).
 ///
 /// # Safety
 /// `deployer` and `decoder` are NULL or live (the decoder used by this thread only); `line`
@@ -204,6 +212,8 @@ pub unsafe extern "C" fn vigil_deployer_process_json(
 }
 
 /// Frees a decoder; NULL does nothing.
+///
+/// Threads: no other thread may use the handle during or after the call.
 ///
 /// # Safety
 /// `decoder` is NULL or a decoder not freed before.

@@ -16,6 +16,8 @@ pub struct vigil_schema {
 /// A schema shipped with Vigil, by name: `"endpoint"` (the embedded default) or
 /// `"linux-ebpf"`. Another name is `VIGIL_E_UNKNOWN`.
 ///
+/// Threads: one thread at a time per schema.
+///
 /// # Safety
 /// `name` is NULL or `name_len` readable bytes; `out` is NULL or writable.
 #[no_mangle]
@@ -43,6 +45,8 @@ pub unsafe extern "C" fn vigil_schema_shipped(
 /// A schema from the text of a schema file (the format of `stdlib/schema/endpoint.toml`). A
 /// malformed one is `VIGIL_E_INVALID` with its E03xx code and the line it is on.
 ///
+/// Threads: one thread at a time per schema.
+///
 /// # Safety
 /// `toml` is NULL or `toml_len` readable bytes; `out` is NULL or writable.
 #[no_mangle]
@@ -67,6 +71,8 @@ pub unsafe extern "C" fn vigil_schema_from_toml(
 }
 
 /// Frees a schema; NULL does nothing.
+///
+/// Threads: no other thread may use the handle during or after the call.
 ///
 /// # Safety
 /// `schema` is NULL or a schema not freed before.

@@ -16,6 +16,8 @@ pub struct vigil_trust {
 
 /// An empty trust store: it refuses every bundle until a key is added.
 ///
+/// Threads: one thread at a time per trust store.
+///
 /// # Safety
 /// `out` is NULL or writable.
 #[no_mangle]
@@ -31,6 +33,8 @@ pub unsafe extern "C" fn vigil_trust_new(out: *mut *mut vigil_trust) -> vigil_st
 
 /// Trusts a public key: the text of a `vigil keygen` `NAME.pub` file (whitespace around it is
 /// ignored). A malformed key is `VIGIL_E_INVALID` with its code.
+///
+/// Threads: one thread at a time per trust store.
 ///
 /// # Safety
 /// `trust` is NULL or a live trust store; `key` is NULL or `key_len` readable bytes.
@@ -55,6 +59,8 @@ pub unsafe extern "C" fn vigil_trust_add_key(
 
 /// Revokes a key id (16 hex digits, as `vigil verify` prints it): bundles it signed are
 /// refused even when the key is also trusted.
+///
+/// Threads: one thread at a time per trust store.
 ///
 /// # Safety
 /// `trust` is NULL or a live trust store; `key_id` is NULL or `key_id_len` readable bytes.
@@ -86,6 +92,8 @@ pub unsafe extern "C" fn vigil_trust_revoke(
 
 /// Whether unsigned bundles load (development only; off by default).
 ///
+/// Threads: one thread at a time per trust store.
+///
 /// # Safety
 /// `trust` is NULL or a live trust store.
 #[no_mangle]
@@ -102,6 +110,8 @@ pub unsafe extern "C" fn vigil_trust_allow_unsigned(
 }
 
 /// Frees a trust store; NULL does nothing.
+///
+/// Threads: no other thread may use the handle during or after the call.
 ///
 /// # Safety
 /// `trust` is NULL or a trust store not freed before.
