@@ -191,26 +191,85 @@ corpus() {
 }
 
 # The C library: vigil_capi.dll (+ libvigil_capi.dll.a) and libvigil_capi.a, with the JIT and
-# without (--no-default-features), each kept in its own folder (both builds write the same names).
+# without (--no-default-features), each kept in its own folder (both builds write the same
+# names), then ci/windows/smoke.c linked against each kind (DLL and static) and run under Wine:
+# the same alerts as the Linux CLI on the same signed bundle, byte for byte.
 capi() {
   if [[ ! -f capi/Cargo.toml ]]; then
     echo "note: no capi/ crate; the C library's Windows build is skipped"
     return
   fi
-  local kind flags
+  local out=$WORK/capi kind flags f
+  mkdir -p "$out"
   for kind in jit interp; do
     flags=()
     [[ $kind == interp ]] && flags=(--no-default-features)
     step "cross-build the C library ($kind)"
     cargo build --release --target "$TARGET" -p vigil-capi "${flags[@]}"
-    mkdir -p "$WORK/capi-$kind"
-    local f
+    mkdir -p "$out/$kind"
     for f in vigil_capi.dll libvigil_capi.dll.a libvigil_capi.a; do
       [[ -f $WIN_OUT/$f ]] || fail "the C library build gave no $f"
-      cp "$WIN_OUT/$f" "$WORK/capi-$kind/"
+      cp "$WIN_OUT/$f" "$out/$kind/"
     done
-    ls -l "$WORK/capi-$kind"
+    # Every exported symbol starts with vigil_.
+    local exports
+    exports=$(x86_64-w64-mingw32-objdump -p "$out/$kind/vigil_capi.dll" |
+      sed -n '/\[Ordinal\/Name Pointer\] Table/,/^$/p' | awk 'NR > 1 && NF { print $NF }')
+    if grep -v '^vigil_' <<<"$exports"; then
+      fail "vigil_capi.dll ($kind) exports the symbols above, not named vigil_*"
+    fi
+    echo "vigil_capi.dll ($kind): $(wc -l <<<"$exports") exports, all vigil_*; $(stat -c %s "$out/$kind/vigil_capi.dll") bytes"
   done
+
+  step "the C library under Wine: ci/windows/smoke.c against the DLL and the static library"
+  # A signed bundle of the example rules, and the Linux CLI's alerts on the sample events.
+  "$LINUX_VIGIL" keygen --out "$out/content" >/dev/null
+  "$LINUX_VIGIL" keygen --out "$out/other" >/dev/null
+  "$LINUX_VIGIL" build examples/rules -o "$out/rules.vglb" --key "$out/content.key" >/dev/null
+  cp examples/events/sample.jsonl "$out/sample.jsonl"
+  (cd "$out" && "$LINUX_VIGIL" run rules.vglb sample.jsonl --pubkey content.pub >cli.jsonl 2>/dev/null)
+  test -s "$out/cli.jsonl" || fail "the Linux CLI gave no alerts on the sample"
+  # The static library's system libraries: `cargo rustc ... --print native-static-libs` (the
+  # windows crate's import library aside, whose symbols these cover).
+  local cc=(x86_64-w64-mingw32-gcc -std=c11 -D__USE_MINGW_ANSI_STDIO=1 -O2 -Wall -Wextra -Werror
+    -Icapi/include)
+  local link engine
+  for kind in jit interp; do
+    mkdir -p "$out/$kind/dll" "$out/$kind/static"
+    "${cc[@]}" -o "$out/$kind/dll/smoke.exe" ci/windows/smoke.c "$out/$kind/libvigil_capi.dll.a"
+    cp "$out/$kind/vigil_capi.dll" "$out/$kind/dll/"
+    "${cc[@]}" -o "$out/$kind/static/smoke.exe" ci/windows/smoke.c "$out/$kind/libvigil_capi.a" \
+      -lws2_32 -luserenv -lntdll -ldbghelp
+    for link in dll static; do
+      local engines=(interp)
+      [[ $kind == jit ]] && engines=(jit interp)
+      for engine in "${engines[@]}"; do
+        local name=$kind-$link-$engine rc=0
+        (cd "$out" && wine_run "$kind/$link/smoke.exe" rules.vglb content.pub "$engine" sample.jsonl \
+          >"$name.jsonl" 2>"$name.err") || rc=$?
+        ((rc == 0)) || { cat "$out/$name.err" >&2; fail "smoke ($name) exited $rc"; }
+        same "C library ($kind library, $link, --engine $engine) vs the Linux CLI" \
+          "$out/cli.jsonl" "$out/$name.jsonl"
+        local want=jit
+        [[ $engine == interp ]] && want=interpreter
+        grep -q "\"engine\":\"$want\"" "$out/$name.err" ||
+          fail "smoke ($name): the status does not say engine $want"
+      done
+      # Refusals: a bundle signed by another key; the JIT from the JIT-free library.
+      local rc=0
+      (cd "$out" && wine_run "$kind/$link/smoke.exe" rules.vglb other.pub interp sample.jsonl \
+        >/dev/null 2>"$kind-$link-wrong-key.err") || rc=$?
+      ((rc == 1)) && grep -q 'bundle refused: \[E05' "$out/$kind-$link-wrong-key.err" ||
+        { cat "$out/$kind-$link-wrong-key.err" >&2; fail "smoke ($kind, $link): wrong key not refused (exit $rc)"; }
+      if [[ $kind == interp ]]; then
+        rc=0
+        (cd "$out" && wine_run "$kind/$link/smoke.exe" rules.vglb content.pub jit sample.jsonl \
+          >/dev/null 2>"$kind-$link-no-jit.err") || rc=$?
+        ((rc == 1)) || { cat "$out/$kind-$link-no-jit.err" >&2; fail "smoke ($kind, $link): the JIT-free library accepted --engine jit"; }
+      fi
+    done
+  done
+  echo "C library under Wine: $(wc -l <"$out/cli.jsonl") alerts, identical to the Linux CLI's (JIT library: DLL and static, jit and interp; JIT-free library: DLL and static, interp); wrong key refused; JIT refused by the JIT-free library"
 }
 
 # The C example and the C tests (examples/c-agent/) under Wine, against the DLL and the static
