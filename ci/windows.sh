@@ -123,6 +123,42 @@ main_job() {
   echo "vigil.exe check and test (jit, interp) on examples/rules: passed"
 }
 
+# A signed bundle of the example rules (and a second key), with the Linux CLI's alerts on the
+# sample events, in $WORK/signed: what the agent and the C library runs load and must match.
+signed() {
+  local out=$WORK/signed
+  mkdir -p "$out"
+  "$LINUX_VIGIL" keygen --out "$out/content" >/dev/null
+  "$LINUX_VIGIL" keygen --out "$out/other" >/dev/null
+  "$LINUX_VIGIL" build examples/rules -o "$out/rules.vglb" --key "$out/content.key" >/dev/null
+  cp examples/events/sample.jsonl "$out/sample.jsonl"
+  (cd "$out" && "$LINUX_VIGIL" run rules.vglb sample.jsonl --pubkey content.pub >cli.jsonl 2>/dev/null)
+  test -s "$out/cli.jsonl" || fail "the Linux CLI gave no alerts on the sample"
+}
+
+# `vigil agent` under Wine: the signed bundle from a bundles folder, the sample as a finite
+# input, a state directory; started twice, the second start restores the bundle from the state.
+# Its alerts must be the Linux CLI's.
+agent() {
+  step "vigil agent under Wine (bundles folder, state directory, restart)"
+  local out=$WORK/agent i
+  mkdir -p "$out/bundles"
+  cp "$WORK"/signed/{content.pub,rules.vglb,sample.jsonl,cli.jsonl} "$out/"
+  cp "$out/rules.vglb" "$out/bundles/"
+  for i in 1 2; do
+    (cd "$out" && wine_run "$WIN_VIGIL" agent --bundles bundles --state state --pubkey content.pub \
+      sample.jsonl >"agent-$i.jsonl" 2>"agent-$i.err") || {
+      cat "$out/agent-$i.err" >&2
+      fail "vigil.exe agent (start $i) failed"
+    }
+    same "vigil.exe agent (start $i) vs the Linux CLI" "$out/cli.jsonl" "$out/agent-$i.jsonl"
+  done
+  grep -q 'activated' "$out/agent-1.err" || fail "vigil.exe agent: the first start activated nothing"
+  grep -q 'restored' "$out/agent-2.err" || fail "vigil.exe agent: the second start restored nothing"
+  [[ -s $out/state/state.json && -s $out/state/active.vglb ]] || fail "vigil.exe agent wrote no state"
+  echo "vigil.exe agent: $(wc -l <"$out/agent-1.jsonl") alerts on each start, identical to the Linux CLI's; state restored"
+}
+
 # Windows joins a folder and a file name with `\`: an alert's `source.file` for an event file
 # found by walking a corpus folder reads `.../evtx-attack-samples\\NAME.jsonl.gz` (JSON-escaped)
 # under Wine. The one normalisation: that separator after the set's folder becomes `/`.
@@ -222,13 +258,7 @@ capi() {
   done
 
   step "the C library under Wine: ci/windows/smoke.c against the DLL and the static library"
-  # A signed bundle of the example rules, and the Linux CLI's alerts on the sample events.
-  "$LINUX_VIGIL" keygen --out "$out/content" >/dev/null
-  "$LINUX_VIGIL" keygen --out "$out/other" >/dev/null
-  "$LINUX_VIGIL" build examples/rules -o "$out/rules.vglb" --key "$out/content.key" >/dev/null
-  cp examples/events/sample.jsonl "$out/sample.jsonl"
-  (cd "$out" && "$LINUX_VIGIL" run rules.vglb sample.jsonl --pubkey content.pub >cli.jsonl 2>/dev/null)
-  test -s "$out/cli.jsonl" || fail "the Linux CLI gave no alerts on the sample"
+  cp "$WORK"/signed/{content.pub,other.pub,rules.vglb,sample.jsonl,cli.jsonl} "$out/"
   # The static library's system libraries: `cargo rustc ... --print native-static-libs` (the
   # windows crate's import library aside, whose symbols these cover).
   local cc=(x86_64-w64-mingw32-gcc -std=c11 -D__USE_MINGW_ANSI_STDIO=1 -O2 -Wall -Wextra -Werror
@@ -287,6 +317,8 @@ t_start=$SECONDS
 build
 prefix
 main_job
+signed
+agent
 corpus
 capi
 c_agent
