@@ -509,6 +509,18 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
         })
     }
 
+    /// Values cut to their bound so far in this event (strings cut, totals enforced at
+    /// [`EventBuilder::finish`] not included): a host that must report a cut compares it
+    /// before and after a setter.
+    pub fn truncated_values(&self) -> u32 {
+        self.ev.truncated_values
+    }
+
+    /// List items dropped at their list's bound so far in this event.
+    pub fn dropped_items(&self) -> u32 {
+        self.ev.dropped_items
+    }
+
     /// Sets where the event came from.
     pub fn set_source(&mut self, source: Option<Source>) {
         self.ev.source = source;

@@ -167,3 +167,22 @@ fn state_input_round_trips() {
     assert_eq!(fuzz::seed_of(&[1, 0, 0, 0, 0, 0, 0, 0, 9]), 1);
     assert_eq!(fuzz::seed_of(&[0, 1]), 256);
 }
+
+#[test]
+fn capi_calls_inputs_return() {
+    replay("capi_calls", |b| {
+        let _ = vigil_tests::capi_calls::capi_calls(b);
+    });
+}
+
+/// The hand-made seed loads a signed bundle through the C API, decodes a JSON line and builds
+/// an event by hand, and both raise alerts: the target reaches the rules.
+#[test]
+fn the_capi_calls_seed_reaches_the_rules() {
+    let seed = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/seeds/capi_calls/alerts.bin"),
+    )
+    .expect("fuzz/seeds/capi_calls/alerts.bin");
+    assert!(vigil_tests::capi_calls::capi_calls(&seed) >= 2);
+}
