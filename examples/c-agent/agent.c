@@ -135,14 +135,21 @@ static bool run_file(const vigil_deployer *deployer, vigil_decoder *decoder, con
         fprintf(stderr, "agent: cannot open %s\n", path);
         return false;
     }
+    /* Alerts name the file and line they came from ("source"), as `vigil run`'s do. */
+    vigil_status st = vigil_decoder_set_file(decoder, path, strlen(path));
+    if (st != VIGIL_OK) {
+        report("vigil_decoder_set_file", st);
+        fclose(f);
+        return false;
+    }
     buffer line = {0};
     bool ok = true;
     unsigned long long number = 0;
     int got = 0;
     while ((got = read_line(f, &line)) == 1) {
         number++;
-        vigil_status st = vigil_deployer_process_json(deployer, decoder, line.data, line.len,
-                                                      on_alert, s, NULL);
+        st = vigil_deployer_process_json(deployer, decoder, line.data, line.len, on_alert, s,
+                                         NULL);
         if (st == VIGIL_E_DECODE || st == VIGIL_E_DROPPED) {
             fprintf(stderr, "agent: %s:%llu: skipped [%s]: %s\n", path, number,
                     vigil_last_error_code(), vigil_last_error_message());

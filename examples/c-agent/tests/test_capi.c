@@ -4,6 +4,7 @@
  *
  *   test_capi --pubkey content.pub --v1 v1.vglb --v2 v2.vglb --other-key other.vglb
  *             --needs-integrity integrity.vglb --endpoint-toml stdlib/schema/endpoint.toml
+ *             --mapping-toml stdlib/mappings/sysmon.toml
  *             --engine jit|interpreter [--threads N] [--per-thread K]
  *
  * The bundles are made by the Makefile from tests/rules/ with `vigil build`: v1 = base.vgl
@@ -90,7 +91,8 @@ static bytes read_all(const char *path) {
 }
 
 typedef struct args {
-    const char *pubkey, *v1, *v2, *other_key, *needs_integrity, *endpoint_toml, *engine;
+    const char *pubkey, *v1, *v2, *other_key, *needs_integrity, *endpoint_toml, *mapping_toml;
+    const char *engine;
     int threads, per_thread;
 } args;
 
@@ -106,6 +108,7 @@ static args parse_args(int argc, char **argv) {
         else if (strcmp(k, "--other-key") == 0) a.other_key = v;
         else if (strcmp(k, "--needs-integrity") == 0) a.needs_integrity = v;
         else if (strcmp(k, "--endpoint-toml") == 0) a.endpoint_toml = v;
+        else if (strcmp(k, "--mapping-toml") == 0) a.mapping_toml = v;
         else if (strcmp(k, "--engine") == 0) a.engine = v;
         else if (strcmp(k, "--threads") == 0) a.threads = atoi(v);
         else if (strcmp(k, "--per-thread") == 0) a.per_thread = atoi(v);
@@ -115,9 +118,9 @@ static args parse_args(int argc, char **argv) {
         }
     }
     if (!a.pubkey || !a.v1 || !a.v2 || !a.other_key || !a.needs_integrity ||
-        !a.endpoint_toml || !a.engine || a.threads < 1 || a.per_thread < 1 || argc % 2 == 0) {
+        !a.endpoint_toml || !a.mapping_toml || !a.engine || a.threads < 1 || a.per_thread < 1 || argc % 2 == 0) {
         fputs("usage: test_capi --pubkey K.pub --v1 B --v2 B --other-key B --needs-integrity B"
-              " --endpoint-toml FILE --engine jit|interpreter [--threads N] [--per-thread K]\n",
+              " --endpoint-toml FILE --mapping-toml FILE --engine jit|interpreter [--threads N] [--per-thread K]\n",
               stderr);
         exit(2);
     }
@@ -288,7 +291,7 @@ static void expect_marker_alerts(const vigil_deployer *d) {
 
 typedef struct fixtures {
     args a;
-    bytes pubkey, v1, v2, other_key, needs_integrity, endpoint_toml;
+    bytes pubkey, v1, v2, other_key, needs_integrity, endpoint_toml, mapping_toml;
     char key_id[17];
 } fixtures;
 
@@ -314,9 +317,10 @@ static void load(vigil_deployer *d, const bytes *bundle, vigil_verdict want) {
     CHECK(v == want);
 }
 
-/* The update must be refused with this code, and leave the running bundle running. */
+/* The update must be refused with a code starting with code_prefix and a message holding
+ * message_part (when not NULL), and leave the running bundle running. */
 static void expect_refused(vigil_deployer *d, const uint8_t *bundle, size_t len,
-                           const char *code_prefix) {
+                           const char *code_prefix, const char *message_part) {
     long long running = active_version(d);
     vigil_verdict v = VIGIL_VERDICT_ACTIVATED;
     EXPECT(vigil_deployer_update(d, bundle, len, &v), VIGIL_E_REFUSED);
@@ -328,6 +332,7 @@ static void expect_refused(vigil_deployer *d, const uint8_t *bundle, size_t len,
         abort();
     }
     CHECK(vigil_last_error_message()[0] != '\0');
+    CHECK(message_part == NULL || strstr(vigil_last_error_message(), message_part) != NULL);
     /* The refusal is counted by code in the status. */
     char code_copy[16];
     snprintf(code_copy, sizeof code_copy, "%s", code);
@@ -431,6 +436,10 @@ static void test_nulls(const fixtures *fx) {
     EXPECT(vigil_builder_set_bool(NULL, pid, true), VIGIL_E_NULL);
     EXPECT(vigil_builder_push_str(NULL, args, S("x")), VIGIL_E_NULL);
     EXPECT(vigil_builder_push_str(b, args, NULL, 1), VIGIL_E_NULL);
+    EXPECT(vigil_builder_push_int(NULL, args, 1), VIGIL_E_NULL);
+    EXPECT(vigil_builder_push_ip(NULL, args, S("10.0.0.1")), VIGIL_E_NULL);
+    EXPECT(vigil_builder_push_ip(b, args, NULL, 8), VIGIL_E_NULL);
+    EXPECT(vigil_builder_set_record_id(NULL, 1), VIGIL_E_NULL);
     /* NULL with length 0 is the empty string. */
     OK(vigil_builder_set_str(b, cmd, NULL, 0));
     OK(vigil_builder_push_str(b, args, NULL, 0));
@@ -454,15 +463,19 @@ static void test_nulls(const fixtures *fx) {
     EXPECT(vigil_decoder_new(NULL, S("sysmon"), &dec), VIGIL_E_NULL);
     EXPECT(vigil_decoder_new(d, NULL, 6, &dec), VIGIL_E_NULL);
     EXPECT(vigil_decoder_new(d, S("sysmon"), NULL), VIGIL_E_NULL);
-    EXPECT(vigil_decoder_new_toml(NULL, S("x = 1"), &dec), VIGIL_E_NULL);
+    const char *mapping = (const char *)fx->mapping_toml.data;
+    EXPECT(vigil_decoder_new_toml(NULL, mapping, fx->mapping_toml.len, &dec), VIGIL_E_NULL);
     EXPECT(vigil_decoder_new_toml(d, NULL, 5, &dec), VIGIL_E_NULL);
-    EXPECT(vigil_decoder_new_toml(d, S("x = 1"), NULL), VIGIL_E_NULL);
+    EXPECT(vigil_decoder_new_toml(d, mapping, fx->mapping_toml.len, NULL), VIGIL_E_NULL);
     CHECK(dec == NULL);
     /* A NULL mapping (length 0) is the native form. */
     OK(vigil_decoder_new(d, NULL, 0, &dec));
     EXPECT(vigil_deployer_process_json(NULL, dec, S("{}"), NULL, NULL, NULL), VIGIL_E_NULL);
     EXPECT(vigil_deployer_process_json(d, NULL, S("{}"), NULL, NULL, NULL), VIGIL_E_NULL);
     EXPECT(vigil_deployer_process_json(d, dec, NULL, 2, NULL, NULL, NULL), VIGIL_E_NULL);
+    EXPECT(vigil_decoder_set_file(NULL, S("events.jsonl")), VIGIL_E_NULL);
+    EXPECT(vigil_decoder_set_file(dec, NULL, 5), VIGIL_E_NULL);
+    OK(vigil_decoder_set_file(dec, NULL, 0)); /* clears it */
     /* A NULL line of length 0 is a blank line: nothing run. */
     size_t alerts = 99;
     OK(vigil_deployer_process_json(d, dec, NULL, 0, NULL, NULL, &alerts));
@@ -498,7 +511,7 @@ static void test_bad_arguments(const fixtures *fx) {
     free(padded);
 
     vigil_schema *s = NULL;
-    EXPECT(vigil_schema_shipped(S("no-such-schema"), &s), VIGIL_E_INVALID);
+    EXPECT(vigil_schema_shipped(S("no-such-schema"), &s), VIGIL_E_UNKNOWN);
     EXPECT(vigil_schema_from_toml(S("this is = not [ a schema"), &s), VIGIL_E_INVALID);
     CHECK(strncmp(vigil_last_error_code(), "E06", 3) == 0);
     EXPECT(vigil_schema_from_toml(S("\xff"), &s), VIGIL_E_UTF8);
@@ -521,6 +534,9 @@ static void test_bad_arguments(const fixtures *fx) {
     OK(vigil_decoder_new(d, S("sysmon"), &dec));
     vigil_decoder_free(dec);
     OK(vigil_decoder_new(d, S("windows"), &dec));
+    vigil_decoder_free(dec);
+    OK(vigil_decoder_new_toml(d, (const char *)fx->mapping_toml.data, fx->mapping_toml.len,
+                              &dec));
     vigil_decoder_free(dec);
     OK(vigil_decoder_new(d, S(""), &dec));
 
@@ -554,16 +570,28 @@ static void test_bad_arguments(const fixtures *fx) {
                                        &alerts),
            VIGIL_E_DECODE);
     EXPECT_CODE("E0702");
-    vigil_status st = vigil_deployer_process_json(
+    /* Invalid UTF-8 inside a line is repaired (U+FFFD), not refused. */
+    OK(vigil_deployer_process_json(
         d, dec, S("{\"event\": \"process_start\", \"command_line\": \"\xff vigil-c-marker\"}"),
-        collect, &c, &alerts);
-    CHECK(st == VIGIL_OK || st == VIGIL_E_UTF8 || st == VIGIL_E_DECODE);
+        collect, &c, &alerts));
+    CHECK(alerts == 1 && strstr(c.json[0], "\xef\xbf\xbd vigil-c-marker") != NULL);
     collected_clear(&c);
     OK(vigil_deployer_process_json(
         d, dec, S("{\"event\": \"process_start\", \"pid\": 7, \"command_line\": \"vigil-c-marker\"}"),
         collect, &c, &alerts));
     CHECK(alerts == 1 && c.n == 1 && strcmp(c.rule[0], "c-marker") == 0);
     CHECK(json_int(c.json[0], "pid") == 7);
+    collected_clear(&c);
+    /* The decoder names the file and counts its lines from 1 in the alerts' source. */
+    OK(vigil_decoder_set_file(dec, S("events.jsonl")));
+    OK(vigil_deployer_process_json(d, dec, S(""), collect, &c, &alerts));
+    OK(vigil_deployer_process_json(
+        d, dec, S("{\"event\": \"process_start\", \"command_line\": \"vigil-c-marker\"}"),
+        collect, &c, &alerts));
+    CHECK(alerts == 1);
+    const char *source = json_value(c.json[0], "source");
+    CHECK(source != NULL && json_str_is(source, "file", "events.jsonl"));
+    CHECK(json_int(source, "line") == 2);
     collected_clear(&c);
 
     vigil_decoder_free(dec);
@@ -618,32 +646,32 @@ static void test_refusals_update_rollback(const fixtures *fx) {
     CHECK(bad != NULL && fx->v2.len > 100);
     memcpy(bad, fx->v2.data, fx->v2.len);
     bad[fx->v2.len - 70] ^= 0x01;
-    expect_refused(d, bad, fx->v2.len, "E0511");
+    expect_refused(d, bad, fx->v2.len, "E0511", NULL);
     /* Tampered signature. */
     memcpy(bad, fx->v2.data, fx->v2.len);
     bad[fx->v2.len - 1] ^= 0x80;
-    expect_refused(d, bad, fx->v2.len, "E0511");
+    expect_refused(d, bad, fx->v2.len, "E0511", NULL);
     /* Cut short. */
-    expect_refused(d, fx->v2.data, fx->v2.len - 10, "E05");
+    expect_refused(d, fx->v2.data, fx->v2.len - 10, "E05", NULL);
     /* Header bytes changed: not a bundle. */
     memcpy(bad, fx->v2.data, fx->v2.len);
     bad[0] ^= 0xff;
-    expect_refused(d, bad, fx->v2.len, "E0501");
+    expect_refused(d, bad, fx->v2.len, "E0501", NULL);
     free(bad);
 
     /* Signed with a key this host does not trust. */
-    expect_refused(d, fx->other_key.data, fx->other_key.len, "E0509");
+    expect_refused(d, fx->other_key.data, fx->other_key.len, "E0509", NULL);
 
     /* Reads a field this host lacks. */
-    expect_refused(d, fx->needs_integrity.data, fx->needs_integrity.len, "E0623");
-    CHECK(strstr(vigil_last_error_message(), "integrity_level") != NULL);
+    expect_refused(d, fx->needs_integrity.data, fx->needs_integrity.len, "E0623",
+                   "integrity_level");
 
     /* The key revoked: v2 refused; trust restored: v2 activates. */
     vigil_trust *revoked = trust_with_key(fx);
     OK(vigil_trust_revoke(revoked, fx->key_id, 16));
     OK(vigil_deployer_set_trust(d, revoked));
     vigil_trust_free(revoked);
-    expect_refused(d, fx->v2.data, fx->v2.len, "E0510");
+    expect_refused(d, fx->v2.data, fx->v2.len, "E0510", NULL);
     OK(vigil_deployer_set_trust(d, t));
 
     collected c = {0};
@@ -712,6 +740,9 @@ static void test_builder(const fixtures *fx) {
     EXPECT(vigil_builder_push_str(p.b, p.command_line, S("x")), VIGIL_E_TYPE);
     EXPECT(vigil_builder_set_str(p.b, p.args, S("x")), VIGIL_E_TYPE);
     EXPECT(vigil_builder_set_int(p.b, p.args, 1), VIGIL_E_TYPE);
+    EXPECT(vigil_builder_push_int(p.b, p.args, 1), VIGIL_E_TYPE);
+    EXPECT(vigil_builder_push_ip(p.b, p.args, S("10.0.0.1")), VIGIL_E_TYPE);
+    EXPECT(vigil_builder_push_int(p.b, bogus, 1), VIGIL_E_UNKNOWN);
 
     /* Invalid UTF-8: refused, the field keeps what it had. */
     OK(vigil_builder_set_str(p.b, p.command_line, S("vigil-c-marker ok")));
@@ -726,6 +757,18 @@ static void test_builder(const fixtures *fx) {
 
     /* finish starts the builder afresh: an event with nothing set fires nothing. */
     CHECK(process_built(d, &p, &c) == 0);
+    /* A record id stamps this event's alerts' source, and only this event's. */
+    OK(vigil_builder_set_record_id(p.b, 987654321));
+    OK(vigil_builder_set_str(p.b, p.command_line, S("vigil-c-marker")));
+    CHECK(process_built(d, &p, &c) == 1);
+    const char *source = json_value(c.json[0], "source");
+    CHECK(source != NULL && json_int(source, "record_id") == 987654321);
+    collected_clear(&c);
+    OK(vigil_builder_set_str(p.b, p.command_line, S("vigil-c-marker")));
+    CHECK(process_built(d, &p, &c) == 1);
+    source = json_value(c.json[0], "source");
+    CHECK(source != NULL && strncmp(source, "null", 4) == 0);
+    collected_clear(&c);
     /* Setting a field twice keeps the last value. */
     OK(vigil_builder_set_str(p.b, p.command_line, S("vigil-c-marker first")));
     OK(vigil_builder_set_str(p.b, p.command_line, S("second")));
@@ -898,7 +941,8 @@ static void test_threads(const fixtures *fx) {
     }
     CHECK(total == (size_t)n * (size_t)fx->a.per_thread);
     char *json = status_of(d);
-    CHECK(json_int(json, "alerts") == (long long)total);
+    const char *counted = json_value(json, "alerts");
+    CHECK(counted != NULL && json_int(counted, "total") == (long long)total);
     const char *events = json_value(json, "events");
     CHECK(events != NULL && json_int(events, "evaluated") == (long long)total);
     CHECK(json_int(events, "received") == (long long)total);
@@ -972,6 +1016,7 @@ int main(int argc, char **argv) {
     fx.other_key = read_all(fx.a.other_key);
     fx.needs_integrity = read_all(fx.a.needs_integrity);
     fx.endpoint_toml = read_all(fx.a.endpoint_toml);
+    fx.mapping_toml = read_all(fx.a.mapping_toml);
     /* The key id is the public key file's second line: "keyid: 0123456789abcdef". */
     char keytext[512];
     size_t kl = fx.pubkey.len < sizeof keytext - 1 ? fx.pubkey.len : sizeof keytext - 1;
@@ -997,6 +1042,7 @@ int main(int argc, char **argv) {
     free(fx.other_key.data);
     free(fx.needs_integrity.data);
     free(fx.endpoint_toml.data);
+    free(fx.mapping_toml.data);
     printf("test_capi: %u tests passed (engine %s, %d threads x %d events)\n", checks_run,
            fx.a.engine, fx.a.threads, fx.a.per_thread);
     return 0;
