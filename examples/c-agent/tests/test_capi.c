@@ -3,13 +3,15 @@
  * sanitizers.
  *
  *   test_capi --pubkey content.pub --v1 v1.vglb --v2 v2.vglb --other-key other.vglb
- *             --needs-integrity integrity.vglb --endpoint-toml stdlib/schema/endpoint.toml
+ *             --needs-integrity integrity.vglb --unsigned unsigned.vglb
+ *             --endpoint-toml stdlib/schema/endpoint.toml
  *             --mapping-toml stdlib/mappings/sysmon.toml
  *             --engine jit|interpreter [--threads N] [--per-thread K]
  *
  * The bundles are made by the Makefile from tests/rules/ with `vigil build`: v1 = base.vgl
  * (content version 1), v2 = base.vgl + v2_extra.vgl (2), other-key = base.vgl signed with
- * another key (5), integrity = base.vgl + needs_integrity.vgl (4). --engine names the engine
+ * another key (5), integrity = base.vgl + needs_integrity.vgl (4), unsigned = base.vgl
+ * unsigned (1). --engine names the engine
  * the library's default must be (what the library was built with).
  *
  * Each check prints where it failed, with the library's last error, and aborts.
@@ -91,7 +93,8 @@ static bytes read_all(const char *path) {
 }
 
 typedef struct args {
-    const char *pubkey, *v1, *v2, *other_key, *needs_integrity, *endpoint_toml, *mapping_toml;
+    const char *pubkey, *v1, *v2, *other_key, *needs_integrity, *unsigned_, *endpoint_toml;
+    const char *mapping_toml;
     const char *engine;
     int threads, per_thread;
 } args;
@@ -107,6 +110,7 @@ static args parse_args(int argc, char **argv) {
         else if (strcmp(k, "--v2") == 0) a.v2 = v;
         else if (strcmp(k, "--other-key") == 0) a.other_key = v;
         else if (strcmp(k, "--needs-integrity") == 0) a.needs_integrity = v;
+        else if (strcmp(k, "--unsigned") == 0) a.unsigned_ = v;
         else if (strcmp(k, "--endpoint-toml") == 0) a.endpoint_toml = v;
         else if (strcmp(k, "--mapping-toml") == 0) a.mapping_toml = v;
         else if (strcmp(k, "--engine") == 0) a.engine = v;
@@ -117,10 +121,10 @@ static args parse_args(int argc, char **argv) {
             exit(2);
         }
     }
-    if (!a.pubkey || !a.v1 || !a.v2 || !a.other_key || !a.needs_integrity ||
+    if (!a.pubkey || !a.v1 || !a.v2 || !a.other_key || !a.needs_integrity || !a.unsigned_ ||
         !a.endpoint_toml || !a.mapping_toml || !a.engine || a.threads < 1 || a.per_thread < 1 || argc % 2 == 0) {
         fputs("usage: test_capi --pubkey K.pub --v1 B --v2 B --other-key B --needs-integrity B"
-              " --endpoint-toml FILE --mapping-toml FILE --engine jit|interpreter [--threads N] [--per-thread K]\n",
+              " --unsigned B --endpoint-toml FILE --mapping-toml FILE --engine jit|interpreter [--threads N] [--per-thread K]\n",
               stderr);
         exit(2);
     }
@@ -291,7 +295,7 @@ static void expect_marker_alerts(const vigil_deployer *d) {
 
 typedef struct fixtures {
     args a;
-    bytes pubkey, v1, v2, other_key, needs_integrity, endpoint_toml, mapping_toml;
+    bytes pubkey, v1, v2, other_key, needs_integrity, unsigned_, endpoint_toml, mapping_toml;
     char key_id[17];
 } fixtures;
 
@@ -415,6 +419,8 @@ static void test_nulls(const fixtures *fx) {
     json = NULL;
     /* verdict may be NULL. */
     OK(vigil_deployer_update(d, fx->v1.data, fx->v1.len, NULL));
+    EXPECT(vigil_deployer_rollback(d, NULL), VIGIL_E_REFUSED); /* nothing to go back to */
+    EXPECT_CODE("E0813");
 
     EXPECT(vigil_event_new(NULL), VIGIL_E_NULL);
     OK(vigil_event_new(&ev));
@@ -557,6 +563,16 @@ static void test_bad_arguments(const fixtures *fx) {
     EXPECT(vigil_deployer_update(d, NULL, 0, &v), VIGIL_E_REFUSED);
     CHECK(strncmp(vigil_last_error_code(), "E05", 3) == 0);
 
+    /* Unsigned bundles load only when the trust store allows them (development). */
+    EXPECT(vigil_deployer_update(d, fx->unsigned_.data, fx->unsigned_.len, &v), VIGIL_E_REFUSED);
+    EXPECT_CODE("E0508");
+    OK(vigil_trust_allow_unsigned(t, true));
+    OK(vigil_deployer_set_trust(d, t));
+    load(d, &fx->unsigned_, VIGIL_VERDICT_ACTIVATED);
+    expect_marker_alerts(d);
+    OK(vigil_trust_allow_unsigned(t, false));
+    OK(vigil_deployer_set_trust(d, t));
+    /* The same program signed, same content version: accepted (another bundle id). */
     load(d, &fx->v1, VIGIL_VERDICT_ACTIVATED);
     /* JSON lines: blank, not JSON, unknown type, invalid UTF-8, then a good one. */
     collected c = {0};
@@ -1015,6 +1031,7 @@ int main(int argc, char **argv) {
     fx.v2 = read_all(fx.a.v2);
     fx.other_key = read_all(fx.a.other_key);
     fx.needs_integrity = read_all(fx.a.needs_integrity);
+    fx.unsigned_ = read_all(fx.a.unsigned_);
     fx.endpoint_toml = read_all(fx.a.endpoint_toml);
     fx.mapping_toml = read_all(fx.a.mapping_toml);
     /* The key id is the public key file's second line: "keyid: 0123456789abcdef". */
@@ -1041,6 +1058,7 @@ int main(int argc, char **argv) {
     free(fx.v2.data);
     free(fx.other_key.data);
     free(fx.needs_integrity.data);
+    free(fx.unsigned_.data);
     free(fx.endpoint_toml.data);
     free(fx.mapping_toml.data);
     printf("test_capi: %u tests passed (engine %s, %d threads x %d events)\n", checks_run,
