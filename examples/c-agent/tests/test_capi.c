@@ -102,7 +102,7 @@ typedef struct args {
 static args parse_args(int argc, char **argv) {
     args a = {0};
     a.threads = 4;
-    a.per_thread = 50;
+    a.per_thread = 1000;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (strcmp(k, "--pubkey") == 0) a.pubkey = v;
@@ -980,7 +980,9 @@ static void test_panic(const fixtures *fx) {
     /* The error state is replaced by the next call's. */
     vigil_trust *t = NULL;
     EXPECT(vigil_trust_new(NULL), VIGIL_E_NULL);
+    CHECK(vigil_last_error_message()[0] != '\0');
     OK(vigil_trust_new(&t));
+    CHECK(vigil_last_error_message()[0] == '\0' && vigil_last_error_code()[0] == '\0');
     vigil_trust_free(t);
     vigil_deployer_free(d);
 }
