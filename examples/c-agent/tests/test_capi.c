@@ -874,6 +874,15 @@ static void test_builder(const fixtures *fx) {
     vigil_builder_free(ob);
     vigil_deployer_free(other);
 
+    /* A builder outlives its deployer (it keeps the schema); its events run nowhere else. */
+    vigil_deployer *gone = deployer_new(fx, VIGIL_ENGINE_DEFAULT);
+    proc_builder orphan = proc_builder_new(gone);
+    vigil_deployer_free(gone);
+    OK(vigil_builder_set_str(orphan.b, orphan.command_line, S("vigil-c-marker")));
+    OK(vigil_builder_finish(orphan.b, orphan.ev));
+    EXPECT(vigil_deployer_process(d, orphan.ev, collect, &c, NULL), VIGIL_E_STATE);
+    proc_builder_free(&orphan);
+
     /* An event never filled. */
     vigil_event *empty = NULL;
     OK(vigil_event_new(&empty));
