@@ -198,8 +198,9 @@ enum vigil_status vigil_deployer_rollback(const struct vigil_deployer *deployer,
 
 // The deployer's status as a NUL-terminated JSON object, to free with `vigil_string_free`:
 // `version`, `abi_version`, `engine` (`"jit"` or `"interpreter"`), `schema`, then what
-// `vigil agent` writes to `status.json` (`active`, `lkg`, `events`, `alerts`, `updates`,
-// `log`, ...; `docs/deployment.md`). `len` (may be NULL) gets its length without the NUL.
+// `vigil agent` writes to `status.json`: `active`, `lkg`, `events` (`received`, `evaluated`,
+// `dropped` by code), `alerts` (`total`, `shadow`, `per_rule`), `updates` (`accepted`,
+// `refused` by code, `last_refusal`), `log`, ... (`docs/deployment.md`). `len` (may be NULL) gets its length without the NUL.
 //
 // Threads: any number of threads may call this on one deployer at once.
 //
@@ -411,8 +412,9 @@ enum vigil_status vigil_decoder_new_toml(const struct vigil_deployer *deployer,
                                          size_t toml_len,
                                          struct vigil_decoder **out);
 
-// Names the input in the alerts of later lines (`source.file`, beside `source.line`, the
-// line's number counted by this decoder from 1). NULL or `""` clears it.
+// Names the input in the alerts of later lines (`source.file`, beside `source.line`) and
+// restarts the line count: the next line is line 1 of this file. NULL or `""` clears the
+// name (and restarts the count too).
 //
 // Threads: one thread at a time per decoder (the deployer may be shared).
 //
@@ -462,7 +464,7 @@ enum vigil_status vigil_schema_shipped(const char *name,
                                        struct vigil_schema **out);
 
 // A schema from the text of a schema file (the format of `stdlib/schema/endpoint.toml`). A
-// malformed one is `VIGIL_E_INVALID` with its E03xx code and the line it is on.
+// malformed one is `VIGIL_E_INVALID` with its E06xx code and the line it is on.
 //
 // Threads: one thread at a time per schema.
 //
@@ -481,7 +483,8 @@ enum vigil_status vigil_schema_from_toml(const char *toml,
 void vigil_schema_free(struct vigil_schema *schema);
 
 // The message of the last error on this thread: NUL-terminated, never NULL (`""` when the
-// last call succeeded), valid until the next `vigil_` call on this thread.
+// last call succeeded), valid until the next `vigil_` call on this thread other than
+// `vigil_last_error_message` and `vigil_last_error_code` (which leave it as it is).
 const char *vigil_last_error_message(void);
 
 // The registry code of the last error on this thread (`"E0511"`), or `""` when it has none

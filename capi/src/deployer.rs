@@ -113,7 +113,7 @@ pub unsafe extern "C" fn vigil_deployer_new(
 ) -> vigil_status {
     guard(|| {
         // SAFETY: the header's contract.
-        unsafe { clear_out(out) };
+        unsafe { clear_out(out, "out") }?;
         // SAFETY: the header's contract.
         let trust = unsafe { handle(trust, "trust") }?;
         let host = if schema.is_null() {
@@ -173,11 +173,18 @@ fn verdict_of(outcome: &UpdateOutcome) -> vigil_verdict {
     }
 }
 
+/// A refusal: its code, and its message without the code repeated in front (the lines after
+/// the first, other errors of the same bundle, keep theirs).
 fn refused(e: &UpdateError) -> Error {
+    let code = e.code();
+    let text = e.to_string();
+    let message = text
+        .strip_prefix(&format!("error[{code}]: "))
+        .map_or_else(|| text.clone(), str::to_string);
     Error {
         status: vigil_status::VIGIL_E_REFUSED,
-        code: Some(e.code()),
-        message: e.to_string(),
+        code: Some(code),
+        message,
     }
 }
 
@@ -260,8 +267,9 @@ pub unsafe extern "C" fn vigil_deployer_rollback(
 
 /// The deployer's status as a NUL-terminated JSON object, to free with `vigil_string_free`:
 /// `version`, `abi_version`, `engine` (`"jit"` or `"interpreter"`), `schema`, then what
-/// `vigil agent` writes to `status.json` (`active`, `lkg`, `events`, `alerts`, `updates`,
-/// `log`, ...; `docs/deployment.md`). `len` (may be NULL) gets its length without the NUL.
+/// `vigil agent` writes to `status.json`: `active`, `lkg`, `events` (`received`, `evaluated`,
+/// `dropped` by code), `alerts` (`total`, `shadow`, `per_rule`), `updates` (`accepted`,
+/// `refused` by code, `last_refusal`), `log`, ... (`docs/deployment.md`). `len` (may be NULL) gets its length without the NUL.
 ///
 /// Threads: any number of threads may call this on one deployer at once.
 ///
@@ -275,12 +283,9 @@ pub unsafe extern "C" fn vigil_deployer_status_json(
 ) -> vigil_status {
     guard(|| {
         // SAFETY: the header's contract.
-        unsafe { clear_out(json) };
+        unsafe { clear_out(json, "json") }?;
         // SAFETY: the header's contract.
         let d = unsafe { handle(deployer, "deployer") }?;
-        if json.is_null() {
-            return Err(Error::null("json"));
-        }
         let text = status_json(d);
         let n = text.len();
         let c =

@@ -138,7 +138,7 @@ pub unsafe extern "C" fn vigil_event_new(out: *mut *mut vigil_event) -> vigil_st
     guard(|| {
         // SAFETY: the header's contract.
         unsafe {
-            clear_out(out);
+            clear_out(out, "out")?;
             give(out, vigil_event::default())
         }
     })
@@ -174,7 +174,7 @@ pub unsafe extern "C" fn vigil_builder_new(
 ) -> vigil_status {
     guard(|| {
         // SAFETY: the header's contract.
-        unsafe { clear_out(out) };
+        unsafe { clear_out(out, "out") }?;
         // SAFETY: the header's contract.
         let (d, name) = unsafe {
             (
@@ -220,11 +220,11 @@ pub unsafe extern "C" fn vigil_builder_field(
     out: *mut vigil_field,
 ) -> vigil_status {
     guard(|| {
-        // SAFETY: the header's contract.
-        let (b, name) = unsafe { (handle(builder, "builder")?, text(name, name_len, "name")?) };
         if out.is_null() {
             return Err(Error::null("out"));
         }
+        // SAFETY: the header's contract.
+        let (b, name) = unsafe { (handle(builder, "builder")?, text(name, name_len, "name")?) };
         let et = b.schema.event_by_id(b.ty).ok_or_else(|| unknown_field(0))?;
         let (ix, _) = et.field(name).ok_or_else(|| {
             Error::coded(

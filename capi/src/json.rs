@@ -68,7 +68,7 @@ pub unsafe extern "C" fn vigil_decoder_new(
 ) -> vigil_status {
     guard(|| {
         // SAFETY: the header's contract.
-        unsafe { clear_out(out) };
+        unsafe { clear_out(out, "out") }?;
         // SAFETY: the header's contract.
         let (d, name) = unsafe {
             (
@@ -103,7 +103,7 @@ pub unsafe extern "C" fn vigil_decoder_new_toml(
 ) -> vigil_status {
     guard(|| {
         // SAFETY: the header's contract.
-        unsafe { clear_out(out) };
+        unsafe { clear_out(out, "out") }?;
         // SAFETY: the header's contract.
         let (d, toml) = unsafe { (handle(deployer, "deployer")?, text(toml, toml_len, "toml")?) };
         let mapping = Mapping::from_toml("<mapping>", toml).map_err(mapping_error)?;
@@ -113,8 +113,9 @@ pub unsafe extern "C" fn vigil_decoder_new_toml(
     })
 }
 
-/// Names the input in the alerts of later lines (`source.file`, beside `source.line`, the
-/// line's number counted by this decoder from 1). NULL or `""` clears it.
+/// Names the input in the alerts of later lines (`source.file`, beside `source.line`) and
+/// restarts the line count: the next line is line 1 of this file. NULL or `""` clears the
+/// name (and restarts the count too).
 ///
 /// Threads: one thread at a time per decoder (the deployer may be shared).
 ///

@@ -28,7 +28,7 @@ pub unsafe extern "C" fn vigil_schema_shipped(
 ) -> vigil_status {
     guard(|| {
         // SAFETY: the header's contract.
-        unsafe { clear_out(out) };
+        unsafe { clear_out(out, "out") }?;
         // SAFETY: the header's contract.
         let name = unsafe { text(name, name_len, "name") }?;
         let schema = Schema::shipped(name).ok_or_else(|| {
@@ -43,7 +43,7 @@ pub unsafe extern "C" fn vigil_schema_shipped(
 }
 
 /// A schema from the text of a schema file (the format of `stdlib/schema/endpoint.toml`). A
-/// malformed one is `VIGIL_E_INVALID` with its E03xx code and the line it is on.
+/// malformed one is `VIGIL_E_INVALID` with its E06xx code and the line it is on.
 ///
 /// Threads: one thread at a time per schema.
 ///
@@ -57,7 +57,7 @@ pub unsafe extern "C" fn vigil_schema_from_toml(
 ) -> vigil_status {
     guard(|| {
         // SAFETY: the header's contract.
-        unsafe { clear_out(out) };
+        unsafe { clear_out(out, "out") }?;
         // SAFETY: the header's contract.
         let toml = unsafe { text(toml, toml_len, "toml") }?;
         let schema = Schema::from_toml("<schema>", toml).map_err(|e| Error {

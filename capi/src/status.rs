@@ -199,7 +199,8 @@ pub(crate) fn guard_void(f: impl FnOnce()) {
 }
 
 /// The message of the last error on this thread: NUL-terminated, never NULL (`""` when the
-/// last call succeeded), valid until the next `vigil_` call on this thread.
+/// last call succeeded), valid until the next `vigil_` call on this thread other than
+/// `vigil_last_error_message` and `vigil_last_error_code` (which leave it as it is).
 #[no_mangle]
 pub extern "C" fn vigil_last_error_message() -> *const c_char {
     last_field(|l| &l.message)
@@ -316,15 +317,18 @@ pub(crate) unsafe fn give<T>(out: *mut *mut T, value: T) -> Result<vigil_status,
     Ok(vigil_status::VIGIL_OK)
 }
 
-/// Sets an out pointer to NULL first, so that a failed `_new` leaves no stale handle.
+/// Checks an out pointer before anything else (a NULL one is [`Error::null`], whatever else
+/// is wrong) and sets it to NULL, so that a failed `_new` leaves no stale handle.
 ///
 /// # Safety
 /// As [`give`].
-pub(crate) unsafe fn clear_out<T>(out: *mut *mut T) {
-    if !out.is_null() {
-        // SAFETY: the caller's contract.
-        unsafe { *out = std::ptr::null_mut() };
+pub(crate) unsafe fn clear_out<T>(out: *mut *mut T, what: &str) -> Result<(), Error> {
+    if out.is_null() {
+        return Err(Error::null(what));
     }
+    // SAFETY: the caller's contract.
+    unsafe { *out = std::ptr::null_mut() };
+    Ok(())
 }
 
 /// Frees a handle made by [`give`]; NULL does nothing.

@@ -25,7 +25,7 @@ pub unsafe extern "C" fn vigil_trust_new(out: *mut *mut vigil_trust) -> vigil_st
     guard(|| {
         // SAFETY: the header's contract on `out`.
         unsafe {
-            clear_out(out);
+            clear_out(out, "out")?;
             give(out, vigil_trust::default())
         }
     })

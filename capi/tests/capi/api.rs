@@ -220,7 +220,14 @@ fn null_everywhere_is_a_status_never_a_crash() {
         assert_eq!(vigil_trust_add_key(null_mut(), null(), 0), VIGIL_E_NULL);
         assert_eq!(vigil_trust_revoke(null_mut(), null(), 0), VIGIL_E_NULL);
         assert_eq!(vigil_trust_allow_unsigned(null_mut(), true), VIGIL_E_NULL);
-        assert_eq!(vigil_schema_shipped(null(), 0, null_mut()), VIGIL_E_UNKNOWN);
+        assert_eq!(vigil_schema_shipped(null(), 0, null_mut()), VIGIL_E_NULL);
+        let (p, n) = s("nope");
+        assert_eq!(
+            vigil_schema_shipped(p, n, null_mut()),
+            VIGIL_E_NULL,
+            "out is checked first"
+        );
+        assert_eq!(vigil_schema_shipped(p, n, &mut null_mut()), VIGIL_E_UNKNOWN);
         assert_eq!(vigil_schema_from_toml(null(), 0, &mut out), VIGIL_E_INVALID);
         assert_eq!(
             vigil_deployer_new(null(), null(), 0, null_mut()),
