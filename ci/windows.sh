@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# The Windows builds under Wine (docs/windows.md): cross-builds `vigil.exe` (and, once the
-# `capi/` crate exists, `vigil_capi.dll` with its import library and the static library, with
-# and without the JIT) for x86_64-pc-windows-gnu with mingw-w64, makes a throwaway Wine prefix
+# The Windows builds under Wine (docs/windows.md): cross-builds `vigil.exe` and the C library
+# (`vigil_capi.dll` with its import library, and the static library, with and without the JIT)
+# for x86_64-pc-windows-gnu with mingw-w64, makes a throwaway Wine prefix
 # with the bcryptprimitives.dll shim (ci/windows/), and requires the Windows binaries' alerts to
 # be byte-identical to the Linux build's:
 #   - the README's main job (`vigil run examples/rules examples/events/sample.jsonl`);
 #   - the SigmaHQ Windows rules (`vigil import sigma`, as tests/tests/suite/sigma_conformance.rs
 #     imports them) over the corpus's EVTX-derived sets (evtx-attack-samples, sigma-regression)
 #     with `--mapping windows`: Linux and Wine, each with `--engine jit` and `--engine interp`;
-#   - the C example and the C tests (examples/c-agent/) against the DLL and the static library,
-#     when they exist.
+#   - `vigil agent` (a bundles folder, a state directory, a restart) against the Linux CLI;
+#   - the C example and the C tests (examples/c-agent/) compiled with mingw-w64 against the DLL
+#     and the static library, of the JIT and of the JIT-free build.
 # Needs: x86_64-w64-mingw32-gcc, wine (8.0), the Rust target x86_64-pc-windows-gnu (.ci/run
 # installs them). The corpus is `$VIGIL_CORPUS`, else ../shared/corpus beside the repository;
 # without it the corpus comparison is skipped with a note, unless VIGIL_REQUIRE_CORPUS=1.
@@ -228,8 +229,7 @@ corpus() {
 
 # The C library: vigil_capi.dll (+ libvigil_capi.dll.a) and libvigil_capi.a, with the JIT and
 # without (--no-default-features), each kept in its own folder (both builds write the same
-# names), then ci/windows/smoke.c linked against each kind (DLL and static) and run under Wine:
-# the same alerts as the Linux CLI on the same signed bundle, byte for byte.
+# names); every symbol the DLL exports is named vigil_*.
 capi() {
   if [[ ! -f capi/Cargo.toml ]]; then
     echo "note: no capi/ crate; the C library's Windows build is skipped"
@@ -256,61 +256,79 @@ capi() {
     fi
     echo "vigil_capi.dll ($kind): $(wc -l <<<"$exports") exports, all vigil_*; $(stat -c %s "$out/$kind/vigil_capi.dll") bytes"
   done
-
-  step "the C library under Wine: ci/windows/smoke.c against the DLL and the static library"
-  cp "$WORK"/signed/{content.pub,other.pub,rules.vglb,sample.jsonl,cli.jsonl} "$out/"
-  # The static library's system libraries: `cargo rustc ... --print native-static-libs` (the
-  # windows crate's import library aside, whose symbols these cover).
-  local cc=(x86_64-w64-mingw32-gcc -std=c11 -D__USE_MINGW_ANSI_STDIO=1 -O2 -Wall -Wextra -Werror
-    -Icapi/include)
-  local link engine
-  for kind in jit interp; do
-    mkdir -p "$out/$kind/dll" "$out/$kind/static"
-    "${cc[@]}" -o "$out/$kind/dll/smoke.exe" ci/windows/smoke.c "$out/$kind/libvigil_capi.dll.a"
-    cp "$out/$kind/vigil_capi.dll" "$out/$kind/dll/"
-    "${cc[@]}" -o "$out/$kind/static/smoke.exe" ci/windows/smoke.c "$out/$kind/libvigil_capi.a" \
-      -lws2_32 -luserenv -lntdll -ldbghelp
-    for link in dll static; do
-      local engines=(interp)
-      [[ $kind == jit ]] && engines=(jit interp)
-      for engine in "${engines[@]}"; do
-        local name=$kind-$link-$engine rc=0
-        (cd "$out" && wine_run "$kind/$link/smoke.exe" rules.vglb content.pub "$engine" sample.jsonl \
-          >"$name.jsonl" 2>"$name.err") || rc=$?
-        ((rc == 0)) || { cat "$out/$name.err" >&2; fail "smoke ($name) exited $rc"; }
-        same "C library ($kind library, $link, --engine $engine) vs the Linux CLI" \
-          "$out/cli.jsonl" "$out/$name.jsonl"
-        local want=jit
-        [[ $engine == interp ]] && want=interpreter
-        grep -q "\"engine\":\"$want\"" "$out/$name.err" ||
-          fail "smoke ($name): the status does not say engine $want"
-      done
-      # Refusals: a bundle signed by another key; the JIT from the JIT-free library.
-      local rc=0
-      (cd "$out" && wine_run "$kind/$link/smoke.exe" rules.vglb other.pub interp sample.jsonl \
-        >/dev/null 2>"$kind-$link-wrong-key.err") || rc=$?
-      ((rc == 1)) && grep -q 'bundle refused: \[E05' "$out/$kind-$link-wrong-key.err" ||
-        { cat "$out/$kind-$link-wrong-key.err" >&2; fail "smoke ($kind, $link): wrong key not refused (exit $rc)"; }
-      if [[ $kind == interp ]]; then
-        rc=0
-        (cd "$out" && wine_run "$kind/$link/smoke.exe" rules.vglb content.pub jit sample.jsonl \
-          >/dev/null 2>"$kind-$link-no-jit.err") || rc=$?
-        ((rc == 1)) || { cat "$out/$kind-$link-no-jit.err" >&2; fail "smoke ($kind, $link): the JIT-free library accepted --engine jit"; }
-      fi
-    done
-  done
-  echo "C library under Wine: $(wc -l <"$out/cli.jsonl") alerts, identical to the Linux CLI's (JIT library: DLL and static, jit and interp; JIT-free library: DLL and static, interp); wrong key refused; JIT refused by the JIT-free library"
 }
 
-# The C example and the C tests (examples/c-agent/) under Wine, against the DLL and the static
-# library, each with the JIT and without: the example's alerts must equal the Linux build's.
-# TO COMPLETE when examples/c-agent/ lands (see docs/windows.md).
+# The C example and the C tests (examples/c-agent/) under Wine, compiled with mingw-w64
+# against the DLL and the static library, of the JIT and of the JIT-free library build: the C
+# tests pass, the example's alerts over the sample are the Linux `vigil run`'s over the same
+# bundle, a bundle signed by an untrusted key is refused (exit 2, E0509). The fixtures (keys,
+# signed bundles) are the Makefile's own (`make fixtures`), made by the Linux `vigil`.
+# The example writes its alerts through stdout in text mode, which on Windows writes "\n" as
+# "\r\n": its output is compared with the CRs removed (the one normalisation here).
 c_agent() {
   if [[ ! -f examples/c-agent/Makefile || ! -f capi/Cargo.toml ]]; then
     echo "note: no examples/c-agent/ (or no capi/); the C example and tests under Wine are skipped"
     return
   fi
-  echo "note: examples/c-agent/ exists but c_agent() in ci/windows.sh is not written yet" >&2
+  step "the C example and the C tests under Wine (DLL and static; JIT and JIT-free library)"
+  local out=$WORK/c-agent fx=$WORK/c-agent/build
+  mkdir -p "$out"
+  make --no-print-directory -C examples/c-agent fixtures BUILD="$fx" CARGO_TARGET_DIR="$TARGET_DIR" >/dev/null
+  cp stdlib/schema/endpoint.toml stdlib/mappings/sysmon.toml examples/events/sample.jsonl "$fx/"
+  (cd "$fx" && "$LINUX_VIGIL" run examples.vglb sample.jsonl --pubkey content.pub >cli.jsonl 2>/dev/null)
+  test -s "$fx/cli.jsonl" || fail "the Linux CLI gave no alerts on the sample"
+  # winpthread linked statically (-static), so that the tests need no libwinpthread-1.dll.
+  local cc=(x86_64-w64-mingw32-gcc -std=c11 -D__USE_MINGW_ANSI_STDIO=1 -Wall -Wextra -Werror -O1
+    -Icapi/include)
+  local sys=(-lws2_32 -luserenv -lntdll -ldbghelp)
+  local kind link engine lib rc name
+  for kind in jit interp; do
+    engine=jit
+    [[ $kind == interp ]] && engine=interpreter
+    for link in dll static; do
+      local d=$out/$kind-$link
+      mkdir -p "$d"
+      if [[ $link == dll ]]; then
+        lib=("$WORK/capi/$kind/libvigil_capi.dll.a")
+        cp "$WORK/capi/$kind/vigil_capi.dll" "$d/"
+      else
+        lib=("$WORK/capi/$kind/libvigil_capi.a" "${sys[@]}")
+      fi
+      "${cc[@]}" -o "$d/agent.exe" examples/c-agent/agent.c "${lib[@]}"
+      "${cc[@]}" -pthread -static -o "$d/test_capi.exe" examples/c-agent/tests/test_capi.c "${lib[@]}"
+      name=$kind-$link
+      rc=0
+      (cd "$fx" && wine_run "$d/test_capi.exe" --pubkey content.pub --v1 v1.vglb --v2 v2.vglb \
+        --other-key other-key.vglb --needs-integrity integrity.vglb --unsigned unsigned.vglb \
+        --endpoint-toml endpoint.toml --mapping-toml sysmon.toml --engine "$engine" \
+        >"$out/test-$name.out" 2>&1) || rc=$?
+      ((rc == 0)) || { tail -30 "$out/test-$name.out" >&2; fail "C tests ($name) under Wine exited $rc"; }
+      echo "C tests ($name, engine $engine): passed; $(tail -1 "$out/test-$name.out")"
+      (cd "$fx" && wine_run "$d/agent.exe" --pubkey content.pub --bundle examples.vglb sample.jsonl \
+        >"$out/agent-$name.raw" 2>"$out/agent-$name.err") || {
+        cat "$out/agent-$name.err" >&2
+        fail "the C example ($name) under Wine failed"
+      }
+      tr -d '\r' <"$out/agent-$name.raw" >"$out/agent-$name.jsonl"
+      same "C example ($name) vs the Linux vigil run" "$fx/cli.jsonl" "$out/agent-$name.jsonl"
+      (cd "$fx" && wine_run "$d/agent.exe" --pubkey content.pub --bundle examples.vglb \
+        --engine interp --demo-builder --status sample.jsonl >"$out/demo-$name.raw" \
+        2>"$out/demo-$name.err") || {
+        cat "$out/demo-$name.err" >&2
+        fail "the C example ($name, --demo-builder) under Wine failed"
+      }
+      tr -d '\r' <"$out/demo-$name.raw" >"$out/demo-$name.jsonl"
+      same "C example --demo-builder ($name) vs jit-dll" "$out/demo-jit-dll.jsonl" "$out/demo-$name.jsonl"
+      rc=0
+      (cd "$fx" && wine_run "$d/agent.exe" --pubkey content.pub --bundle other-key.vglb sample.jsonl \
+        >"$out/refused-$name.out" 2>&1) || rc=$?
+      if ((rc != 2)) || ! grep -q E0509 "$out/refused-$name.out"; then
+        cat "$out/refused-$name.out" >&2
+        fail "the C example ($name): a bundle of an untrusted key gave exit $rc, not 2 with E0509"
+      fi
+    done
+  done
+  echo "C example under Wine: $(wc -l <"$fx/cli.jsonl") alerts over the sample, identical to the Linux vigil run's, and $(wc -l <"$out/demo-jit-dll.jsonl") with --demo-builder, identical across DLL/static and JIT/JIT-free; untrusted key refused"
 }
 
 t_start=$SECONDS
