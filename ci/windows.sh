@@ -35,6 +35,9 @@ export WINEDEBUG=-all
 export WINEDLLOVERRIDES="mscoree,mshtml=;winemenubuilder.exe=d"
 unset DISPLAY WAYLAND_DISPLAY
 WINE=${WINE:-$(command -v /usr/lib/wine/wine64 || command -v wine64 || command -v wine)}
+WINESERVER=${WINESERVER:-$(command -v /usr/lib/wine/wineserver || command -v wineserver)}
+# This prefix's wineserver (and nothing else) is stopped on exit, so that no process outlives CI.
+trap '[[ -d $WINEPREFIX ]] && "$WINESERVER" -k 2>/dev/null; true' EXIT
 
 step() { echo "-- $* (at ${SECONDS} s)"; }
 fail() {
@@ -45,7 +48,7 @@ fail() {
 # Runs a Windows program under Wine.
 wine_run() { "$WINE" "$@"; }
 
-# The two shells' outputs must be the same bytes; on a mismatch, the first lines of the diff.
+# Two outputs must be the same bytes; on a mismatch, the first lines of the diff.
 same() {
   local what=$1 a=$2 b=$3
   if ! cmp -s "$a" "$b"; then
@@ -73,6 +76,9 @@ build() {
 # program imports (the standard library's random source), so no Rust program loads without it.
 prefix() {
   step "Wine prefix with the bcryptprimitives.dll shim"
+  if [[ -d $WINEPREFIX ]]; then
+    "$WINESERVER" -k 2>/dev/null || true
+  fi
   rm -rf "$WORK"
   mkdir -p "$WORK"
   x86_64-w64-mingw32-gcc -O2 -s -shared -o "$WORK/bcryptprimitives.dll" \
