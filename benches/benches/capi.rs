@@ -19,10 +19,10 @@ use std::ptr::null_mut;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use vigil_benches::{compile_text, generate_rules};
-use vigil_capi::deployer::{vigil_deployer_new, vigil_deployer_process, vigil_deployer_update};
+use vigil_capi::deployer::{vigil_deployer_new, vigil_deployer_update};
 use vigil_capi::event::{
     vigil_builder_field, vigil_builder_finish, vigil_builder_new, vigil_builder_push_str,
-    vigil_builder_set_int, vigil_builder_set_str, vigil_event_new,
+    vigil_builder_set_int, vigil_builder_set_str, vigil_deployer_process, vigil_event_new,
 };
 use vigil_capi::status::vigil_status;
 use vigil_capi::trust::{vigil_trust_allow_unsigned, vigil_trust_new};
