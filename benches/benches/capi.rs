@@ -3,9 +3,11 @@
 //! `vigil_builder_finish`, `vigil_deployer_process`) and through the Rust API
 //! (`EventBuilder::set_copied`... on a recycled event, `Deployer::process`), with the JIT and
 //! with the interpreter. Both copy every string into the event (a C host's buffers do not
-//! outlive the call), set the same nine fields and three list items, and run the 100
-//! generated rules of `vigil_benches::generate_rules` plus the example process rules; the
-//! `rust_borrowed` line is the Rust path with borrowed strings, the cheapest an agent can do.
+//! outlive the call), set the same nine fields and three list items, run the 100 generated
+//! rules of `vigil_benches::generate_rules` plus the example process rules, and turn each
+//! alert into its JSON line (what the C callback receives); the `rust_borrowed` line is the
+//! Rust path with borrowed strings, the cheapest an agent can do, and `c_counted` the C path
+//! with no callback (alerts only counted: no JSON made).
 //!
 //! Each iteration builds and runs one event of a fixed cycle of 8 records (some alert).
 //! Run: `cargo bench -p vigil-benches --bench capi`.
@@ -17,10 +19,10 @@ use std::ptr::null_mut;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use vigil_benches::{compile_text, generate_rules};
-use vigil_capi::deployer::{vigil_deployer_new, vigil_deployer_process, vigil_deployer_update};
+use vigil_capi::deployer::{vigil_deployer_new, vigil_deployer_update};
 use vigil_capi::event::{
     vigil_builder_field, vigil_builder_finish, vigil_builder_new, vigil_builder_push_str,
-    vigil_builder_set_int, vigil_builder_set_str, vigil_event_new,
+    vigil_builder_set_int, vigil_builder_set_str, vigil_deployer_process, vigil_event_new,
 };
 use vigil_capi::status::vigil_status;
 use vigil_capi::trust::{vigil_trust_allow_unsigned, vigil_trust_new};
@@ -113,9 +115,9 @@ fn bundle(schema: &Schema) -> Vec<u8> {
     encode(compiled.program(), None, &header, None).expect("the bundle encodes")
 }
 
-unsafe extern "C" fn count_alert(user: *mut c_void, _alert: *const vigil_alert) {
-    // SAFETY: `user` is the bench's counter.
-    unsafe { *user.cast::<u64>() += 1 };
+unsafe extern "C" fn count_alert(user: *mut c_void, alert: *const vigil_alert) {
+    // SAFETY: `user` is the bench's counter; `alert` is valid during the call.
+    unsafe { *user.cast::<u64>() += (*alert).json_len as u64 };
 }
 
 fn ok(s: vigil_status) {
@@ -174,7 +176,7 @@ fn bench(c: &mut Criterion) {
                 })();
                 r.expect("set");
                 let ev = eb.finish();
-                let p = deployer.process(&ev, &mut |_| alerts += 1);
+                let p = deployer.process(&ev, &mut |a| alerts += a.to_json_line().len() as u64);
                 spare = ev.recycle();
                 p.alerts
             })
@@ -201,7 +203,7 @@ fn bench(c: &mut Criterion) {
                 })();
                 r.expect("set");
                 let ev = eb.finish();
-                let p = deployer.process(&ev, &mut |_| alerts += 1);
+                let p = deployer.process(&ev, &mut |a| alerts += a.to_json_line().len() as u64);
                 spare = ev.recycle();
                 p.alerts
             })
@@ -265,6 +267,31 @@ fn bench(c: &mut Criterion) {
                         (&mut c_alerts as *mut u64).cast(),
                         &mut k,
                     ));
+                    k
+                })
+            });
+            group.bench_function(BenchmarkId::new("c_counted", engine), |bn| {
+                bn.iter(|| {
+                    let (image, parent, cmd, args) = RECORDS[n % RECORDS.len()];
+                    n += 1;
+                    ok(vigil_builder_set_int(
+                        b,
+                        f[0],
+                        1_732_406_400_000_000_000 + n as i64,
+                    ));
+                    set(b, f[1], "ws-042.corp.example");
+                    ok(vigil_builder_set_int(b, f[2], 4100 + n as i64));
+                    ok(vigil_builder_set_int(b, f[3], 812));
+                    set(b, f[4], image);
+                    set(b, f[5], parent);
+                    set(b, f[6], cmd);
+                    set(b, f[7], r"CORP\bob");
+                    for a in args {
+                        ok(vigil_builder_push_str(b, f[8], a.as_ptr().cast(), a.len()));
+                    }
+                    ok(vigil_builder_finish(b, ev));
+                    let mut k = 0usize;
+                    ok(vigil_deployer_process(d, ev, None, null_mut(), &mut k));
                     k
                 })
             });

@@ -114,6 +114,9 @@ typedef struct vigil_schema vigil_schema;
 // A trust store. One thread at a time.
 typedef struct vigil_trust vigil_trust;
 
+// A field of a builder's event type, resolved once by name (`vigil_builder_field`).
+typedef uint32_t vigil_field;
+
 // One alert, as the callback sees it. Every pointer is valid only during the callback; the
 // strings are not NUL-terminated.
 typedef struct vigil_alert {
@@ -132,9 +135,6 @@ typedef struct vigil_alert {
 // Called once per alert, on the thread that called `vigil_deployer_process` or
 // `vigil_deployer_process_json`, with the `user` pointer given there.
 typedef void (*vigil_alert_fn)(void *user, const struct vigil_alert *alert);
-
-// A field of a builder's event type, resolved once by name (`vigil_builder_field`).
-typedef uint32_t vigil_field;
 
 #ifdef __cplusplus
 extern "C" {
@@ -209,23 +209,6 @@ enum vigil_status vigil_deployer_rollback(const struct vigil_deployer *deployer,
 enum vigil_status vigil_deployer_status_json(const struct vigil_deployer *deployer,
                                              char **json,
                                              size_t *len);
-
-// Runs one event through the active bundle, calling `on_alert` (may be NULL: alerts are
-// then only counted) once per alert with `user`, and storing the number of alerts in
-// `*alerts` (may be NULL). Not evaluated: `VIGIL_E_DROPPED` (E0811, no bundle active).
-// An event built from another deployer's builder: `VIGIL_E_STATE`.
-//
-// Threads: any number of threads may call this on one deployer at once.
-//
-// # Safety
-// `deployer` and `event` are NULL or live handles (the event not being filled by another
-// thread); `alerts` is NULL or writable; `on_alert` is NULL or a function safe to call with
-// `user`.
-enum vigil_status vigil_deployer_process(const struct vigil_deployer *deployer,
-                                         const struct vigil_event *event,
-                                         vigil_alert_fn on_alert,
-                                         void *user,
-                                         size_t *alerts);
 
 // Frees a deployer and its bundles; NULL does nothing. Builders, events and decoders made
 // from it stay valid (they share its schema) but can run on no other deployer.
@@ -376,6 +359,23 @@ enum vigil_status vigil_builder_set_record_id(struct vigil_builder *builder, uin
 // # Safety
 // `builder` and `event` are NULL or live, and not in use by another thread.
 enum vigil_status vigil_builder_finish(struct vigil_builder *builder, struct vigil_event *event);
+
+// Runs one event through the active bundle, calling `on_alert` (may be NULL: alerts are
+// then only counted) once per alert with `user`, and storing the number of alerts in
+// `*alerts` (may be NULL). Not evaluated: `VIGIL_E_DROPPED` (E0811, no bundle active).
+// An event built from another deployer's builder: `VIGIL_E_STATE`.
+//
+// Threads: any number of threads may call this on one deployer at once.
+//
+// # Safety
+// `deployer` and `event` are NULL or live handles (the event not being filled by another
+// thread); `alerts` is NULL or writable; `on_alert` is NULL or a function safe to call with
+// `user`.
+enum vigil_status vigil_deployer_process(const struct vigil_deployer *deployer,
+                                         const struct vigil_event *event,
+                                         vigil_alert_fn on_alert,
+                                         void *user,
+                                         size_t *alerts);
 
 // Frees a builder (and the event it was building); NULL does nothing.
 //

@@ -14,7 +14,6 @@ use vigil_runtime::engine::EngineKind;
 use vigil_runtime::ir::Severity;
 use vigil_runtime::{Alert, ErrorCode, Event, Schema};
 
-use crate::event::vigil_event;
 use crate::schema::vigil_schema;
 use crate::status::{
     bytes, clear_out, free, give, guard, handle, vigil_engine, vigil_status, Error,
@@ -352,38 +351,6 @@ pub(crate) fn run(
             ErrorCode::EventRefused,
             "event dropped: it does not fit the active bundle",
         ),
-    })
-}
-
-/// Runs one event through the active bundle, calling `on_alert` (may be NULL: alerts are
-/// then only counted) once per alert with `user`, and storing the number of alerts in
-/// `*alerts` (may be NULL). Not evaluated: `VIGIL_E_DROPPED` (E0811, no bundle active).
-/// An event built from another deployer's builder: `VIGIL_E_STATE`.
-///
-/// Threads: any number of threads may call this on one deployer at once.
-///
-/// # Safety
-/// `deployer` and `event` are NULL or live handles (the event not being filled by another
-/// thread); `alerts` is NULL or writable; `on_alert` is NULL or a function safe to call with
-/// `user`.
-#[no_mangle]
-pub unsafe extern "C" fn vigil_deployer_process(
-    deployer: *const vigil_deployer,
-    event: *const vigil_event,
-    on_alert: vigil_alert_fn,
-    user: *mut c_void,
-    alerts: *mut usize,
-) -> vigil_status {
-    guard(|| {
-        // SAFETY: the header's contract.
-        unsafe { count(alerts, 0) };
-        // SAFETY: the header's contract.
-        let (d, ev) = unsafe { (handle(deployer, "deployer")?, handle(event, "event")?) };
-        ev.check_owner(&d.schema)?;
-        let n = run(d, &ev.ev, on_alert, user)?;
-        // SAFETY: the header's contract.
-        unsafe { count(alerts, n) };
-        Ok(vigil_status::VIGIL_OK)
     })
 }
 

@@ -2,10 +2,10 @@
 //! makes events of one type of its deployer's host schema; its fields are resolved once by
 //! name into `vigil_field` handles and set by handle, every value checked against the
 //! field's type and bound. `vigil_builder_finish` moves the built event into a reusable
-//! `vigil_event`, which `vigil_deployer_process` runs. One thread at a time per builder and
+//! `vigil_event`, which `vigil_deployer_process` (here, beside it) runs on the deployer. One thread at a time per builder and
 //! per event; a worker thread has its own.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use vigil_runtime::event::{EventBuilder, Source};
 use vigil_runtime::schema::{EventTypeId, FieldIndex};
 use vigil_runtime::{DecodeError, ErrorCode, Event, Schema};
 
-use crate::deployer::vigil_deployer;
+use crate::deployer::{count, run, vigil_alert_fn, vigil_deployer};
 use crate::status::{clear_out, free, give, guard, handle, handle_mut, text, vigil_status, Error};
 
 /// A field of a builder's event type, resolved once by name (`vigil_builder_field`).
@@ -450,6 +450,38 @@ pub unsafe extern "C" fn vigil_builder_finish(
         let old = std::mem::replace(&mut ev.ev, done.finish());
         ev.owner = Some(Arc::clone(&b.schema));
         b.building = Some(b.fresh(old)?);
+        Ok(vigil_status::VIGIL_OK)
+    })
+}
+
+/// Runs one event through the active bundle, calling `on_alert` (may be NULL: alerts are
+/// then only counted) once per alert with `user`, and storing the number of alerts in
+/// `*alerts` (may be NULL). Not evaluated: `VIGIL_E_DROPPED` (E0811, no bundle active).
+/// An event built from another deployer's builder: `VIGIL_E_STATE`.
+///
+/// Threads: any number of threads may call this on one deployer at once.
+///
+/// # Safety
+/// `deployer` and `event` are NULL or live handles (the event not being filled by another
+/// thread); `alerts` is NULL or writable; `on_alert` is NULL or a function safe to call with
+/// `user`.
+#[no_mangle]
+pub unsafe extern "C" fn vigil_deployer_process(
+    deployer: *const vigil_deployer,
+    event: *const vigil_event,
+    on_alert: vigil_alert_fn,
+    user: *mut c_void,
+    alerts: *mut usize,
+) -> vigil_status {
+    guard(|| {
+        // SAFETY: the header's contract.
+        unsafe { count(alerts, 0) };
+        // SAFETY: the header's contract.
+        let (d, ev) = unsafe { (handle(deployer, "deployer")?, handle(event, "event")?) };
+        ev.check_owner(&d.schema)?;
+        let n = run(d, &ev.ev, on_alert, user)?;
+        // SAFETY: the header's contract.
+        unsafe { count(alerts, n) };
         Ok(vigil_status::VIGIL_OK)
     })
 }

@@ -106,7 +106,7 @@ struct Handles {
 
 /// One handle of `v`, or NULL (one time in eight, or when there is none).
 fn any<T>(input: &mut Input<'_>, v: &[*mut T]) -> *mut T {
-    if input.byte() % 8 == 0 {
+    if input.byte().is_multiple_of(8) {
         return null_mut();
     }
     input.pick(v).unwrap_or(null_mut())
@@ -256,13 +256,13 @@ unsafe fn call(input: &mut Input<'_>, h: &mut Handles) {
             3 => {
                 let t = any(input, &h.trusts);
                 check(
-                    vigil_trust_allow_unsigned(t, input.byte() % 2 == 0),
+                    vigil_trust_allow_unsigned(t, input.byte().is_multiple_of(2)),
                     "allow_unsigned",
                 );
             }
             4 => {
                 let mut s = null_mut();
-                let st = if input.byte() % 4 == 0 {
+                let st = if input.byte().is_multiple_of(4) {
                     let b = input.bytes();
                     vigil_schema_from_toml(b.as_ptr().cast(), b.len(), &mut s)
                 } else {
@@ -342,7 +342,7 @@ unsafe fn call(input: &mut Input<'_>, h: &mut Handles) {
                 let s = match input.byte() % 6 {
                     0 => vigil_builder_set_str(b, f, v.as_ptr().cast(), v.len()),
                     1 => vigil_builder_set_int(b, f, i64::from(input.u32())),
-                    2 => vigil_builder_set_bool(b, f, input.byte() % 2 == 0),
+                    2 => vigil_builder_set_bool(b, f, input.byte().is_multiple_of(2)),
                     3 => vigil_builder_set_ip(b, f, v.as_ptr().cast(), v.len()),
                     4 => vigil_builder_push_str(b, f, v.as_ptr().cast(), v.len()),
                     _ => vigil_builder_set_record_id(b, u64::from(input.u32())),
