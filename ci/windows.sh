@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Windows builds under Wine (docs/windows.md): cross-builds `vigil.exe` and the C library
+# The Windows builds under Wine (docs/embedding.md, "Windows"): cross-builds `vigil.exe` and the C library
 # (`vigil_capi.dll` with its import library, and the static library, with and without the JIT)
 # for x86_64-pc-windows-gnu with mingw-w64, makes a throwaway Wine prefix
 # with the bcryptprimitives.dll shim (ci/windows/), and requires the Windows binaries' alerts to
