@@ -26,13 +26,14 @@ use vigil_capi::event::{
 };
 use vigil_capi::status::vigil_status;
 use vigil_capi::trust::{vigil_trust_allow_unsigned, vigil_trust_new};
-use vigil_capi::{vigil_alert, vigil_field};
+use vigil_capi::{vigil_alert, vigil_alert_fn, vigil_builder, vigil_field};
 use vigil_runtime::budget::Budget;
 use vigil_runtime::bundle::{encode, HeaderInput, TrustStore};
 use vigil_runtime::deploy::{DeployOptions, Deployer};
 use vigil_runtime::engine::EngineKind;
 use vigil_runtime::event::{Event, EventBuilder};
 use vigil_runtime::schema::{FieldIndex, Schema};
+use vigil_runtime::DecodeError;
 
 const FIELDS: [&str; 9] = [
     "time",
@@ -127,6 +128,67 @@ fn ok(s: vigil_status) {
     );
 }
 
+/// Fills a Rust builder with record `n`, strings copied (`copy`) or borrowed.
+fn rust_fill(
+    eb: &mut EventBuilder<'_, 'static>,
+    ix: &[FieldIndex],
+    n: usize,
+    copy: bool,
+) -> Result<(), DecodeError> {
+    let (image, parent, cmd, args) = RECORDS[n % RECORDS.len()];
+    let set = |eb: &mut EventBuilder<'_, 'static>, i: usize, v: &'static str| {
+        if copy {
+            eb.set_copied(ix[i], v)
+        } else {
+            eb.set_str(ix[i], v)
+        }
+    };
+    eb.set_int(ix[0], 1_732_406_400_000_000_000 + n as i64)?;
+    set(eb, 1, "ws-042.corp.example")?;
+    eb.set_int(ix[2], 4100 + n as i64)?;
+    eb.set_int(ix[3], 812)?;
+    set(eb, 4, image)?;
+    set(eb, 5, parent)?;
+    set(eb, 6, cmd)?;
+    set(eb, 7, r"CORP\bob")?;
+    for a in args {
+        if copy {
+            eb.push_copied(ix[8], a)?;
+        } else {
+            eb.push_item(ix[8], a)?;
+        }
+    }
+    Ok(())
+}
+
+/// Fills a C builder with record `n`, as a C agent does.
+///
+/// # Safety
+/// `b` is a live builder and `f` its fields.
+unsafe fn c_fill(b: *mut vigil_builder, f: &[vigil_field; 9], n: usize) {
+    let (image, parent, cmd, args) = RECORDS[n % RECORDS.len()];
+    // SAFETY: the caller's contract; every string is ours with its length.
+    unsafe {
+        let set =
+            |i: usize, s: &str| ok(vigil_builder_set_str(b, f[i], s.as_ptr().cast(), s.len()));
+        ok(vigil_builder_set_int(
+            b,
+            f[0],
+            1_732_406_400_000_000_000 + n as i64,
+        ));
+        set(1, "ws-042.corp.example");
+        ok(vigil_builder_set_int(b, f[2], 4100 + n as i64));
+        ok(vigil_builder_set_int(b, f[3], 812));
+        set(4, image);
+        set(5, parent);
+        set(6, cmd);
+        set(7, r"CORP\bob");
+        for a in args {
+            ok(vigil_builder_push_str(b, f[8], a.as_ptr().cast(), a.len()));
+        }
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let schema = Schema::endpoint();
     let bytes = bundle(&schema);
@@ -154,60 +216,20 @@ fn bench(c: &mut Criterion) {
         let mut alerts = 0u64;
         let mut n = 0usize;
         let mut spare: Event<'static> = Event::default();
-        group.bench_function(BenchmarkId::new("rust", engine), |b| {
-            b.iter(|| {
-                let (image, parent, cmd, args) = RECORDS[n % RECORDS.len()];
-                n += 1;
-                let mut eb =
-                    EventBuilder::reuse(&schema, ty, std::mem::take(&mut spare)).expect("builder");
-                let r = (|| {
-                    eb.set_int(ix[0], 1_732_406_400_000_000_000 + n as i64)?;
-                    eb.set_copied(ix[1], "ws-042.corp.example")?;
-                    eb.set_int(ix[2], 4100 + n as i64)?;
-                    eb.set_int(ix[3], 812)?;
-                    eb.set_copied(ix[4], image)?;
-                    eb.set_copied(ix[5], parent)?;
-                    eb.set_copied(ix[6], cmd)?;
-                    eb.set_copied(ix[7], r"CORP\bob")?;
-                    for a in args {
-                        eb.push_copied(ix[8], a)?;
-                    }
-                    Ok::<(), vigil_runtime::DecodeError>(())
-                })();
-                r.expect("set");
-                let ev = eb.finish();
-                let p = deployer.process(&ev, &mut |a| alerts += a.to_json_line().len() as u64);
-                spare = ev.recycle();
-                p.alerts
-            })
-        });
-        group.bench_function(BenchmarkId::new("rust_borrowed", engine), |b| {
-            b.iter(|| {
-                let (image, parent, cmd, args) = RECORDS[n % RECORDS.len()];
-                n += 1;
-                let mut eb =
-                    EventBuilder::reuse(&schema, ty, std::mem::take(&mut spare)).expect("builder");
-                let r = (|| {
-                    eb.set_int(ix[0], 1_732_406_400_000_000_000 + n as i64)?;
-                    eb.set_str(ix[1], "ws-042.corp.example")?;
-                    eb.set_int(ix[2], 4100 + n as i64)?;
-                    eb.set_int(ix[3], 812)?;
-                    eb.set_str(ix[4], image)?;
-                    eb.set_str(ix[5], parent)?;
-                    eb.set_str(ix[6], cmd)?;
-                    eb.set_str(ix[7], r"CORP\bob")?;
-                    for a in args {
-                        eb.push_item(ix[8], a)?;
-                    }
-                    Ok::<(), vigil_runtime::DecodeError>(())
-                })();
-                r.expect("set");
-                let ev = eb.finish();
-                let p = deployer.process(&ev, &mut |a| alerts += a.to_json_line().len() as u64);
-                spare = ev.recycle();
-                p.alerts
-            })
-        });
+        for (name, copy) in [("rust", true), ("rust_borrowed", false)] {
+            group.bench_function(BenchmarkId::new(name, engine), |b| {
+                b.iter(|| {
+                    n += 1;
+                    let mut eb = EventBuilder::reuse(&schema, ty, std::mem::take(&mut spare))
+                        .expect("builder");
+                    rust_fill(&mut eb, &ix, n, copy).expect("set");
+                    let ev = eb.finish();
+                    let p = deployer.process(&ev, &mut |a| alerts += a.to_json_line().len() as u64);
+                    spare = ev.recycle();
+                    p.alerts
+                })
+            });
+        }
 
         // The C path: the same calls a C agent makes.
         // SAFETY: every handle is made here and used only here; buffers are ours.
@@ -238,63 +260,20 @@ fn bench(c: &mut Criterion) {
             let mut ev = null_mut();
             ok(vigil_event_new(&mut ev));
             let mut c_alerts = 0u64;
-            let set = |b, f, s: &str| ok(vigil_builder_set_str(b, f, s.as_ptr().cast(), s.len()));
-            group.bench_function(BenchmarkId::new("c", engine), |bn| {
-                bn.iter(|| {
-                    let (image, parent, cmd, args) = RECORDS[n % RECORDS.len()];
-                    n += 1;
-                    ok(vigil_builder_set_int(
-                        b,
-                        f[0],
-                        1_732_406_400_000_000_000 + n as i64,
-                    ));
-                    set(b, f[1], "ws-042.corp.example");
-                    ok(vigil_builder_set_int(b, f[2], 4100 + n as i64));
-                    ok(vigil_builder_set_int(b, f[3], 812));
-                    set(b, f[4], image);
-                    set(b, f[5], parent);
-                    set(b, f[6], cmd);
-                    set(b, f[7], r"CORP\bob");
-                    for a in args {
-                        ok(vigil_builder_push_str(b, f[8], a.as_ptr().cast(), a.len()));
-                    }
-                    ok(vigil_builder_finish(b, ev));
-                    let mut k = 0usize;
-                    ok(vigil_deployer_process(
-                        d,
-                        ev,
-                        Some(count_alert),
-                        (&mut c_alerts as *mut u64).cast(),
-                        &mut k,
-                    ));
-                    k
-                })
-            });
-            group.bench_function(BenchmarkId::new("c_counted", engine), |bn| {
-                bn.iter(|| {
-                    let (image, parent, cmd, args) = RECORDS[n % RECORDS.len()];
-                    n += 1;
-                    ok(vigil_builder_set_int(
-                        b,
-                        f[0],
-                        1_732_406_400_000_000_000 + n as i64,
-                    ));
-                    set(b, f[1], "ws-042.corp.example");
-                    ok(vigil_builder_set_int(b, f[2], 4100 + n as i64));
-                    ok(vigil_builder_set_int(b, f[3], 812));
-                    set(b, f[4], image);
-                    set(b, f[5], parent);
-                    set(b, f[6], cmd);
-                    set(b, f[7], r"CORP\bob");
-                    for a in args {
-                        ok(vigil_builder_push_str(b, f[8], a.as_ptr().cast(), a.len()));
-                    }
-                    ok(vigil_builder_finish(b, ev));
-                    let mut k = 0usize;
-                    ok(vigil_deployer_process(d, ev, None, null_mut(), &mut k));
-                    k
-                })
-            });
+            let callback: vigil_alert_fn = Some(count_alert);
+            for (name, on_alert) in [("c", callback), ("c_counted", None)] {
+                group.bench_function(BenchmarkId::new(name, engine), |bn| {
+                    bn.iter(|| {
+                        n += 1;
+                        c_fill(b, &f, n);
+                        ok(vigil_builder_finish(b, ev));
+                        let mut k = 0usize;
+                        let user = (&mut c_alerts as *mut u64).cast();
+                        ok(vigil_deployer_process(d, ev, on_alert, user, &mut k));
+                        k
+                    })
+                });
+            }
             vigil_capi::event::vigil_event_free(ev);
             vigil_capi::event::vigil_builder_free(b);
             vigil_capi::deployer::vigil_deployer_free(d);
