@@ -1,8 +1,8 @@
 //! The C path against the Rust path, group `capi`: the per-event cost of an agent that builds
 //! each event by hand and runs it, through the C API (`vigil_builder_*` setters,
 //! `vigil_builder_finish`, `vigil_deployer_process`) and through the Rust API
-//! (`EventBuilder::set_copied`... on a recycled event, `Deployer::process`), with the JIT and
-//! with the interpreter. Both copy every string into the event (a C host's buffers do not
+//! (`EventBuilder::reuse_with` a layout resolved once, `set_copied`..., `Deployer::process`),
+//! with the JIT and with the interpreter. Both copy every string into the event (a C host's buffers do not
 //! outlive the call), set the same nine fields and three list items, run the 100 generated
 //! rules of `vigil_benches::generate_rules` plus the example process rules, and turn each
 //! alert into its JSON line (what the C callback receives); the `rust_borrowed` line is the
@@ -31,7 +31,7 @@ use vigil_runtime::budget::Budget;
 use vigil_runtime::bundle::{encode, HeaderInput, TrustStore};
 use vigil_runtime::deploy::{DeployOptions, Deployer};
 use vigil_runtime::engine::EngineKind;
-use vigil_runtime::event::{Event, EventBuilder};
+use vigil_runtime::event::{Event, EventBuilder, TypeLayout};
 use vigil_runtime::schema::{FieldIndex, Schema};
 use vigil_runtime::DecodeError;
 
@@ -213,6 +213,7 @@ fn bench(c: &mut Criterion) {
             .iter()
             .map(|f| et.field(f).map(|(i, _)| i).expect("field"))
             .collect();
+        let layout = TypeLayout::of(et);
         let mut alerts = 0u64;
         let mut n = 0usize;
         let mut spare: Event<'static> = Event::default();
@@ -220,8 +221,8 @@ fn bench(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new(name, engine), |b| {
                 b.iter(|| {
                     n += 1;
-                    let mut eb = EventBuilder::reuse(&schema, ty, std::mem::take(&mut spare))
-                        .expect("builder");
+                    let mut eb =
+                        EventBuilder::reuse_with(ty, et, &layout, std::mem::take(&mut spare));
                     rust_fill(&mut eb, &ix, n, copy).expect("set");
                     let ev = eb.finish();
                     let p = deployer.process(&ev, &mut |a| alerts += a.to_json_line().len() as u64);

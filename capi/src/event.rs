@@ -9,7 +9,7 @@ use std::ffi::{c_char, c_void};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use vigil_runtime::event::{EventBuilder, Source};
+use vigil_runtime::event::{EventBuilder, Source, TypeLayout};
 use vigil_runtime::schema::{EventTypeId, FieldIndex};
 use vigil_runtime::{DecodeError, ErrorCode, Event, Schema};
 
@@ -51,6 +51,9 @@ pub struct vigil_builder {
     /// The event being built. Declared before `schema`, so dropped before it: it borrows it.
     building: Option<EventBuilder<'static, 'static>>,
     ty: EventTypeId,
+    /// The type's field kinds and `time`/`host` slots, resolved once: starting each event
+    /// does no lookup by name.
+    layout: TypeLayout,
     record_id: Option<u64>,
     schema: Arc<Schema>,
 }
@@ -73,7 +76,10 @@ fn schema_ref(schema: &Arc<Schema>) -> &'static Schema {
 
 impl vigil_builder {
     fn fresh(&self, old: Event<'static>) -> Result<EventBuilder<'static, 'static>, Error> {
-        EventBuilder::reuse(schema_ref(&self.schema), self.ty, old).map_err(decode_error)
+        let et = schema_ref(&self.schema)
+            .event_by_id(self.ty)
+            .ok_or_else(|| Error::new(vigil_status::VIGIL_E_STATE, "the builder has no type"))?;
+        Ok(EventBuilder::reuse_with(self.ty, et, &self.layout, old))
     }
 
     fn building(&mut self) -> Result<&mut EventBuilder<'static, 'static>, Error> {
@@ -182,7 +188,7 @@ pub unsafe extern "C" fn vigil_builder_new(
                 text(event_type, event_type_len, "event_type")?,
             )
         };
-        let (ty, _) = d.schema.event(name).ok_or_else(|| {
+        let (ty, et) = d.schema.event(name).ok_or_else(|| {
             Error::coded(
                 vigil_status::VIGIL_E_UNKNOWN,
                 ErrorCode::DecodeUnknownEventType,
@@ -195,6 +201,7 @@ pub unsafe extern "C" fn vigil_builder_new(
         let mut b = vigil_builder {
             building: None,
             ty,
+            layout: TypeLayout::of(et),
             record_id: None,
             schema: Arc::clone(&d.schema),
         };

@@ -2,7 +2,7 @@
 //! crosses into C), and the conversions of C arguments (pointers, lengths, strings) into Rust
 //! values, each refusing NULL, an impossible length or invalid UTF-8 with a status.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -126,14 +126,16 @@ impl Error {
 /// The last error of this thread. `message` and `code` are kept as C strings so that the
 /// accessors can hand out pointers that stay valid until the next call on the thread.
 struct LastError {
-    set: bool,
     message: CString,
     code: CString,
 }
 
 thread_local! {
+    /// Whether [`LAST`] holds this thread's last error. Every call clears it: a constant
+    /// initialiser and a `Cell`, so that clearing costs no lazy initialisation and no borrow
+    /// on the path every event takes.
+    static HAS_LAST: Cell<bool> = const { Cell::new(false) };
     static LAST: RefCell<LastError> = RefCell::new(LastError {
-        set: false,
         message: CString::default(),
         code: CString::default(),
     });
@@ -152,19 +154,15 @@ fn c_string(text: String) -> CString {
 fn set_last(e: Error) {
     let _ = LAST.try_with(|last| {
         if let Ok(mut last) = last.try_borrow_mut() {
-            last.set = true;
             last.message = c_string(e.message);
             last.code = c_string(e.code.unwrap_or_default());
+            let _ = HAS_LAST.try_with(|h| h.set(true));
         }
     });
 }
 
 fn clear_last() {
-    let _ = LAST.try_with(|last| {
-        if let Ok(mut last) = last.try_borrow_mut() {
-            last.set = false;
-        }
-    });
+    let _ = HAS_LAST.try_with(|h| h.set(false));
 }
 
 /// Runs an entry point: clears the thread's last error, catches any panic (reported as
@@ -216,9 +214,12 @@ pub extern "C" fn vigil_last_error_code() -> *const c_char {
 fn last_field(pick: fn(&LastError) -> &CString) -> *const c_char {
     const EMPTY: &[u8] = b"\0";
     catch_unwind(|| {
+        if !HAS_LAST.try_with(Cell::get).unwrap_or(false) {
+            return EMPTY.as_ptr().cast();
+        }
         LAST.try_with(|last| match last.try_borrow() {
-            Ok(l) if l.set => pick(&l).as_ptr(),
-            _ => EMPTY.as_ptr().cast(),
+            Ok(l) => pick(&l).as_ptr(),
+            Err(_) => EMPTY.as_ptr().cast(),
         })
         .unwrap_or(EMPTY.as_ptr().cast())
     })

@@ -63,10 +63,11 @@ impl FieldKey for FieldIndex {
     }
 }
 
-/// What the builder needs of an event type, computed once per type by a decoder instead of per
-/// event: each field's kind and where `time` and `host` are.
+/// What the builder needs of an event type, computed once per type (by a decoder, or a host
+/// that builds events by hand: [`EventBuilder::reuse_with`]) instead of per event: each
+/// field's kind and where `time` and `host` are.
 #[derive(Clone, Debug)]
-pub(crate) struct TypeLayout {
+pub struct TypeLayout {
     kinds: Vec<Kind>,
     time_ix: Option<u16>,
     host_ix: Option<u16>,
@@ -74,7 +75,7 @@ pub(crate) struct TypeLayout {
 
 impl TypeLayout {
     /// The layout of `event_type`.
-    pub(crate) fn of(event_type: &EventType) -> TypeLayout {
+    pub fn of(event_type: &EventType) -> TypeLayout {
         TypeLayout {
             kinds: event_type.fields.iter().map(|f| Kind::of(f.ty)).collect(),
             time_ix: event_type.field("time").map(|(ix, _)| ix.0),
@@ -165,6 +166,23 @@ impl<'s, 'a> EventBuilder<'s, 'a> {
             ev,
             stored: 0,
             stored_items: 0,
+        }
+    }
+
+    /// As [`EventBuilder::reuse`] for the type `id` of a schema, whose definition is
+    /// `event_type`, with its layout computed once beforehand (`TypeLayout::of(event_type)`):
+    /// no lookup by name per event. A layout of another type (another field count) is not
+    /// trusted: the layout is then computed again.
+    pub fn reuse_with(
+        id: EventTypeId,
+        event_type: &'s EventType,
+        layout: &TypeLayout,
+        old: Event<'_>,
+    ) -> Self {
+        if layout.kinds.len() == event_type.fields.len() {
+            Self::with_layout(id, event_type, layout, old)
+        } else {
+            Self::for_type(id, event_type, old)
         }
     }
 

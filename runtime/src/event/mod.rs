@@ -27,7 +27,7 @@ use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-pub(crate) use builder::TypeLayout;
+pub use builder::TypeLayout;
 pub use builder::{EventBuilder, EventTypeKey, FieldKey};
 pub use error::{DecodeError, ErrorCode};
 pub use slot::{Slot, FLAG_PRESENT, FLAG_TRUNCATED, SLOT_BYTES};

@@ -190,3 +190,30 @@ fn mapped_events_of_one_record_each_own_their_strings() {
     assert_eq!(out[0].get_str(image), r"C:\Windows\System32\cmd.exe");
     slot_matches(&out[0], image);
 }
+
+/// A builder started from a layout resolved once (`EventBuilder::reuse_with`) makes the same
+/// event as one started by name; a layout of another type is not trusted (recomputed), so the
+/// event still has its own type's fields, time and host.
+#[test]
+fn a_builder_from_a_layout_builds_what_a_builder_by_name_does() {
+    use vigil_runtime::event::TypeLayout;
+    let schema = Schema::endpoint();
+    let (ty, et) = schema.event("process_start").expect("type");
+    let (_, other) = schema.event("network_connect").expect("type");
+    fn fill(mut b: EventBuilder<'_, 'static>) -> Event<'static> {
+        b.set_int("time", 7).expect("time");
+        b.set_str("host", "h").expect("host");
+        b.set_str("image", "x.exe").expect("image");
+        b.finish()
+    }
+    let by_name =
+        fill(EventBuilder::reuse(&schema, "process_start", Event::default()).expect("type"));
+    for layout in [TypeLayout::of(et), TypeLayout::of(other)] {
+        let ev = fill(EventBuilder::reuse_with(ty, et, &layout, Event::default()));
+        assert_eq!(ev.ty(), by_name.ty());
+        assert_eq!(ev.field_count(), by_name.field_count());
+        assert_eq!((ev.time(), ev.host()), (7, "h"));
+        assert_eq!(ev.get_str(ix(&schema, "process_start", "image")), "x.exe");
+        assert_eq!(ev.flags(), by_name.flags());
+    }
+}
