@@ -11,6 +11,7 @@
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use vigil_tests::corpus;
 
 use flate2::read::GzDecoder;
 use vigil_compiler::compile::compile;
@@ -25,13 +26,6 @@ use vigil_runtime::schema::{FieldIndex, Schema};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn corpus() -> PathBuf {
-    std::env::var_os("VIGIL_CORPUS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"),
-        PathBuf::from,
-    )
 }
 
 fn scale() -> usize {

@@ -25,6 +25,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use vigil_tests::corpus;
 
 use flate2::read::GzDecoder;
 use vigil_compiler::compile::compile;
@@ -48,13 +49,6 @@ const RULE_TREES: &[&str] = &[
     "rules-emerging-threats",
     "rules-threat-hunting/windows",
 ];
-
-fn corpus() -> PathBuf {
-    std::env::var_os("VIGIL_CORPUS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"),
-        PathBuf::from,
-    )
-}
 
 fn here() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sigma_conformance")

@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
+use vigil_tests::corpus;
 
 use vigil_compiler::compile::{compile, Compiled};
 use vigil_compiler::sigma::{self, InputFile, Options as ImportOptions};
@@ -31,13 +32,6 @@ use vigil_test_support::golden::{self, Golden};
 const CATEGORIES: &[&str] = &["process_creation", "file_event", "network_connection"];
 /// The share of those rules that must convert onto the profile (docs/sigma.md, "Linux").
 const MIN_PERCENT: f64 = 90.0;
-
-fn corpus() -> PathBuf {
-    std::env::var_os("VIGIL_CORPUS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"),
-        PathBuf::from,
-    )
-}
 
 fn here() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sigma_linux")
