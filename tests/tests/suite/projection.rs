@@ -11,7 +11,6 @@
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use vigil_tests::corpus;
 
 use flate2::read::GzDecoder;
 use vigil_compiler::compile::compile;
@@ -162,11 +161,12 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<InputFile>) {
 
 #[test]
 fn sigma_rules_raise_the_same_alerts_on_projected_corpus_events() {
-    let root = corpus();
-    if !root.join("events").is_dir() || !root.join("sigma/rules/windows").is_dir() {
-        eprintln!("skipped: no corpus at {}", root.display());
+    let Some(root) = vigil_tests::corpus_for(
+        "sigma_rules_raise_the_same_alerts_on_projected_corpus_events",
+        &["events", "sigma/rules/windows"],
+    ) else {
         return;
-    }
+    };
     let base = root.join("sigma");
     let mut inputs = Vec::new();
     walk(&base, &base.join("rules/windows"), &mut inputs);

@@ -132,14 +132,13 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<InputFile>) {
 
 #[test]
 fn corpus_windows_rules_convert_at_the_recorded_rate() {
-    let root = std::env::var_os("VIGIL_CORPUS")
-        .map_or_else(|| PathBuf::from("/work/shared/corpus"), PathBuf::from)
-        .join("sigma/rules/windows");
-    if !root.is_dir() {
-        // FIXME(#sigma-corpus): the shared corpus is not vendored; CI machines without it skip.
-        eprintln!("skipped: no corpus at {}", root.display());
+    let Some(corpus) = vigil_tests::corpus_for(
+        "corpus_windows_rules_convert_at_the_recorded_rate",
+        &["sigma/rules/windows"],
+    ) else {
         return;
-    }
+    };
+    let root = corpus.join("sigma/rules/windows");
     let mut inputs = Vec::new();
     walk(&root, &root, &mut inputs);
     let import = sigma::import(&inputs, Options::default()).expect("built-in table loads");

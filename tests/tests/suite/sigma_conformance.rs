@@ -25,7 +25,6 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use vigil_tests::corpus;
 
 use flate2::read::GzDecoder;
 use vigil_compiler::compile::compile;
@@ -206,12 +205,12 @@ fn check_list(name: &str, measured: &[String], failures: &mut Vec<String>) {
 
 #[test]
 fn sigma_rules_detect_on_real_attack_logs_as_reference_engines_do() {
-    let root = corpus();
-    if !root.join("events").is_dir() || !root.join("sigma").is_dir() {
-        // The shared corpus is not vendored; machines without it skip.
-        eprintln!("skipped: no corpus at {}", root.display());
+    let Some(root) = vigil_tests::corpus_for(
+        "sigma_rules_detect_on_real_attack_logs_as_reference_engines_do",
+        &["events", "sigma"],
+    ) else {
         return;
-    }
+    };
     let t0 = Instant::now();
     let mut figures = Figures::default();
 

@@ -16,7 +16,6 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use vigil_tests::corpus;
 
 use vigil_compiler::compile::{compile, Compiled};
 use vigil_compiler::sigma::{self, InputFile, Options as ImportOptions};
@@ -119,13 +118,13 @@ fn build_event<'a>(
 
 #[test]
 fn sigmahq_linux_rules_convert_and_run_on_the_linux_sensor_profile() {
-    let root = corpus();
-    let linux = root.join("sigma/rules/linux");
-    if !linux.is_dir() {
-        // The shared corpus is not vendored; machines without it skip.
-        eprintln!("skipped: no corpus at {}", root.display());
+    let Some(root) = vigil_tests::corpus_for(
+        "sigmahq_linux_rules_convert_and_run_on_the_linux_sensor_profile",
+        &["sigma/rules/linux"],
+    ) else {
         return;
-    }
+    };
+    let linux = root.join("sigma/rules/linux");
     let profile = Schema::linux_ebpf();
     let mut inputs = Vec::new();
     let mut counts = Vec::new();
