@@ -187,6 +187,16 @@ impl<R: Read + Seek> EvtxLines<R> {
             );
         }
         let header = parser.header();
+        let whole = len.saturating_sub(HEADER_BYTES) / CHUNK_BYTES;
+        if lines.cut.is_none() && len >= HEADER_BYTES && u64::from(header.chunk_count) > whole {
+            lines.report(
+                ErrorCode::EvtxTruncated,
+                format!(
+                    "the file header names {} chunks, the file holds {whole}: it was cut short",
+                    header.chunk_count
+                ),
+            );
+        }
         if !header.validate_checksum() {
             lines.report(
                 ErrorCode::EvtxChecksum,
