@@ -43,3 +43,51 @@ fn agent_reads_gzip_inputs() {
     );
     let _ = fs::remove_dir_all(&d.root);
 }
+
+/// A Sysmon sample of the corpus, as `.evtx` and as JSON lines.
+const EVTX_SAMPLE: &str =
+    "evtx-attack-samples/AutomatedTestingTools__panache_sysmon_vs_EDRTestingScript";
+
+const CMD: &str = r#"
+rule cmd {
+    on process_start
+    when lower(basename(image)) == "cmd.exe"
+}
+"#;
+
+#[test]
+fn agent_reads_evtx_inputs_as_their_json_lines() {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
+    let evtx = corpus.join(format!("evtx/{EVTX_SAMPLE}.evtx"));
+    let json = corpus.join(format!("events/{EVTX_SAMPLE}.jsonl.gz"));
+    if !evtx.exists() || !json.exists() {
+        assert!(
+            std::env::var_os("VIGIL_REQUIRE_CORPUS").is_none_or(|v| v != "1"),
+            "no corpus file {} (VIGIL_REQUIRE_CORPUS=1)",
+            evtx.display()
+        );
+        eprintln!("note: corpus absent; skipping");
+        return;
+    }
+    let mut counts = Vec::new();
+    for (tag, input) in [("evtx", &evtx), ("json", &json)] {
+        let d = dirs(&format!("evtx_{tag}"));
+        drop_bundle(&d, "v1.vglb", &bundle(CMD, 1, "rules-v1"));
+        let args = ["--mapping", "windows", input.to_str().expect("utf-8 path")];
+        let mut child = spawn(&d, &args, &[], tag);
+        assert!(wait_exit(&mut child).success(), "{}", stderr_of(&d));
+        let s = status(&d).expect("status");
+        let out = fs::read_to_string(d.root.join(format!("{tag}.stdout"))).expect("stdout");
+        let alerts = out
+            .lines()
+            .filter(|l| l.contains("\"rule\":\"cmd\""))
+            .count();
+        counts.push((s["events"]["received"].clone(), alerts));
+        let _ = fs::remove_dir_all(&d.root);
+    }
+    assert!(counts[1].1 > 0, "{counts:?}");
+    assert_eq!(
+        counts[0], counts[1],
+        "the .evtx file reads as its JSON lines"
+    );
+}
