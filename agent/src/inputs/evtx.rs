@@ -540,17 +540,17 @@ pub fn spool(stream: &mut dyn Read) -> io::Result<Spool> {
         Some(path)
     };
     let mut spool = Spool { file, path };
-    let copied = io::copy(
-        &mut stream.take(MAX_SPOOL_BYTES + 1),
-        &mut io::BufWriter::new(&mut spool.file),
-    )?;
+    let mut writer = io::BufWriter::new(&mut spool.file);
+    let copied = io::copy(&mut stream.take(MAX_SPOOL_BYTES + 1), &mut writer)?;
+    // Flushed here, not when dropped, so a full disk is an error rather than a short copy.
+    writer.flush()?;
+    drop(writer);
     if copied > MAX_SPOOL_BYTES {
         return Err(io::Error::other(format!(
             "more than {} GiB of EVTX on a stream; give the file by name",
             MAX_SPOOL_BYTES >> 30
         )));
     }
-    spool.file.flush()?;
     spool.file.seek(SeekFrom::Start(0))?;
     Ok(spool)
 }
