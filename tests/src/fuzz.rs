@@ -489,8 +489,11 @@ pub fn evtx_read(data: &[u8]) {
     use vigil_agent::inputs::Issues;
 
     let issues = Issues::quiet();
-    let mut lines =
-        EvtxLines::new(std::io::Cursor::new(data.to_vec()), "fuzz.evtx", issues.clone());
+    let mut lines = EvtxLines::new(
+        std::io::Cursor::new(data.to_vec()),
+        "fuzz.evtx",
+        issues.clone(),
+    );
     let mut out = Vec::new();
     if let Err(e) = lines.read_to_end(&mut out) {
         panic!("reading an in-memory EVTX file failed: {e}");
@@ -503,7 +506,11 @@ pub fn evtx_read(data: &[u8]) {
         let Some(obj) = value.as_object() else {
             panic!("an EVTX line is not a JSON object");
         };
-        let keys: Vec<&str> = obj.keys().take(SYSTEM_KEYS.len()).map(String::as_str).collect();
+        let keys: Vec<&str> = obj
+            .keys()
+            .take(SYSTEM_KEYS.len())
+            .map(String::as_str)
+            .collect();
         assert_eq!(keys, SYSTEM_KEYS, "an EVTX line's first keys");
     }
     for (code, _) in issues.counts() {
