@@ -466,6 +466,35 @@ fn damaged_evtx_files_give_coded_errors_and_keep_the_good_records() {
         "the records read are whole and in order"
     );
 
+    // The second record's size made impossible: E0723 naming it (chunk 0, its offset, its
+    // record number); every other record read as it was.
+    let mut bad_size = clean.clone();
+    let first = (HEADER + 512) as usize;
+    let size = u32::from_le_bytes(bad_size[first + 4..first + 8].try_into().expect("4 bytes"));
+    let second = first + size as usize;
+    assert_eq!(
+        &bad_size[second..second + 4],
+        b"**\0\0",
+        "a record starts there"
+    );
+    bad_size[second + 4..second + 8].copy_from_slice(&0x000f_ffffu32.to_le_bytes());
+    let (lines, issues) = read_input(&scratch("size.evtx", &bad_size));
+    assert!(
+        issues
+            .first()
+            .iter()
+            .any(|i| i.code == ErrorCode::EvtxRecordUnreadable
+                && i.message.contains("chunk 0")
+                && i.message
+                    .contains(&format!("offset {:#x}", second - HEADER as usize))
+                && i.message.contains("record number 2")),
+        "{:?}",
+        issues.first()
+    );
+    let mut expected = good.clone();
+    expected.remove(1);
+    assert_eq!(lines, expected, "every record but the second");
+
     // Chunk 1's magic overwritten: E0722 naming it; the other chunks read.
     let mut no_magic = clean.clone();
     let at = (HEADER + CHUNK) as usize;
