@@ -374,9 +374,15 @@ fn records_per_chunk(bytes: &[u8], chunks: u64) -> Vec<usize> {
         .collect()
 }
 
-/// A scratch file with `bytes`.
-fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vigil_evtx_{}", std::process::id()));
+/// The scratch folder of one test.
+fn scratch_dir(test: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("vigil_evtx_{test}_{}", std::process::id()))
+}
+
+/// A scratch file of test `test` (`test/name`) with `bytes`.
+fn scratch(test_name: &str, bytes: &[u8]) -> PathBuf {
+    let (test, name) = test_name.split_once('/').expect("test/name");
+    let dir = scratch_dir(test);
     fs::create_dir_all(&dir).expect("scratch dir");
     let p = dir.join(name);
     fs::write(&p, bytes).expect("scratch file");
@@ -424,7 +430,7 @@ fn damaged_evtx_files_give_coded_errors_and_keep_the_good_records() {
     for b in &mut flipped[at..at + 64] {
         *b ^= 0x5a;
     }
-    let (lines, issues) = read_input(&scratch("flipped.evtx", &flipped));
+    let (lines, issues) = read_input(&scratch("damaged/flipped.evtx", &flipped));
     let first = issues.first();
     assert!(
         first.iter().any(|i| i.code == ErrorCode::EvtxChecksum
@@ -444,7 +450,7 @@ fn damaged_evtx_files_give_coded_errors_and_keep_the_good_records() {
     // Cut 30,000 bytes into chunk 2: E0724 naming it; chunks 0 and 1 whole, and the records of
     // chunk 2 wholly before the cut, each the same as in the whole file, in order.
     let cut = (HEADER + 2 * CHUNK + 30_000) as usize;
-    let (lines, issues) = read_input(&scratch("cut.evtx", &clean[..cut]));
+    let (lines, issues) = read_input(&scratch("damaged/cut.evtx", &clean[..cut]));
     assert_eq!(
         codes(&issues),
         vec![ErrorCode::EvtxTruncated],
@@ -478,7 +484,7 @@ fn damaged_evtx_files_give_coded_errors_and_keep_the_good_records() {
         "a record starts there"
     );
     bad_size[second + 4..second + 8].copy_from_slice(&0x000f_ffffu32.to_le_bytes());
-    let (lines, issues) = read_input(&scratch("size.evtx", &bad_size));
+    let (lines, issues) = read_input(&scratch("damaged/size.evtx", &bad_size));
     assert!(
         issues
             .first()
@@ -499,7 +505,7 @@ fn damaged_evtx_files_give_coded_errors_and_keep_the_good_records() {
     let mut no_magic = clean.clone();
     let at = (HEADER + CHUNK) as usize;
     no_magic[at..at + 8].copy_from_slice(b"garbage!");
-    let (lines, issues) = read_input(&scratch("magic.evtx", &no_magic));
+    let (lines, issues) = read_input(&scratch("damaged/magic.evtx", &no_magic));
     assert_eq!(
         codes(&issues),
         vec![ErrorCode::EvtxChunkUnreadable],
@@ -518,7 +524,7 @@ fn damaged_evtx_files_give_coded_errors_and_keep_the_good_records() {
         x ^= x << 17;
         garbage.push(x as u8);
     }
-    let (lines, issues) = read_input(&scratch("garbage.evtx", &garbage));
+    let (lines, issues) = read_input(&scratch("damaged/garbage.evtx", &garbage));
     assert!(lines.is_empty());
     assert_eq!(
         issues.counts(),
@@ -531,13 +537,13 @@ fn damaged_evtx_files_give_coded_errors_and_keep_the_good_records() {
     );
 
     // No file header at all, named .evtx: E0720, nothing read.
-    let (lines, issues) = read_input(&scratch("header.evtx", &clean[HEADER as usize..]));
+    let (lines, issues) = read_input(&scratch("damaged/header.evtx", &clean[HEADER as usize..]));
     assert!(lines.is_empty());
     assert_eq!(codes(&issues), vec![ErrorCode::EvtxHeader]);
 
     // Every cut of the first 8 KiB, by 512 bytes: no panic, only coded errors, whole records.
     for end in (0..2 * HEADER as usize + 8192).step_by(512) {
-        let (lines, issues) = read_input(&scratch("short.evtx", &clean[..end]));
+        let (lines, issues) = read_input(&scratch("damaged/short.evtx", &clean[..end]));
         for l in &lines {
             assert!(
                 known.contains_key(l),
@@ -549,6 +555,7 @@ fn damaged_evtx_files_give_coded_errors_and_keep_the_good_records() {
             "cut at {end}: no error"
         );
     }
+    let _ = fs::remove_dir_all(scratch_dir("damaged"));
 }
 
 #[test]
@@ -565,7 +572,7 @@ fn a_huge_sparse_evtx_file_reads_its_records_in_bounded_memory() {
     // The sample's chunks, then zeros up to 1 GiB and a bit (sparse: no disk used): the
     // empty chunks are skipped, the file is never held in memory. (4 GiB reads the same, in
     // four times the time: 37 s in a debug build.)
-    let huge = scratch("huge.evtx", &clean);
+    let huge = scratch("huge/huge.evtx", &clean);
     let f = fs::OpenOptions::new()
         .write(true)
         .open(&huge)
@@ -574,7 +581,7 @@ fn a_huge_sparse_evtx_file_reads_its_records_in_bounded_memory() {
     drop(f);
     let t0 = Instant::now();
     let (lines, issues) = read_input(&huge);
-    let _ = fs::remove_file(&huge);
+    let _ = fs::remove_dir_all(scratch_dir("huge"));
     eprintln!("evtx: 1 GiB sparse file read in {:.1?}", t0.elapsed());
     assert_eq!(issues.count(), 0, "{:?}", issues.first());
     assert_eq!(lines, good);
