@@ -538,6 +538,27 @@ codes! {
     /// and skipped to its end, never held in memory.
     DecodeLineTooLong = E0714, "line too long";
 
+    // ---- E0720–E0729: Windows event log files (EVTX) read as event inputs (vigil-agent) ---
+    /// An input that is an EVTX file by name or magic bytes has no readable file header (its
+    /// magic is wrong or it is too short): nothing of it is read.
+    EvtxHeader = E0720, "not a readable EVTX file";
+    /// The CRC32 of an EVTX chunk (its header or its records) or of the file header does not
+    /// match: its records are still read, and each one that cannot be is reported (E0723).
+    EvtxChecksum = E0721, "EVTX checksum mismatch";
+    /// An EVTX chunk whose header cannot be read (wrong magic, impossible offsets): its records
+    /// are skipped, the next chunk is read.
+    EvtxChunkUnreadable = E0722, "EVTX chunk unreadable";
+    /// An EVTX record that cannot be read or rendered: it is skipped, the next one is read.
+    EvtxRecordUnreadable = E0723, "EVTX record unreadable";
+    /// An EVTX file that ends inside a chunk: the records wholly before the end are read, the
+    /// ones cut are skipped.
+    EvtxTruncated = E0724, "EVTX file cut short";
+    /// EVTX read from a stream (stdin, a pipe, gzip) is copied to a temporary file first, up to
+    /// a limit; a stream over it, or a temporary file that cannot be written, stops that input.
+    EvtxSpool = E0725, "EVTX stream could not be spooled";
+    /// An EVTX input given to a build of Vigil without EVTX support (the `evtx` feature).
+    EvtxUnsupported = E0726, "EVTX input not supported by this build";
+
     // ---- E08xx: deployment (vigil-runtime) --------------------------------------------
     /// The bundle's content version is below the highest version accepted (or below the
     /// highest signed minimum version seen, or below the staged candidate's).

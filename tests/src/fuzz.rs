@@ -13,6 +13,8 @@
 //! - [`bundle_decode`]: a bundle that loads is one [`vigil_runtime::bundle::decode`] accepts,
 //!   loads under a keyed trust store only when it is signed by that key, and its rules run on
 //!   an event of every type they read.
+//! - [`evtx_read`]: any bytes as an EVTX file give JSON lines that each hold the System keys in
+//!   order, and coded input errors (E0720–E0729) only.
 //! - [`state_restore`]: a restore activates only bundle bytes from the state directory that
 //!   load on their own, every refusal carries a code, and a clean shutdown followed by a
 //!   restart restores the same bundle.
@@ -475,4 +477,46 @@ pub fn state_restore(data: &[u8]) -> Option<String> {
         again.refusals
     );
     active
+}
+
+/// `evtx_read`: bytes as an EVTX file through the input layer's reader
+/// ([`vigil_agent::inputs::evtx::EvtxLines`]): reading returns; each line is a JSON object
+/// whose keys start with the twelve System keys, in order; every problem is reported with an
+/// EVTX input code (E0720–E0729).
+pub fn evtx_read(data: &[u8]) {
+    use std::io::Read;
+    use vigil_agent::inputs::evtx::{EvtxLines, SYSTEM_KEYS};
+    use vigil_agent::inputs::Issues;
+
+    let issues = Issues::quiet();
+    let mut lines = EvtxLines::new(
+        std::io::Cursor::new(data.to_vec()),
+        "fuzz.evtx",
+        issues.clone(),
+    );
+    let mut out = Vec::new();
+    if let Err(e) = lines.read_to_end(&mut out) {
+        panic!("reading an in-memory EVTX file failed: {e}");
+    }
+    for line in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let value: serde_json::Value = match serde_json::from_slice(line) {
+            Ok(v) => v,
+            Err(e) => panic!("an EVTX line is not JSON: {e}"),
+        };
+        let Some(obj) = value.as_object() else {
+            panic!("an EVTX line is not a JSON object");
+        };
+        let keys: Vec<&str> = obj
+            .keys()
+            .take(SYSTEM_KEYS.len())
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, SYSTEM_KEYS, "an EVTX line's first keys");
+    }
+    for (code, _) in issues.counts() {
+        assert!(
+            (720..=729).contains(&code.number()),
+            "an EVTX problem reported as {code}"
+        );
+    }
 }

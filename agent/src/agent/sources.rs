@@ -1,5 +1,5 @@
-//! Where the agent's event lines come from: the finite inputs (files in order, `-` for stdin)
-//! and the followed file (`--follow`), each read on its own thread through the bounded
+//! Where the agent's event lines come from: the finite inputs (files in order, `-` for stdin,
+//! read through the one input layer: gzip and EVTX too, [`open_events`]) and the followed file (`--follow`), each read on its own thread through the bounded
 //! [`LineReader`](crate::inputs::lines::LineReader) and handed to the agent loop as [`Msg`]s.
 //! The followed file's position ([`FilePos`]) survives log rotation (rename or copytruncate)
 //! and restarts (`STATE/follow.json`).
@@ -12,11 +12,13 @@ use std::os::unix::fs::MetadataExt;
 use std::os::windows::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::inputs::lines::{LineReader, Outcome};
+use crate::inputs::open_events;
 
 /// Where a followed file was read up to: the end of the last line handed over.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,11 +57,10 @@ pub(super) enum Msg {
 pub(super) fn spawn_files(inputs: Vec<PathBuf>, tx: SyncSender<Msg>) {
     std::thread::spawn(move || {
         for (i, path) in inputs.iter().enumerate() {
-            let reader: io::Result<Box<dyn BufRead>> = if path.as_os_str() == "-" {
-                Ok(Box::new(BufReader::new(io::stdin())))
-            } else {
-                File::open(path).map(|f| Box::new(BufReader::new(f)) as Box<dyn BufRead>)
-            };
+            // The one input layer: gzip and EVTX by name or magic bytes, stdin for `-`.
+            let source = (path.as_os_str() != "-").then_some(path.as_path());
+            let reader = open_events(source, Arc::default())
+                .map(|r| Box::new(BufReader::new(r)) as Box<dyn BufRead>);
             let mut reader = match reader {
                 Ok(r) => r,
                 Err(e) => {

@@ -6,12 +6,21 @@
 //!   read magic first) and the [`Walker`] (symlink loops entered once, each file once).
 //! - [`lines`]: the bounded line reader (16 MiB a line), with room for a file still being
 //!   written (`--follow`).
-//! - [`events`]: event inputs ([`Input`], [`EventSource`]: files, folders, gzip, stdin) and the
-//!   decoder they go through ([`make_decoder`]).
+//! - [`events`]: event inputs ([`Input`], [`EventSource`]: files, folders, gzip, EVTX, stdin)
+//!   and the decoder they go through ([`make_decoder`]).
+//! - [`evtx`] (feature `evtx`): Windows event log files as JSON lines, one per record.
+//! - [`issues`]: what an input's reader met that is not a line of it (EVTX damage, E0720–E0729).
 
 pub mod events;
+#[cfg(feature = "evtx")]
+pub mod evtx;
 pub mod files;
+pub mod issues;
 pub mod lines;
 
-pub use events::{collect_inputs, is_events_file, make_decoder, open_events, EventSource, Input};
+pub use events::{
+    collect_inputs, is_events_file, is_evtx_name, make_decoder, open_events, open_events_with,
+    EventSource, Input,
+};
 pub use files::Walker;
+pub use issues::{InputIssue, Issues};

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 
 use vigil_runtime::decode::{DecodeError, ErrorCode};
 
-use crate::inputs::Input;
+use crate::inputs::{Input, Issues};
 
 /// Bytes per chunk handed from a reader thread to the decoding thread.
 pub(super) const CHUNK_BYTES: usize = 256 << 10;
@@ -45,13 +45,17 @@ pub(super) fn too_long_error(line: u64) -> DecodeError {
 }
 
 /// Opens `input` and starts its reader thread: whole lines, in chunks, through a bounded
-/// channel. Opening errors are returned here; read errors arrive through the channel.
+/// channel. Opening errors are returned here; read errors arrive through the channel; what is
+/// not a line (EVTX damage) goes to `issues`.
 pub(super) fn spawn_reader(
     input: &Input,
     count: Arc<AtomicU64>,
+    issues: &Issues,
 ) -> io::Result<(Receiver<io::Result<Chunk>>, JoinHandle<()>)> {
-    let reader: Box<dyn BufRead + Send> =
-        Box::new(BufReader::with_capacity(CHUNK_BYTES, input.open(count)?));
+    let reader: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(
+        CHUNK_BYTES,
+        input.open_with(count, issues)?,
+    ));
     let (tx, rx) = sync_channel(CHUNKS_IN_FLIGHT);
     let handle = std::thread::Builder::new()
         .name("vigil-read".to_owned())

@@ -21,6 +21,7 @@
 //! is strict (then the first one stops it, [`Flow::Stop`] with status 1).
 
 mod chunks;
+mod issues;
 mod parallel;
 mod summary;
 
@@ -38,7 +39,7 @@ use vigil_runtime::schema::Schema;
 use chunks::{spawn_reader, too_long_error};
 use summary::{counters, noted, BadLines, Noted};
 
-use crate::inputs::Input;
+use crate::inputs::{Input, Issues};
 use crate::text::esc;
 
 /// Most threads a run uses (each worker holds a decoder and chunks in flight).
@@ -98,6 +99,8 @@ pub struct Run<'p> {
     /// The first lines of each per-value counter: (input index, line).
     noted: BTreeMap<Noted, Vec<(usize, u64)>>,
     bad: BTreeMap<ErrorCode, BadLines>,
+    /// What inputs' readers met that is not a line (EVTX damage): code → (count, first message).
+    input_errors: BTreeMap<ErrorCode, (u64, String)>,
     refused_events: u64,
     /// Input names, by index (for the summary's line places).
     names: Vec<String>,
@@ -139,6 +142,7 @@ impl<'p> Run<'p> {
             fanout_extra: 0,
             noted: BTreeMap::new(),
             bad: BTreeMap::new(),
+            input_errors: BTreeMap::new(),
             refused_events: 0,
             names: Vec::new(),
             closed: false,
@@ -192,7 +196,8 @@ impl<'p> Run<'p> {
         }
         let count = Arc::new(AtomicU64::new(0));
         let base = progress.map_or(0, |p| p.position());
-        let (rx, handle) = spawn_reader(input, count.clone())
+        let issues = Issues::new();
+        let (rx, handle) = spawn_reader(input, count.clone(), &issues)
             .map_err(|e| format!("cannot read `{}`: {e}", input.name))?;
         let index = self.names.len();
         self.names.push(input.name.clone());
@@ -258,7 +263,7 @@ impl<'p> Run<'p> {
         }
         drop(rx);
         let _ = handle.join();
-        result
+        self.input_issues(&issues, result)
     }
 
     /// Runs the engine on one event, writing its alerts.

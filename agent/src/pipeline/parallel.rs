@@ -19,7 +19,7 @@ use vigil_runtime::event::Event;
 use super::chunks::{spawn_reader, too_long_error, Chunk};
 use super::summary::{counters, noted, Noted};
 use super::{Flow, Prepared, Progress, Run};
-use crate::inputs::{make_decoder, Input};
+use crate::inputs::{make_decoder, Input, Issues};
 use crate::text::esc;
 
 impl<'p> Run<'p> {
@@ -38,7 +38,8 @@ impl<'p> Run<'p> {
     ) -> Result<Flow, String> {
         let count = Arc::new(AtomicU64::new(0));
         let base = progress.map_or(0, |p| p.position());
-        let (rx, handle) = spawn_reader(input, count.clone())
+        let issues = Issues::new();
+        let (rx, handle) = spawn_reader(input, count.clone(), &issues)
             .map_err(|e| format!("cannot read `{}`: {e}", input.name))?;
         let index = self.names.len();
         self.names.push(input.name.clone());
@@ -160,10 +161,11 @@ impl<'p> Run<'p> {
         self.stateful_decoder = Some(stateful_decoder);
         let _ = handle.join();
         let read_error = read_error.into_inner().ok().flatten();
-        match (result, read_error) {
+        let result = match (result, read_error) {
             (Ok(Flow::Go), Some((line_no, e))) => Ok(self.read_failed(index, input, line_no, &e)),
             (result, _) => result,
-        }
+        };
+        self.input_issues(&issues, result)
     }
 
     /// The ordered stage's work on one chunk back from a worker: stateful rules, alerts in

@@ -188,6 +188,7 @@ impl Run<'_> {
                 let _ = writeln!(err, "    first: {}", esc(&b.first_message));
             }
         }
+        self.print_input_issues(&mut err);
         let counters = [
             (d.uncoercible_values, UNCOERCIBLE),
             (d.truncated_values, "truncated values"),

@@ -23,7 +23,7 @@
 //! errors.
 
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,7 +33,7 @@ use vigil_runtime::engine::{Engine, EngineOptions};
 use vigil_runtime::event::Event;
 
 use crate::common::{fail, write_stdout, Color};
-use vigil_agent::inputs::{collect_inputs, make_decoder, open_events};
+use vigil_agent::inputs::{collect_inputs, make_decoder, Input};
 use vigil_agent::text::group;
 
 use super::run::{prepare_rules, EngineChoice, RulesArgs};
@@ -54,7 +54,8 @@ pub(crate) struct Args {
     /// Rule files or directories (`*.vgl`, compiled in memory), or a `.vglb` bundle.
     #[arg(value_name = "RULES_OR_BUNDLE")]
     rules: PathBuf,
-    /// Event files (JSON lines, optionally gzip-compressed) or directories.
+    /// Event files (JSON lines or Windows `.evtx`, optionally gzip-compressed), directories, or
+    /// `-` for stdin.
     #[arg(required = true, value_name = "EVENTS")]
     events: Vec<PathBuf>,
     /// Read the events through a field mapping: a shipped one by name (`sysmon`) or a TOML
@@ -149,10 +150,7 @@ pub(crate) fn run(args: &Args) -> ExitCode {
     };
     let mut texts = Vec::with_capacity(inputs.len());
     for input in &inputs {
-        let Some(path) = input.path() else {
-            return fail("`vigil bench` reads files, not stdin");
-        };
-        match read_all(path) {
+        match read_all(input) {
             Ok(t) => texts.push(t),
             Err(e) => return fail(&format!("cannot read `{}`: {e}", input.name)),
         }
@@ -320,10 +318,11 @@ fn eval_all(engine: &Engine, events: &[Event<'_>], threads: usize) -> u64 {
     alerts
 }
 
-/// The whole decompressed content of `path` (a file or a pipe; devices are refused).
-fn read_all(path: &Path) -> io::Result<Vec<u8>> {
+/// The whole content of `input` as JSON lines (a file, a pipe or stdin; gzip and EVTX
+/// decoded; devices are refused).
+fn read_all(input: &Input) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    open_events(Some(path), Arc::default())?.read_to_end(&mut out)?;
+    input.open(Arc::default())?.read_to_end(&mut out)?;
     Ok(out)
 }
 

@@ -2,8 +2,10 @@
 //! files and folders), before they are deployed.
 //!
 //! Rules are matched by id and compared by canonical hash ([`vigil_runtime::hash::rule_hash`]):
-//! added, removed, changed, unchanged. Given events (JSON lines), both sets run over them and
-//! the alerts that appear or disappear are listed (by rule and event position). Bundles are
+//! added, removed, changed, unchanged. Given events, both sets run over them and the alerts
+//! that appear or disappear are listed (by rule and event position). Events are read through
+//! the one input layer, as `vigil run` reads them: files, folders, `.gz`, `.evtx`, `-` for
+//! stdin ([`collect_inputs`]). Bundles are
 //! decoded, bound and verified, but their signatures are not checked: this is a review tool,
 //! not a loader. Exit status: 0 no difference, 1 differences, 2 usage or input errors.
 
@@ -27,6 +29,7 @@ use vigil_runtime::verify::{verify, Verified};
 
 use crate::common::{esc, fail, load, load_schema, SourceArgs};
 use vigil_agent::inputs::files as input;
+use vigil_agent::inputs::{collect_inputs, Issues};
 
 /// Arguments of `vigil diff`.
 #[derive(Debug, clap::Args)]
@@ -37,7 +40,8 @@ pub(crate) struct Args {
     /// The new rule set.
     #[arg(value_name = "NEW")]
     new: PathBuf,
-    /// Event files (JSON lines) to run both sets over.
+    /// Events to run both sets over: JSON-lines files, `.gz`, `.evtx`, folders of them, or
+    /// `-` for stdin.
     #[arg(value_name = "EVENTS")]
     events: Vec<PathBuf>,
     /// Read the events through a field mapping (a shipped one's name or a TOML file).
@@ -61,6 +65,9 @@ struct Report {
     events: u64,
     alerts_appear: Vec<AlertDiff>,
     alerts_disappear: Vec<AlertDiff>,
+    /// Event inputs read (the alert section is printed whenever there were some).
+    #[serde(skip)]
+    inputs: usize,
 }
 
 /// One alert present on one side only.
@@ -118,7 +125,7 @@ fn print_text(out: &mut dyn Write, r: &Report) -> std::io::Result<()> {
     for id in &r.changed {
         writeln!(out, "~ rule {}", esc(id))?;
     }
-    if r.events > 0 {
+    if r.inputs > 0 {
         writeln!(
             out,
             "alerts over {} events: {} appear, {} disappear",
@@ -234,13 +241,18 @@ fn diff(args: &Args) -> Result<Report, String> {
     let mut dec = decoder(args.mapping.as_deref(), &schema)?;
     let mut old_a: BTreeSet<AlertDiff> = BTreeSet::new();
     let mut new_a: BTreeSet<AlertDiff> = BTreeSet::new();
-    for path in &args.events {
-        let name = path.display().to_string();
-        // A file or a pipe; a device is refused.
-        let (file, _) = input::open(path)?;
+    let inputs = collect_inputs(&args.events)?;
+    report.inputs = inputs.len();
+    let issues = Issues::new();
+    for inp in &inputs {
+        let name = inp.name.clone();
+        // gzip and EVTX by name or magic bytes; a device is refused.
+        let reader = inp
+            .open_with(Default::default(), &issues)
+            .map_err(|e| format!("cannot read `{name}`: {e}"))?;
         dec.set_file(Some(&name));
         let mut events = 0u64;
-        dec.decode_reader(BufReader::new(file), |ev| {
+        dec.decode_reader(BufReader::new(reader), |ev| {
             events += 1;
             let at = match ev.source() {
                 Some(Source::Line { line, .. }) => format!("{name}:{line}"),
@@ -257,6 +269,13 @@ fn diff(args: &Args) -> Result<Report, String> {
         })
         .map_err(|e| format!("`{name}`: {e}"))?;
         report.events += events;
+    }
+    if issues.count() > 0 {
+        eprintln!(
+            "vigil diff: {} input error{} (above); the records that could be read were compared",
+            issues.count(),
+            if issues.count() == 1 { "" } else { "s" }
+        );
     }
     report.alerts_appear = new_a.difference(&old_a).cloned().collect();
     report.alerts_disappear = old_a.difference(&new_a).cloned().collect();

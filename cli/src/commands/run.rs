@@ -91,7 +91,8 @@ pub(crate) struct Args {
     /// Rule files or directories (`*.vgl`, compiled in memory), or a `.vglb` bundle.
     #[arg(value_name = "RULES_OR_BUNDLE")]
     rules: PathBuf,
-    /// Event files (JSON lines, optionally gzip-compressed), directories, or `-` for stdin.
+    /// Event files (JSON lines or Windows `.evtx`, optionally gzip-compressed), directories, or
+    /// `-` for stdin (`docs/inputs.md`).
     #[arg(required = true, value_name = "EVENTS")]
     events: Vec<PathBuf>,
     /// Read the events through a field mapping: a shipped one by name (`sysmon`) or a TOML

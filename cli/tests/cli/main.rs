@@ -6,6 +6,7 @@
 //!   `--follow`, hostile bundle files).
 //! - [`bundle`]: `keygen`, `build`, `verify`, `inspect`, `explain` and their coded errors.
 //! - [`check_build`]: `check` and `build` agree on every `.vgl` file of the repository.
+//! - [`inputs`]: one input layer for `run`, `bench` and `diff` (gzip, EVTX, folders, stdin).
 //! - [`io`]: hostile files and pipes (devices, FIFOs, symlink loops, truncated gzip, outputs
 //!   that are inputs).
 //! - [`run`]: `vigil run` and `vigil test` (engines, bad lines, `--strict`, gzip, stdin,
@@ -18,6 +19,7 @@ mod agent;
 mod bundle;
 mod check_build;
 mod golden;
+mod inputs;
 mod io;
 mod run;
 mod run_threads;

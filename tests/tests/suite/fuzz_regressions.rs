@@ -76,6 +76,11 @@ fn json_decode_inputs_agree() {
 }
 
 #[test]
+fn evtx_read_inputs_return() {
+    replay("evtx_read", fuzz::evtx_read);
+}
+
+#[test]
 fn bundle_decode_inputs_hold() {
     replay("bundle_decode", fuzz::bundle_decode);
 }

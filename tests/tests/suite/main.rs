@@ -8,6 +8,7 @@ mod cli_bundle;
 mod cycles;
 mod differential;
 mod embed;
+mod evtx;
 mod examples_compile;
 mod examples_linux;
 mod fuzz_front;

@@ -24,6 +24,7 @@
 
 mod deploy;
 mod faults;
+mod inputs;
 mod live;
 
 use std::fs;
