@@ -94,8 +94,11 @@ pub(crate) struct Args {
     /// Event files (JSON lines, optionally gzip-compressed), directories, or `-` for stdin.
     #[arg(required = true, value_name = "EVENTS")]
     events: Vec<PathBuf>,
-    /// Read the events through a field mapping: a shipped one by name (`sysmon`) or a TOML
-    /// file. Without it, events are Vigil's native JSON lines.
+    /// Read the events through a field mapping: a shipped one by name (`windows`, `sysmon`),
+    /// a TOML file, or `native` (Vigil's native JSON lines only). Without it, each record's
+    /// form is told by its shape: an `event` key is the native form, `Channel`/`EventID` a
+    /// Windows event record (read through the built-in `windows` mapping); records no route
+    /// takes are counted as unrouted, by Channel and EventID (docs/mappings.md).
     #[arg(long, value_name = "NAME|FILE")]
     mapping: Option<String>,
     /// The evaluator.

@@ -973,10 +973,11 @@ fn decode_parsed<'t, 'a, L: Lend<'t, 'a>>(
 /// kind of an unrouted record.
 fn record_kind(ctx: &Ctx, parsed: &Parsed<'_>) -> String {
     let mut parts = Vec::new();
-    for &(id, ix) in &parsed.entries {
-        if id == UNKNOWN || !ctx.describe_keys.contains(&id) {
+    // In a fixed order (Channel, EventID, event), each key's last occurrence.
+    for &key in &ctx.describe_keys {
+        let Some(&(_, ix)) = parsed.entries.iter().rev().find(|&&(id, _)| id == key) else {
             continue;
-        }
+        };
         // Text that reads as an int shows as the int, so that `"4688"` and `4688` are one kind.
         let show =
             |s: &str| coerce::parse_int(s).map_or_else(|| format!("`{s}`"), |i| i.to_string());
@@ -984,9 +985,10 @@ fn record_kind(ctx: &Ctx, parsed: &Parsed<'_>) -> String {
             Some(JVal::Scalar(JScalar::Str(s))) => show(s),
             Some(JVal::Scalar(JScalar::Esc { start, len })) => show(parsed.esc(*start, *len)),
             Some(JVal::Scalar(JScalar::Int(i))) => i.to_string(),
+            Some(JVal::Scalar(JScalar::Null)) => "null".to_owned(),
             _ => "?".to_owned(),
         };
-        parts.push(format!("{} {text}", ctx.keys.name(id)));
+        parts.push(format!("{} {text}", ctx.keys.name(key)));
     }
     parts.join(", ")
 }
