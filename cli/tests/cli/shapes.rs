@@ -166,3 +166,52 @@ fn a_mapping_with_overlapping_routes_is_refused() {
         "{err}"
     );
 }
+
+/// `vigil agent` without `--mapping` reads the mixed input the same way, and its `status.json`
+/// counts records, events, unrouted records (by kind) and bad lines.
+#[test]
+fn agent_reads_mixed_lines_and_reports_records_and_events() {
+    let dir = scratch("agent");
+    let bundles = dir.join("bundles");
+    std::fs::create_dir_all(&bundles).expect("bundles folder");
+    let o = vigil(&[
+        "build",
+        "examples/rules",
+        "--unsigned",
+        "--content-version",
+        "1",
+        "-o",
+        s(&bundles.join("rules.vglb")),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let events = dir.join("mixed.jsonl");
+    std::fs::write(&events, MIXED).expect("write");
+    let state = dir.join("state");
+    let o = vigil(&[
+        "agent",
+        "--bundles",
+        s(&bundles),
+        "--state",
+        s(&state),
+        "--allow-unsigned",
+        "--exit-after-idle-ms",
+        "200",
+        s(&events),
+    ]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(text(&o.stdout).lines().count(), 2, "{err}");
+    let status: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(state.join("status.json")).expect("status.json"),
+    )
+    .expect("status.json is JSON");
+    let d = &status["decode"];
+    assert_eq!(d["records"], 5, "{status}");
+    assert_eq!(d["events"], 3, "{status}");
+    assert_eq!(d["unrouted"], 2, "{status}");
+    assert_eq!(d["bad_lines"], 1, "{status}");
+    assert_eq!(
+        d["unrouted_kinds"][0][0], "Channel `Vendor-Thing/Operational`, EventID 7",
+        "{status}"
+    );
+}
