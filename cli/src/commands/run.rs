@@ -31,8 +31,13 @@
 //!
 //! Alerts go to stdout (or `--output FILE`) as JSON lines (`docs/alerts.md`), `source` naming
 //! the input and the 1-based line of the (decompressed) input. A summary goes to stderr:
-//! events, alerts per rule, bad lines by code with their first line numbers, value counters,
-//! engine counters, throughput. Exit status: 0 normally (bad lines are counted, not fatal), 1
+//! events, records (with events, unrouted, bad; a record of several event types gives one event
+//! per type), the most frequent unrouted kinds (Channel, EventID), alerts per rule, bad lines by
+//! code with their first line numbers, value counters, engine counters, throughput.
+//!
+//! **Decoding**: `--mapping NAME|FILE` reads every record through that mapping; without it each
+//! record's form is told by its shape (`Decoder::auto`: an `event` key is the native form,
+//! `Channel`/`EventID` a Windows record through the built-in `windows` mapping). Exit status: 0 normally (bad lines are counted, not fatal), 1
 //! when the rules do not compile, the bundle is refused, or `--strict` stops at a bad line, 2
 //! for usage and I/O errors.
 
