@@ -176,7 +176,7 @@ impl Mapping {
     /// Refuses (E0715) two routes of the same event type whose `when` conditions can both hold
     /// for one record: such a record would become two events of the type. Routes are kept
     /// apart only by a key both constrain whose accepted values share none under the matcher's
-    /// equality ([`values_meet`]); a key only one of them tests does not keep them apart.
+    /// equality (`values_meet`); a key only one of them tests does not keep them apart.
     /// Sound: when two routes pass, no record can match both.
     pub fn check_overlaps(&self) -> Result<(), DecodeError> {
         for (i, a) in self.routes.iter().enumerate() {

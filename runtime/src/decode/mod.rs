@@ -107,7 +107,7 @@ pub struct DecodeStats {
 
 impl DecodeStats {
     /// Counts an unrouted record of kind `kind`.
-    fn unrouted(&mut self, kind: &str) {
+    fn count_unrouted(&mut self, kind: &str) {
         self.unrouted += 1;
         self.add_unrouted_kind(kind, 1);
     }
@@ -959,7 +959,7 @@ fn decode_parsed<'t, 'a, L: Lend<'t, 'a>>(
         Ok(())
     } else {
         let kind = record_kind(ctx, parsed);
-        work.stats.unrouted(&kind);
+        work.stats.count_unrouted(&kind);
         let message = if kind.is_empty() {
             "no mapping route matches the record".to_owned()
         } else {
