@@ -11,6 +11,12 @@
 //! "image": "...", "args": ["a", "b"]}`: `event` names the event type, every other key a field
 //! (unknown keys are counted, not errors).
 //!
+//! Forms: [`Decoder::native`], [`Decoder::with_mapping`], or [`Decoder::auto`], which tells
+//! each record's form by its shape (an `event` key: native; `Channel`/`EventID`: the built-in
+//! `windows` mapping). A record of several event types is parsed once and each type's event is
+//! built from that one parse. A record no route takes is returned as E0710 but counted as
+//! unrouted, by kind, not as a bad line ([`DecodeStats`] says how records and events add up).
+//!
 //! Projection ([`Decoder::project`], with a [`FieldSet`], typically
 //! [`FieldSet::for_binding`] of the loaded program): the decoder then produces only the fields
 //! the set names. The JSON values of every other key are skipped while parsing: still checked
