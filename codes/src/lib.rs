@@ -537,6 +537,9 @@ codes! {
     /// A line is longer than the reader's limit (16 MiB for the CLI): counted as one bad line
     /// and skipped to its end, never held in memory.
     DecodeLineTooLong = E0714, "line too long";
+    /// Two routes of a mapping can take the same record into the same event type (the record
+    /// would become two events of that type, and every rule on it would fire twice).
+    RouteOverlap = E0715, "two mapping routes can take one record into the same event type";
 
     // ---- E0720–E0729: Windows event log files (EVTX) read as event inputs (vigil-agent) ---
     /// An input that is an EVTX file by name or magic bytes has no readable file header (its

@@ -103,7 +103,8 @@ pub struct Config {
     pub events: Vec<PathBuf>,
     /// A file tailed for events as it grows (the agent then runs until stopped).
     pub follow: Option<PathBuf>,
-    /// A field mapping events are read through: a shipped one by name or a TOML file.
+    /// A field mapping events are read through: a shipped one by name, a TOML file, or
+    /// `native`. Without one, each record's form is told by its shape (`Decoder::auto`).
     pub mapping: Option<String>,
     /// How often to scan the bundles folder and write the status.
     pub poll: Duration,

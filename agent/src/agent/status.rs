@@ -24,6 +24,8 @@ struct AgentStatus<'a> {
     inputs_done: bool,
     /// Input lines that were not blank.
     lines: u64,
+    /// What the decoder made of the input's records.
+    decode: DecodeCounts,
     /// Whether no bundle is active (events are dropped, E0811).
     blind: bool,
     /// Alerts not delivered because stdout was closed.
@@ -34,6 +36,22 @@ struct AgentStatus<'a> {
     #[serde(flatten)]
     deploy: &'a DeployStatus,
 }
+
+/// The decoder's counts in `status.json`: records read, events produced (one per event type a
+/// record belongs to), records no mapping route takes and the most frequent of their kinds
+/// (Channel, EventID), bad lines.
+#[derive(Serialize)]
+struct DecodeCounts {
+    records: u64,
+    events: u64,
+    unrouted: u64,
+    /// At most [`SHOWN_UNROUTED_KINDS`], most frequent first: (kind, records).
+    unrouted_kinds: Vec<(String, u64)>,
+    bad_lines: u64,
+}
+
+/// How many kinds of unrouted record `status.json` lists.
+const SHOWN_UNROUTED_KINDS: usize = 10;
 
 fn now_unix() -> u64 {
     SystemTime::now()
@@ -122,6 +140,20 @@ impl Agent {
             time_unix: now_unix(),
             inputs_done: self.inputs_done,
             lines: self.lines,
+            decode: {
+                let d = self.decoder.stats();
+                DecodeCounts {
+                    records: d.records,
+                    events: d.events,
+                    unrouted: d.unrouted,
+                    unrouted_kinds: d
+                        .top_unrouted(SHOWN_UNROUTED_KINDS)
+                        .into_iter()
+                        .map(|(k, n)| (k.to_owned(), n))
+                        .collect(),
+                    bad_lines: d.bad_lines,
+                }
+            },
             blind: deploy.active.is_none(),
             alerts_lost: self.alerts_lost,
             source: self.live.as_ref().map(super::live::Live::status),

@@ -330,23 +330,27 @@ pub fn open_events_with(
     })
 }
 
-/// The decoder: native, or through `mapping` (a shipped mapping's name or a TOML file). With
-/// `projection` it decodes only those fields ([`Decoder::project`]): `vigil run` and `vigil
-/// bench` pass what the loaded program reads; `vigil agent`, whose bundle can change between
-/// events, passes `None`.
+/// The decoder: through `mapping` (a shipped mapping's name or a TOML file; `native`: Vigil's
+/// native JSON lines only), or without one, each record's form told by its shape
+/// ([`Decoder::auto`]: an `event` key is the native form, `Channel`/`EventID` a Windows record
+/// read through the built-in `windows` mapping). With `projection` it decodes only those fields
+/// ([`Decoder::project`]): `vigil run` and `vigil bench` pass what the loaded program reads;
+/// `vigil agent`, whose bundle can change between events, passes `None`.
 ///
 /// # Errors
-/// The mapping cannot be read or compiled against the schema.
+/// The mapping cannot be read or compiled against the schema (overlapping routes: E0715).
 pub fn make_decoder(
     mapping: Option<&str>,
     schema: &Schema,
     projection: Option<&FieldSet>,
 ) -> Result<Decoder, String> {
+    let is_file = |m: &str| std::fs::symlink_metadata(Path::new(m)).is_ok_and(|m| !m.is_dir());
     let mut decoder = match mapping {
-        None => Decoder::native(schema),
+        None => Decoder::auto(schema),
+        Some("native") if !is_file("native") => Decoder::native(schema),
         Some(m) => {
             let path = Path::new(m);
-            let mapping = if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
+            let mapping = if is_file(m) {
                 let text = read_text(path, MAX_CONFIG_BYTES, "a mapping file")?;
                 Mapping::from_toml(m, &text).map_err(|e| format!("mapping `{m}`: {e}"))?
             } else {

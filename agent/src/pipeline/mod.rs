@@ -18,7 +18,10 @@
 //! pipeline's start-up costs more than it saves there).
 //!
 //! Bad lines are counted with the places of their first few lines, not fatal, unless the run
-//! is strict (then the first one stops it, [`Flow::Stop`] with status 1).
+//! is strict (then the first one stops it, [`Flow::Stop`] with status 1). Records no mapping
+//! route takes (E0710) are not bad: they are counted as unrouted, by kind (Channel, EventID),
+//! and never stop a strict run. The summary counts records and events apart (a record of
+//! several event types gives one event per type).
 
 mod chunks;
 mod issues;
@@ -92,6 +95,8 @@ pub struct Run<'p> {
     lines: u64,
     /// Lines that were empty or white space (no event, no error).
     blank_lines: u64,
+    /// Records no mapping route takes (E0710; not bad lines).
+    unrouted: u64,
     /// Lines that gave more than one event (a mapping route fanning a record out), and the
     /// events beyond the first they gave.
     fanout_lines: u64,
@@ -138,6 +143,7 @@ impl<'p> Run<'p> {
             alerts: 0,
             lines: 0,
             blank_lines: 0,
+            unrouted: 0,
             fanout_lines: 0,
             fanout_extra: 0,
             noted: BTreeMap::new(),
@@ -235,7 +241,16 @@ impl<'p> Run<'p> {
                     self.process(ev, out);
                 }
                 spare = self.decoder.recycle(events);
-                if let Err(e) = decoded {
+                // An unrouted record is counted, not bad (`--strict` goes on).
+                let bad = match decoded {
+                    Err(e) if e.code == ErrorCode::NoRoute => {
+                        self.unrouted += 1;
+                        None
+                    }
+                    Err(e) => Some(e),
+                    Ok(()) => None,
+                };
+                if let Some(e) = bad {
                     self.bad_line(index, &e);
                     if self.strict {
                         eprintln!(

@@ -12,7 +12,7 @@ use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 
 use vigil_runtime::alert::Alert;
-use vigil_runtime::decode::{DecodeError, DecodeStats, Decoder};
+use vigil_runtime::decode::{DecodeError, DecodeStats, Decoder, ErrorCode};
 use vigil_runtime::engine::Engine;
 use vigil_runtime::event::Event;
 
@@ -183,6 +183,7 @@ impl<'p> Run<'p> {
             first_line,
             mut alerts,
             bad,
+            unrouted,
             noted: noted_hits,
             events_per_line,
             stats,
@@ -199,6 +200,7 @@ impl<'p> Run<'p> {
         };
         let lines = stop_at.map_or(chunk.ends.len(), |li| li as usize + 1);
         self.lines += lines as u64;
+        self.unrouted += unrouted.iter().filter(|&&li| (li as usize) < lines).count() as u64;
         let mut start = 0;
         for (&end, &n) in chunk.ends.iter().zip(&events_per_line).take(lines) {
             self.count_line(chunk.data.get(start..end).unwrap_or_default(), n as usize);
@@ -286,6 +288,8 @@ struct Done {
     alerts: Vec<(u32, u32, usize, String)>,
     /// The bad lines: (line index in the chunk, error).
     bad: Vec<(u32, DecodeError)>,
+    /// The unrouted records (E0710, not bad): line indexes in the chunk.
+    unrouted: Vec<u32>,
     /// Per-value counter hits: (line index in the chunk, which).
     noted: Vec<(u32, Noted)>,
     /// Per line: its events (blank lines and fan-out are counted in order, up to `--strict`'s
@@ -308,6 +312,7 @@ fn run_chunk(
 ) -> Done {
     let mut alerts = Vec::new();
     let mut bad = Vec::new();
+    let mut unrouted = Vec::new();
     let mut noted_hits = Vec::new();
     let mut events_per_line = Vec::with_capacity(chunk.ends.len());
     let mut refused = 0;
@@ -336,8 +341,10 @@ fn run_chunk(
             }
         }
         spare = decoder.recycle(events);
-        if let Err(e) = decoded {
-            bad.push((li as u32, e));
+        match decoded {
+            Err(e) if e.code == ErrorCode::NoRoute => unrouted.push(li as u32),
+            Err(e) => bad.push((li as u32, e)),
+            Ok(()) => {}
         }
     }
     let stats = decoder.take_stats();
@@ -347,6 +354,7 @@ fn run_chunk(
         first_line,
         alerts,
         bad,
+        unrouted,
         noted: noted_hits,
         events_per_line,
         stats,
@@ -354,12 +362,8 @@ fn run_chunk(
     }
 }
 
-/// Adds the counters of `b` to `a` (bad lines are counted by the ordered stage).
+/// Adds the counters of `b` to `a` (bad lines and unrouted records are counted by the ordered
+/// stage; the unrouted kinds come from here).
 fn add_stats(a: &mut DecodeStats, b: &DecodeStats) {
-    a.uncoercible_values += b.uncoercible_values;
-    a.truncated_values += b.truncated_values;
-    a.dropped_items += b.dropped_items;
-    a.unknown_fields += b.unknown_fields;
-    a.invalid_utf8_lines += b.invalid_utf8_lines;
-    a.duplicate_key_lines += b.duplicate_key_lines;
+    a.add(b);
 }

@@ -106,17 +106,8 @@ impl Run<'_> {
     /// `interp`; `inputs`: how many were run).
     pub fn summary(&self, secs: f64, engine: &str, inputs: usize) {
         let stats = self.prepared.engine.stats();
-        let mine = self.decoder.stats();
-        let w = &self.worker_stats;
-        let d = DecodeStats {
-            uncoercible_values: mine.uncoercible_values + w.uncoercible_values,
-            truncated_values: mine.truncated_values + w.truncated_values,
-            dropped_items: mine.dropped_items + w.dropped_items,
-            unknown_fields: mine.unknown_fields + w.unknown_fields,
-            invalid_utf8_lines: mine.invalid_utf8_lines + w.invalid_utf8_lines,
-            duplicate_key_lines: mine.duplicate_key_lines + w.duplicate_key_lines,
-            ..DecodeStats::default()
-        };
+        let mut d = self.decoder.stats().clone();
+        d.add(&self.worker_stats);
         let s = |n: u64| if n == 1 { "" } else { "s" };
         let rate = if secs > 0.0 {
             stats.events as f64 / secs
@@ -135,32 +126,60 @@ impl Run<'_> {
             group(rate.round() as u64),
             engine
         );
-        // How the lines add up: each is blank, bad, or gave events (several when a mapping
-        // route fans a record out); a failed read (E0712) is no line.
+        // How the lines add up: each is blank or a record; a record is bad, unrouted, or gave
+        // events (one per event type it belongs to); a failed read (E0712) is no line.
         let bad_lines: u64 = self
             .bad
             .iter()
             .filter(|(code, _)| **code != ErrorCode::DecodeIo)
             .map(|(_, b)| b.count)
             .sum();
-        if self.blank_lines > 0 || bad_lines > 0 || self.fanout_lines > 0 {
-            let with_events = self
-                .lines
-                .saturating_sub(self.blank_lines)
-                .saturating_sub(bad_lines);
+        let records = self.lines.saturating_sub(self.blank_lines);
+        let with_events = records
+            .saturating_sub(bad_lines)
+            .saturating_sub(self.unrouted);
+        if self.blank_lines > 0 || bad_lines > 0 || self.fanout_lines > 0 || self.unrouted > 0 {
+            let _ = writeln!(
+                err,
+                "lines: {} = {records} record{} + {} blank",
+                self.lines,
+                s(records),
+                self.blank_lines
+            );
             let mut line = format!(
-                "lines: {} = {with_events} with events + {} blank + {bad_lines} bad",
-                self.lines, self.blank_lines
+                "records: {records} = {with_events} with events + {} unrouted + {bad_lines} bad; {} event{}",
+                self.unrouted,
+                stats.events,
+                s(stats.events)
             );
             if self.fanout_lines > 0 {
                 line.push_str(&format!(
-                    "; {} line{} gave several events ({} events more than lines)",
+                    " ({} record{} of several event types gave {} events more than records)",
                     self.fanout_lines,
                     s(self.fanout_lines),
                     self.fanout_extra
                 ));
             }
             let _ = writeln!(err, "{line}");
+        }
+        if self.unrouted > 0 {
+            let _ = writeln!(
+                err,
+                "unrouted records: {} (E0710: no route of the mapping takes them; not bad lines)",
+                self.unrouted
+            );
+            for (kind, n) in d.top_unrouted(SHOWN_UNROUTED_KINDS) {
+                let kind = if kind.is_empty() {
+                    "(no Channel or EventID)"
+                } else {
+                    kind
+                };
+                let _ = writeln!(err, "  {}: {n}", esc(kind));
+            }
+            let kinds = d.unrouted_kinds.len();
+            if kinds > SHOWN_UNROUTED_KINDS {
+                let _ = writeln!(err, "  ... {} kinds more", kinds - SHOWN_UNROUTED_KINDS);
+            }
         }
         let _ = writeln!(err, "alerts: {}", self.alerts);
         for (id, name) in &self.prepared.rules {
@@ -251,6 +270,9 @@ impl Run<'_> {
         }
     }
 }
+
+/// How many kinds of unrouted record (Channel, EventID) the summary lists.
+const SHOWN_UNROUTED_KINDS: usize = 10;
 
 /// The summary's names of the per-value counters whose first lines it shows.
 const UNCOERCIBLE: &str = "uncoercible values (field left absent)";

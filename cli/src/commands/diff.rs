@@ -200,12 +200,19 @@ fn rule_hashes(v: &Verified) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The decoder of the events: without `--mapping`, each record's form told by its shape
+/// (native `event` key, or a Windows record through the built-in `windows` mapping:
+/// [`Decoder::auto`]); `native` forces the native form.
 fn decoder(mapping: Option<&str>, schema: &Schema) -> Result<Decoder, String> {
     let Some(m) = mapping else {
-        return Ok(Decoder::native(schema));
+        return Ok(Decoder::auto(schema));
     };
     let path = Path::new(m);
-    let mapping = if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
+    let is_file = std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir());
+    if m == "native" && !is_file {
+        return Ok(Decoder::native(schema));
+    }
+    let mapping = if is_file {
         let text = input::read_text(path, input::MAX_CONFIG_BYTES, "a mapping file")?;
         Mapping::from_toml(m, &text).map_err(|e| format!("mapping `{m}`: {e}"))?
     } else {

@@ -31,8 +31,13 @@
 //!
 //! Alerts go to stdout (or `--output FILE`) as JSON lines (`docs/alerts.md`), `source` naming
 //! the input and the 1-based line of the (decompressed) input. A summary goes to stderr:
-//! events, alerts per rule, bad lines by code with their first line numbers, value counters,
-//! engine counters, throughput. Exit status: 0 normally (bad lines are counted, not fatal), 1
+//! events, records (with events, unrouted, bad; a record of several event types gives one event
+//! per type), the most frequent unrouted kinds (Channel, EventID), alerts per rule, bad lines by
+//! code with their first line numbers, value counters, engine counters, throughput.
+//!
+//! **Decoding**: `--mapping NAME|FILE` reads every record through that mapping; without it each
+//! record's form is told by its shape (`Decoder::auto`: an `event` key is the native form,
+//! `Channel`/`EventID` a Windows record through the built-in `windows` mapping). Exit status: 0 normally (bad lines are counted, not fatal), 1
 //! when the rules do not compile, the bundle is refused, or `--strict` stops at a bad line, 2
 //! for usage and I/O errors.
 
@@ -95,8 +100,11 @@ pub(crate) struct Args {
     /// `-` for stdin (`docs/inputs.md`).
     #[arg(required = true, value_name = "EVENTS")]
     events: Vec<PathBuf>,
-    /// Read the events through a field mapping: a shipped one by name (`sysmon`) or a TOML
-    /// file. Without it, events are Vigil's native JSON lines.
+    /// Read the events through a field mapping: a shipped one by name (`windows`, `sysmon`),
+    /// a TOML file, or `native` (Vigil's native JSON lines only). Without it, each record's
+    /// form is told by its shape: an `event` key is the native form, `Channel`/`EventID` a
+    /// Windows event record (read through the built-in `windows` mapping); records no route
+    /// takes are counted as unrouted, by Channel and EventID (docs/mappings.md).
     #[arg(long, value_name = "NAME|FILE")]
     mapping: Option<String>,
     /// The evaluator.

@@ -582,7 +582,8 @@ fn run_accounting_adds_up_and_names_lines() {
         assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
         let err = text(&o.stderr);
         assert!(
-            err.contains("lines: 6 = 3 with events + 2 blank + 1 bad"),
+            err.contains("lines: 6 = 4 records + 2 blank")
+                && err.contains("records: 4 = 3 with events + 0 unrouted + 1 bad; 3 events"),
             "{threads}: {err}"
         );
         assert!(
@@ -620,7 +621,7 @@ fn run_counts_lines_that_fan_out_to_several_events_apart() {
     let err = text(&o.stderr);
     assert!(err.contains("vigil run: 4 events from 3 lines"), "{err}");
     assert!(
-        err.contains("lines: 3 = 2 with events + 1 blank + 0 bad; 2 lines gave several events (2 events more than lines)"),
+        err.contains("records: 2 = 2 with events + 0 unrouted + 0 bad; 4 events (2 records of several event types gave 2 events more than records)"),
         "{err}"
     );
 }

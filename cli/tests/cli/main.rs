@@ -12,6 +12,7 @@
 //! - [`run`]: `vigil run` and `vigil test` (engines, bad lines, `--strict`, gzip, stdin,
 //!   bundles, mappings).
 //! - [`run_threads`]: `--threads N` prints the same bytes as one thread; `vigil bench`.
+//! - [`shapes`]: input without `--mapping` (records told by shape), unrouted records, E0715.
 //! - [`golden`]: the data-driven cases of `tests/golden/` (arguments in, stdout, stderr and
 //!   exit code out; `VIGIL_BLESS=1` rewrites them).
 
@@ -23,3 +24,4 @@ mod inputs;
 mod io;
 mod run;
 mod run_threads;
+mod shapes;

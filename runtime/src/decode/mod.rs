@@ -11,6 +11,12 @@
 //! "image": "...", "args": ["a", "b"]}`: `event` names the event type, every other key a field
 //! (unknown keys are counted, not errors).
 //!
+//! Forms: [`Decoder::native`], [`Decoder::with_mapping`], or [`Decoder::auto`], which tells
+//! each record's form by its shape (an `event` key: native; `Channel`/`EventID`: the built-in
+//! `windows` mapping). A record of several event types is parsed once and each type's event is
+//! built from that one parse. A record no route takes is returned as E0710 but counted as
+//! unrouted, by kind, not as a bad line ([`DecodeStats`] says how records and events add up).
+//!
 //! Projection ([`Decoder::project`], with a [`FieldSet`], typically
 //! [`FieldSet::for_binding`] of the loaded program): the decoder then produces only the fields
 //! the set names. The JSON values of every other key are skipped while parsing: still checked
@@ -55,14 +61,32 @@ pub const KEPT_ERRORS: usize = 32;
 /// How many recycled events a decoder keeps for reuse.
 const POOL_MAX: usize = 64;
 
+/// How many distinct kinds of unrouted record [`DecodeStats::unrouted_kinds`] tells apart; the
+/// others are counted under [`OTHER_KINDS`].
+pub const KEPT_UNROUTED_KINDS: usize = 256;
+/// The kind unrouted records beyond [`KEPT_UNROUTED_KINDS`] kinds are counted under.
+pub const OTHER_KINDS: &str = "(other kinds)";
+
 /// Counters of a decoder, since it was made (or since [`Decoder::take_stats`]).
+///
+/// How they add up: `lines` = blank lines + `records`; `records` = records that gave events +
+/// `unrouted` + `bad_lines`; `events` >= records that gave events (a record of several event
+/// types gives one event per type).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DecodeStats {
     /// Lines seen (blank lines included).
     pub lines: u64,
+    /// Records read: the lines that were not blank.
+    pub records: u64,
     /// Events produced.
     pub events: u64,
-    /// Lines that produced no event because of an error.
+    /// Records no mapping route takes (E0710): well-formed, of a kind the mapping does not
+    /// route. Counted here, not in `bad_lines`.
+    pub unrouted: u64,
+    /// Unrouted records per kind (`Channel `Security`, EventID 4627`), at most
+    /// [`KEPT_UNROUTED_KINDS`] kinds (the rest under [`OTHER_KINDS`]).
+    pub unrouted_kinds: BTreeMap<String, u64>,
+    /// Lines that produced no event because of an error (unrouted records excluded).
     pub bad_lines: u64,
     /// Bad lines per code.
     pub bad_by_code: BTreeMap<ErrorCode, u64>,
@@ -88,6 +112,64 @@ pub struct DecodeStats {
 }
 
 impl DecodeStats {
+    /// Counts an unrouted record of kind `kind`.
+    fn count_unrouted(&mut self, kind: &str) {
+        self.unrouted += 1;
+        self.add_unrouted_kind(kind, 1);
+    }
+
+    /// Adds `n` unrouted records of kind `kind` to the per-kind table (bounded).
+    pub fn add_unrouted_kind(&mut self, kind: &str, n: u64) {
+        if let Some(c) = self.unrouted_kinds.get_mut(kind) {
+            *c += n;
+        } else if self.unrouted_kinds.len() < KEPT_UNROUTED_KINDS {
+            self.unrouted_kinds.insert(kind.to_owned(), n);
+        } else {
+            *self
+                .unrouted_kinds
+                .entry(OTHER_KINDS.to_owned())
+                .or_insert(0) += n;
+        }
+    }
+
+    /// The most frequent unrouted kinds, most frequent first (ties by name), at most `n`.
+    pub fn top_unrouted(&self, n: usize) -> Vec<(&str, u64)> {
+        let mut v: Vec<(&str, u64)> = self
+            .unrouted_kinds
+            .iter()
+            .map(|(k, c)| (k.as_str(), *c))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        v.truncate(n);
+        v
+    }
+
+    /// Adds the counters of `other` (first errors kept up to [`KEPT_ERRORS`]).
+    pub fn add(&mut self, other: &DecodeStats) {
+        self.lines += other.lines;
+        self.records += other.records;
+        self.events += other.events;
+        self.unrouted += other.unrouted;
+        for (k, n) in &other.unrouted_kinds {
+            self.add_unrouted_kind(k, *n);
+        }
+        self.bad_lines += other.bad_lines;
+        for (code, n) in &other.bad_by_code {
+            *self.bad_by_code.entry(*code).or_insert(0) += n;
+        }
+        for e in &other.first_errors {
+            if self.first_errors.len() < KEPT_ERRORS {
+                self.first_errors.push(e.clone());
+            }
+        }
+        self.uncoercible_values += other.uncoercible_values;
+        self.truncated_values += other.truncated_values;
+        self.dropped_items += other.dropped_items;
+        self.unknown_fields += other.unknown_fields;
+        self.invalid_utf8_lines += other.invalid_utf8_lines;
+        self.duplicate_key_lines += other.duplicate_key_lines;
+    }
+
     fn bad(&mut self, err: &DecodeError) {
         self.bad_lines += 1;
         *self.bad_by_code.entry(err.code).or_insert(0) += 1;
@@ -179,6 +261,9 @@ struct Ctx {
     /// `Channel`, `EventID`, `event`: named in a no-route error, so always parsed.
     describe_keys: [u32; 3],
     mapping: Option<MappingC>,
+    /// With a mapping: whether records in the native form (an `event` key) are decoded
+    /// natively too, the form being told by each record's shape ([`Decoder::auto`]).
+    native_too: bool,
     projection: Option<FieldSet>,
     /// Whether a record naming a key twice is a bad line (E0713) instead of a counted one.
     refuse_duplicates: bool,
@@ -211,13 +296,14 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    fn new(schema: &Schema, mapping: Option<(Keys, MappingC)>) -> Decoder {
+    fn new(schema: &Schema, mapping: Option<(Keys, MappingC)>, native_too: bool) -> Decoder {
         let mut types = HashMap::new();
         let (mut keys, mapping) = match mapping {
             Some((keys, m)) => (keys, Some(m)),
             None => (Keys::default(), None),
         };
-        let native_form = mapping.is_none();
+        let native_too = native_too && mapping.is_some();
+        let native_form = mapping.is_none() || native_too;
         let mut per_type = Vec::with_capacity(schema.events.len());
         for (i, et) in schema.events.iter().enumerate() {
             if let Ok(id) = u16::try_from(i) {
@@ -252,6 +338,7 @@ impl Decoder {
                 event_key,
                 describe_keys,
                 mapping,
+                native_too,
                 projection: None,
                 refuse_duplicates: false,
             },
@@ -264,13 +351,45 @@ impl Decoder {
 
     /// A decoder of Vigil's native JSON lines for `schema`.
     pub fn native(schema: &Schema) -> Decoder {
-        Decoder::new(schema, None)
+        Decoder::new(schema, None, false)
+    }
+
+    /// A decoder that tells each record's form by its shape, for input given without a
+    /// mapping: a record with an `event` key is Vigil's native form; one with a `Channel` or
+    /// `EventID` key is a Windows event record, read through the built-in `windows` mapping;
+    /// any other record is a bad line (E0703) whose message says to name a mapping. Records
+    /// the mapping does not route are unrouted ([`DecodeStats::unrouted`]), not bad. When the
+    /// `windows` mapping does not fit `schema` (another schema than `endpoint`), the decoder
+    /// is [`Decoder::native`].
+    pub fn auto(schema: &Schema) -> Decoder {
+        let Ok(windows) = Mapping::builtin("windows") else {
+            return Decoder::native(schema);
+        };
+        match Decoder::mapped(schema, &windows, true) {
+            Ok(d) => d,
+            Err(_) => Decoder::native(schema),
+        }
+    }
+
+    /// Whether the decoder tells native and Windows records apart by shape
+    /// ([`Decoder::auto`]).
+    pub fn is_auto(&self) -> bool {
+        self.ctx.native_too
     }
 
     /// A decoder of a source's records through `mapping`, resolved against `schema`: refused
     /// (E0709) when the mapping targets another schema or names an event type or field the
     /// schema lacks.
     pub fn with_mapping(schema: &Schema, mapping: &Mapping) -> Result<Decoder, DecodeError> {
+        Decoder::mapped(schema, mapping, false)
+    }
+
+    fn mapped(
+        schema: &Schema,
+        mapping: &Mapping,
+        native_too: bool,
+    ) -> Result<Decoder, DecodeError> {
+        mapping.check_overlaps()?;
         let bad = |msg: String| {
             DecodeError::new(
                 ErrorCode::MappingSchema,
@@ -341,6 +460,7 @@ impl Decoder {
                     dispatch,
                 },
             )),
+            native_too,
         ))
     }
 
@@ -385,7 +505,8 @@ impl Decoder {
                     }
                 }
             }
-        } else {
+        }
+        if ctx.mapping.is_none() || ctx.native_too {
             for (t, tc) in ctx.per_type.iter().enumerate() {
                 let Ok(t) = u16::try_from(t) else { break };
                 for (&key, &(ix, _)) in &tc.native {
@@ -473,6 +594,7 @@ impl Decoder {
         if line.is_empty() {
             return Ok(());
         }
+        self.work.stats.records += 1;
         let source = Source::Line {
             file: self.file.clone(),
             line: line_no,
@@ -559,7 +681,10 @@ impl Decoder {
                         pool.push(ev.recycle());
                     }
                 }
-                stats.bad(&e);
+                // An unrouted record is counted by kind where it was seen (`decode_parsed`).
+                if e.code != ErrorCode::NoRoute {
+                    stats.bad(&e);
+                }
                 Err(e)
             }
         }
@@ -596,7 +721,8 @@ impl Decoder {
             }
             spare = self.recycle(out);
             if let Err(e) = result {
-                if self.strict {
+                // An unrouted record is no bad line: strict mode goes on.
+                if self.strict && e.code != ErrorCode::NoRoute {
                     return Err(e);
                 }
             }
@@ -737,6 +863,21 @@ fn decode_parsed<'t, 'a, L: Lend<'t, 'a>>(
     let Some(mapping) = &ctx.mapping else {
         return decode_native::<L>(ctx, work, parsed, line_no, source, out);
     };
+    if ctx.native_too {
+        let has = |key: u32| parsed.entries.iter().any(|&(id, _)| id == key);
+        if has(ctx.event_key) {
+            return decode_native::<L>(ctx, work, parsed, line_no, source, out);
+        }
+        if !has(ctx.describe_keys[0]) && !has(ctx.describe_keys[1]) {
+            return Err(DecodeError::new(
+                ErrorCode::MissingEventType,
+                line_no,
+                "no `event` key (Vigil's native form) and no `Channel` or `EventID` (a Windows \
+                 event record): the record's form is not recognised; name a mapping \
+                 (`--mapping`)",
+            ));
+        }
+    }
     // Where each key's value is: stamped per line, so nothing is cleared.
     work.stamp = work.stamp.wrapping_add(1);
     if work.stamp == 0 {
@@ -823,36 +964,39 @@ fn decode_parsed<'t, 'a, L: Lend<'t, 'a>>(
     if matched {
         Ok(())
     } else {
-        Err(DecodeError::new(
-            ErrorCode::NoRoute,
-            line_no,
-            describe_record(ctx, parsed),
-        ))
+        let kind = record_kind(ctx, parsed);
+        work.stats.count_unrouted(&kind);
+        let message = if kind.is_empty() {
+            "no mapping route matches the record".to_owned()
+        } else {
+            format!("no mapping route matches the record ({kind})")
+        };
+        Err(DecodeError::new(ErrorCode::NoRoute, line_no, message))
     }
 }
 
-/// `no route for Channel `X`, EventID 4`, from the usual keys, for the error message.
-fn describe_record(ctx: &Ctx, parsed: &Parsed<'_>) -> String {
+/// `Channel `X`, EventID 4`, from the usual keys (`""` when the record has none of them): the
+/// kind of an unrouted record.
+fn record_kind(ctx: &Ctx, parsed: &Parsed<'_>) -> String {
     let mut parts = Vec::new();
-    for &(id, ix) in &parsed.entries {
-        if id == UNKNOWN || !ctx.describe_keys.contains(&id) {
+    // In a fixed order (Channel, EventID, event), each key's last occurrence.
+    for &key in &ctx.describe_keys {
+        let Some(&(_, ix)) = parsed.entries.iter().rev().find(|&&(id, _)| id == key) else {
             continue;
-        }
+        };
+        // Text that reads as an int shows as the int, so that `"4688"` and `4688` are one kind.
+        let show =
+            |s: &str| coerce::parse_int(s).map_or_else(|| format!("`{s}`"), |i| i.to_string());
         let text = match parsed.value(ix) {
-            Some(JVal::Scalar(JScalar::Str(s))) => format!("`{s}`"),
-            Some(JVal::Scalar(JScalar::Esc { start, len })) => {
-                format!("`{}`", parsed.esc(*start, *len))
-            }
+            Some(JVal::Scalar(JScalar::Str(s))) => show(s),
+            Some(JVal::Scalar(JScalar::Esc { start, len })) => show(parsed.esc(*start, *len)),
             Some(JVal::Scalar(JScalar::Int(i))) => i.to_string(),
+            Some(JVal::Scalar(JScalar::Null)) => "null".to_owned(),
             _ => "?".to_owned(),
         };
-        parts.push(format!("{} {text}", ctx.keys.name(id)));
+        parts.push(format!("{} {text}", ctx.keys.name(key)));
     }
-    if parts.is_empty() {
-        "no mapping route matches the record".to_owned()
-    } else {
-        format!("no mapping route matches the record ({})", parts.join(", "))
-    }
+    parts.join(", ")
 }
 
 fn match_value(m: &MatchValue, v: Option<&JVal<'_>>, parsed: &Parsed<'_>) -> bool {

@@ -240,12 +240,8 @@ def main():
         table.append(f'channel = {json.dumps(channels[0])}')
         table.append(f'events = ["{ev}"]')
         table.append('')
-    # Security 4688 is also a process start (LANGUAGE.md: one record, several event types).
-    routes += ['# Security 4688 is also a `process_start` (for the decoder; Sigma process_creation rules',
-               '# use the Sysmon names above).', '[[route]]', 'event = "process_start"',
-               'when = { Channel = "Security", EventID = 4688 }', '[route.fields]',
-               'pid = "NewProcessId"', 'ppid = "ProcessId"', 'image = "NewProcessName"',
-               'command_line = "CommandLine"', 'parent_image = "ParentProcessName"', '']
+    # Security 4688 is a process start too, but that route is sysmon.toml's (above the marker):
+    # a second one here would make every 4688 record two process_start events (E0715).
     for path, block in [('stdlib/schema/endpoint.toml', schema), ('stdlib/mappings/windows.toml', routes),
                         ('stdlib/sigma/logsources.toml', table)]:
         text = open(path).read()

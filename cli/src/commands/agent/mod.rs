@@ -44,7 +44,9 @@ pub(crate) struct Args {
     /// Tail this file for events as it grows (the agent then runs until stopped).
     #[arg(long, value_name = "FILE")]
     follow: Option<PathBuf>,
-    /// Read events through a field mapping: a shipped one by name (`sysmon`) or a TOML file.
+    /// Read events through a field mapping: a shipped one by name (`windows`, `sysmon`), a
+    /// TOML file, or `native`. Without it, each record's form is told by its shape (an `event`
+    /// key: native; `Channel`/`EventID`: Windows, through the built-in `windows` mapping).
     #[arg(long, value_name = "M")]
     mapping: Option<String>,
     /// The host schema: a file or a shipped name, `endpoint` or `linux-ebpf` (default:
