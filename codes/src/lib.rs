@@ -330,6 +330,8 @@ codes! {
     TestTimeOrder = E0328, "test events out of time order";
     /// A rule clause that does not go with the rule's kind (`threshold` on a sequence).
     ClauseNotAllowed = E0329, "clause not allowed here";
+    /// `threshold sum(F)` or `avg(F)` over a field that is not an int.
+    AggregateNotInt = E0330, "sum or average of a field that is not an int";
 
     // ---- W02xx and W03xx: warnings of the same stages (vigil-compiler) ----------------
     /// An inner name hides an outer one.

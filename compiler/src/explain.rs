@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use serde::Serialize;
-use vigil_runtime::ir::{self, Counting, ExprKind, FieldRef, Program, RuleKind};
+use vigil_runtime::ir::{self, ExprKind, FieldRef, Program, RuleKind};
 use vigil_runtime::ir_text::{self, Style};
 use vigil_runtime::verify::{steps_to_ns, CostReport, LinearBound, Verified, TYPICAL_EVENT_BYTES};
 
@@ -341,7 +341,7 @@ pub fn fields_read(rule: &ir::Rule) -> Vec<FieldRef> {
         }
         RuleKind::Threshold(t) => {
             set.extend(t.key.iter().flatten().copied());
-            if let Counting::Distinct(r) = t.counting {
+            if let Some(r) = t.counting.field() {
                 set.insert(r);
             }
         }

@@ -313,6 +313,8 @@ fn threshold(out: &mut String, t: &Threshold) {
     let kind = match &t.kind {
         ThresholdKind::Count(_) => "count".to_owned(),
         ThresholdKind::Distinct(f, _) => format!("distinct({})", ident(f)),
+        ThresholdKind::Sum(f, _) => format!("sum({})", ident(f)),
+        ThresholdKind::Avg(f, _) => format!("avg({})", ident(f)),
     };
     // `within D by K`, as LANGUAGE.md writes thresholds (sequences read `by K within D`).
     let mut line = format!("    threshold {kind} >= {}", t.count);

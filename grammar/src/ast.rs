@@ -225,14 +225,18 @@ pub enum ThresholdKind {
     Count(Span),
     /// `distinct(FIELD)`
     Distinct(Ident, Span),
+    /// `sum(FIELD)`: the sum of an int field's values in the window.
+    Sum(Ident, Span),
+    /// `avg(FIELD)`: the average of an int field's values in the window.
+    Avg(Ident, Span),
 }
 
-/// `threshold count|distinct(F) >= N within D [by K1, K2]`
+/// `threshold count|distinct(F)|sum(F)|avg(F) >= N within D [by K1, K2]`
 #[derive(Clone, Debug, PartialEq)]
 pub struct Threshold {
     /// What is counted.
     pub kind: ThresholdKind,
-    /// N, the count that fires (an unsigned literal).
+    /// N, the count (sum, average) that fires (an unsigned literal).
     pub count: u64,
     /// The span of N.
     pub count_span: Span,

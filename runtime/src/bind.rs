@@ -24,7 +24,7 @@ use std::fmt;
 
 use crate::builtins::{self, BuiltinId, ParamTy};
 use crate::error::ErrorCode;
-use crate::ir::{self, CallId, Counting, ExprKind, FieldRef, Program, RuleId, RuleKind};
+use crate::ir::{self, CallId, ExprKind, FieldRef, Program, RuleId, RuleKind};
 use crate::schema::{EventTypeId, FieldIndex, Schema};
 use crate::types::Ty;
 
@@ -584,7 +584,7 @@ fn resolve_field(
 }
 
 /// The requirements a rule reads *by name on its event* (expression reads and a threshold's
-/// distinct field), each once: the ones that must exist on each of a multi-type rule's events.
+/// counted field), each once: the ones that must exist on each of a multi-type rule's events.
 fn fields_read_by_value(rule: &ir::Rule) -> BTreeSet<FieldRef> {
     let mut out = BTreeSet::new();
     for expr in &rule.exprs {
@@ -593,7 +593,7 @@ fn fields_read_by_value(rule: &ir::Rule) -> BTreeSet<FieldRef> {
         }
     }
     if let RuleKind::Threshold(t) = &rule.kind {
-        if let Counting::Distinct(f) = t.counting {
+        if let Some(f) = t.counting.field() {
             out.insert(f);
         }
     }
@@ -616,7 +616,7 @@ pub(crate) fn for_each_field_ref(rule: &ir::Rule, mut f: impl FnMut(FieldRef)) {
         }
         RuleKind::Threshold(t) => {
             t.key.iter().flatten().for_each(|r| f(*r));
-            if let Counting::Distinct(r) = t.counting {
+            if let Some(r) = t.counting.field() {
                 f(r);
             }
         }

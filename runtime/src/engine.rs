@@ -72,7 +72,7 @@ use crate::state::{CaptureView, Counters as StateCounters, TimeConfig};
 use crate::value::Value;
 use crate::verify::Verified;
 
-use correlate::{capture_of, value_of, KeyCache, Stateful, Table};
+use correlate::{amount_of, capture_of, value_of, KeyCache, Stateful, Table};
 
 // The evaluator contract lives in a leaf (`eval.rs`); these paths stay for embedders.
 pub use crate::eval::{EngineError, EvalError, Evaluator};
@@ -795,12 +795,22 @@ impl Engine {
             return None;
         };
         let host = keys.host(event);
-        let value = plan.distinct.and_then(|d| value_of(event, d));
         let fired = match &mut *st.lock() {
-            Table::Threshold(t) => t.on_host_event(host, key, event.time_opt(), value),
-            Table::Sequence(_) => None,
+            Table::Threshold(t) => {
+                let value = plan.distinct.and_then(|d| value_of(event, d));
+                t.on_host_event(host, key, event.time_opt(), value)
+                    .is_some()
+            }
+            Table::Amount(t) => {
+                let amount = plan.amount.and_then(|a| amount_of(event, a));
+                t.on_host_event(host, key, event.time_opt(), amount)
+                    .is_some()
+            }
+            Table::Sequence(_) => false,
         };
-        fired?;
+        if !fired {
+            return None;
+        }
         self.alert_caught(rule, event, None)
     }
 

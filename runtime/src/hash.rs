@@ -358,6 +358,14 @@ impl<'p> Canon<'p> {
                         self.tag(2);
                         self.field_ref(f);
                     }
+                    Counting::Sum(f) => {
+                        self.tag(3);
+                        self.field_ref(f);
+                    }
+                    Counting::Avg(f) => {
+                        self.tag(4);
+                        self.field_ref(f);
+                    }
                 }
                 self.u64(t.count);
                 self.u64(t.within_ns);

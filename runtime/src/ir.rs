@@ -251,7 +251,8 @@ pub enum RuleKind {
 pub struct StateDecl {
     /// Maximum keys kept; the oldest is evicted beyond it.
     pub capacity: u32,
-    /// Maximum entries per key (threshold: N; sequence: number of steps).
+    /// Maximum entries per key (threshold `count`/`distinct`: N; `sum`/`avg`: the events kept
+    /// per key, meta `entries`; sequence: number of steps).
     pub per_key: u32,
     /// Maximum bytes kept of a captured string.
     pub capture_len: u32,
@@ -299,6 +300,28 @@ pub enum Counting {
     Count,
     /// Distinct values of a field.
     Distinct(FieldRef),
+    /// The sum of an int field's values (exact: summed as `i128`).
+    Sum(FieldRef),
+    /// The average of an int field's values (exact: `sum >= N * count`, no division).
+    Avg(FieldRef),
+}
+
+impl Counting {
+    /// The field read from each counted event (`distinct`, `sum`, `avg`); `None` for `count`.
+    #[must_use]
+    pub fn field(self) -> Option<FieldRef> {
+        match self {
+            Counting::Count => None,
+            Counting::Distinct(f) | Counting::Sum(f) | Counting::Avg(f) => Some(f),
+        }
+    }
+
+    /// `sum(F)` or `avg(F)`: the table keeps each event's value, up to
+    /// [`StateDecl::per_key`] events per key.
+    #[must_use]
+    pub fn is_amount(self) -> bool {
+        matches!(self, Counting::Sum(_) | Counting::Avg(_))
+    }
 }
 
 /// A threshold rule.
@@ -310,7 +333,7 @@ pub struct ThresholdDef {
     pub cond: Option<ExprId>,
     /// What is counted.
     pub counting: Counting,
-    /// Fires when the count in the window reaches this.
+    /// Fires when the count (distinct values, sum, average) in the window reaches this.
     pub count: u64,
     /// Window length in nanoseconds.
     pub within_ns: u64,

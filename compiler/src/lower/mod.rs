@@ -249,6 +249,14 @@ fn lower_rule(
             let counting = match &t.counting {
                 hir::Counting::Count => ir::Counting::Count,
                 hir::Counting::Distinct(f) => ir::Counting::Distinct(l.field_ref(f, &first)),
+                hir::Counting::Sum(f) => ir::Counting::Sum(l.field_ref(f, &first)),
+                hir::Counting::Avg(f) => ir::Counting::Avg(l.field_ref(f, &first)),
+            };
+            // `count`/`distinct` keep N entries per key; `sum`/`avg` the rule's `entries`.
+            let per_key = if counting.is_amount() {
+                u64::from(rule.meta.entries)
+            } else {
+                t.count
             };
             let (emit, fields) = l.lower_outputs(rule)?;
             let kind = ir::RuleKind::Threshold(ir::ThresholdDef {
@@ -258,7 +266,7 @@ fn lower_rule(
                 count: t.count,
                 within_ns: t.within_ns,
                 key,
-                state: state_decl(&rule.meta, t.count),
+                state: state_decl(&rule.meta, per_key),
             });
             out.push(l.finish(rule, kind, emit, fields));
         }

@@ -754,6 +754,7 @@ impl<'s> Resolver<'s> {
                 shadow: false,
                 capacity: hir::DEFAULT_CAPACITY,
                 capture_len: hir::DEFAULT_CAPTURE_LEN,
+                entries: hir::DEFAULT_ENTRIES,
                 other: Vec::new(),
             },
             kind,
@@ -776,6 +777,34 @@ impl<'s> Resolver<'s> {
             ast::ThresholdKind::Distinct(f, _) => {
                 match self.scope_field(scope, f, ErrorCode::UnknownField) {
                     Some(info) => Counting::Distinct(info),
+                    None => Counting::Count,
+                }
+            }
+            ast::ThresholdKind::Sum(f, _) | ast::ThresholdKind::Avg(f, _) => {
+                let sum = matches!(t.kind, ast::ThresholdKind::Sum(..));
+                match self.scope_field(scope, f, ErrorCode::UnknownField) {
+                    Some(info) if info.ty == Ty::INT => {
+                        if sum {
+                            Counting::Sum(info)
+                        } else {
+                            Counting::Avg(info)
+                        }
+                    }
+                    Some(info) => {
+                        let what = if sum { "sum" } else { "average" };
+                        let d = Diagnostic::error(
+                            ErrorCode::AggregateNotInt,
+                            f.span,
+                            format!("cannot {what} `{}`, of type `{}`", f.name, info.ty),
+                            format!("`{}`, not `int`", info.ty),
+                        )
+                        .with_help(format!(
+                            "`sum` and `avg` take an int field; count events with `count`, or values with `distinct({})`",
+                            f.name
+                        ));
+                        self.sink.push(d);
+                        Counting::Count
+                    }
                     None => Counting::Count,
                 }
             }

@@ -16,8 +16,9 @@ use crate::hash::{rule_hash, Digest32};
 use crate::ir::{Counting, ExprId, FieldRef, Program, Rule, RuleId, RuleKind};
 use crate::schema::{EventTypeId, FieldIndex};
 use crate::state::{
-    value_hash, CaptureSpec, CaptureValue, Counters, KeyHash, KeyHasher, KeyPart, SequenceParams,
-    SequenceState, StateError, ThresholdParams, ThresholdState, TimeConfig, ValueHash,
+    value_hash, AmountKind, AmountParams, AmountState, CaptureSpec, CaptureValue, Counters,
+    KeyHash, KeyHasher, KeyPart, SequenceParams, SequenceState, StateError, ThresholdParams,
+    ThresholdState, TimeConfig, ValueHash,
 };
 use crate::types::{Scalar, Ty};
 
@@ -40,6 +41,8 @@ pub(crate) struct Plan {
     pub(crate) captures: Vec<Option<Read>>,
     /// Threshold: the counted field of `distinct(F)`.
     pub(crate) distinct: Option<Read>,
+    /// Threshold: the summed field of `sum(F)` / `avg(F)` (an int).
+    pub(crate) amount: Option<Read>,
 }
 
 /// A rule's table.
@@ -50,6 +53,8 @@ pub(crate) enum Table {
     Sequence(Box<SequenceState>),
     /// A threshold.
     Threshold(Box<ThresholdState>),
+    /// A `sum(F)` / `avg(F)` threshold.
+    Amount(Box<AmountState>),
 }
 
 impl Table {
@@ -57,6 +62,7 @@ impl Table {
         match self {
             Table::Sequence(s) => s.counters(),
             Table::Threshold(t) => t.counters(),
+            Table::Amount(t) => t.counters(),
         }
     }
 
@@ -64,6 +70,7 @@ impl Table {
         match self {
             Table::Sequence(s) => s.note_absent_key(),
             Table::Threshold(t) => t.note_absent_key(),
+            Table::Amount(t) => t.note_absent_key(),
         }
     }
 
@@ -71,6 +78,7 @@ impl Table {
         match self {
             Table::Sequence(s) => s.measured_bytes(),
             Table::Threshold(t) => t.measured_bytes(),
+            Table::Amount(t) => t.measured_bytes(),
         }
     }
 
@@ -78,6 +86,7 @@ impl Table {
         match self {
             Table::Sequence(s) => s.keys(),
             Table::Threshold(t) => t.keys(),
+            Table::Amount(t) => t.keys(),
         }
     }
 
@@ -85,6 +94,7 @@ impl Table {
         match self {
             Table::Sequence(s) => s.capacity(),
             Table::Threshold(t) => t.capacity(),
+            Table::Amount(t) => t.capacity(),
         }
     }
 }
@@ -231,19 +241,41 @@ impl Stateful {
                             .map(|k| k.iter().filter_map(|f| read_of(binding, *f, ev)).collect())
                             .unwrap_or_default(),
                         distinct: match t.counting {
-                            Counting::Count => None,
                             Counting::Distinct(f) => read_of(binding, f, ev),
+                            _ => None,
+                        },
+                        amount: match t.counting {
+                            Counting::Sum(f) | Counting::Avg(f) => read_of(binding, f, ev),
+                            _ => None,
                         },
                         ..Plan::default()
                     });
                 }
-                let table = ThresholdState::new(ThresholdParams {
-                    count: u32::try_from(t.count).unwrap_or(u32::MAX),
-                    within_ns: t.within_ns,
-                    capacity: t.state.capacity,
-                    distinct: matches!(t.counting, Counting::Distinct(_)),
-                    time,
-                })
+                let table = match t.counting {
+                    Counting::Sum(_) | Counting::Avg(_) => AmountState::new(AmountParams {
+                        kind: if matches!(t.counting, Counting::Avg(_)) {
+                            AmountKind::Avg
+                        } else {
+                            AmountKind::Sum
+                        },
+                        threshold: t.count,
+                        within_ns: t.within_ns,
+                        capacity: t.state.capacity,
+                        per_key: t.state.per_key,
+                        time,
+                    })
+                    .map(|a| Table::Amount(Box::new(a))),
+                    Counting::Count | Counting::Distinct(_) => {
+                        ThresholdState::new(ThresholdParams {
+                            count: u32::try_from(t.count).unwrap_or(u32::MAX),
+                            within_ns: t.within_ns,
+                            capacity: t.state.capacity,
+                            distinct: matches!(t.counting, Counting::Distinct(_)),
+                            time,
+                        })
+                        .map(|th| Table::Threshold(Box::new(th)))
+                    }
+                }
                 .map_err(|e| BuildError::State(rule.name.clone(), e));
                 table.map(|tab| Stateful {
                     rule: rid,
@@ -257,7 +289,7 @@ impl Stateful {
                     step_conds: Vec::new(),
                     cond: t.cond,
                     bound_bytes,
-                    table: Mutex::new(Table::Threshold(Box::new(tab))),
+                    table: Mutex::new(tab),
                 })
             }
         };
@@ -359,6 +391,11 @@ pub(crate) fn value_of(event: &Event<'_>, r: Read) -> Option<ValueHash> {
     event
         .is_present(r.index)
         .then(|| value_hash(part_of(event, r)))
+}
+
+/// The int value of `read` on `event` (`sum`/`avg`), `None` when absent or not an int.
+pub(crate) fn amount_of(event: &Event<'_>, r: Read) -> Option<i64> {
+    (r.scalar == Scalar::Int && event.is_present(r.index)).then(|| event.get_int(r.index))
 }
 
 /// Capture `read`'s value on `event`.

@@ -960,13 +960,17 @@ fn threshold_line(c: &mut Cursor<'_>, p: &Program, d: &mut RuleDraft) -> Result<
     }
     let counting = if c.eat_kw("count") {
         Counting::Count
-    } else if c.eat_kw("distinct") {
+    } else if let Some(kw) = ["distinct", "sum", "avg"].into_iter().find(|k| c.eat_kw(k)) {
         c.expect("(")?;
         let f = field_short(c, p, events.first().map(String::as_str))?;
         c.expect(")")?;
-        Counting::Distinct(f)
+        match kw {
+            "sum" => Counting::Sum(f),
+            "avg" => Counting::Avg(f),
+            _ => Counting::Distinct(f),
+        }
     } else {
-        return c.err("expected `count` or `distinct(FIELD)`");
+        return c.err("expected `count`, `distinct(FIELD)`, `sum(FIELD)` or `avg(FIELD)`");
     };
     c.expect(">=")?;
     let count = c.number()?;

@@ -374,6 +374,8 @@ pub fn shape_lines(program: &Program, rule: &Rule) -> Vec<String> {
             let counting = match t.counting {
                 Counting::Count => "count".to_owned(),
                 Counting::Distinct(f) => format!("distinct({})", field_short(program, f, first)),
+                Counting::Sum(f) => format!("sum({})", field_short(program, f, first)),
+                Counting::Avg(f) => format!("avg({})", field_short(program, f, first)),
             };
             let by = if t.key.is_empty() {
                 String::new()

@@ -115,19 +115,21 @@ pub(super) fn check_rule(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<
                     ),
                 );
             }
-            if let Counting::Distinct(f) = t.counting {
+            if let Some(f) = t.counting.field() {
+                let what = match t.counting {
+                    Counting::Sum(_) => "sums",
+                    Counting::Avg(_) => "averages",
+                    _ => "counts distinct values of",
+                };
                 match cx.program.fields.get(f.0 as usize) {
                     None => err(
                         ErrorCode::FieldOutOfRange,
-                        format!(
-                            "counts distinct values of field #{}, which is out of range",
-                            f.0
-                        ),
+                        format!("{what} field #{}, which is out of range", f.0),
                     ),
                     Some(req) if !t.events.contains(&req.event) => err(
                         ErrorCode::FieldOfOtherEvent,
                         format!(
-                            "counts distinct values of `{}.{}`, but runs on {}",
+                            "{what} `{}.{}`, but runs on {}",
                             req.event,
                             req.field,
                             t.events.join(", ")
@@ -135,10 +137,11 @@ pub(super) fn check_rule(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<
                     ),
                     Some(req) if req.ty.is_list() => err(
                         ErrorCode::IllTyped,
-                        format!(
-                            "counts distinct values of `{}.{}`, a list",
-                            req.event, req.field
-                        ),
+                        format!("{what} `{}.{}`, a list", req.event, req.field),
+                    ),
+                    Some(req) if t.counting.is_amount() && req.ty != Ty::INT => err(
+                        ErrorCode::IllTyped,
+                        format!("{what} `{}.{}`, which is not an int", req.event, req.field),
                     ),
                     Some(_) => {}
                 }

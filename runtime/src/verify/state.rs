@@ -20,7 +20,9 @@ use super::cost::{field_bound, Bounds};
 use super::Cx;
 use crate::bind::Binding;
 use crate::ir::{Counting, Program, Rule, RuleId, RuleKind, SequenceDef};
-use crate::state::{sequence_state_bound_bytes, threshold_state_bound_bytes, CaptureSpec};
+use crate::state::{
+    amount_state_bound_bytes, sequence_state_bound_bytes, threshold_state_bound_bytes, CaptureSpec,
+};
 
 /// Bytes of a key's hash.
 pub const KEY_HASH_BYTES: u64 = 16;
@@ -91,6 +93,9 @@ pub(crate) fn rule_bytes(cx: &Cx<'_>, rid: RuleId, rule: &Rule, mode: Bounds) ->
                 None => u64::MAX,
             }
         }
+        RuleKind::Threshold(t) if t.counting.is_amount() => {
+            amount_state_bound_bytes(t.state.capacity, t.state.per_key)
+        }
         RuleKind::Threshold(t) => threshold_state_bound_bytes(
             t.state.capacity,
             u32::try_from(t.count).unwrap_or(u32::MAX),
@@ -137,7 +142,7 @@ pub(crate) fn update_steps(cx: &Cx<'_>, rid: RuleId, rule: &Rule, mode: Bounds) 
                 .max()
                 .unwrap_or(0);
             let distinct = match t.counting {
-                Counting::Count => 0,
+                Counting::Count | Counting::Sum(_) | Counting::Avg(_) => 0,
                 Counting::Distinct(f) => hash(&mut std::iter::once(f)),
             };
             STATE_UPDATE_STEPS

@@ -1,7 +1,7 @@
 //! Differential test of correlation: generated sequence and threshold rules (2 or 3 steps on
 //! two event types, keys of one or two fields of several types, conditions reading the
 //! current event and earlier steps' captures, strings captured longer than `capture_len`,
-//! `count` and `distinct` thresholds, small capacities so keys are evicted) run over generated
+//! `count`, `distinct`, `sum` and `avg` thresholds, small capacities so keys are evicted) run over generated
 //! event streams (keys from a small domain, three hosts, one of whose clocks runs ahead,
 //! times increasing with occasional equal times, late events, rare jumps two days ahead that
 //! make clock resets, some events without a time or a key; half the programs with a lateness
@@ -199,12 +199,19 @@ fn gen_threshold(rng: &mut SplitMix64, p: &mut Prog, name: &str) {
         .iter()
         .map(|ev| by.iter().map(|f| p.field(ev, f).0).collect())
         .collect();
-    let counting = if rng.below(2) == 0 {
-        Counting::Count
-    } else {
-        Counting::Distinct(p.field(events[0], rng.pick(&["s2", "n2", "ip2"])).0)
+    let counting = match rng.below(4) {
+        0 => Counting::Count,
+        1 => Counting::Distinct(p.field(events[0], rng.pick(&["s2", "n2", "ip2"])).0),
+        2 => Counting::Sum(p.field(events[0], "n2").0),
+        _ => Counting::Avg(p.field(events[0], "n2").0),
     };
     let count = 1 + rng.below(4);
+    // `sum`/`avg` keep `per_key` values (small here, so keys drop their oldest); the others N.
+    let per_key = if counting.is_amount() {
+        1 + rng.below(4) as u32
+    } else {
+        count as u32
+    };
     let (f, ty) = p.field(events[0], "s1");
     let e = rb.e(ty, ExprKind::Field(f));
     p.p.rules.push(Rule {
@@ -222,7 +229,7 @@ fn gen_threshold(rng: &mut SplitMix64, p: &mut Prog, name: &str) {
             count,
             within_ns: 1 + rng.below(40),
             key,
-            state: state(rng, count as u32),
+            state: state(rng, per_key),
         }),
         emit: vec![TemplatePart::Lit("t ".into()), TemplatePart::Expr(e)],
         fields: vec![("s1".into(), e)],
