@@ -606,6 +606,9 @@ codes! {
     UnsupportedCorrelation = E0912, "unsupported correlation";
     /// The converted rule does not pass `vigil check` (a bug to report, never hidden).
     DoesNotCompile = E0913, "does not compile";
+    /// A Sigma filter document (`filter:`) that cannot be applied: no `logsource`, no `rules`,
+    /// no single `condition`.
+    InvalidFilter = E0920, "invalid Sigma filter";
 
     // ---- E10xx: the sensors (vigil-sensor-linux) ----------------------------------------
     /// The eBPF sensor was asked for on a system it cannot run on: not Linux, or a build
