@@ -179,7 +179,7 @@ pub fn explain(program: &Program, cost: Option<&CostReport>) -> Explained {
                 severity: rule.severity.as_str().to_owned(),
                 kind: match rule.kind {
                     RuleKind::Single { .. } => "single",
-                    RuleKind::Sequence(_) => "sequence",
+                    RuleKind::Sequence(_) | RuleKind::SequenceAnyOrder(_) => "sequence",
                     RuleKind::Threshold(_) => "threshold",
                 }
                 .to_owned(),
@@ -335,7 +335,7 @@ pub fn fields_read(rule: &ir::Rule) -> Vec<FieldRef> {
     }
     match &rule.kind {
         RuleKind::Single { .. } => {}
-        RuleKind::Sequence(seq) => {
+        RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
             set.extend(seq.steps.iter().flat_map(|s| s.key.iter().copied()));
             set.extend(seq.captures.iter().map(|c| c.field));
         }

@@ -288,7 +288,8 @@ fn window(by: &[Ident], within: Option<u64>) -> String {
 fn sequence(out: &mut String, s: &Sequence) {
     let _ = writeln!(
         out,
-        "    sequence{} {{",
+        "    sequence{}{} {{",
+        if s.any_order { " any order" } else { "" },
         window(&s.by, s.within.map(|d| d.nanos))
     );
     let width = s

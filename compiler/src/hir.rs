@@ -458,6 +458,8 @@ pub struct Sequence {
     pub by: Vec<String>,
     /// The window in nanoseconds.
     pub within_ns: u64,
+    /// `sequence any order`: no step reads another.
+    pub any_order: bool,
 }
 
 /// One sequence step.

@@ -211,6 +211,25 @@ pub(crate) fn aggregate(sink: &Sink, func: Ident, field: Ident, span: Span) -> T
     }
 }
 
+/// `any order` after `sequence`: any other word after `any` is reported (and read as `order`).
+pub(crate) fn any_order(sink: &Sink, word: Option<Ident>) -> bool {
+    let Some(w) = word else {
+        return false;
+    };
+    if w.name != "order" || w.quoted {
+        sink.push(
+            SyntaxError::new(
+                ErrorCode::UnexpectedToken,
+                w.span,
+                format!("expected `order` after `sequence any`, found `{}`", w.name),
+                "expected `order`",
+            )
+            .with_help("write `sequence any order by ... within ... { ... }`"),
+        );
+    }
+    true
+}
+
 /// `-N` for a meta value: the sign folded in.
 pub(crate) fn negate(n: u64) -> i128 {
     -i128::from(n)

@@ -192,7 +192,7 @@ pub enum Trigger {
     Sequence(Sequence),
 }
 
-/// `sequence by F1, F2 within D { step: type when expr ... }`
+/// `sequence [any order] by F1, F2 within D { step: type when expr ... }`
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sequence {
     /// The key fields (`by`); may be empty when the rule omits `by`.
@@ -201,6 +201,8 @@ pub struct Sequence {
     pub within: Option<DurationLit>,
     /// The steps in order.
     pub steps: Vec<Step>,
+    /// `sequence any order`: the steps may match in any order.
+    pub any_order: bool,
     /// The whole clause.
     pub span: Span,
 }

@@ -244,14 +244,19 @@ pub fn bind(program: &Program, host: &Schema) -> Result<Binding, Vec<BindError>>
             }
         }
         let steps = match &rule.kind {
-            RuleKind::Sequence(seq) => seq
+            RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => seq
                 .steps
                 .iter()
                 .filter_map(|s| host.event(&s.event).map(|(id, _)| id))
                 .collect(),
             _ => Vec::new(),
         };
-        if ids.len() > 1 && !matches!(rule.kind, RuleKind::Sequence(_)) {
+        if ids.len() > 1
+            && !matches!(
+                rule.kind,
+                RuleKind::Sequence(_) | RuleKind::SequenceAnyOrder(_)
+            )
+        {
             let found = bind_alternates(program, rule, host, &label, &ids, &fields, &mut errors);
             alternates.extend(found);
         }
@@ -610,7 +615,7 @@ pub(crate) fn for_each_field_ref(rule: &ir::Rule, mut f: impl FnMut(FieldRef)) {
     }
     match &rule.kind {
         RuleKind::Single { .. } => {}
-        RuleKind::Sequence(seq) => {
+        RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
             seq.steps.iter().flat_map(|s| &s.key).for_each(|r| f(*r));
             seq.captures.iter().for_each(|c| f(c.field));
         }

@@ -806,7 +806,7 @@ impl Engine {
                 t.on_host_event(host, key, event.time_opt(), amount)
                     .is_some()
             }
-            Table::Sequence(_) => false,
+            Table::Sequence(_) | Table::AnyOrder(_) => false,
         };
         if !fired {
             return None;
@@ -825,6 +825,9 @@ impl Engine {
             return None;
         };
         let host = keys.host(event);
+        if matches!(&*st.lock(), Table::AnyOrder(_)) {
+            return self.run_any_order(st, event, plan, host, key);
+        }
         let mut guard = st.lock();
         let Table::Sequence(seq) = &mut *guard else {
             return None;
@@ -848,6 +851,42 @@ impl Engine {
                 None
             }
         }
+    }
+
+    /// [`Engine::run_sequence`] for `sequence any order`: each step of this event type is
+    /// tested on the event alone (no captures), before the table is locked; the table records
+    /// the steps it satisfied; the alert is this event's when every step is held.
+    fn run_any_order(
+        &self,
+        st: &Stateful,
+        event: &Event<'_>,
+        plan: &correlate::Plan,
+        host: crate::state::KeyHash,
+        key: crate::state::KeyHash,
+    ) -> Option<Alert> {
+        let rule = st.rule;
+        let mut matched = 0u8;
+        for &step in &plan.steps {
+            let root = st.step_conds.get(step).copied().flatten();
+            match self.eval_root_caught(rule, root, event, None) {
+                Ok(true) if step < 8 => matched |= 1 << step,
+                Ok(_) => {}
+                Err(f) => {
+                    self.count_failure(&f);
+                    return None;
+                }
+            }
+        }
+        let fired = match &mut *st.lock() {
+            Table::AnyOrder(t) => t
+                .on_host_event(host, key, event.time_opt(), matched)
+                .is_some(),
+            _ => false,
+        };
+        if !fired {
+            return None;
+        }
+        self.alert_caught(rule, event, None)
     }
 
     /// [`Engine::alert`] under `catch_unwind`, counting failures.

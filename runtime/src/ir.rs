@@ -244,6 +244,21 @@ pub enum RuleKind {
     Sequence(SequenceDef),
     /// `on ... when ... threshold ...`
     Threshold(ThresholdDef),
+    /// `sequence any order by ... within ... { steps }`: each step matched once, in any order,
+    /// all within the window; no captures (a step reads only its own event). Last, so that
+    /// bundles without it decode as before.
+    SequenceAnyOrder(SequenceDef),
+}
+
+impl RuleKind {
+    /// The steps of a sequence, ordered or not.
+    #[must_use]
+    pub fn sequence(&self) -> Option<&SequenceDef> {
+        match self {
+            RuleKind::Sequence(s) | RuleKind::SequenceAnyOrder(s) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 /// Declared bounds of a stateful rule's table.
@@ -583,7 +598,9 @@ impl Rule {
         match &self.kind {
             RuleKind::Single { cond, .. } => out.extend(cond),
             RuleKind::Threshold(t) => out.extend(t.cond),
-            RuleKind::Sequence(s) => out.extend(s.steps.iter().filter_map(|st| st.cond)),
+            RuleKind::Sequence(s) | RuleKind::SequenceAnyOrder(s) => {
+                out.extend(s.steps.iter().filter_map(|st| st.cond));
+            }
         }
         out.extend(self.emit.iter().filter_map(|p| match p {
             TemplatePart::Expr(e) => Some(*e),
@@ -603,7 +620,9 @@ impl Rule {
         let names: Vec<&str> = match &self.kind {
             RuleKind::Single { events, .. } => events.iter().map(String::as_str).collect(),
             RuleKind::Threshold(t) => t.events.iter().map(String::as_str).collect(),
-            RuleKind::Sequence(s) => s.steps.iter().map(|st| st.event.as_str()).collect(),
+            RuleKind::Sequence(s) | RuleKind::SequenceAnyOrder(s) => {
+                s.steps.iter().map(|st| st.event.as_str()).collect()
+            }
         };
         let mut out: Vec<&str> = Vec::with_capacity(names.len());
         for name in names {

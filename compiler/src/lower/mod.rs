@@ -296,12 +296,17 @@ fn lower_rule(
             l.step = Some(last);
             l.event_name = step_events.last().cloned().unwrap_or_default();
             let (emit, fields) = l.lower_outputs(rule)?;
-            let kind = ir::RuleKind::Sequence(ir::SequenceDef {
+            let def = ir::SequenceDef {
                 steps,
                 within_ns: s.within_ns,
                 captures: std::mem::take(&mut l.captures),
                 state: state_decl(&rule.meta, s.steps.len() as u64),
-            });
+            };
+            let kind = if s.any_order {
+                ir::RuleKind::SequenceAnyOrder(def)
+            } else {
+                ir::RuleKind::Sequence(def)
+            };
             out.push(l.finish(rule, kind, emit, fields));
         }
     }
@@ -1011,7 +1016,7 @@ fn compact(rule: &mut ir::Rule, debug: &mut ir::RuleDebug) {
     match &mut rule.kind {
         ir::RuleKind::Single { cond, .. } => cond.iter_mut().for_each(map),
         ir::RuleKind::Threshold(t) => t.cond.iter_mut().for_each(map),
-        ir::RuleKind::Sequence(s) => s
+        ir::RuleKind::Sequence(s) | ir::RuleKind::SequenceAnyOrder(s) => s
             .steps
             .iter_mut()
             .for_each(|st| st.cond.iter_mut().for_each(map)),

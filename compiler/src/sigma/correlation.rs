@@ -1,8 +1,8 @@
 //! Sigma correlation rules to thresholds and sequences: `event_count` →
 //! `threshold count >= N`, `value_count` → `threshold distinct(F) >= N`, `value_sum` →
 //! `threshold sum(F) >= N`, `value_avg` → `threshold avg(F) >= N` (F an int field),
-//! `temporal_ordered` → `sequence by ... within ...`. `temporal` (any order) has no exact
-//! equivalent and is refused.
+//! `temporal_ordered` → `sequence by ... within ...`, `temporal` (all rules, in any order) →
+//! `sequence any order by ... within ...`.
 //!
 //! Input: a correlation and the converted rules it may refer to (by `name` or `id`); output:
 //! the trigger, condition and threshold of one Vigil rule, or a [`Refusal`].
@@ -44,11 +44,6 @@ pub(crate) fn convert(c: &Correlation, by_ref: &HashMap<String, Converted>) -> R
     if c.has_aliases {
         return Err(refuse(
             "correlation `aliases` (field names differing per rule)",
-        ));
-    }
-    if c.kind == "temporal" {
-        return Err(refuse(
-            "`temporal` correlations match in any order; Vigil sequences are ordered",
         ));
     }
     if c.rules.is_empty() {
@@ -162,12 +157,13 @@ pub(crate) fn convert(c: &Correlation, by_ref: &HashMap<String, Converted>) -> R
                 }),
             })
         }
-        "temporal_ordered" => {
+        "temporal_ordered" | "temporal" => {
             if let Some(n) = cond.get("gte").and_then(|y| y.as_i64()) {
                 if usize::try_from(n).ok() != Some(rules.len()) {
-                    return Err(refuse(
-                        "`temporal_ordered` with a condition other than all rules in order",
-                    ));
+                    return Err(refuse(format!(
+                        "`{}` with a condition other than all of its rules",
+                        c.kind
+                    )));
                 }
             }
             let mut steps = Vec::with_capacity(rules.len());
@@ -195,6 +191,7 @@ pub(crate) fn convert(c: &Correlation, by_ref: &HashMap<String, Converted>) -> R
                     by,
                     within,
                     steps,
+                    any_order: c.kind == "temporal",
                     span: Span::default(),
                 }),
                 when: None,

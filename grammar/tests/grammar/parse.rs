@@ -315,6 +315,24 @@ rule a { on net threshold avg(`sum`) >= 50 within 1m }
 }
 
 #[test]
+fn sequence_any_order() {
+    let text = "rule r { sequence any order by pid within 1m { a: x b: y } }\n\
+                rule o { sequence by pid within 1m { a: x b: y } }";
+    let file = parse_ok(text);
+    let seq = |i| match rule(&file, i).trigger.as_ref() {
+        Some(Trigger::Sequence(s)) => s.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(seq(0).any_order);
+    assert_eq!(seq(0).steps.len(), 2);
+    assert!(!seq(1).any_order);
+    assert_eq!(
+        codes("rule r { sequence any way by pid within 1m { a: x b: y } }"),
+        vec![ErrorCode::UnexpectedToken]
+    );
+}
+
+#[test]
 fn multi_type_on_fields_and_keyword_meta_keys() {
     let text = r#"
 rule r {

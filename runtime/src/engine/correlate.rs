@@ -16,9 +16,9 @@ use crate::hash::{rule_hash, Digest32};
 use crate::ir::{Counting, ExprId, FieldRef, Program, Rule, RuleId, RuleKind};
 use crate::schema::{EventTypeId, FieldIndex};
 use crate::state::{
-    value_hash, AmountKind, AmountParams, AmountState, CaptureSpec, CaptureValue, Counters,
-    KeyHash, KeyHasher, KeyPart, SequenceParams, SequenceState, StateError, ThresholdParams,
-    ThresholdState, TimeConfig, ValueHash,
+    value_hash, AmountKind, AmountParams, AmountState, AnyOrderParams, AnyOrderState, CaptureSpec,
+    CaptureValue, Counters, KeyHash, KeyHasher, KeyPart, SequenceParams, SequenceState, StateError,
+    ThresholdParams, ThresholdState, TimeConfig, ValueHash,
 };
 use crate::types::{Scalar, Ty};
 
@@ -55,6 +55,8 @@ pub(crate) enum Table {
     Threshold(Box<ThresholdState>),
     /// A `sum(F)` / `avg(F)` threshold.
     Amount(Box<AmountState>),
+    /// A `sequence any order`.
+    AnyOrder(Box<AnyOrderState>),
 }
 
 impl Table {
@@ -63,6 +65,7 @@ impl Table {
             Table::Sequence(s) => s.counters(),
             Table::Threshold(t) => t.counters(),
             Table::Amount(t) => t.counters(),
+            Table::AnyOrder(t) => t.counters(),
         }
     }
 
@@ -71,6 +74,7 @@ impl Table {
             Table::Sequence(s) => s.note_absent_key(),
             Table::Threshold(t) => t.note_absent_key(),
             Table::Amount(t) => t.note_absent_key(),
+            Table::AnyOrder(t) => t.note_absent_key(),
         }
     }
 
@@ -79,6 +83,7 @@ impl Table {
             Table::Sequence(s) => s.measured_bytes(),
             Table::Threshold(t) => t.measured_bytes(),
             Table::Amount(t) => t.measured_bytes(),
+            Table::AnyOrder(t) => t.measured_bytes(),
         }
     }
 
@@ -87,6 +92,7 @@ impl Table {
             Table::Sequence(s) => s.keys(),
             Table::Threshold(t) => t.keys(),
             Table::Amount(t) => t.keys(),
+            Table::AnyOrder(t) => t.keys(),
         }
     }
 
@@ -95,6 +101,7 @@ impl Table {
             Table::Sequence(s) => s.capacity(),
             Table::Threshold(t) => t.capacity(),
             Table::Amount(t) => t.capacity(),
+            Table::AnyOrder(t) => t.capacity(),
         }
     }
 }
@@ -169,7 +176,7 @@ impl Stateful {
         let mut plans: Vec<Option<Plan>> = vec![None; plans_len(binding, rid)];
         let out = match &rule.kind {
             RuleKind::Single { .. } => return None,
-            RuleKind::Sequence(seq) => {
+            RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
                 let Some(specs) = crate::verify::state::capture_specs(program, binding, rid, seq)
                 else {
                     return Some(Err(BuildError::Capture(rule.name.clone())));
@@ -202,15 +209,26 @@ impl Stateful {
                     });
                     plan.steps.push(k);
                 }
-                let table = SequenceState::new(SequenceParams {
-                    steps: seq.steps.len(),
-                    within_ns: seq.within_ns,
-                    capacity: seq.state.capacity,
-                    captures: &specs,
-                    time,
-                })
+                let table = if matches!(rule.kind, RuleKind::SequenceAnyOrder(_)) {
+                    AnyOrderState::new(AnyOrderParams {
+                        steps: seq.steps.len(),
+                        within_ns: seq.within_ns,
+                        capacity: seq.state.capacity,
+                        time,
+                    })
+                    .map(|t| Table::AnyOrder(Box::new(t)))
+                } else {
+                    SequenceState::new(SequenceParams {
+                        steps: seq.steps.len(),
+                        within_ns: seq.within_ns,
+                        capacity: seq.state.capacity,
+                        captures: &specs,
+                        time,
+                    })
+                    .map(|t| Table::Sequence(Box::new(t)))
+                }
                 .map_err(|e| BuildError::State(rule.name.clone(), e));
-                table.map(|t| Stateful {
+                table.map(|table| Stateful {
                     rule: rid,
                     identity: Identity {
                         id: rule.id.clone(),
@@ -222,7 +240,7 @@ impl Stateful {
                     step_conds: seq.steps.iter().map(|s| s.cond).collect(),
                     cond: None,
                     bound_bytes,
-                    table: Mutex::new(Table::Sequence(Box::new(t))),
+                    table: Mutex::new(table),
                 })
             }
             RuleKind::Threshold(t) => {

@@ -41,7 +41,7 @@ pub(super) fn check_rule(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<
                 err(ErrorCode::NoEvents, "runs on no event type".to_string());
             }
         }
-        RuleKind::Sequence(seq) => {
+        RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
             let n = seq.steps.len();
             if !(MIN_STEPS..=MAX_STEPS).contains(&n) {
                 err(
@@ -51,6 +51,15 @@ pub(super) fn check_rule(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<
             }
             window(seq.within_ns, limits.max_window_ns, &mut err);
             state(&seq.state, limits.max_capture_len, &mut err);
+            if matches!(rule.kind, RuleKind::SequenceAnyOrder(_)) && !seq.captures.is_empty() {
+                err(
+                    ErrorCode::BadCapture,
+                    format!(
+                        "a sequence in any order has no captures, this one has {}",
+                        seq.captures.len()
+                    ),
+                );
+            }
             for (c, cap) in seq.captures.iter().enumerate() {
                 let step = usize::from(cap.step);
                 let Some(step_def) = seq.steps.get(step) else {

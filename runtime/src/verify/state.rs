@@ -21,7 +21,8 @@ use super::Cx;
 use crate::bind::Binding;
 use crate::ir::{Counting, Program, Rule, RuleId, RuleKind, SequenceDef};
 use crate::state::{
-    amount_state_bound_bytes, sequence_state_bound_bytes, threshold_state_bound_bytes, CaptureSpec,
+    amount_state_bound_bytes, any_order_state_bound_bytes, sequence_state_bound_bytes,
+    threshold_state_bound_bytes, CaptureSpec,
 };
 
 /// Bytes of a key's hash.
@@ -79,6 +80,9 @@ fn specs_with(
 pub(crate) fn rule_bytes(cx: &Cx<'_>, rid: RuleId, rule: &Rule, mode: Bounds) -> u64 {
     match &rule.kind {
         RuleKind::Single { .. } => 0,
+        RuleKind::SequenceAnyOrder(seq) => {
+            any_order_state_bound_bytes(seq.steps.len(), seq.state.capacity)
+        }
         RuleKind::Sequence(seq) => {
             let specs = match mode {
                 Bounds::Host => capture_specs(cx.program, cx.binding, rid, seq),
@@ -116,7 +120,7 @@ pub(crate) fn update_steps(cx: &Cx<'_>, rid: RuleId, rule: &Rule, mode: Bounds) 
     };
     match &rule.kind {
         RuleKind::Single { .. } => 0,
-        RuleKind::Sequence(seq) => {
+        RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
             let keys = hash(&mut seq.steps.iter().flat_map(|s| s.key.iter().copied()));
             let captures = seq
                 .captures
