@@ -330,6 +330,8 @@ codes! {
     TestTimeOrder = E0328, "test events out of time order";
     /// A rule clause that does not go with the rule's kind (`threshold` on a sequence).
     ClauseNotAllowed = E0329, "clause not allowed here";
+    /// `threshold sum(F)` or `avg(F)` over a field that is not an int.
+    AggregateNotInt = E0330, "sum or average of a field that is not an int";
 
     // ---- W02xx and W03xx: warnings of the same stages (vigil-compiler) ----------------
     /// An inner name hides an outer one.
@@ -628,6 +630,9 @@ codes! {
     UnsupportedCorrelation = E0912, "unsupported correlation";
     /// The converted rule does not pass `vigil check` (a bug to report, never hidden).
     DoesNotCompile = E0913, "does not compile";
+    /// A Sigma filter document (`filter:`) that cannot be applied: no `logsource`, no `rules`,
+    /// no single `condition`.
+    InvalidFilter = E0920, "invalid Sigma filter";
 
     // ---- E10xx: the sensors (vigil-sensor-linux) ----------------------------------------
     /// The eBPF sensor was asked for on a system it cannot run on: not Linux, or a build

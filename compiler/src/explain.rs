@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use serde::Serialize;
-use vigil_runtime::ir::{self, Counting, ExprKind, FieldRef, Program, RuleKind};
+use vigil_runtime::ir::{self, ExprKind, FieldRef, Program, RuleKind};
 use vigil_runtime::ir_text::{self, Style};
 use vigil_runtime::verify::{steps_to_ns, CostReport, LinearBound, Verified, TYPICAL_EVENT_BYTES};
 
@@ -179,7 +179,7 @@ pub fn explain(program: &Program, cost: Option<&CostReport>) -> Explained {
                 severity: rule.severity.as_str().to_owned(),
                 kind: match rule.kind {
                     RuleKind::Single { .. } => "single",
-                    RuleKind::Sequence(_) => "sequence",
+                    RuleKind::Sequence(_) | RuleKind::SequenceAnyOrder(_) => "sequence",
                     RuleKind::Threshold(_) => "threshold",
                 }
                 .to_owned(),
@@ -335,13 +335,13 @@ pub fn fields_read(rule: &ir::Rule) -> Vec<FieldRef> {
     }
     match &rule.kind {
         RuleKind::Single { .. } => {}
-        RuleKind::Sequence(seq) => {
+        RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
             set.extend(seq.steps.iter().flat_map(|s| s.key.iter().copied()));
             set.extend(seq.captures.iter().map(|c| c.field));
         }
         RuleKind::Threshold(t) => {
             set.extend(t.key.iter().flatten().copied());
-            if let Counting::Distinct(r) = t.counting {
+            if let Some(r) = t.counting.field() {
                 set.insert(r);
             }
         }

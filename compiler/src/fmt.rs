@@ -288,7 +288,8 @@ fn window(by: &[Ident], within: Option<u64>) -> String {
 fn sequence(out: &mut String, s: &Sequence) {
     let _ = writeln!(
         out,
-        "    sequence{} {{",
+        "    sequence{}{} {{",
+        if s.any_order { " any order" } else { "" },
         window(&s.by, s.within.map(|d| d.nanos))
     );
     let width = s
@@ -313,6 +314,8 @@ fn threshold(out: &mut String, t: &Threshold) {
     let kind = match &t.kind {
         ThresholdKind::Count(_) => "count".to_owned(),
         ThresholdKind::Distinct(f, _) => format!("distinct({})", ident(f)),
+        ThresholdKind::Sum(f, _) => format!("sum({})", ident(f)),
+        ThresholdKind::Avg(f, _) => format!("avg({})", ident(f)),
     };
     // `within D by K`, as LANGUAGE.md writes thresholds (sequences read `by K within D`).
     let mut line = format!("    threshold {kind} >= {}", t.count);

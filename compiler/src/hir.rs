@@ -43,6 +43,8 @@ pub struct BinderId(pub u32);
 pub const DEFAULT_CAPACITY: u32 = 4096;
 /// The default `capture_len` of a sequence (bytes kept of a captured string).
 pub const DEFAULT_CAPTURE_LEN: u32 = 256;
+/// The default `entries` of a `sum`/`avg` threshold (values kept per key).
+pub const DEFAULT_ENTRIES: u32 = 256;
 
 /// Everything compiled together: user files and the standard library.
 #[derive(Clone, Debug, Default)]
@@ -456,6 +458,8 @@ pub struct Sequence {
     pub by: Vec<String>,
     /// The window in nanoseconds.
     pub within_ns: u64,
+    /// `sequence any order`: no step reads another.
+    pub any_order: bool,
 }
 
 /// One sequence step.
@@ -481,6 +485,10 @@ pub enum Counting {
     Count,
     /// Distinct values of a field.
     Distinct(FieldInfo),
+    /// The sum of an int field's values.
+    Sum(FieldInfo),
+    /// The average of an int field's values.
+    Avg(FieldInfo),
 }
 
 /// A threshold rule.
@@ -524,6 +532,8 @@ pub struct RuleMeta {
     pub capacity: u32,
     /// `capture_len`, default [`DEFAULT_CAPTURE_LEN`].
     pub capture_len: u32,
+    /// `entries`, default [`DEFAULT_ENTRIES`].
+    pub entries: u32,
     /// Every other key, in source order (bare words become strings).
     pub other: Vec<(String, MetaValue)>,
 }

@@ -7,7 +7,9 @@
 
 use vigil_codes::ErrorCode;
 
-use crate::ast::{DurationLit, Expr, FieldPath, Ident, Meta, RuleDecl, StrLit, Threshold, Trigger};
+use crate::ast::{
+    DurationLit, Expr, FieldPath, Ident, Meta, RuleDecl, StrLit, Threshold, ThresholdKind, Trigger,
+};
 use crate::error::{span, SyntaxError};
 use crate::lexer::Sink;
 use crate::span::{FileId, Span};
@@ -186,6 +188,46 @@ pub(crate) fn rule(
         );
     }
     rule
+}
+
+/// `func(FIELD)` after `threshold`: `sum` or `avg` (matched as words, so fields of those names
+/// stay usable elsewhere); any other word is reported and read as `count`.
+pub(crate) fn aggregate(sink: &Sink, func: Ident, field: Ident, span: Span) -> ThresholdKind {
+    match func.name.as_str() {
+        "sum" if !func.quoted => ThresholdKind::Sum(field, span),
+        "avg" if !func.quoted => ThresholdKind::Avg(field, span),
+        _ => {
+            sink.push(
+                SyntaxError::new(
+                    ErrorCode::UnexpectedToken,
+                    func.span,
+                    format!("`{}` is not a threshold aggregate", func.name),
+                    "not `count`, `distinct`, `sum` or `avg`",
+                )
+                .with_help("write `count`, `distinct(FIELD)`, `sum(FIELD)` or `avg(FIELD)`"),
+            );
+            ThresholdKind::Count(span)
+        }
+    }
+}
+
+/// `any order` after `sequence`: any other word after `any` is reported (and read as `order`).
+pub(crate) fn any_order(sink: &Sink, word: Option<Ident>) -> bool {
+    let Some(w) = word else {
+        return false;
+    };
+    if w.name != "order" || w.quoted {
+        sink.push(
+            SyntaxError::new(
+                ErrorCode::UnexpectedToken,
+                w.span,
+                format!("expected `order` after `sequence any`, found `{}`", w.name),
+                "expected `order`",
+            )
+            .with_help("write `sequence any order by ... within ... { ... }`"),
+        );
+    }
+    true
 }
 
 /// `-N` for a meta value: the sign folded in.

@@ -192,7 +192,7 @@ pub enum Trigger {
     Sequence(Sequence),
 }
 
-/// `sequence by F1, F2 within D { step: type when expr ... }`
+/// `sequence [any order] by F1, F2 within D { step: type when expr ... }`
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sequence {
     /// The key fields (`by`); may be empty when the rule omits `by`.
@@ -201,6 +201,8 @@ pub struct Sequence {
     pub within: Option<DurationLit>,
     /// The steps in order.
     pub steps: Vec<Step>,
+    /// `sequence any order`: the steps may match in any order.
+    pub any_order: bool,
     /// The whole clause.
     pub span: Span,
 }
@@ -225,14 +227,18 @@ pub enum ThresholdKind {
     Count(Span),
     /// `distinct(FIELD)`
     Distinct(Ident, Span),
+    /// `sum(FIELD)`: the sum of an int field's values in the window.
+    Sum(Ident, Span),
+    /// `avg(FIELD)`: the average of an int field's values in the window.
+    Avg(Ident, Span),
 }
 
-/// `threshold count|distinct(F) >= N within D [by K1, K2]`
+/// `threshold count|distinct(F)|sum(F)|avg(F) >= N within D [by K1, K2]`
 #[derive(Clone, Debug, PartialEq)]
 pub struct Threshold {
     /// What is counted.
     pub kind: ThresholdKind,
-    /// N, the count that fires (an unsigned literal).
+    /// N, the count (sum, average) that fires (an unsigned literal).
     pub count: u64,
     /// The span of N.
     pub count_span: Span,

@@ -24,7 +24,7 @@ use std::fmt;
 
 use crate::builtins::{self, BuiltinId, ParamTy};
 use crate::error::ErrorCode;
-use crate::ir::{self, CallId, Counting, ExprKind, FieldRef, Program, RuleId, RuleKind};
+use crate::ir::{self, CallId, ExprKind, FieldRef, Program, RuleId, RuleKind};
 use crate::schema::{EventTypeId, FieldIndex, Schema};
 use crate::types::Ty;
 
@@ -244,14 +244,19 @@ pub fn bind(program: &Program, host: &Schema) -> Result<Binding, Vec<BindError>>
             }
         }
         let steps = match &rule.kind {
-            RuleKind::Sequence(seq) => seq
+            RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => seq
                 .steps
                 .iter()
                 .filter_map(|s| host.event(&s.event).map(|(id, _)| id))
                 .collect(),
             _ => Vec::new(),
         };
-        if ids.len() > 1 && !matches!(rule.kind, RuleKind::Sequence(_)) {
+        if ids.len() > 1
+            && !matches!(
+                rule.kind,
+                RuleKind::Sequence(_) | RuleKind::SequenceAnyOrder(_)
+            )
+        {
             let found = bind_alternates(program, rule, host, &label, &ids, &fields, &mut errors);
             alternates.extend(found);
         }
@@ -584,7 +589,7 @@ fn resolve_field(
 }
 
 /// The requirements a rule reads *by name on its event* (expression reads and a threshold's
-/// distinct field), each once: the ones that must exist on each of a multi-type rule's events.
+/// counted field), each once: the ones that must exist on each of a multi-type rule's events.
 fn fields_read_by_value(rule: &ir::Rule) -> BTreeSet<FieldRef> {
     let mut out = BTreeSet::new();
     for expr in &rule.exprs {
@@ -593,7 +598,7 @@ fn fields_read_by_value(rule: &ir::Rule) -> BTreeSet<FieldRef> {
         }
     }
     if let RuleKind::Threshold(t) = &rule.kind {
-        if let Counting::Distinct(f) = t.counting {
+        if let Some(f) = t.counting.field() {
             out.insert(f);
         }
     }
@@ -610,13 +615,13 @@ pub(crate) fn for_each_field_ref(rule: &ir::Rule, mut f: impl FnMut(FieldRef)) {
     }
     match &rule.kind {
         RuleKind::Single { .. } => {}
-        RuleKind::Sequence(seq) => {
+        RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
             seq.steps.iter().flat_map(|s| &s.key).for_each(|r| f(*r));
             seq.captures.iter().for_each(|c| f(c.field));
         }
         RuleKind::Threshold(t) => {
             t.key.iter().flatten().for_each(|r| f(*r));
-            if let Counting::Distinct(r) = t.counting {
+            if let Some(r) = t.counting.field() {
                 f(r);
             }
         }

@@ -47,7 +47,9 @@ impl Dispatch {
                 };
                 match rule.kind {
                     RuleKind::Single { .. } => per.rules.push(rule_id),
-                    RuleKind::Sequence(_) | RuleKind::Threshold(_) => per.stateful.push(rule_id),
+                    RuleKind::Sequence(_)
+                    | RuleKind::SequenceAnyOrder(_)
+                    | RuleKind::Threshold(_) => per.stateful.push(rule_id),
                 }
                 per.all.push(rule_id);
                 for_each_field_ref(rule, |f| {

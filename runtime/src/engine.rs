@@ -72,7 +72,7 @@ use crate::state::{CaptureView, Counters as StateCounters, TimeConfig};
 use crate::value::Value;
 use crate::verify::Verified;
 
-use correlate::{capture_of, value_of, KeyCache, Stateful, Table};
+use correlate::{amount_of, capture_of, value_of, KeyCache, Stateful, Table};
 
 // The evaluator contract lives in a leaf (`eval.rs`); these paths stay for embedders.
 pub use crate::eval::{EngineError, EvalError, Evaluator};
@@ -795,12 +795,22 @@ impl Engine {
             return None;
         };
         let host = keys.host(event);
-        let value = plan.distinct.and_then(|d| value_of(event, d));
         let fired = match &mut *st.lock() {
-            Table::Threshold(t) => t.on_host_event(host, key, event.time_opt(), value),
-            Table::Sequence(_) => None,
+            Table::Threshold(t) => {
+                let value = plan.distinct.and_then(|d| value_of(event, d));
+                t.on_host_event(host, key, event.time_opt(), value)
+                    .is_some()
+            }
+            Table::Amount(t) => {
+                let amount = plan.amount.and_then(|a| amount_of(event, a));
+                t.on_host_event(host, key, event.time_opt(), amount)
+                    .is_some()
+            }
+            Table::Sequence(_) | Table::AnyOrder(_) => false,
         };
-        fired?;
+        if !fired {
+            return None;
+        }
         self.alert_caught(rule, event, None)
     }
 
@@ -815,6 +825,9 @@ impl Engine {
             return None;
         };
         let host = keys.host(event);
+        if matches!(&*st.lock(), Table::AnyOrder(_)) {
+            return self.run_any_order(st, event, plan, host, key);
+        }
         let mut guard = st.lock();
         let Table::Sequence(seq) = &mut *guard else {
             return None;
@@ -838,6 +851,42 @@ impl Engine {
                 None
             }
         }
+    }
+
+    /// [`Engine::run_sequence`] for `sequence any order`: each step of this event type is
+    /// tested on the event alone (no captures), before the table is locked; the table records
+    /// the steps it satisfied; the alert is this event's when every step is held.
+    fn run_any_order(
+        &self,
+        st: &Stateful,
+        event: &Event<'_>,
+        plan: &correlate::Plan,
+        host: crate::state::KeyHash,
+        key: crate::state::KeyHash,
+    ) -> Option<Alert> {
+        let rule = st.rule;
+        let mut matched = 0u8;
+        for &step in &plan.steps {
+            let root = st.step_conds.get(step).copied().flatten();
+            match self.eval_root_caught(rule, root, event, None) {
+                Ok(true) if step < 8 => matched |= 1 << step,
+                Ok(_) => {}
+                Err(f) => {
+                    self.count_failure(&f);
+                    return None;
+                }
+            }
+        }
+        let fired = match &mut *st.lock() {
+            Table::AnyOrder(t) => t
+                .on_host_event(host, key, event.time_opt(), matched)
+                .is_some(),
+            _ => false,
+        };
+        if !fired {
+            return None;
+        }
+        self.alert_caught(rule, event, None)
     }
 
     /// [`Engine::alert`] under `catch_unwind`, counting failures.

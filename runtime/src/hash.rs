@@ -329,8 +329,13 @@ impl<'p> Canon<'p> {
                 events.iter().for_each(|e| self.str(e));
                 self.opt_expr(*cond);
             }
-            RuleKind::Sequence(seq) => {
-                self.tag(b'Q');
+            RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
+                // `any order` gets its own tag; ordered sequences hash as before.
+                self.tag(if matches!(rule.kind, RuleKind::SequenceAnyOrder(_)) {
+                    b'U'
+                } else {
+                    b'Q'
+                });
                 self.u64(seq.steps.len() as u64);
                 for step in &seq.steps {
                     self.str(&step.name);
@@ -356,6 +361,14 @@ impl<'p> Canon<'p> {
                     Counting::Count => self.tag(1),
                     Counting::Distinct(f) => {
                         self.tag(2);
+                        self.field_ref(f);
+                    }
+                    Counting::Sum(f) => {
+                        self.tag(3);
+                        self.field_ref(f);
+                    }
+                    Counting::Avg(f) => {
+                        self.tag(4);
                         self.field_ref(f);
                     }
                 }

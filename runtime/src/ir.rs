@@ -244,6 +244,21 @@ pub enum RuleKind {
     Sequence(SequenceDef),
     /// `on ... when ... threshold ...`
     Threshold(ThresholdDef),
+    /// `sequence any order by ... within ... { steps }`: each step matched once, in any order,
+    /// all within the window; no captures (a step reads only its own event). Last, so that
+    /// bundles without it decode as before.
+    SequenceAnyOrder(SequenceDef),
+}
+
+impl RuleKind {
+    /// The steps of a sequence, ordered or not.
+    #[must_use]
+    pub fn sequence(&self) -> Option<&SequenceDef> {
+        match self {
+            RuleKind::Sequence(s) | RuleKind::SequenceAnyOrder(s) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 /// Declared bounds of a stateful rule's table.
@@ -251,7 +266,8 @@ pub enum RuleKind {
 pub struct StateDecl {
     /// Maximum keys kept; the oldest is evicted beyond it.
     pub capacity: u32,
-    /// Maximum entries per key (threshold: N; sequence: number of steps).
+    /// Maximum entries per key (threshold `count`/`distinct`: N; `sum`/`avg`: the events kept
+    /// per key, meta `entries`; sequence: number of steps).
     pub per_key: u32,
     /// Maximum bytes kept of a captured string.
     pub capture_len: u32,
@@ -299,6 +315,28 @@ pub enum Counting {
     Count,
     /// Distinct values of a field.
     Distinct(FieldRef),
+    /// The sum of an int field's values (exact: summed as `i128`).
+    Sum(FieldRef),
+    /// The average of an int field's values (exact: `sum >= N * count`, no division).
+    Avg(FieldRef),
+}
+
+impl Counting {
+    /// The field read from each counted event (`distinct`, `sum`, `avg`); `None` for `count`.
+    #[must_use]
+    pub fn field(self) -> Option<FieldRef> {
+        match self {
+            Counting::Count => None,
+            Counting::Distinct(f) | Counting::Sum(f) | Counting::Avg(f) => Some(f),
+        }
+    }
+
+    /// `sum(F)` or `avg(F)`: the table keeps each event's value, up to
+    /// [`StateDecl::per_key`] events per key.
+    #[must_use]
+    pub fn is_amount(self) -> bool {
+        matches!(self, Counting::Sum(_) | Counting::Avg(_))
+    }
 }
 
 /// A threshold rule.
@@ -310,7 +348,7 @@ pub struct ThresholdDef {
     pub cond: Option<ExprId>,
     /// What is counted.
     pub counting: Counting,
-    /// Fires when the count in the window reaches this.
+    /// Fires when the count (distinct values, sum, average) in the window reaches this.
     pub count: u64,
     /// Window length in nanoseconds.
     pub within_ns: u64,
@@ -560,7 +598,9 @@ impl Rule {
         match &self.kind {
             RuleKind::Single { cond, .. } => out.extend(cond),
             RuleKind::Threshold(t) => out.extend(t.cond),
-            RuleKind::Sequence(s) => out.extend(s.steps.iter().filter_map(|st| st.cond)),
+            RuleKind::Sequence(s) | RuleKind::SequenceAnyOrder(s) => {
+                out.extend(s.steps.iter().filter_map(|st| st.cond));
+            }
         }
         out.extend(self.emit.iter().filter_map(|p| match p {
             TemplatePart::Expr(e) => Some(*e),
@@ -580,7 +620,9 @@ impl Rule {
         let names: Vec<&str> = match &self.kind {
             RuleKind::Single { events, .. } => events.iter().map(String::as_str).collect(),
             RuleKind::Threshold(t) => t.events.iter().map(String::as_str).collect(),
-            RuleKind::Sequence(s) => s.steps.iter().map(|st| st.event.as_str()).collect(),
+            RuleKind::Sequence(s) | RuleKind::SequenceAnyOrder(s) => {
+                s.steps.iter().map(|st| st.event.as_str()).collect()
+            }
         };
         let mut out: Vec<&str> = Vec::with_capacity(names.len());
         for name in names {

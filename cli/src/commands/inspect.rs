@@ -114,7 +114,7 @@ pub(crate) fn run(args: &Args) -> ExitCode {
     for r in &decoded.program.rules {
         let kind = match r.kind {
             RuleKind::Single { .. } => "single",
-            RuleKind::Sequence(_) => "sequence",
+            RuleKind::Sequence(_) | RuleKind::SequenceAnyOrder(_) => "sequence",
             RuleKind::Threshold(_) => "threshold",
         };
         outln!(

@@ -249,6 +249,14 @@ fn lower_rule(
             let counting = match &t.counting {
                 hir::Counting::Count => ir::Counting::Count,
                 hir::Counting::Distinct(f) => ir::Counting::Distinct(l.field_ref(f, &first)),
+                hir::Counting::Sum(f) => ir::Counting::Sum(l.field_ref(f, &first)),
+                hir::Counting::Avg(f) => ir::Counting::Avg(l.field_ref(f, &first)),
+            };
+            // `count`/`distinct` keep N entries per key; `sum`/`avg` the rule's `entries`.
+            let per_key = if counting.is_amount() {
+                u64::from(rule.meta.entries)
+            } else {
+                t.count
             };
             let (emit, fields) = l.lower_outputs(rule)?;
             let kind = ir::RuleKind::Threshold(ir::ThresholdDef {
@@ -258,7 +266,7 @@ fn lower_rule(
                 count: t.count,
                 within_ns: t.within_ns,
                 key,
-                state: state_decl(&rule.meta, t.count),
+                state: state_decl(&rule.meta, per_key),
             });
             out.push(l.finish(rule, kind, emit, fields));
         }
@@ -288,12 +296,17 @@ fn lower_rule(
             l.step = Some(last);
             l.event_name = step_events.last().cloned().unwrap_or_default();
             let (emit, fields) = l.lower_outputs(rule)?;
-            let kind = ir::RuleKind::Sequence(ir::SequenceDef {
+            let def = ir::SequenceDef {
                 steps,
                 within_ns: s.within_ns,
                 captures: std::mem::take(&mut l.captures),
                 state: state_decl(&rule.meta, s.steps.len() as u64),
-            });
+            };
+            let kind = if s.any_order {
+                ir::RuleKind::SequenceAnyOrder(def)
+            } else {
+                ir::RuleKind::Sequence(def)
+            };
             out.push(l.finish(rule, kind, emit, fields));
         }
     }
@@ -1003,7 +1016,7 @@ fn compact(rule: &mut ir::Rule, debug: &mut ir::RuleDebug) {
     match &mut rule.kind {
         ir::RuleKind::Single { cond, .. } => cond.iter_mut().for_each(map),
         ir::RuleKind::Threshold(t) => t.cond.iter_mut().for_each(map),
-        ir::RuleKind::Sequence(s) => s
+        ir::RuleKind::Sequence(s) | ir::RuleKind::SequenceAnyOrder(s) => s
             .steps
             .iter_mut()
             .for_each(|st| st.cond.iter_mut().for_each(map)),

@@ -46,6 +46,8 @@ pub(crate) struct Scope {
     func: Option<FnId>,
     steps: Vec<StepScope>,
     current_step: Option<usize>,
+    /// `sequence any order`: every other step counts as later.
+    unordered: bool,
     event: EventScope,
 }
 
@@ -57,6 +59,7 @@ impl Scope {
             func: None,
             steps: Vec::new(),
             current_step: None,
+            unordered: false,
             event: EventScope::None,
         }
     }
@@ -88,6 +91,15 @@ impl Scope {
             current_step: Some(current),
             event,
             ..Scope::empty()
+        }
+    }
+
+    /// A step's condition in `sequence any order`: its event's fields only (naming another
+    /// step is E0209, as no step is known to come before it).
+    pub(crate) fn for_unordered_step(steps: Vec<StepScope>, current: usize) -> Self {
+        Scope {
+            unordered: true,
+            ..Scope::for_step(steps, current)
         }
     }
 }
@@ -574,8 +586,8 @@ impl Resolver<'_> {
                     events: vec![event],
                 };
             }
-            if j > current && current != usize::MAX {
-                self.later_step(n, &scope.steps[j], &scope.steps[current]);
+            if (j > current || scope.unordered) && current != usize::MAX {
+                self.later_step(n, &scope.steps[j], &scope.steps[current], scope.unordered);
                 return ExprKind::Error;
             }
             return ExprKind::Step {
@@ -673,18 +685,38 @@ impl Resolver<'_> {
         ExprKind::Error
     }
 
-    fn later_step(&mut self, n: &ast::Ident, later: &StepScope, current: &StepScope) {
-        let d = Diagnostic::error(
-            ErrorCode::LaterStep,
-            n.span,
-            format!(
-                "step `{}` reads step `{}`, which comes after it",
-                current.name, later.name
-            ),
-            "not matched yet",
-        )
-        .with_label(later.span, "defined here, later")
-        .with_note("a step may read only the steps before it");
+    fn later_step(
+        &mut self,
+        n: &ast::Ident,
+        later: &StepScope,
+        current: &StepScope,
+        unordered: bool,
+    ) {
+        let d = if unordered {
+            Diagnostic::error(
+                ErrorCode::LaterStep,
+                n.span,
+                format!(
+                    "step `{}` reads step `{}` in a sequence in any order",
+                    current.name, later.name
+                ),
+                "may not have matched yet",
+            )
+            .with_label(later.span, "defined here")
+            .with_note("in `sequence any order` a step reads only its own event")
+        } else {
+            Diagnostic::error(
+                ErrorCode::LaterStep,
+                n.span,
+                format!(
+                    "step `{}` reads step `{}`, which comes after it",
+                    current.name, later.name
+                ),
+                "not matched yet",
+            )
+            .with_label(later.span, "defined here, later")
+            .with_note("a step may read only the steps before it")
+        };
         self.sink.push(d);
     }
 

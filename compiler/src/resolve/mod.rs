@@ -734,7 +734,26 @@ impl<'s> Resolver<'s> {
                     self.sink.push(d);
                 }
                 let (s, steps_scope) = self.sequence(seq);
-                if let Some(e) = &rule.emit {
+                if seq.any_order {
+                    // The completing event may be any step's: no step's fields are known then.
+                    let spans = [
+                        rule.emit.as_ref().map(|e| (e.span, "emit")),
+                        rule.fields
+                            .as_ref()
+                            .and_then(|f| f.first())
+                            .map(|f| (f.span, "fields")),
+                    ];
+                    for (span, what) in spans.into_iter().flatten() {
+                        let d = Diagnostic::error(
+                            ErrorCode::ClauseNotAllowed,
+                            span,
+                            format!("a sequence in any order has no `{what}`"),
+                            "not with `sequence any order`",
+                        )
+                        .with_help("the alert carries the rule's title and the completing event");
+                        self.sink.push(d);
+                    }
+                } else if let Some(e) = &rule.emit {
                     emit = Some(self.template(e, &template::Ctx::Sequence(steps_scope.clone())));
                 }
                 if let Some(fs) = &rule.fields {
@@ -754,6 +773,7 @@ impl<'s> Resolver<'s> {
                 shadow: false,
                 capacity: hir::DEFAULT_CAPACITY,
                 capture_len: hir::DEFAULT_CAPTURE_LEN,
+                entries: hir::DEFAULT_ENTRIES,
                 other: Vec::new(),
             },
             kind,
@@ -776,6 +796,34 @@ impl<'s> Resolver<'s> {
             ast::ThresholdKind::Distinct(f, _) => {
                 match self.scope_field(scope, f, ErrorCode::UnknownField) {
                     Some(info) => Counting::Distinct(info),
+                    None => Counting::Count,
+                }
+            }
+            ast::ThresholdKind::Sum(f, _) | ast::ThresholdKind::Avg(f, _) => {
+                let sum = matches!(t.kind, ast::ThresholdKind::Sum(..));
+                match self.scope_field(scope, f, ErrorCode::UnknownField) {
+                    Some(info) if info.ty == Ty::INT => {
+                        if sum {
+                            Counting::Sum(info)
+                        } else {
+                            Counting::Avg(info)
+                        }
+                    }
+                    Some(info) => {
+                        let what = if sum { "sum" } else { "average" };
+                        let d = Diagnostic::error(
+                            ErrorCode::AggregateNotInt,
+                            f.span,
+                            format!("cannot {what} `{}`, of type `{}`", f.name, info.ty),
+                            format!("`{}`, not `int`", info.ty),
+                        )
+                        .with_help(format!(
+                            "`sum` and `avg` take an int field; count events with `count`, or values with `distinct({})`",
+                            f.name
+                        ));
+                        self.sink.push(d);
+                        Counting::Count
+                    }
                     None => Counting::Count,
                 }
             }
@@ -974,7 +1022,11 @@ impl<'s> Resolver<'s> {
         let mut steps = Vec::new();
         for (i, st) in seq.steps.iter().enumerate() {
             let cond = st.when.as_ref().map(|w| {
-                let mut scope = expr::Scope::for_step(steps_scope.clone(), i);
+                let mut scope = if seq.any_order {
+                    expr::Scope::for_unordered_step(steps_scope.clone(), i)
+                } else {
+                    expr::Scope::for_step(steps_scope.clone(), i)
+                };
                 self.expr(w, &mut scope)
             });
             let event = steps_scope[i]
@@ -1000,6 +1052,7 @@ impl<'s> Resolver<'s> {
                 steps,
                 by: seq.by.iter().map(|k| k.name.clone()).collect(),
                 within_ns,
+                any_order: seq.any_order,
             },
             steps_scope,
         )

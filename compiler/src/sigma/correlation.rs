@@ -1,6 +1,8 @@
 //! Sigma correlation rules to thresholds and sequences: `event_count` →
-//! `threshold count >= N`, `value_count` → `threshold distinct(F) >= N`, `temporal_ordered` →
-//! `sequence by ... within ...`. `temporal` (any order) has no exact equivalent and is refused.
+//! `threshold count >= N`, `value_count` → `threshold distinct(F) >= N`, `value_sum` →
+//! `threshold sum(F) >= N`, `value_avg` → `threshold avg(F) >= N` (F an int field),
+//! `temporal_ordered` → `sequence by ... within ...`, `temporal` (all rules, in any order) →
+//! `sequence any order by ... within ...`.
 //!
 //! Input: a correlation and the converted rules it may refer to (by `name` or `id`); output:
 //! the trigger, condition and threshold of one Vigil rule, or a [`Refusal`].
@@ -9,6 +11,7 @@ use std::collections::HashMap;
 
 use vigil_grammar::ast::{DurationLit, Sequence, Step, Threshold, ThresholdKind, Trigger};
 use vigil_grammar::span::Span;
+use vigil_runtime::types::Ty;
 use yaml_rust2::Yaml;
 
 use super::build as b;
@@ -41,11 +44,6 @@ pub(crate) fn convert(c: &Correlation, by_ref: &HashMap<String, Converted>) -> R
     if c.has_aliases {
         return Err(refuse(
             "correlation `aliases` (field names differing per rule)",
-        ));
-    }
-    if c.kind == "temporal" {
-        return Err(refuse(
-            "`temporal` correlations match in any order; Vigil sequences are ordered",
         ));
     }
     if c.rules.is_empty() {
@@ -101,17 +99,23 @@ pub(crate) fn convert(c: &Correlation, by_ref: &HashMap<String, Converted>) -> R
     }
     let cond: HashMap<&str, &Yaml> = c.condition.iter().map(|(k, v)| (k.as_str(), v)).collect();
     match c.kind.as_str() {
-        "event_count" | "value_count" => {
+        "event_count" | "value_count" | "value_sum" | "value_avg" => {
             let events = &rules[0].1.events;
             if rules.iter().any(|(_, r)| &r.events != events) {
                 return Err(refuse("the correlated rules read different event types"));
             }
-            let count = at_least(&cond)?;
-            let kind = if c.kind == "value_count" {
+            let count = if c.kind == "value_avg" {
+                avg_at_least(&cond)?
+            } else {
+                at_least(&cond)?
+            };
+            let kind = if c.kind == "event_count" {
+                ThresholdKind::Count(Span::default())
+            } else {
                 let Some(f) = cond.get("field").and_then(|y| y.as_str()) else {
                     return Err(Refusal::new(
                         ErrorCode::InvalidRule,
-                        "`value_count` without `condition.field`",
+                        format!("`{}` without `condition.field`", c.kind),
                     ));
                 };
                 let mapped = rules[0].1.source.fields.get(f).ok_or_else(|| {
@@ -120,9 +124,21 @@ pub(crate) fn convert(c: &Correlation, by_ref: &HashMap<String, Converted>) -> R
                         format!("unmapped field `{f}` for logsource `{}`", rules[0].1.label),
                     )
                 })?;
-                ThresholdKind::Distinct(b::ident(&mapped.name), Span::default())
-            } else {
-                ThresholdKind::Count(Span::default())
+                let field = b::ident(&mapped.name);
+                match c.kind.as_str() {
+                    "value_count" => ThresholdKind::Distinct(field, Span::default()),
+                    _ if mapped.ty != Ty::INT => {
+                        return Err(Refusal::new(
+                            ErrorCode::SigmaTypeMismatch,
+                            format!(
+                                "`{}` of `{f}`, which maps to `{}`, of type `{}`; sums and averages take an int field",
+                                c.kind, mapped.name, mapped.ty
+                            ),
+                        ));
+                    }
+                    "value_sum" => ThresholdKind::Sum(field, Span::default()),
+                    _ => ThresholdKind::Avg(field, Span::default()),
+                }
             };
             let when = b::or(rules.iter().map(|(_, r)| r.when.clone()).collect());
             Ok(DeclParts {
@@ -141,12 +157,13 @@ pub(crate) fn convert(c: &Correlation, by_ref: &HashMap<String, Converted>) -> R
                 }),
             })
         }
-        "temporal_ordered" => {
+        "temporal_ordered" | "temporal" => {
             if let Some(n) = cond.get("gte").and_then(|y| y.as_i64()) {
                 if usize::try_from(n).ok() != Some(rules.len()) {
-                    return Err(refuse(
-                        "`temporal_ordered` with a condition other than all rules in order",
-                    ));
+                    return Err(refuse(format!(
+                        "`{}` with a condition other than all of its rules",
+                        c.kind
+                    )));
                 }
             }
             let mut steps = Vec::with_capacity(rules.len());
@@ -174,6 +191,7 @@ pub(crate) fn convert(c: &Correlation, by_ref: &HashMap<String, Converted>) -> R
                     by,
                     within,
                     steps,
+                    any_order: c.kind == "temporal",
                     span: Span::default(),
                 }),
                 when: None,
@@ -200,6 +218,20 @@ fn at_least(cond: &HashMap<&str, &Yaml>) -> Result<u64> {
     Err(refuse(
         "a correlation condition other than `gte`/`gt` (Vigil thresholds fire at \"at least N\")",
     ))
+}
+
+/// The N of "average at least N" from `gte: N`; `gt: N` is not `gte: N + 1` for an average
+/// (a mean of ints need not be an int), so it and the other comparisons are refused.
+fn avg_at_least(cond: &HashMap<&str, &Yaml>) -> Result<u64> {
+    match cond.get("gte").and_then(|y| y.as_i64()) {
+        Some(n) => u64::try_from(n).map_err(|_| {
+            refuse("a `value_avg` condition below zero (Vigil thresholds are unsigned)")
+        }),
+        None => Err(refuse(
+            "a `value_avg` condition other than `gte` (Vigil's `avg(F) >= N` is exact; \
+             `gt` of a mean has no unsigned-integer equivalent)",
+        )),
+    }
 }
 
 #[cfg(test)]

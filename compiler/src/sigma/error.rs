@@ -28,6 +28,7 @@ pub fn reason(code: ErrorCode) -> &'static str {
         ErrorCode::TooManyValues => "too_many_values",
         ErrorCode::UnsupportedCorrelation => "unsupported_correlation",
         ErrorCode::DoesNotCompile => "does_not_compile",
+        ErrorCode::InvalidFilter => "invalid_filter",
         other => other.name(),
     }
 }
@@ -74,7 +75,7 @@ mod tests {
             .copied()
             .filter(|c| c.stage() == Stage::Sigma)
             .collect();
-        assert_eq!(sigma.len(), 13);
+        assert_eq!(sigma.len(), 14);
         let mut seen = std::collections::HashSet::new();
         for code in sigma {
             let r = reason(code);

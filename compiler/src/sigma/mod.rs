@@ -19,6 +19,7 @@ mod condition;
 mod correlation;
 mod detection;
 pub mod error;
+mod filter;
 pub mod logsource;
 pub mod report;
 pub mod rule;
@@ -138,6 +139,25 @@ pub fn import_with(inputs: &[InputFile], table: &Table, schema: &Schema, opts: O
     for (i, f) in inputs.iter().enumerate() {
         loaded.push((i, rule::load(&f.bytes)));
     }
+    // Filters apply across files: read them all first.
+    let mut filters = Vec::new();
+    for (i, docs) in &loaded {
+        for d in docs.iter().flatten() {
+            if let rule::Doc::Filter(info, y) = d {
+                match filter::parse(info, y) {
+                    Ok(f) => filters.push(f),
+                    Err(r) => out.rules.push(RuleOutcome {
+                        rel: inputs[*i].rel.clone(),
+                        title: info.title.clone(),
+                        id: info.id.clone(),
+                        logsource: "filter".to_owned(),
+                        result: Err(r),
+                        unmapped: Vec::new(),
+                    }),
+                }
+            }
+        }
+    }
     let mut by_ref: HashMap<String, Converted> = HashMap::new();
     let mut per_file: Vec<Vec<(usize, RuleDecl)>> = vec![Vec::new(); inputs.len()];
     let mut correlations = Vec::new();
@@ -168,10 +188,12 @@ pub fn import_with(inputs: &[InputFile], table: &Table, schema: &Schema, opts: O
                     unmapped: Vec::new(),
                 }),
                 rule::Doc::Correlation(c) => correlations.push((*i, c.clone())),
+                rule::Doc::Filter(..) => {}
                 rule::Doc::Rule(r) => {
                     let label = r.logsource.label();
                     let mut unmapped = Vec::new();
-                    let result = convert_rule(r, table, &mut unmapped);
+                    let result = convert_rule(r, table, &mut unmapped)
+                        .and_then(|(conv, parts)| filter::apply(&filters, r, conv, parts));
                     let result = result.map(|(conv, decl_parts)| {
                         for key in [&r.info.id, &r.info.name].into_iter().flatten() {
                             by_ref.insert(key.clone(), conv.clone());

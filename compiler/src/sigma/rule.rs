@@ -190,6 +190,8 @@ pub enum Doc {
     Rule(Box<Rule>),
     /// A correlation rule.
     Correlation(Box<Correlation>),
+    /// A filter (`filter:`), read by `filter.rs`: the whole document.
+    Filter(Box<Info>, Box<Yaml>),
     /// A document that is not a rule, with the reason.
     Invalid(Box<Info>, Refusal),
 }
@@ -308,6 +310,9 @@ fn doc(y: Yaml) -> Doc {
     }
     if let Some(c) = get(&y, "correlation") {
         return correlation(info, c);
+    }
+    if get(&y, "filter").is_some() {
+        return Doc::Filter(Box::new(info), Box::new(y));
     }
     if get(&y, "action").is_some() {
         return Doc::Invalid(

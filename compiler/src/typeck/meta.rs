@@ -1,4 +1,4 @@
-//! Rule meta blocks: known keys typed (`id`, `title`, `severity`, `capacity`, `capture_len`,
+//! Rule meta blocks: known keys typed (`id`, `title`, `severity`, `capacity`, `capture_len`, `entries`,
 //! `shadow`), every other key kept as a string, int, bool, word or list of strings, and rule
 //! ids unique across everything compiled together (E0206, both places shown).
 
@@ -180,6 +180,11 @@ pub(crate) fn check(c: &mut Checker<'_>) {
                 "capture_len" => {
                     if let Some(n) = positive(c, key, &e.value) {
                         meta.capture_len = n;
+                    }
+                }
+                "entries" => {
+                    if let Some(n) = positive(c, key, &e.value) {
+                        meta.entries = n;
                     }
                 }
                 "shadow" => match &e.value {

@@ -294,6 +294,45 @@ rule t3 { on logon_failure threshold count >= 5 within 500ms }
 }
 
 #[test]
+fn sum_and_avg_thresholds() {
+    let text = r#"
+rule s { on net threshold sum(bytes) >= 1000000 within 10m by src }
+rule a { on net threshold avg(`sum`) >= 50 within 1m }
+"#;
+    let file = parse_ok(text);
+    let t = rule(&file, 0).threshold.as_ref().expect("threshold");
+    assert!(matches!(&t.kind, ThresholdKind::Sum(f, _) if f.name == "bytes"));
+    assert_eq!(t.count, 1_000_000);
+    let t = rule(&file, 1).threshold.as_ref().expect("threshold");
+    assert!(matches!(&t.kind, ThresholdKind::Avg(f, _) if f.name == "sum"));
+    // Any other word before `(FIELD)` is an error naming the aggregates.
+    assert_eq!(
+        codes("rule m { on net threshold max(bytes) >= 5 within 1m }"),
+        vec![ErrorCode::UnexpectedToken]
+    );
+    // `sum` and `avg` stay usable as field names.
+    parse_ok("rule f { on net when sum > 3 and avg == 1 }");
+}
+
+#[test]
+fn sequence_any_order() {
+    let text = "rule r { sequence any order by pid within 1m { a: x b: y } }\n\
+                rule o { sequence by pid within 1m { a: x b: y } }";
+    let file = parse_ok(text);
+    let seq = |i| match rule(&file, i).trigger.as_ref() {
+        Some(Trigger::Sequence(s)) => s.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(seq(0).any_order);
+    assert_eq!(seq(0).steps.len(), 2);
+    assert!(!seq(1).any_order);
+    assert_eq!(
+        codes("rule r { sequence any way by pid within 1m { a: x b: y } }"),
+        vec![ErrorCode::UnexpectedToken]
+    );
+}
+
+#[test]
 fn multi_type_on_fields_and_keyword_meta_keys() {
     let text = r#"
 rule r {

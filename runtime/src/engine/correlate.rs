@@ -16,8 +16,9 @@ use crate::hash::{rule_hash, Digest32};
 use crate::ir::{Counting, ExprId, FieldRef, Program, Rule, RuleId, RuleKind};
 use crate::schema::{EventTypeId, FieldIndex};
 use crate::state::{
-    value_hash, CaptureSpec, CaptureValue, Counters, KeyHash, KeyHasher, KeyPart, SequenceParams,
-    SequenceState, StateError, ThresholdParams, ThresholdState, TimeConfig, ValueHash,
+    value_hash, AmountKind, AmountParams, AmountState, AnyOrderParams, AnyOrderState, CaptureSpec,
+    CaptureValue, Counters, KeyHash, KeyHasher, KeyPart, SequenceParams, SequenceState, StateError,
+    ThresholdParams, ThresholdState, TimeConfig, ValueHash,
 };
 use crate::types::{Scalar, Ty};
 
@@ -40,6 +41,8 @@ pub(crate) struct Plan {
     pub(crate) captures: Vec<Option<Read>>,
     /// Threshold: the counted field of `distinct(F)`.
     pub(crate) distinct: Option<Read>,
+    /// Threshold: the summed field of `sum(F)` / `avg(F)` (an int).
+    pub(crate) amount: Option<Read>,
 }
 
 /// A rule's table.
@@ -50,6 +53,10 @@ pub(crate) enum Table {
     Sequence(Box<SequenceState>),
     /// A threshold.
     Threshold(Box<ThresholdState>),
+    /// A `sum(F)` / `avg(F)` threshold.
+    Amount(Box<AmountState>),
+    /// A `sequence any order`.
+    AnyOrder(Box<AnyOrderState>),
 }
 
 impl Table {
@@ -57,6 +64,8 @@ impl Table {
         match self {
             Table::Sequence(s) => s.counters(),
             Table::Threshold(t) => t.counters(),
+            Table::Amount(t) => t.counters(),
+            Table::AnyOrder(t) => t.counters(),
         }
     }
 
@@ -64,6 +73,8 @@ impl Table {
         match self {
             Table::Sequence(s) => s.note_absent_key(),
             Table::Threshold(t) => t.note_absent_key(),
+            Table::Amount(t) => t.note_absent_key(),
+            Table::AnyOrder(t) => t.note_absent_key(),
         }
     }
 
@@ -71,6 +82,8 @@ impl Table {
         match self {
             Table::Sequence(s) => s.measured_bytes(),
             Table::Threshold(t) => t.measured_bytes(),
+            Table::Amount(t) => t.measured_bytes(),
+            Table::AnyOrder(t) => t.measured_bytes(),
         }
     }
 
@@ -78,6 +91,8 @@ impl Table {
         match self {
             Table::Sequence(s) => s.keys(),
             Table::Threshold(t) => t.keys(),
+            Table::Amount(t) => t.keys(),
+            Table::AnyOrder(t) => t.keys(),
         }
     }
 
@@ -85,6 +100,8 @@ impl Table {
         match self {
             Table::Sequence(s) => s.capacity(),
             Table::Threshold(t) => t.capacity(),
+            Table::Amount(t) => t.capacity(),
+            Table::AnyOrder(t) => t.capacity(),
         }
     }
 }
@@ -159,7 +176,7 @@ impl Stateful {
         let mut plans: Vec<Option<Plan>> = vec![None; plans_len(binding, rid)];
         let out = match &rule.kind {
             RuleKind::Single { .. } => return None,
-            RuleKind::Sequence(seq) => {
+            RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
                 let Some(specs) = crate::verify::state::capture_specs(program, binding, rid, seq)
                 else {
                     return Some(Err(BuildError::Capture(rule.name.clone())));
@@ -192,15 +209,26 @@ impl Stateful {
                     });
                     plan.steps.push(k);
                 }
-                let table = SequenceState::new(SequenceParams {
-                    steps: seq.steps.len(),
-                    within_ns: seq.within_ns,
-                    capacity: seq.state.capacity,
-                    captures: &specs,
-                    time,
-                })
+                let table = if matches!(rule.kind, RuleKind::SequenceAnyOrder(_)) {
+                    AnyOrderState::new(AnyOrderParams {
+                        steps: seq.steps.len(),
+                        within_ns: seq.within_ns,
+                        capacity: seq.state.capacity,
+                        time,
+                    })
+                    .map(|t| Table::AnyOrder(Box::new(t)))
+                } else {
+                    SequenceState::new(SequenceParams {
+                        steps: seq.steps.len(),
+                        within_ns: seq.within_ns,
+                        capacity: seq.state.capacity,
+                        captures: &specs,
+                        time,
+                    })
+                    .map(|t| Table::Sequence(Box::new(t)))
+                }
                 .map_err(|e| BuildError::State(rule.name.clone(), e));
-                table.map(|t| Stateful {
+                table.map(|table| Stateful {
                     rule: rid,
                     identity: Identity {
                         id: rule.id.clone(),
@@ -212,7 +240,7 @@ impl Stateful {
                     step_conds: seq.steps.iter().map(|s| s.cond).collect(),
                     cond: None,
                     bound_bytes,
-                    table: Mutex::new(Table::Sequence(Box::new(t))),
+                    table: Mutex::new(table),
                 })
             }
             RuleKind::Threshold(t) => {
@@ -231,19 +259,41 @@ impl Stateful {
                             .map(|k| k.iter().filter_map(|f| read_of(binding, *f, ev)).collect())
                             .unwrap_or_default(),
                         distinct: match t.counting {
-                            Counting::Count => None,
                             Counting::Distinct(f) => read_of(binding, f, ev),
+                            _ => None,
+                        },
+                        amount: match t.counting {
+                            Counting::Sum(f) | Counting::Avg(f) => read_of(binding, f, ev),
+                            _ => None,
                         },
                         ..Plan::default()
                     });
                 }
-                let table = ThresholdState::new(ThresholdParams {
-                    count: u32::try_from(t.count).unwrap_or(u32::MAX),
-                    within_ns: t.within_ns,
-                    capacity: t.state.capacity,
-                    distinct: matches!(t.counting, Counting::Distinct(_)),
-                    time,
-                })
+                let table = match t.counting {
+                    Counting::Sum(_) | Counting::Avg(_) => AmountState::new(AmountParams {
+                        kind: if matches!(t.counting, Counting::Avg(_)) {
+                            AmountKind::Avg
+                        } else {
+                            AmountKind::Sum
+                        },
+                        threshold: t.count,
+                        within_ns: t.within_ns,
+                        capacity: t.state.capacity,
+                        per_key: t.state.per_key,
+                        time,
+                    })
+                    .map(|a| Table::Amount(Box::new(a))),
+                    Counting::Count | Counting::Distinct(_) => {
+                        ThresholdState::new(ThresholdParams {
+                            count: u32::try_from(t.count).unwrap_or(u32::MAX),
+                            within_ns: t.within_ns,
+                            capacity: t.state.capacity,
+                            distinct: matches!(t.counting, Counting::Distinct(_)),
+                            time,
+                        })
+                        .map(|th| Table::Threshold(Box::new(th)))
+                    }
+                }
                 .map_err(|e| BuildError::State(rule.name.clone(), e));
                 table.map(|tab| Stateful {
                     rule: rid,
@@ -257,7 +307,7 @@ impl Stateful {
                     step_conds: Vec::new(),
                     cond: t.cond,
                     bound_bytes,
-                    table: Mutex::new(Table::Threshold(Box::new(tab))),
+                    table: Mutex::new(tab),
                 })
             }
         };
@@ -359,6 +409,11 @@ pub(crate) fn value_of(event: &Event<'_>, r: Read) -> Option<ValueHash> {
     event
         .is_present(r.index)
         .then(|| value_hash(part_of(event, r)))
+}
+
+/// The int value of `read` on `event` (`sum`/`avg`), `None` when absent or not an int.
+pub(crate) fn amount_of(event: &Event<'_>, r: Read) -> Option<i64> {
+    (r.scalar == Scalar::Int && event.is_present(r.index)).then(|| event.get_int(r.index))
 }
 
 /// Capture `read`'s value on `event`.

@@ -468,6 +468,8 @@ struct RuleDraft {
     events: Option<Vec<String>>,
     threshold: Option<ThresholdDef>,
     sequence: Option<SequenceDef>,
+    /// `sequence any order`.
+    any_order: bool,
     cond: Option<ExprId>,
     /// Conditions of `step NAME when X` lines, in order.
     step_conds: Vec<(String, Option<ExprId>, usize)>,
@@ -521,6 +523,7 @@ impl Parser {
                 events: None,
                 threshold: None,
                 sequence: None,
+                any_order: false,
                 cond: None,
                 step_conds: Vec::new(),
                 last: HashMap::new(),
@@ -678,6 +681,10 @@ impl Parser {
                 if d.sequence.is_some() || d.events.is_some() {
                     return c.err("a sequence has no `on` line and one `sequence` line");
                 }
+                let any_order = c.eat_kw("any");
+                if any_order {
+                    c.expect_kw("order")?;
+                }
                 c.expect_kw("within")?;
                 let within_ns = c.duration()?;
                 let state = c.state()?;
@@ -688,6 +695,7 @@ impl Parser {
                     captures: Vec::new(),
                     state,
                 });
+                d.any_order = any_order;
             }
             "step" => step_line(c, p, d)?,
             "capture" => {
@@ -757,7 +765,11 @@ impl Parser {
                     }
                 }
             }
-            RuleKind::Sequence(seq)
+            if d.any_order {
+                RuleKind::SequenceAnyOrder(seq)
+            } else {
+                RuleKind::Sequence(seq)
+            }
         } else if let Some(mut t) = d.threshold {
             t.cond = d.cond;
             RuleKind::Threshold(t)
@@ -960,13 +972,17 @@ fn threshold_line(c: &mut Cursor<'_>, p: &Program, d: &mut RuleDraft) -> Result<
     }
     let counting = if c.eat_kw("count") {
         Counting::Count
-    } else if c.eat_kw("distinct") {
+    } else if let Some(kw) = ["distinct", "sum", "avg"].into_iter().find(|k| c.eat_kw(k)) {
         c.expect("(")?;
         let f = field_short(c, p, events.first().map(String::as_str))?;
         c.expect(")")?;
-        Counting::Distinct(f)
+        match kw {
+            "sum" => Counting::Sum(f),
+            "avg" => Counting::Avg(f),
+            _ => Counting::Distinct(f),
+        }
     } else {
-        return c.err("expected `count` or `distinct(FIELD)`");
+        return c.err("expected `count`, `distinct(FIELD)`, `sum(FIELD)` or `avg(FIELD)`");
     };
     c.expect(">=")?;
     let count = c.number()?;

@@ -312,7 +312,7 @@ fn keys(program: &Program, key: &[FieldRef], event: Option<&str>) -> String {
 
 /// A step by name, `step#N` when out of range or not the first of its name.
 fn step_ref(rule: &Rule, step: u8) -> String {
-    if let RuleKind::Sequence(seq) = &rule.kind {
+    if let RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) = &rule.kind {
         if let Some(s) = seq.steps.get(usize::from(step)) {
             if seq.steps.iter().position(|t| t.name == s.name) == Some(usize::from(step)) {
                 return name(&s.name);
@@ -325,7 +325,9 @@ fn step_ref(rule: &Rule, step: u8) -> String {
 /// `drop.target_filename`: a capture's step and field.
 pub(super) fn capture_name(program: &Program, rule: &Rule, step: u8, field: FieldRef) -> String {
     let event = match &rule.kind {
-        RuleKind::Sequence(seq) => seq.steps.get(usize::from(step)).map(|s| s.event.as_str()),
+        RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
+            seq.steps.get(usize::from(step)).map(|s| s.event.as_str())
+        }
         _ => None,
     };
     format!(
@@ -347,9 +349,14 @@ pub fn shape_lines(program: &Program, rule: &Rule) -> Vec<String> {
     };
     match &rule.kind {
         RuleKind::Single { events: evs, .. } => vec![events(evs)],
-        RuleKind::Sequence(seq) => {
+        RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
             let mut v = vec![format!(
-                "sequence within {} ({})",
+                "sequence {}within {} ({})",
+                if matches!(rule.kind, RuleKind::SequenceAnyOrder(_)) {
+                    "any order "
+                } else {
+                    ""
+                },
                 duration(seq.within_ns),
                 state_decl(&seq.state)
             )];
@@ -374,6 +381,8 @@ pub fn shape_lines(program: &Program, rule: &Rule) -> Vec<String> {
             let counting = match t.counting {
                 Counting::Count => "count".to_owned(),
                 Counting::Distinct(f) => format!("distinct({})", field_short(program, f, first)),
+                Counting::Sum(f) => format!("sum({})", field_short(program, f, first)),
+                Counting::Avg(f) => format!("avg({})", field_short(program, f, first)),
             };
             let by = if t.key.is_empty() {
                 String::new()
@@ -526,14 +535,16 @@ fn node_body(ops: &Operands<'_>, expr: &Expr, style: Style) -> String {
         ExprKind::Exists(f) => format!("exists {}", field_ref(program, *f)),
         ExprKind::Truncated(f) => format!("truncated {}", field_ref(program, *f)),
         ExprKind::Captured(c) => match &rule.kind {
-            RuleKind::Sequence(seq) => match seq.captures.get(usize::from(c.0)) {
-                Some(cap) => format!(
-                    "captured #{} {}",
-                    c.0,
-                    capture_name(program, rule, cap.step, cap.field)
-                ),
-                None => format!("captured #{}", c.0),
-            },
+            RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
+                match seq.captures.get(usize::from(c.0)) {
+                    Some(cap) => format!(
+                        "captured #{} {}",
+                        c.0,
+                        capture_name(program, rule, cap.step, cap.field)
+                    ),
+                    None => format!("captured #{}", c.0),
+                }
+            }
             _ => format!("captured #{}", c.0),
         },
         ExprKind::Local(l) => format!("local ${}", l.0),
@@ -615,7 +626,7 @@ pub fn root_lines(program: &Program, rule: &Rule) -> Vec<String> {
     let mut v = Vec::new();
     match &rule.kind {
         RuleKind::Single { cond: c, .. } => v.push(format!("when {}", cond(*c))),
-        RuleKind::Sequence(seq) => {
+        RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
             for step in &seq.steps {
                 v.push(format!(
                     "step {} when {}",

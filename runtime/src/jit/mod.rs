@@ -330,7 +330,7 @@ fn compile_inner(
                     .map(|&ev| (ev, *cond, None, None))
                     .collect()
             }
-            RuleKind::Sequence(seq) => {
+            RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
                 stats.skipped += 1;
                 let mut units = Vec::new();
                 for (step, &ev) in seq.steps.iter().zip(binding.step_events(rule_id)) {

@@ -11,8 +11,11 @@
 //! - [`key`]: [`KeyHash`] (128-bit, host always included) and [`ValueHash`] (64-bit).
 //! - [`SequenceState`]: `sequence by K within D { s0 ... s(n-1) }`.
 //! - [`ThresholdState`]: `threshold count >= N within D by K` and `distinct(F)`.
-//! - [`sequence_state_bound_bytes`], [`threshold_state_bound_bytes`]: the verifier's state
-//!   bound; each table's `measured_bytes` (from actual capacities) never exceeds it.
+//! - [`AmountState`]: `threshold sum(F) >= N` and `avg(F) >= N`.
+//! - [`AnyOrderState`]: `sequence any order by K within D { ... }`.
+//! - [`sequence_state_bound_bytes`], [`threshold_state_bound_bytes`],
+//!   [`amount_state_bound_bytes`]: the verifier's state bound; each table's `measured_bytes`
+//!   (from actual capacities) never exceeds it.
 //!
 //! # Semantics (LANGUAGE.md section 5, made precise)
 //!
@@ -85,6 +88,24 @@
 //! (lateness > 0) an entry newer than the event is outside its window, and when a key's `N`
 //! entries are full the oldest one is dropped.
 //!
+//! **Sequences in any order** (`sequence any order`, `n` steps, window `D`). For one key, the
+//! table keeps the time each step last matched (at most one entry per step). An event of the
+//! steps' types is tested against each of its type's steps (a step reads only its own event:
+//! there are no captures); every step it satisfies records its time (a step matched again keeps
+//! the later time). Steps whose time is more than `D` before the key's newest are dropped. When
+//! every step is held (all within `D` of each other: exactly `D` apart still matches), the rule
+//! fires with this event and the key starts afresh. One event may satisfy several steps.
+//!
+//! **Sums and averages** (`sum(F)`/`avg(F) >= N`, `F` an int field, window `D`). Each
+//! counted event's value of `F` is kept with its time; at an event of time `t`, the values
+//! inside `(t - D, t]` (this event's included) are summed exactly (as `i128`: no overflow, no
+//! saturation); `sum` fires when the sum reaches `N`, `avg` when the mean does (`sum >= N *
+//! count`, exact, no division). Firing starts the key afresh, as for `count`. Each value
+//! expires on its own; an event whose `F` is absent is counted (`absent_value`) and ignored. A
+//! key keeps at most `M` values (the rule's `entries`, `StateDecl::per_key`); with more than
+//! `M` counted events of one key inside one window, the oldest values are dropped (the sum
+//! then under-counts: raise `entries` for such rules).
+//!
 //! **Capacity and expiry.** Each table holds at most `capacity` keys; a new key in a full table
 //! evicts the key *updated* least recently (`evicted`). An update is any change to a key's
 //! state (a partial started or moved, an entry counted); an event that changes nothing does not
@@ -105,6 +126,8 @@
 //! kept), or with time. `measured_bytes` reports the bytes held now from the actual
 //! capacities; the `*_bound_bytes` functions give the most they ever hold.
 
+mod amount;
+mod any_order;
 pub mod key;
 mod lru;
 mod sequence;
@@ -112,6 +135,8 @@ mod threshold;
 
 use lru::Lru;
 
+pub use amount::{amount_state_bound_bytes, AmountFired, AmountKind, AmountParams, AmountState};
+pub use any_order::{any_order_state_bound_bytes, AnyOrderFired, AnyOrderParams, AnyOrderState};
 pub use key::{key_hash, value_hash, KeyHash, KeyHasher, KeyPart, ValueHash};
 pub use sequence::{
     sequence_state_bound_bytes, CaptureKind, CaptureSpec, CaptureValue, CaptureView, Fired,

@@ -532,7 +532,9 @@ impl Walk<'_, '_> {
             },
             ExprKind::Captured(_) => LenBound {
                 len: Lin::constant(match &self.rule.kind {
-                    RuleKind::Sequence(seq) => u64::from(seq.state.capture_len),
+                    RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
+                        u64::from(seq.state.capture_len)
+                    }
                     _ => 0,
                 }),
                 items: 0,
@@ -754,7 +756,7 @@ impl Walk<'_, '_> {
                     add(&self.cost_of(c));
                 }
             }
-            RuleKind::Sequence(seq) => seq
+            RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => seq
                 .steps
                 .iter()
                 .filter_map(|st| st.cond)

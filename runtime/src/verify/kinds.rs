@@ -41,7 +41,7 @@ pub(super) fn check_rule(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<
                 err(ErrorCode::NoEvents, "runs on no event type".to_string());
             }
         }
-        RuleKind::Sequence(seq) => {
+        RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
             let n = seq.steps.len();
             if !(MIN_STEPS..=MAX_STEPS).contains(&n) {
                 err(
@@ -51,6 +51,15 @@ pub(super) fn check_rule(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<
             }
             window(seq.within_ns, limits.max_window_ns, &mut err);
             state(&seq.state, limits.max_capture_len, &mut err);
+            if matches!(rule.kind, RuleKind::SequenceAnyOrder(_)) && !seq.captures.is_empty() {
+                err(
+                    ErrorCode::BadCapture,
+                    format!(
+                        "a sequence in any order has no captures, this one has {}",
+                        seq.captures.len()
+                    ),
+                );
+            }
             for (c, cap) in seq.captures.iter().enumerate() {
                 let step = usize::from(cap.step);
                 let Some(step_def) = seq.steps.get(step) else {
@@ -115,19 +124,21 @@ pub(super) fn check_rule(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<
                     ),
                 );
             }
-            if let Counting::Distinct(f) = t.counting {
+            if let Some(f) = t.counting.field() {
+                let what = match t.counting {
+                    Counting::Sum(_) => "sums",
+                    Counting::Avg(_) => "averages",
+                    _ => "counts distinct values of",
+                };
                 match cx.program.fields.get(f.0 as usize) {
                     None => err(
                         ErrorCode::FieldOutOfRange,
-                        format!(
-                            "counts distinct values of field #{}, which is out of range",
-                            f.0
-                        ),
+                        format!("{what} field #{}, which is out of range", f.0),
                     ),
                     Some(req) if !t.events.contains(&req.event) => err(
                         ErrorCode::FieldOfOtherEvent,
                         format!(
-                            "counts distinct values of `{}.{}`, but runs on {}",
+                            "{what} `{}.{}`, but runs on {}",
                             req.event,
                             req.field,
                             t.events.join(", ")
@@ -135,10 +146,11 @@ pub(super) fn check_rule(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<
                     ),
                     Some(req) if req.ty.is_list() => err(
                         ErrorCode::IllTyped,
-                        format!(
-                            "counts distinct values of `{}.{}`, a list",
-                            req.event, req.field
-                        ),
+                        format!("{what} `{}.{}`, a list", req.event, req.field),
+                    ),
+                    Some(req) if t.counting.is_amount() && req.ty != Ty::INT => err(
+                        ErrorCode::IllTyped,
+                        format!("{what} `{}.{}`, which is not an int", req.event, req.field),
                     ),
                     Some(_) => {}
                 }

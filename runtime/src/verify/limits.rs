@@ -153,10 +153,12 @@ fn literal_bytes(cx: &Cx<'_>) -> u64 {
         match &rule.kind {
             RuleKind::Single { events, .. } => events.iter().for_each(|e| add(e.len())),
             RuleKind::Threshold(t) => t.events.iter().for_each(|e| add(e.len())),
-            RuleKind::Sequence(s) => s.steps.iter().for_each(|st| {
-                add(st.name.len());
-                add(st.event.len());
-            }),
+            RuleKind::Sequence(s) | RuleKind::SequenceAnyOrder(s) => {
+                s.steps.iter().for_each(|st| {
+                    add(st.name.len());
+                    add(st.event.len());
+                })
+            }
         }
     }
     total

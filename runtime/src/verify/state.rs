@@ -20,7 +20,10 @@ use super::cost::{field_bound, Bounds};
 use super::Cx;
 use crate::bind::Binding;
 use crate::ir::{Counting, Program, Rule, RuleId, RuleKind, SequenceDef};
-use crate::state::{sequence_state_bound_bytes, threshold_state_bound_bytes, CaptureSpec};
+use crate::state::{
+    amount_state_bound_bytes, any_order_state_bound_bytes, sequence_state_bound_bytes,
+    threshold_state_bound_bytes, CaptureSpec,
+};
 
 /// Bytes of a key's hash.
 pub const KEY_HASH_BYTES: u64 = 16;
@@ -77,6 +80,9 @@ fn specs_with(
 pub(crate) fn rule_bytes(cx: &Cx<'_>, rid: RuleId, rule: &Rule, mode: Bounds) -> u64 {
     match &rule.kind {
         RuleKind::Single { .. } => 0,
+        RuleKind::SequenceAnyOrder(seq) => {
+            any_order_state_bound_bytes(seq.steps.len(), seq.state.capacity)
+        }
         RuleKind::Sequence(seq) => {
             let specs = match mode {
                 Bounds::Host => capture_specs(cx.program, cx.binding, rid, seq),
@@ -90,6 +96,9 @@ pub(crate) fn rule_bytes(cx: &Cx<'_>, rid: RuleId, rule: &Rule, mode: Bounds) ->
                 }
                 None => u64::MAX,
             }
+        }
+        RuleKind::Threshold(t) if t.counting.is_amount() => {
+            amount_state_bound_bytes(t.state.capacity, t.state.per_key)
         }
         RuleKind::Threshold(t) => threshold_state_bound_bytes(
             t.state.capacity,
@@ -111,7 +120,7 @@ pub(crate) fn update_steps(cx: &Cx<'_>, rid: RuleId, rule: &Rule, mode: Bounds) 
     };
     match &rule.kind {
         RuleKind::Single { .. } => 0,
-        RuleKind::Sequence(seq) => {
+        RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
             let keys = hash(&mut seq.steps.iter().flat_map(|s| s.key.iter().copied()));
             let captures = seq
                 .captures
@@ -137,7 +146,7 @@ pub(crate) fn update_steps(cx: &Cx<'_>, rid: RuleId, rule: &Rule, mode: Bounds) 
                 .max()
                 .unwrap_or(0);
             let distinct = match t.counting {
-                Counting::Count => 0,
+                Counting::Count | Counting::Sum(_) | Counting::Avg(_) => 0,
                 Counting::Distinct(f) => hash(&mut std::iter::once(f)),
             };
             STATE_UPDATE_STEPS

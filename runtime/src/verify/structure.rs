@@ -69,7 +69,7 @@ fn roots(rule: &Rule) -> Vec<(ExprId, u32, bool)> {
             out.extend(t.cond.map(|c| (c, 1, true)));
             1
         }
-        RuleKind::Sequence(seq) => {
+        RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
             for (i, step) in seq.steps.iter().enumerate().take(MASK_STEPS) {
                 out.extend(step.cond.map(|c| (c, 1u32 << i, true)));
             }
@@ -123,7 +123,7 @@ pub(super) fn check_rule(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<
 
 fn captures(rule: &Rule) -> &[Capture] {
     match &rule.kind {
-        RuleKind::Sequence(seq) => &seq.captures,
+        RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => &seq.captures,
         _ => &[],
     }
 }
@@ -132,7 +132,10 @@ fn captures(rule: &Rule) -> &[Capture] {
 fn check_ids(cx: &Cx<'_>, id: RuleId, rule: &Rule, errors: &mut Vec<VerifyError>) {
     let p = cx.program;
     let levels = usize::from(cx.budget.limits.max_quant_levels).min(LEVELS);
-    let is_sequence = matches!(rule.kind, RuleKind::Sequence(_));
+    let is_sequence = matches!(
+        rule.kind,
+        RuleKind::Sequence(_) | RuleKind::SequenceAnyOrder(_)
+    );
     let captures = captures(rule);
     for (i, expr) in rule.exprs.iter().enumerate() {
         let eid = Some(ExprId(u32::try_from(i).unwrap_or(u32::MAX)));
@@ -630,11 +633,12 @@ fn check_placement(
                 .get(f.0 as usize)
                 .and_then(|req| read_elsewhere(req, kind, m))
                 .map(|m| (ErrorCode::FieldOfOtherEvent, m)),
-            (ExprKind::Captured(c), RuleKind::Sequence(seq)) => seq
-                .captures
-                .get(usize::from(c.0))
-                .and_then(|cap| read_before_capture(seq, cap, m))
-                .map(|m| (ErrorCode::CapturedOutOfPlace, m)),
+            (ExprKind::Captured(c), RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq)) => {
+                seq.captures
+                    .get(usize::from(c.0))
+                    .and_then(|cap| read_before_capture(seq, cap, m))
+                    .map(|m| (ErrorCode::CapturedOutOfPlace, m))
+            }
             _ => None,
         };
         if let Some((code, message)) = fault {
@@ -685,7 +689,7 @@ fn read_elsewhere(req: &FieldReq, kind: &RuleKind, m: u32) -> Option<String> {
     match kind {
         RuleKind::Single { events, .. } => misplaced(events),
         RuleKind::Threshold(t) => misplaced(&t.events),
-        RuleKind::Sequence(seq) => {
+        RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
             for (s, step) in seq.steps.iter().enumerate().take(MASK_STEPS) {
                 if m & (1 << s) != 0 && step.event != req.event {
                     return Some(format!(

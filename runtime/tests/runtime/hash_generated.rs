@@ -42,7 +42,7 @@ fn reintern(program: &Program) -> Program {
         }
         match &mut rule.kind {
             RuleKind::Single { .. } => {}
-            RuleKind::Sequence(seq) => {
+            RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
                 seq.steps
                     .iter_mut()
                     .flat_map(|s| s.key.iter_mut())
@@ -53,7 +53,8 @@ fn reintern(program: &Program) -> Program {
             }
             RuleKind::Threshold(t) => {
                 t.key.iter_mut().flatten().for_each(|k| *k = field(*k));
-                if let Counting::Distinct(f) = &mut t.counting {
+                if let Counting::Distinct(f) | Counting::Sum(f) | Counting::Avg(f) = &mut t.counting
+                {
                     *f = field(*f);
                 }
             }

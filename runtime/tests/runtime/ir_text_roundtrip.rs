@@ -128,7 +128,7 @@ fn bend(program: &mut Program, pick: u64, value: u32) {
                         t.key.push(Vec::new());
                         t.events.push(odd);
                     }
-                    RuleKind::Sequence(s) => {
+                    RuleKind::Sequence(s) | RuleKind::SequenceAnyOrder(s) => {
                         if let Some(step) = s.steps.first().cloned() {
                             s.steps.push(step);
                         }

@@ -1,7 +1,7 @@
-//! Differential test of correlation: generated sequence and threshold rules (2 or 3 steps on
+//! Differential test of correlation: generated sequence (ordered and `any order`) and threshold rules (2 or 3 steps on
 //! two event types, keys of one or two fields of several types, conditions reading the
 //! current event and earlier steps' captures, strings captured longer than `capture_len`,
-//! `count` and `distinct` thresholds, small capacities so keys are evicted) run over generated
+//! `count`, `distinct`, `sum` and `avg` thresholds, small capacities so keys are evicted) run over generated
 //! event streams (keys from a small domain, three hosts, one of whose clocks runs ahead,
 //! times increasing with occasional equal times, late events, rare jumps two days ahead that
 //! make clock resets, some events without a time or a key; half the programs with a lateness
@@ -114,6 +114,14 @@ fn gen_sequence(rng: &mut SplitMix64, p: &mut Prog, name: &str) {
     let n = 2 + rng.below(2) as usize;
     let events: Vec<&str> = (0..n).map(|_| rng.pick(&EVENTS)).collect();
     let by = key_fields(rng);
+    // A quarter are `any order` (named `any...`): no captures, no outputs (as the compiler
+    // makes them).
+    let any_order = rng.below(4) == 0;
+    let name = if any_order {
+        format!("any{name}")
+    } else {
+        name.to_owned()
+    };
     let mut captures: Vec<Capture> = Vec::new();
     let mut caps: Vec<(CaptureId, Ty)> = Vec::new();
     let mut steps = Vec::new();
@@ -127,7 +135,7 @@ fn gen_sequence(rng: &mut SplitMix64, p: &mut Prog, name: &str) {
             key,
         });
         // Captures of this step, readable by later steps and the outputs.
-        if k + 1 < n {
+        if k + 1 < n && !any_order {
             for _ in 0..rng.below(3) {
                 let fname = rng.pick(&SCALARS);
                 let (f, ty) = p.field(ev, fname);
@@ -163,20 +171,29 @@ fn gen_sequence(rng: &mut SplitMix64, p: &mut Prog, name: &str) {
     let e = rb.e(ty, ExprKind::Field(f));
     emit.push(TemplatePart::Expr(e));
     fields.push(("last".into(), e));
+    if any_order {
+        emit.clear();
+        fields.clear();
+    }
+    let def = SequenceDef {
+        steps,
+        within_ns: 1 + rng.below(40),
+        captures,
+        state: state(rng, n as u32),
+    };
     p.p.rules.push(Rule {
-        id: name.into(),
-        name: name.into(),
-        title: name.into(),
+        id: name.clone(),
+        name: name.clone(),
+        title: name.clone(),
         severity: Severity::Low,
         shadow: false,
         meta: Vec::new(),
         exprs: rb.exprs,
-        kind: RuleKind::Sequence(SequenceDef {
-            steps,
-            within_ns: 1 + rng.below(40),
-            captures,
-            state: state(rng, n as u32),
-        }),
+        kind: if any_order {
+            RuleKind::SequenceAnyOrder(def)
+        } else {
+            RuleKind::Sequence(def)
+        },
         emit,
         fields,
     });
@@ -199,18 +216,31 @@ fn gen_threshold(rng: &mut SplitMix64, p: &mut Prog, name: &str) {
         .iter()
         .map(|ev| by.iter().map(|f| p.field(ev, f).0).collect())
         .collect();
-    let counting = if rng.below(2) == 0 {
-        Counting::Count
-    } else {
-        Counting::Distinct(p.field(events[0], rng.pick(&["s2", "n2", "ip2"])).0)
+    let counting = match rng.below(4) {
+        0 => Counting::Count,
+        1 => Counting::Distinct(p.field(events[0], rng.pick(&["s2", "n2", "ip2"])).0),
+        2 => Counting::Sum(p.field(events[0], "n2").0),
+        _ => Counting::Avg(p.field(events[0], "n2").0),
     };
     let count = 1 + rng.below(4);
+    // `sum`/`avg` keep `per_key` values (small here, so keys drop their oldest); the others N.
+    let per_key = if counting.is_amount() {
+        1 + rng.below(4) as u32
+    } else {
+        count as u32
+    };
+    // `sum`/`avg` rules are named `amt...`.
+    let name = if counting.is_amount() {
+        format!("amt{name}")
+    } else {
+        name.to_owned()
+    };
     let (f, ty) = p.field(events[0], "s1");
     let e = rb.e(ty, ExprKind::Field(f));
     p.p.rules.push(Rule {
-        id: name.into(),
-        name: name.into(),
-        title: name.into(),
+        id: name.clone(),
+        name: name.clone(),
+        title: name.clone(),
         severity: Severity::Low,
         shadow: false,
         meta: Vec::new(),
@@ -222,7 +252,7 @@ fn gen_threshold(rng: &mut SplitMix64, p: &mut Prog, name: &str) {
             count,
             within_ns: 1 + rng.below(40),
             key,
-            state: state(rng, count as u32),
+            state: state(rng, per_key),
         }),
         emit: vec![TemplatePart::Lit("t ".into()), TemplatePart::Expr(e)],
         fields: vec![("s1".into(), e)],
@@ -289,6 +319,7 @@ fn interpreter_and_jit_engines_give_identical_stateful_alerts() {
     let mut fired = 0;
     let mut rejected = 0;
     let mut seq_fired = 0;
+    let (mut any_fired, mut amount_fired) = (0, 0);
     let (mut late, mut resets) = (0, 0);
     for seed in 0..cases() {
         let mut rng = SplitMix64::new(seed.wrapping_mul(0x1234_5678_9ABC_DEF1));
@@ -346,6 +377,8 @@ fn interpreter_and_jit_engines_give_identical_stateful_alerts() {
         resets += si.state_clock_resets;
         fired += a.len();
         seq_fired += a.iter().filter(|l| l.contains("\"rule\":\"seq")).count();
+        any_fired += a.iter().filter(|l| l.contains("\"rule\":\"anyseq")).count();
+        amount_fired += a.iter().filter(|l| l.contains("\"rule\":\"amtthr")).count();
     }
     assert!(
         programs * 10 >= cases() * 9,
@@ -354,5 +387,13 @@ fn interpreter_and_jit_engines_give_identical_stateful_alerts() {
     );
     assert!(fired > 0, "nothing fired in {programs} programs");
     assert!(seq_fired > 0, "no sequence fired in {programs} programs");
+    assert!(
+        any_fired > 0,
+        "no `any order` sequence fired in {programs} programs"
+    );
+    assert!(
+        amount_fired > 0,
+        "no `sum`/`avg` threshold fired in {programs} programs"
+    );
     assert!(late > 0 && resets > 0, "late {late}, clock resets {resets}");
 }
