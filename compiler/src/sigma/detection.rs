@@ -141,6 +141,59 @@ impl<'a> Converter<'a> {
 
     /// Field-less values: each must occur in some string field of the event.
     fn keywords(&mut self, values: &[Yaml]) -> Result<Expr> {
+        let mods = Mods {
+            anchor: Some(Anchor::Contains),
+            ..Mods::default()
+        };
+        self.keywords_with(&mods, values)
+    }
+
+    /// A keyword search with modifiers (`'|all': [...]`, `'|contains|cased': ...`): the
+    /// modifiers that keep "occurs in some string field" exact: `contains` (the keyword
+    /// default), `all` (every value occurs, each in some field), `cased` and the value
+    /// encodings. Anchors, regexes and typed tests have no field to anchor to and are refused.
+    fn keyword_item(&mut self, mut mods: Mods, v: &Yaml) -> Result<Expr> {
+        let refused = if mods.anchor.is_some_and(|a| a != Anchor::Contains) {
+            Some("`startswith`/`endswith`")
+        } else if mods.re {
+            Some("`re`")
+        } else if mods.cidr {
+            Some("`cidr`")
+        } else if mods.exists || mods.fieldref || mods.neq || mods.cmp.is_some() {
+            Some("a typed or field-reference modifier")
+        } else {
+            None
+        };
+        if let Some(what) = refused {
+            return Err(Refusal::new(
+                ErrorCode::UnsupportedModifier,
+                format!("{what} on a keyword search (a key without a field name)"),
+            ));
+        }
+        mods.anchor = Some(Anchor::Contains);
+        let values: Vec<Yaml> = match v {
+            Yaml::Array(items) => items.clone(),
+            other => vec![other.clone()],
+        };
+        if values.is_empty() {
+            return Err(Refusal::new(
+                ErrorCode::InvalidRule,
+                "a keyword search has an empty value list",
+            ));
+        }
+        if mods.all {
+            mods.all = false;
+            let mut parts = Vec::with_capacity(values.len());
+            for v in &values {
+                parts.push(self.keywords_with(&mods, std::slice::from_ref(v))?);
+            }
+            return Ok(b::and(parts));
+        }
+        self.keywords_with(&mods, &values)
+    }
+
+    /// Keyword values under the given modifiers: OR over the string fields.
+    fn keywords_with(&mut self, mods: &Mods, values: &[Yaml]) -> Result<Expr> {
         let fields = self.source.string_fields.clone();
         if fields.is_empty() {
             return Err(Refusal::new(
@@ -151,13 +204,9 @@ impl<'a> Converter<'a> {
                 ),
             ));
         }
-        let mods = Mods {
-            anchor: Some(Anchor::Contains),
-            ..Mods::default()
-        };
         let mut alts = Vec::with_capacity(fields.len());
         for f in &fields {
-            alts.push(self.values(f, &mods, values)?);
+            alts.push(self.values(f, mods, values)?);
         }
         Ok(b::or(alts))
     }
@@ -169,10 +218,7 @@ impl<'a> Converter<'a> {
         let mods = modifiers(parts)?;
         if sigma_name.is_empty() {
             // `|contains: ...` without a field name: a keyword search with modifiers.
-            return Err(Refusal::new(
-                ErrorCode::UnsupportedModifier,
-                "modifiers on a keyword search (a key without a field name)",
-            ));
+            return self.keyword_item(mods, v);
         }
         let field = self.field(sigma_name)?;
         let values: Vec<Yaml> = match v {
