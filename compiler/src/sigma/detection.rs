@@ -14,6 +14,7 @@ use yaml_rust2::Yaml;
 use super::build as b;
 use super::error::{ErrorCode, Refusal, Result};
 use super::logsource::{Field, Source};
+use super::placeholder::Placeholders;
 use super::rule::scalar_text;
 use super::value::{self, Anchor, Pattern, SigmaStr, Utf16};
 
@@ -25,6 +26,8 @@ const ITEM: &str = "item";
 /// Converts searches, counting values against [`MAX_VALUES`].
 pub(crate) struct Converter<'a> {
     pub(crate) source: &'a Source,
+    /// Values for `expand` placeholders.
+    placeholders: &'a Placeholders,
     /// The log source's label, for messages.
     pub(crate) label: String,
     values: usize,
@@ -45,6 +48,8 @@ struct Mods {
     fieldref: bool,
     neq: bool,
     cmp: Option<BinOp>,
+    /// `expand`: values name placeholders (`%name%`) to replace first.
+    expand: bool,
     /// Value transformations in the order written.
     encodings: Vec<Enc>,
 }
@@ -64,9 +69,10 @@ enum Val {
 }
 
 impl<'a> Converter<'a> {
-    pub(crate) fn new(source: &'a Source, label: String) -> Self {
+    pub(crate) fn new(source: &'a Source, placeholders: &'a Placeholders, label: String) -> Self {
         Converter {
             source,
+            placeholders,
             label,
             values: 0,
             unmapped: Vec::new(),
@@ -171,10 +177,7 @@ impl<'a> Converter<'a> {
             ));
         }
         mods.anchor = Some(Anchor::Contains);
-        let values: Vec<Yaml> = match v {
-            Yaml::Array(items) => items.clone(),
-            other => vec![other.clone()],
-        };
+        let values = self.expand(&mods, v)?;
         if values.is_empty() {
             return Err(Refusal::new(
                 ErrorCode::InvalidRule,
@@ -221,10 +224,7 @@ impl<'a> Converter<'a> {
             return self.keyword_item(mods, v);
         }
         let field = self.field(sigma_name)?;
-        let values: Vec<Yaml> = match v {
-            Yaml::Array(items) => items.clone(),
-            other => vec![other.clone()],
-        };
+        let values = self.expand(&mods, v)?;
         if values.is_empty() {
             return Err(Refusal::new(
                 ErrorCode::InvalidRule,
@@ -232,6 +232,18 @@ impl<'a> Converter<'a> {
             ));
         }
         self.values(&field, &mods, &values)
+    }
+
+    /// A value or value list as a list, placeholders expanded under `expand`.
+    fn expand(&self, mods: &Mods, v: &Yaml) -> Result<Vec<Yaml>> {
+        let values: Vec<Yaml> = match v {
+            Yaml::Array(items) => items.clone(),
+            other => vec![other.clone()],
+        };
+        if mods.expand {
+            return self.placeholders.expand(&values, MAX_VALUES);
+        }
+        Ok(values)
     }
 
     fn field(&mut self, sigma_name: &str) -> Result<Field> {
@@ -626,12 +638,7 @@ fn modifiers<'s>(parts: impl Iterator<Item = &'s str>) -> Result<Mods> {
             "utf16be" => m.encodings.push(Enc::Utf16(Utf16::Be)),
             "utf16" => m.encodings.push(Enc::Utf16(Utf16::LeBom)),
             "windash" => m.encodings.push(Enc::Windash),
-            "expand" => {
-                return Err(Refusal::new(
-                    ErrorCode::UnsupportedModifier,
-                    "`expand` placeholders need values from a processing pipeline",
-                ))
-            }
+            "expand" => m.expand = true,
             other => {
                 return Err(Refusal::new(
                     ErrorCode::UnknownModifier,
