@@ -167,9 +167,7 @@ impl Table {
     /// The source a rule's logsource names.
     pub fn lookup(&self, ls: &Logsource) -> Result<&Source> {
         let found = self.entries.iter().find(|(e, _)| {
-            ls.product == e.product
-                && ls.category == e.category
-                && ls.service == e.service
+            ls.product == e.product && ls.category == e.category && ls.service == e.service
         });
         match found {
             Some((_, Ok(s))) => Ok(s),
