@@ -1,8 +1,10 @@
 //! The Sigma importer, data-driven: every `tests/sigma/NAME.yml` is imported on its own and
 //! compared with `NAME.vgl` (the formatted output) and/or `NAME.refused` (one line per refused
-//! rule: `error[E09xx]: message`). `VIGIL_BLESS=1` rewrites the expected files; an expected
-//! file without its input fails. A second test imports the shared corpus's
-//! `sigma/rules/windows` tree and holds the conversion rate at the recorded level.
+//! rule: `error[E09xx]: message`); `NAME.placeholders` beside a case gives its `expand` values.
+//! `VIGIL_BLESS=1` rewrites the expected files; an expected file without its input fails. A
+//! second test imports the shared corpus's three SigmaHQ trees, holds the conversion rate at the
+//! recorded level, builds every converted rule into one bundle, and keeps docs/sigma.md's
+//! refusal list equal to the import's.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -41,7 +43,17 @@ fn sigma_cases_match_expected_output() {
             rel: PathBuf::from(format!("{stem}.yml")),
             bytes: case.read(),
         };
-        let import = sigma::import(&[input], Options::default()).expect("built-in table loads");
+        // `NAME.placeholders` beside a case gives its `expand` values (`--placeholders`).
+        let values = case.sibling(".placeholders");
+        let placeholders = match fs::read_to_string(&values) {
+            Ok(text) => sigma::Placeholders::from_yaml(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", values.display())),
+            Err(_) => sigma::Placeholders::default(),
+        };
+        let schema = vigil_runtime::schema::Schema::endpoint();
+        let table = sigma::Table::builtin(&schema).expect("built-in table loads");
+        let import =
+            sigma::import_full(&[input], &table, &schema, Options::default(), &placeholders);
         let vgl = import.files.first().map(|f| f.text.clone());
         if let Some(text) = &vgl {
             let (_, errors) = vigil_grammar::parse(FileId(0), text);
