@@ -1,11 +1,17 @@
-//! `vigil import sigma PATH... -o DIR [--schema FILE|NAME] [--report FILE]`: converts Sigma
+//! `vigil import sigma PATH... -o DIR [--schema FILE|NAME] [--report FILE] [--placeholders FILE]
+//! [--strict]`: converts Sigma
 //! rules (files or directory trees of `.yml`/`.yaml`) into formatted `.vgl` files, one per Sigma
 //! file, under `DIR/<relative path>/<stem>.vgl`, and reports what was converted and what was
 //! refused and why (a JSON report with `--report`, a summary on stderr). Rules are converted
 //! onto, and checked against, the schema given (`endpoint` by default; a profile such as
 //! `linux-ebpf` refuses rules that read what its sensor does not fill).
 //!
-//! Exit codes: 0 every rule converted, 1 some rules were refused, 2 usage or I/O errors.
+//! `--placeholders FILE` gives the values of `expand` placeholders (YAML: name → list of values,
+//! pySigma's convention); without it, rules using `expand` are refused naming the placeholder.
+//!
+//! Exit codes: 0 the rules that could be converted were written (and the report, if asked
+//! for), even when others were refused; 1 under `--strict` when any rule was refused; 2 usage or
+//! I/O errors.
 
 use std::fs;
 use std::io::Write as _;
@@ -44,6 +50,12 @@ pub(crate) struct ImportArgs {
     /// Write the coverage report (JSON) to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Values for `expand` placeholders: a YAML map of name to a list of values.
+    #[arg(long, value_name = "FILE")]
+    pub placeholders: Option<PathBuf>,
+    /// Fail (exit 1) when any rule is refused.
+    #[arg(long)]
+    pub strict: bool,
     /// Do not check converted rules with the compiler (faster; output may not compile).
     #[arg(long)]
     pub no_check: bool,
@@ -64,14 +76,26 @@ pub(crate) fn run(args: ImportArgs) -> anyhow::Result<i32> {
         anyhow::bail!("no .yml or .yaml files under the given paths");
     }
     let schema = load_schema(args.schema.as_deref()).map_err(anyhow::Error::msg)?;
-    let import = sigma::import_on(
+    let placeholders = match &args.placeholders {
+        Some(p) => {
+            let text = fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            sigma::Placeholders::from_yaml(&text)
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("reading placeholders from {}", p.display()))?
+        }
+        None => sigma::Placeholders::default(),
+    };
+    let table =
+        sigma::Table::builtin(&schema).context("the built-in Sigma log source table is broken")?;
+    let import = sigma::import_full(
         &inputs,
+        &table,
         &schema,
         sigma::Options {
             check: !args.no_check,
         },
-    )
-    .context("the built-in Sigma log source table is broken")?;
+        &placeholders,
+    );
     for f in &import.files {
         let path = args.out.join(&f.rel);
         if let Some(dir) = path.parent() {
@@ -97,7 +121,11 @@ pub(crate) fn run(args: ImportArgs) -> anyhow::Result<i32> {
         }
         let _ = write!(err, "{}", report.summary());
     }
-    Ok(if report.refused == 0 { 0 } else { 1 })
+    Ok(if args.strict && report.refused > 0 {
+        1
+    } else {
+        0
+    })
 }
 
 /// Adds a file, or every `.yml`/`.yaml` file under a directory (sorted, relative to it; each

@@ -356,6 +356,7 @@ fn sigma_alias_bombs_are_refused_with_a_code_naming_the_file() {
     let o = vigil(&[
         "import",
         "sigma",
+        "--strict",
         s(&dir.join("bomb.yml")),
         "-o",
         s(&dir.join("out")),
@@ -685,6 +686,7 @@ fn sigma_import_targets_the_schema_given() {
     let o = vigil(&[
         "import",
         "sigma",
+        "--strict",
         "--schema",
         "linux-ebpf",
         s(&dir),
@@ -699,4 +701,61 @@ fn sigma_import_targets_the_schema_given() {
     );
     assert!(err.contains("1 of 2 rules converted"), "{err}");
     assert!(dir.join("out_linux/lnx.vgl").is_file());
+}
+
+#[test]
+fn import_exits_0_with_refusals_and_1_under_strict() {
+    let dir = scratch("import_exit_codes");
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).expect("mkdir");
+    std::fs::write(
+        rules.join("good.yml"),
+        "title: good\nlogsource: {product: windows, category: process_creation}\ndetection:\n  sel:\n    Image|endswith: '\\x.exe'\n  condition: sel\n",
+    )
+    .expect("write");
+    std::fs::write(
+        rules.join("expand.yml"),
+        "title: expand\nlogsource: {product: windows, category: process_creation}\ndetection:\n  sel:\n    Image|endswith: '\\x.exe'\n  filter:\n    User|expand: '%admins%'\n  condition: sel and not filter\n",
+    )
+    .expect("write");
+    let report = dir.join("report.json");
+    let out = dir.join("out");
+    let run = |extra: &[&str]| {
+        let mut a = vec![
+            "import",
+            "sigma",
+            s(&rules),
+            "-o",
+            s(&out),
+            "--report",
+            s(&report),
+        ];
+        a.extend(extra);
+        vigil(&a)
+    };
+    // A refusal alone is not a failure: what converted is written, with the report.
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("expand.yml") && err.contains("`%admins%`"),
+        "{err}"
+    );
+    assert!(dir.join("out/good.vgl").is_file());
+    let r = std::fs::read_to_string(&report).expect("report written");
+    assert!(r.contains("\"refused\": 1"), "{r}");
+    // `--strict` fails on any refusal, still writing what converted.
+    let o = run(&["--strict"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    // With the placeholder's values, every rule converts, strict or not.
+    let values = dir.join("placeholders.yml");
+    std::fs::write(&values, "admins: ['CORP\\admin', 'CORP\\backup']\n").expect("write");
+    let o = run(&["--strict", "--placeholders", s(&values)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let vgl = std::fs::read_to_string(dir.join("out/expand.vgl")).expect("expand converted");
+    assert!(vgl.contains(r"CORP\backup"), "{vgl}");
+    // A placeholder file that is not a map is a usage error.
+    std::fs::write(&values, "- a\n").expect("write");
+    let o = run(&["--placeholders", s(&values)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
 }

@@ -207,7 +207,11 @@ fn merge_or(items: Vec<Expr>) -> Vec<Expr> {
 
 /// `f in [..]` / `f iin [..]`, or `==` / `ieq` for one value.
 pub(crate) fn in_list(op: BinOp, lhs: Expr, mut vals: Vec<Expr>) -> Expr {
-    if vals.len() == 1 {
+    // A network prefix (`"10.0.0.0/8"`) is only a prefix inside a list: `ip == "10.0.0.0/8"`
+    // does not compile, so one prefix stays `ip in ["10.0.0.0/8"]` (for a string the two
+    // forms mean the same).
+    let prefix = matches!(vals.as_slice(), [v] if matches!(&v.kind, ExprKind::Str(s) if s.value.contains('/')));
+    if vals.len() == 1 && !prefix {
         let v = vals.pop().expect("one");
         let eq = if op == BinOp::IIn {
             BinOp::Str(StrOp::Ieq)

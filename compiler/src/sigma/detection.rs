@@ -14,6 +14,7 @@ use yaml_rust2::Yaml;
 use super::build as b;
 use super::error::{ErrorCode, Refusal, Result};
 use super::logsource::{Field, Source};
+use super::placeholder::Placeholders;
 use super::rule::scalar_text;
 use super::value::{self, Anchor, Pattern, SigmaStr, Utf16};
 
@@ -25,6 +26,8 @@ const ITEM: &str = "item";
 /// Converts searches, counting values against [`MAX_VALUES`].
 pub(crate) struct Converter<'a> {
     pub(crate) source: &'a Source,
+    /// Values for `expand` placeholders.
+    placeholders: &'a Placeholders,
     /// The log source's label, for messages.
     pub(crate) label: String,
     values: usize,
@@ -45,6 +48,8 @@ struct Mods {
     fieldref: bool,
     neq: bool,
     cmp: Option<BinOp>,
+    /// `expand`: values name placeholders (`%name%`) to replace first.
+    expand: bool,
     /// Value transformations in the order written.
     encodings: Vec<Enc>,
 }
@@ -64,9 +69,10 @@ enum Val {
 }
 
 impl<'a> Converter<'a> {
-    pub(crate) fn new(source: &'a Source, label: String) -> Self {
+    pub(crate) fn new(source: &'a Source, placeholders: &'a Placeholders, label: String) -> Self {
         Converter {
             source,
+            placeholders,
             label,
             values: 0,
             unmapped: Vec::new(),
@@ -141,6 +147,56 @@ impl<'a> Converter<'a> {
 
     /// Field-less values: each must occur in some string field of the event.
     fn keywords(&mut self, values: &[Yaml]) -> Result<Expr> {
+        let mods = Mods {
+            anchor: Some(Anchor::Contains),
+            ..Mods::default()
+        };
+        self.keywords_with(&mods, values)
+    }
+
+    /// A keyword search with modifiers (`'|all': [...]`, `'|contains|cased': ...`): the
+    /// modifiers that keep "occurs in some string field" exact: `contains` (the keyword
+    /// default), `all` (every value occurs, each in some field), `cased` and the value
+    /// encodings. Anchors, regexes and typed tests have no field to anchor to and are refused.
+    fn keyword_item(&mut self, mut mods: Mods, v: &Yaml) -> Result<Expr> {
+        let refused = if mods.anchor.is_some_and(|a| a != Anchor::Contains) {
+            Some("`startswith`/`endswith`")
+        } else if mods.re {
+            Some("`re`")
+        } else if mods.cidr {
+            Some("`cidr`")
+        } else if mods.exists || mods.fieldref || mods.neq || mods.cmp.is_some() {
+            Some("a typed or field-reference modifier")
+        } else {
+            None
+        };
+        if let Some(what) = refused {
+            return Err(Refusal::new(
+                ErrorCode::UnsupportedModifier,
+                format!("{what} on a keyword search (a key without a field name)"),
+            ));
+        }
+        mods.anchor = Some(Anchor::Contains);
+        let values = self.expand(&mods, v)?;
+        if values.is_empty() {
+            return Err(Refusal::new(
+                ErrorCode::InvalidRule,
+                "a keyword search has an empty value list",
+            ));
+        }
+        if mods.all {
+            mods.all = false;
+            let mut parts = Vec::with_capacity(values.len());
+            for v in &values {
+                parts.push(self.keywords_with(&mods, std::slice::from_ref(v))?);
+            }
+            return Ok(b::and(parts));
+        }
+        self.keywords_with(&mods, &values)
+    }
+
+    /// Keyword values under the given modifiers: OR over the string fields.
+    fn keywords_with(&mut self, mods: &Mods, values: &[Yaml]) -> Result<Expr> {
         let fields = self.source.string_fields.clone();
         if fields.is_empty() {
             return Err(Refusal::new(
@@ -151,13 +207,9 @@ impl<'a> Converter<'a> {
                 ),
             ));
         }
-        let mods = Mods {
-            anchor: Some(Anchor::Contains),
-            ..Mods::default()
-        };
         let mut alts = Vec::with_capacity(fields.len());
         for f in &fields {
-            alts.push(self.values(f, &mods, values)?);
+            alts.push(self.values(f, mods, values)?);
         }
         Ok(b::or(alts))
     }
@@ -169,16 +221,10 @@ impl<'a> Converter<'a> {
         let mods = modifiers(parts)?;
         if sigma_name.is_empty() {
             // `|contains: ...` without a field name: a keyword search with modifiers.
-            return Err(Refusal::new(
-                ErrorCode::UnsupportedModifier,
-                "modifiers on a keyword search (a key without a field name)",
-            ));
+            return self.keyword_item(mods, v);
         }
         let field = self.field(sigma_name)?;
-        let values: Vec<Yaml> = match v {
-            Yaml::Array(items) => items.clone(),
-            other => vec![other.clone()],
-        };
+        let values = self.expand(&mods, v)?;
         if values.is_empty() {
             return Err(Refusal::new(
                 ErrorCode::InvalidRule,
@@ -186,6 +232,18 @@ impl<'a> Converter<'a> {
             ));
         }
         self.values(&field, &mods, &values)
+    }
+
+    /// A value or value list as a list, placeholders expanded under `expand`.
+    fn expand(&self, mods: &Mods, v: &Yaml) -> Result<Vec<Yaml>> {
+        let values: Vec<Yaml> = match v {
+            Yaml::Array(items) => items.clone(),
+            other => vec![other.clone()],
+        };
+        if mods.expand {
+            return self.placeholders.expand(&values, MAX_VALUES);
+        }
+        Ok(values)
     }
 
     fn field(&mut self, sigma_name: &str) -> Result<Field> {
@@ -580,12 +638,7 @@ fn modifiers<'s>(parts: impl Iterator<Item = &'s str>) -> Result<Mods> {
             "utf16be" => m.encodings.push(Enc::Utf16(Utf16::Be)),
             "utf16" => m.encodings.push(Enc::Utf16(Utf16::LeBom)),
             "windash" => m.encodings.push(Enc::Windash),
-            "expand" => {
-                return Err(Refusal::new(
-                    ErrorCode::UnsupportedModifier,
-                    "`expand` placeholders need values from a processing pipeline",
-                ))
-            }
+            "expand" => m.expand = true,
             other => {
                 return Err(Refusal::new(
                     ErrorCode::UnknownModifier,

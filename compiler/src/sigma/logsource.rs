@@ -43,7 +43,9 @@ struct TableToml {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EntryToml {
-    product: String,
+    /// Absent for Sigma's product-less categories (`webserver`, `proxy`, `dns`, ...).
+    #[serde(default)]
+    product: Option<String>,
     #[serde(default)]
     category: Option<String>,
     #[serde(default)]
@@ -95,7 +97,7 @@ pub struct Table {
 
 #[derive(Clone, Debug)]
 struct Key {
-    product: String,
+    product: Option<String>,
     category: Option<String>,
     service: Option<String>,
 }
@@ -143,8 +145,9 @@ impl Table {
                     })?),
                     _ => {
                         return Err(TableError::Toml(format!(
-                            "log source `{}` must give exactly one of `channel` and `fields`",
-                            e.product
+                            "log source `{}/{}` must give exactly one of `channel` and `fields`",
+                            e.product.as_deref().unwrap_or("*"),
+                            e.category.as_deref().or(e.service.as_deref()).unwrap_or("")
                         )))
                     }
                 };
@@ -164,9 +167,7 @@ impl Table {
     /// The source a rule's logsource names.
     pub fn lookup(&self, ls: &Logsource) -> Result<&Source> {
         let found = self.entries.iter().find(|(e, _)| {
-            ls.product.as_deref() == Some(e.product.as_str())
-                && ls.category == e.category
-                && ls.service == e.service
+            ls.product == e.product && ls.category == e.category && ls.service == e.service
         });
         match found {
             Some((_, Ok(s))) => Ok(s),
@@ -188,7 +189,7 @@ impl Table {
             .filter_map(|(k, s)| {
                 let why = s.as_ref().err()?;
                 let ls = Logsource {
-                    product: Some(k.product.clone()),
+                    product: k.product.clone(),
                     category: k.category.clone(),
                     service: k.service.clone(),
                 };

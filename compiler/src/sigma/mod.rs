@@ -21,6 +21,7 @@ mod detection;
 pub mod error;
 mod filter;
 pub mod logsource;
+pub mod placeholder;
 pub mod report;
 pub mod rule;
 mod value;
@@ -35,6 +36,7 @@ use vigil_runtime::schema::Schema;
 pub use detection::MAX_VALUES;
 pub use error::{ErrorCode, Refusal};
 pub use logsource::Table;
+pub use placeholder::Placeholders;
 pub use rule::{MAX_DEPTH, MAX_EXPANDED_NODES, MAX_FILE_BYTES};
 
 use detection::Converter;
@@ -132,6 +134,18 @@ pub fn import_on(
 
 /// Imports files with a given table and schema.
 pub fn import_with(inputs: &[InputFile], table: &Table, schema: &Schema, opts: Options) -> Import {
+    import_full(inputs, table, schema, opts, &Placeholders::default())
+}
+
+/// Imports files with a given table and schema, with values for `expand` placeholders (rules
+/// naming a placeholder `placeholders` lacks are refused, naming it).
+pub fn import_full(
+    inputs: &[InputFile],
+    table: &Table,
+    schema: &Schema,
+    opts: Options,
+    placeholders: &Placeholders,
+) -> Import {
     let mut out = Import::default();
     let mut names = Names::default();
     // Pass 1: read every file, convert every detection rule.
@@ -192,7 +206,7 @@ pub fn import_with(inputs: &[InputFile], table: &Table, schema: &Schema, opts: O
                 rule::Doc::Rule(r) => {
                     let label = r.logsource.label();
                     let mut unmapped = Vec::new();
-                    let result = convert_rule(r, table, &mut unmapped)
+                    let result = convert_rule(r, table, placeholders, &mut unmapped)
                         .and_then(|(conv, parts)| filter::apply(&filters, r, conv, parts));
                     let result = result.map(|(conv, decl_parts)| {
                         for key in [&r.info.id, &r.info.name].into_iter().flatten() {
@@ -274,11 +288,12 @@ pub(crate) struct DeclParts {
 fn convert_rule(
     r: &rule::Rule,
     table: &Table,
+    placeholders: &Placeholders,
     unmapped: &mut Vec<String>,
 ) -> Result<(Converted, DeclParts), Refusal> {
     let source = table.lookup(&r.logsource)?;
     let label = r.logsource.label();
-    let mut conv = Converter::new(source, label.clone());
+    let mut conv = Converter::new(source, placeholders, label.clone());
     let mut searches = BTreeMap::new();
     let mut order = Vec::with_capacity(r.searches.len());
     let mut first_err = None;

@@ -63,6 +63,13 @@ SOURCES = [
     ('win_lsa_server', None, 'lsa-server', ['Microsoft-Windows-LSA/Operational'], None, 'LSA'),
     ('win_openssh', None, 'openssh', ['OpenSSH/Operational'], None, 'OpenSSH server'),
     ('win_capi2', None, 'capi2', ['Microsoft-Windows-CAPI2/Operational'], None, 'CryptoAPI 2'),
+    ('win_printservice_admin', None, 'printservice-admin', ['Microsoft-Windows-PrintService/Admin'], None, 'print spooler, admin'),
+    ('win_printservice_operational', None, 'printservice-operational', ['Microsoft-Windows-PrintService/Operational'], None, 'print spooler, operational'),
+    ('win_smbclient_connectivity', None, 'smbclient-connectivity', ['Microsoft-Windows-SmbClient/Connectivity'], None, 'SMB client connectivity'),
+    ('win_dns_server_analytic', None, 'dns-server-analytic', ['Microsoft-Windows-DNS-Server/Analytical'], None, 'DNS server analytic'),
+    ('sysmon_status', 'sysmon_status', None, [SYSMON], [4, 16], 'Sysmon service state and configuration changes'),
+    ('sysmon_error', 'sysmon_error', None, [SYSMON], [255], 'Sysmon errors'),
+    ('file_executable_detected', 'file_executable_detected', None, [SYSMON], [29], 'Sysmon executable file detected'),
 ]
 COMMON = {'EventID': 'event_id', 'Provider_Name': 'provider_name', 'Channel': 'channel',
           'Security_UserID': 'security_user_id'}
@@ -215,7 +222,7 @@ def main():
             if ty == 'string':
                 schema.append(f'  {{ name = "{sn}", type = "string", max_len = 98304, description = "{d}" }},')
             elif ty == 'list':
-                schema.append(f'  {{ name = "{sn}", type = "[string]", max_items = 64, max_len = 98304, description = "{d} (one item per value)" }},')
+                schema.append(f'  {{ name = "{sn}", type = "[string]", max_items = 64, max_len = 98304, max_total_len = 98304, description = "{d} (one item per value)" }},')
             else:
                 schema.append(f'  {{ name = "{sn}", type = "{ty}", description = "{d}" }},')
         schema.append(']')
