@@ -28,6 +28,7 @@ use super::build as b;
 use super::condition;
 use super::detection::Converter;
 use super::error::{ErrorCode, Refusal, Result};
+use super::placeholder::Placeholders;
 use super::rule::{self, Info, Logsource};
 use super::{Converted, DeclParts};
 
@@ -165,8 +166,12 @@ impl Filter {
     }
 
     /// The filter's condition as an expression over `conv`'s log source.
-    fn expr(&self, conv: &Converted) -> Result<vigil_grammar::ast::Expr> {
-        let mut c = Converter::new(&conv.source, conv.label.clone());
+    fn expr(
+        &self,
+        conv: &Converted,
+        placeholders: &Placeholders,
+    ) -> Result<vigil_grammar::ast::Expr> {
+        let mut c = Converter::new(&conv.source, placeholders, conv.label.clone());
         let mut searches = BTreeMap::new();
         let mut order = Vec::with_capacity(self.searches.len());
         for (name, y) in &self.searches {
@@ -181,12 +186,13 @@ impl Filter {
 pub(crate) fn apply(
     filters: &[Filter],
     r: &rule::Rule,
+    placeholders: &Placeholders,
     mut conv: Converted,
     mut parts: DeclParts,
 ) -> Result<(Converted, DeclParts)> {
     let mut extra = Vec::new();
     for f in filters.iter().filter(|f| f.applies_to(r)) {
-        let e = f.expr(&conv).map_err(|e| {
+        let e = f.expr(&conv, placeholders).map_err(|e| {
             Refusal::new(
                 e.code,
                 format!("filter `{}` does not apply: {}", f.label(), e.message),

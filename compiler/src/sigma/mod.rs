@@ -206,8 +206,9 @@ pub fn import_full(
                 rule::Doc::Rule(r) => {
                     let label = r.logsource.label();
                     let mut unmapped = Vec::new();
-                    let result = convert_rule(r, table, placeholders, &mut unmapped)
-                        .and_then(|(conv, parts)| filter::apply(&filters, r, conv, parts));
+                    let result = convert_rule(r, table, placeholders, &mut unmapped).and_then(
+                        |(conv, parts)| filter::apply(&filters, r, placeholders, conv, parts),
+                    );
                     let result = result.map(|(conv, decl_parts)| {
                         for key in [&r.info.id, &r.info.name].into_iter().flatten() {
                             by_ref.insert(key.clone(), conv.clone());
