@@ -66,7 +66,7 @@ mod tests {
             assert!(!code.title().is_empty());
             assert_eq!(code.code(), format!("E0{}", code.number()));
         }
-        assert_eq!(last, 715);
+        assert_eq!(last, 726);
         assert_eq!(ErrorCode::BadJson.number(), 701);
     }
 
