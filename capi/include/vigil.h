@@ -385,9 +385,12 @@ enum vigil_status vigil_deployer_process(const struct vigil_deployer *deployer,
 // `builder` is NULL or a builder not freed before.
 void vigil_builder_free(struct vigil_builder *builder);
 
-// A decoder for the deployer's host schema. `mapping`: NULL or `""` for the native form,
-// `"sysmon"` or `"windows"` for the shipped mappings (Windows event logs as JSON, the keys
-// of `docs/mappings.md`); another name is `VIGIL_E_INVALID`.
+// A decoder for the deployer's host schema. `mapping`: NULL or `""` to tell each record's
+// form by its shape (a record with an `event` key is native, one with `Channel`/`EventID` a
+// Windows event read through the shipped `windows` mapping, where a record no route takes
+// is `VIGIL_E_DECODE` with E0710), `"native"` for the native form only, `"sysmon"` or
+// `"windows"` for the shipped mappings (Windows event logs as JSON, the keys of
+// `docs/mappings.md`); another name is `VIGIL_E_INVALID`.
 //
 // Threads: one thread at a time per decoder (the deployer may be shared).
 //

@@ -1,6 +1,7 @@
 //! `vigil_decoder`: events from JSON lines for C hosts that already have JSON, in the native
 //! form (`{"event": "process_start", ...}`, as `examples/events/sample.jsonl`) or through a
-//! mapping (shipped `sysmon` and `windows`, or a mapping file's text).
+//! mapping (shipped `sysmon` and `windows`, or a mapping file's text); with no mapping named,
+//! each record's form is told by its shape, as `vigil run` does without `--mapping`.
 //! `vigil_deployer_process_json` decodes a line and runs its events. One thread at a time per
 //! decoder.
 
@@ -37,10 +38,22 @@ fn mapping_error(e: vigil_runtime::DecodeError) -> Error {
     }
 }
 
-fn make(d: &vigil_deployer, mapping: Option<Mapping>) -> Result<vigil_decoder, Error> {
-    let decoder = match mapping {
-        None => Decoder::native(&d.schema),
-        Some(m) => Decoder::with_mapping(&d.schema, &m).map_err(mapping_error)?,
+/// How a decoder reads records.
+enum Form {
+    /// By shape ([`Decoder::auto`]): native records by their `event` key, Windows records
+    /// through the built-in `windows` mapping.
+    Shape,
+    /// Vigil's native form only.
+    Native,
+    /// Through a mapping.
+    Mapped(Mapping),
+}
+
+fn make(d: &vigil_deployer, form: Form) -> Result<vigil_decoder, Error> {
+    let decoder = match form {
+        Form::Shape => Decoder::auto(&d.schema),
+        Form::Native => Decoder::native(&d.schema),
+        Form::Mapped(m) => Decoder::with_mapping(&d.schema, &m).map_err(mapping_error)?,
     };
     Ok(vigil_decoder {
         decoder,
@@ -50,9 +63,12 @@ fn make(d: &vigil_deployer, mapping: Option<Mapping>) -> Result<vigil_decoder, E
     })
 }
 
-/// A decoder for the deployer's host schema. `mapping`: NULL or `""` for the native form,
-/// `"sysmon"` or `"windows"` for the shipped mappings (Windows event logs as JSON, the keys
-/// of `docs/mappings.md`); another name is `VIGIL_E_INVALID`.
+/// A decoder for the deployer's host schema. `mapping`: NULL or `""` to tell each record's
+/// form by its shape (a record with an `event` key is native, one with `Channel`/`EventID` a
+/// Windows event read through the shipped `windows` mapping, where a record no route takes
+/// is `VIGIL_E_DECODE` with E0710), `"native"` for the native form only, `"sysmon"` or
+/// `"windows"` for the shipped mappings (Windows event logs as JSON, the keys of
+/// `docs/mappings.md`); another name is `VIGIL_E_INVALID`.
 ///
 /// Threads: one thread at a time per decoder (the deployer may be shared).
 ///
@@ -76,11 +92,12 @@ pub unsafe extern "C" fn vigil_decoder_new(
                 text(mapping, mapping_len, "mapping")?,
             )
         };
-        let mapping = match name {
-            "" => None,
-            name => Some(Mapping::builtin(name).map_err(mapping_error)?),
+        let form = match name {
+            "" => Form::Shape,
+            "native" => Form::Native,
+            name => Form::Mapped(Mapping::builtin(name).map_err(mapping_error)?),
         };
-        let decoder = make(d, mapping)?;
+        let decoder = make(d, form)?;
         // SAFETY: the header's contract.
         unsafe { give(out, decoder) }
     })
@@ -107,7 +124,7 @@ pub unsafe extern "C" fn vigil_decoder_new_toml(
         // SAFETY: the header's contract.
         let (d, toml) = unsafe { (handle(deployer, "deployer")?, text(toml, toml_len, "toml")?) };
         let mapping = Mapping::from_toml("<mapping>", toml).map_err(mapping_error)?;
-        let decoder = make(d, Some(mapping))?;
+        let decoder = make(d, Form::Mapped(mapping))?;
         // SAFETY: the header's contract.
         unsafe { give(out, decoder) }
     })

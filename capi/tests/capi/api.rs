@@ -204,6 +204,37 @@ fn json_lines_that_do_not_decode_are_counted_as_dropped() {
 }
 
 #[test]
+fn with_no_mapping_named_records_are_read_by_their_shape() {
+    let (d, b, e) = setup();
+    let windows = r#"{"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "pc1", "Image": "C:\\Windows\\System32\\cmd.exe", "ProcessId": 7}"#;
+    // SAFETY: live handles, our buffers.
+    unsafe {
+        let mut shape = null_mut();
+        assert_eq!(vigil_decoder_new(d, null(), 0, &mut shape), VIGIL_OK);
+        let (p, n) = s(windows);
+        // Decoded (a Sysmon process start), then dropped: no bundle is active in this setup.
+        assert_eq!(
+            vigil_deployer_process_json(d, shape, p, n, None, null_mut(), null_mut()),
+            VIGIL_E_DROPPED,
+            "{:?}",
+            last()
+        );
+        assert_eq!(last().0, "E0811", "{:?}", last());
+        let mut native = null_mut();
+        let (m, mn) = s("native");
+        assert_eq!(vigil_decoder_new(d, m, mn, &mut native), VIGIL_OK);
+        assert_eq!(
+            vigil_deployer_process_json(d, native, p, n, None, null_mut(), null_mut()),
+            VIGIL_E_DECODE
+        );
+        assert_eq!(last().0, "E0703", "{:?}", last());
+        vigil_decoder_free(shape);
+        vigil_decoder_free(native);
+    }
+    teardown(d, b, e);
+}
+
+#[test]
 fn a_panic_inside_is_a_status_and_the_library_goes_on() {
     assert_eq!(vigil_debug_panic(), VIGIL_E_PANIC);
     assert!(last().1.contains("vigil_debug_panic"), "{:?}", last());

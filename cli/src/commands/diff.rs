@@ -44,7 +44,9 @@ pub(crate) struct Args {
     /// `-` for stdin.
     #[arg(value_name = "EVENTS")]
     events: Vec<PathBuf>,
-    /// Read the events through a field mapping (a shipped one's name or a TOML file).
+    /// Read the events through a field mapping: a shipped one by name (`windows`, `sysmon`),
+    /// a TOML file, or `native`. Without it, each record's form is told by its shape, as in
+    /// `vigil run` (docs/mappings.md).
     #[arg(long, value_name = "M")]
     mapping: Option<String>,
     /// The host schema: a file or a shipped name, `endpoint` or `linux-ebpf` (default: `endpoint`).
