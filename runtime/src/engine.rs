@@ -796,16 +796,16 @@ impl Engine {
         };
         let host = keys.host(event);
         let fired = match &mut *st.lock() {
-            Table::Threshold(t) => {
-                let value = plan.distinct.and_then(|d| value_of(event, d));
-                t.on_host_event(host, key, event.time_opt(), value)
-                    .is_some()
-            }
-            Table::Amount(t) => {
-                let amount = plan.amount.and_then(|a| amount_of(event, a));
-                t.on_host_event(host, key, event.time_opt(), amount)
-                    .is_some()
-            }
+            Table::Threshold(t) => match plan.amount {
+                Some(a) => t
+                    .on_host_amount(host, key, event.time_opt(), amount_of(event, a))
+                    .is_some(),
+                None => {
+                    let value = plan.distinct.and_then(|d| value_of(event, d));
+                    t.on_host_event(host, key, event.time_opt(), value)
+                        .is_some()
+                }
+            },
             Table::Sequence(_) | Table::AnyOrder(_) => false,
         };
         if !fired {

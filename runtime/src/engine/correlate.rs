@@ -16,8 +16,8 @@ use crate::hash::{rule_hash, Digest32};
 use crate::ir::{Counting, ExprId, FieldRef, Program, Rule, RuleId, RuleKind};
 use crate::schema::{EventTypeId, FieldIndex};
 use crate::state::{
-    value_hash, AmountKind, AmountParams, AmountState, AnyOrderParams, AnyOrderState, CaptureSpec,
-    CaptureValue, Counters, KeyHash, KeyHasher, KeyPart, SequenceParams, SequenceState, StateError,
+    value_hash, AmountKind, AmountParams, AnyOrderParams, AnyOrderState, CaptureSpec, CaptureValue,
+    Counters, KeyHash, KeyHasher, KeyPart, SequenceParams, SequenceState, StateError,
     ThresholdParams, ThresholdState, TimeConfig, ValueHash,
 };
 use crate::types::{Scalar, Ty};
@@ -51,10 +51,8 @@ pub(crate) enum Table {
     /// A sequence (boxed, as is a threshold: their structs differ in size by hundreds of
     /// bytes; one table per rule).
     Sequence(Box<SequenceState>),
-    /// A threshold.
+    /// A threshold (`count`, `distinct`, `sum`, `avg`).
     Threshold(Box<ThresholdState>),
-    /// A `sum(F)` / `avg(F)` threshold.
-    Amount(Box<AmountState>),
     /// A `sequence any order`.
     AnyOrder(Box<AnyOrderState>),
 }
@@ -64,7 +62,6 @@ impl Table {
         match self {
             Table::Sequence(s) => s.counters(),
             Table::Threshold(t) => t.counters(),
-            Table::Amount(t) => t.counters(),
             Table::AnyOrder(t) => t.counters(),
         }
     }
@@ -73,7 +70,6 @@ impl Table {
         match self {
             Table::Sequence(s) => s.note_absent_key(),
             Table::Threshold(t) => t.note_absent_key(),
-            Table::Amount(t) => t.note_absent_key(),
             Table::AnyOrder(t) => t.note_absent_key(),
         }
     }
@@ -82,7 +78,6 @@ impl Table {
         match self {
             Table::Sequence(s) => s.measured_bytes(),
             Table::Threshold(t) => t.measured_bytes(),
-            Table::Amount(t) => t.measured_bytes(),
             Table::AnyOrder(t) => t.measured_bytes(),
         }
     }
@@ -91,7 +86,6 @@ impl Table {
         match self {
             Table::Sequence(s) => s.keys(),
             Table::Threshold(t) => t.keys(),
-            Table::Amount(t) => t.keys(),
             Table::AnyOrder(t) => t.keys(),
         }
     }
@@ -100,7 +94,6 @@ impl Table {
         match self {
             Table::Sequence(s) => s.capacity(),
             Table::Threshold(t) => t.capacity(),
-            Table::Amount(t) => t.capacity(),
             Table::AnyOrder(t) => t.capacity(),
         }
     }
@@ -270,7 +263,7 @@ impl Stateful {
                     });
                 }
                 let table = match t.counting {
-                    Counting::Sum(_) | Counting::Avg(_) => AmountState::new(AmountParams {
+                    Counting::Sum(_) | Counting::Avg(_) => ThresholdState::amounts(AmountParams {
                         kind: if matches!(t.counting, Counting::Avg(_)) {
                             AmountKind::Avg
                         } else {
@@ -282,7 +275,7 @@ impl Stateful {
                         per_key: t.state.per_key,
                         time,
                     })
-                    .map(|a| Table::Amount(Box::new(a))),
+                    .map(|a| Table::Threshold(Box::new(a))),
                     Counting::Count | Counting::Distinct(_) => {
                         ThresholdState::new(ThresholdParams {
                             count: u32::try_from(t.count).unwrap_or(u32::MAX),

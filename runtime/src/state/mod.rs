@@ -10,12 +10,12 @@
 //!
 //! - [`key`]: [`KeyHash`] (128-bit, host always included) and [`ValueHash`] (64-bit).
 //! - [`SequenceState`]: `sequence by K within D { s0 ... s(n-1) }`.
-//! - [`ThresholdState`]: `threshold count >= N within D by K` and `distinct(F)`.
-//! - [`AmountState`]: `threshold sum(F) >= N` and `avg(F) >= N`.
+//! - [`ThresholdState`]: `threshold count >= N within D by K`, `distinct(F)`, `sum(F)` and
+//!   `avg(F)`.
 //! - [`AnyOrderState`]: `sequence any order by K within D { ... }`.
 //! - [`sequence_state_bound_bytes`], [`threshold_state_bound_bytes`],
-//!   [`amount_state_bound_bytes`]: the verifier's state bound; each table's `measured_bytes`
-//!   (from actual capacities) never exceeds it.
+//!   [`any_order_state_bound_bytes`]: the verifier's state bound; each table's
+//!   `measured_bytes` (from actual capacities) never exceeds it.
 //!
 //! # Semantics (LANGUAGE.md section 5, made precise)
 //!
@@ -126,7 +126,6 @@
 //! kept), or with time. `measured_bytes` reports the bytes held now from the actual
 //! capacities; the `*_bound_bytes` functions give the most they ever hold.
 
-mod amount;
 mod any_order;
 pub mod key;
 mod lru;
@@ -135,14 +134,16 @@ mod threshold;
 
 use lru::Lru;
 
-pub use amount::{amount_state_bound_bytes, AmountFired, AmountKind, AmountParams, AmountState};
 pub use any_order::{any_order_state_bound_bytes, AnyOrderFired, AnyOrderParams, AnyOrderState};
 pub use key::{key_hash, value_hash, KeyHash, KeyHasher, KeyPart, ValueHash};
 pub use sequence::{
     sequence_state_bound_bytes, CaptureKind, CaptureSpec, CaptureValue, CaptureView, Fired,
     SequenceParams, SequenceState,
 };
-pub use threshold::{threshold_state_bound_bytes, ThresholdFired, ThresholdParams, ThresholdState};
+pub use threshold::{
+    threshold_state_bound_bytes, AmountKind, AmountParams, ThresholdFired, ThresholdParams,
+    ThresholdState,
+};
 
 /// Steps a sequence has at least.
 pub const MIN_STEPS: usize = 2;

@@ -21,8 +21,8 @@ use super::Cx;
 use crate::bind::Binding;
 use crate::ir::{Counting, Program, Rule, RuleId, RuleKind, SequenceDef};
 use crate::state::{
-    amount_state_bound_bytes, any_order_state_bound_bytes, sequence_state_bound_bytes,
-    threshold_state_bound_bytes, CaptureSpec,
+    any_order_state_bound_bytes, sequence_state_bound_bytes, threshold_state_bound_bytes,
+    CaptureSpec,
 };
 
 /// Bytes of a key's hash.
@@ -98,7 +98,7 @@ pub(crate) fn rule_bytes(cx: &Cx<'_>, rid: RuleId, rule: &Rule, mode: Bounds) ->
             }
         }
         RuleKind::Threshold(t) if t.counting.is_amount() => {
-            amount_state_bound_bytes(t.state.capacity, t.state.per_key)
+            threshold_state_bound_bytes(t.state.capacity, t.state.per_key, true)
         }
         RuleKind::Threshold(t) => threshold_state_bound_bytes(
             t.state.capacity,
