@@ -1,6 +1,6 @@
 //! Support code of the end-to-end tests: the cargo-fuzz targets' entry points ([`fuzz`],
-//! [`capi_calls`]), shared by `fuzz/` and `tests/tests/suite/fuzz_regressions.rs`, and where
-//! the shared corpus is ([`corpus`]).
+//! [`capi_calls`]), shared by `fuzz/` and `tests/tests/suite/fuzz_regressions.rs`, where the
+//! shared corpus is ([`corpus`]), and the Sigma files of a corpus tree ([`sigma_files`]).
 
 pub mod capi_calls;
 pub mod fuzz;
@@ -28,4 +28,40 @@ pub fn corpus_for(test: &str, needed: &[&str]) -> Option<std::path::PathBuf> {
     }
     eprintln!("skipping {why}");
     None
+}
+
+/// Every Sigma file (`.yml`, `.yaml`) under `dir`, in sorted order, named relative to `root`
+/// (the importer's [`vigil_compiler::sigma::InputFile`]s).
+///
+/// # Panics
+/// A folder or file that cannot be read (a test's corpus is broken).
+pub fn sigma_files(
+    root: &std::path::Path,
+    dir: &std::path::Path,
+) -> Vec<vigil_compiler::sigma::InputFile> {
+    let mut out = Vec::new();
+    walk_sigma(root, dir, &mut out);
+    out
+}
+
+fn walk_sigma(
+    root: &std::path::Path,
+    dir: &std::path::Path,
+    out: &mut Vec<vigil_compiler::sigma::InputFile>,
+) {
+    let mut entries: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .expect("list rules")
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk_sigma(root, &p, out);
+        } else if p.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+            out.push(vigil_compiler::sigma::InputFile {
+                rel: p.strip_prefix(root).expect("under root").to_path_buf(),
+                bytes: std::fs::read(&p).expect("read rule"),
+            });
+        }
+    }
 }

@@ -25,7 +25,7 @@ use flate2::read::MultiGzDecoder;
 use serde_json::Value;
 use vigil_agent::inputs::{open_events_with, Issues};
 use vigil_compiler::compile::compile;
-use vigil_compiler::sigma::{self, InputFile, Options as ImportOptions};
+use vigil_compiler::sigma::{self, Options as ImportOptions};
 use vigil_compiler::{Options, Sources};
 use vigil_runtime::budget::Budget;
 use vigil_runtime::decode::{Decoder, ErrorCode, Mapping};
@@ -197,24 +197,6 @@ fn evtx_records_read_as_the_corpus_json_lines() {
     );
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<InputFile>) {
-    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
-        .expect("list rules")
-        .map(|e| e.expect("dir entry").path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(root, &p, out);
-        } else if p.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-            out.push(InputFile {
-                rel: p.strip_prefix(root).expect("under root").to_path_buf(),
-                bytes: fs::read(&p).expect("read rule"),
-            });
-        }
-    }
-}
-
 /// Alerts as (set, sample, rule id, EventRecordID) → how many.
 type Alerts = BTreeMap<(String, String, String, u64), u64>;
 
@@ -265,7 +247,7 @@ fn sigma_rules_alert_the_same_on_evtx_files_as_on_their_json_lines() {
     for tree in RULE_TREES {
         let dir = base.join(tree);
         if dir.is_dir() {
-            walk(&base, &dir, &mut inputs);
+            inputs.extend(vigil_tests::sigma_files(&base, &dir));
         }
     }
     let import = sigma::import(&inputs, ImportOptions::default()).expect("built-in table loads");

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
 use vigil_compiler::compile::compile;
-use vigil_compiler::sigma::{self, InputFile, Options as ImportOptions};
+use vigil_compiler::sigma::{self, Options as ImportOptions};
 use vigil_compiler::{Options, Sources};
 use vigil_runtime::alert::Alert;
 use vigil_runtime::budget::Budget;
@@ -141,24 +141,6 @@ fn example_rules_raise_the_same_alerts_on_projected_events() {
     );
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<InputFile>) {
-    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
-        .expect("list rules")
-        .map(|e| e.expect("dir entry").path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(root, &p, out);
-        } else if p.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-            out.push(InputFile {
-                rel: p.strip_prefix(root).expect("under root").to_path_buf(),
-                bytes: fs::read(&p).expect("read rule"),
-            });
-        }
-    }
-}
-
 #[test]
 fn sigma_rules_raise_the_same_alerts_on_projected_corpus_events() {
     let Some(root) = vigil_tests::corpus_for(
@@ -169,7 +151,7 @@ fn sigma_rules_raise_the_same_alerts_on_projected_corpus_events() {
     };
     let base = root.join("sigma");
     let mut inputs = Vec::new();
-    walk(&base, &base.join("rules/windows"), &mut inputs);
+    inputs.extend(vigil_tests::sigma_files(&base, &base.join("rules/windows")));
     let import = sigma::import(&inputs, ImportOptions::default()).expect("built-in table loads");
     let mut sources = Sources::with_stdlib();
     for f in &import.files {

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use flate2::read::GzDecoder;
 use vigil_compiler::compile::compile;
-use vigil_compiler::sigma::{self, InputFile, Options as ImportOptions};
+use vigil_compiler::sigma::{self, Options as ImportOptions};
 use vigil_compiler::{Options, Sources};
 use vigil_runtime::alert::Alert;
 use vigil_runtime::budget::Budget;
@@ -64,24 +64,6 @@ const RULE_TREES: &[&str] = &[
 
 fn here() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sigma_conformance")
-}
-
-fn walk(root: &Path, dir: &Path, out: &mut Vec<InputFile>) {
-    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
-        .expect("list rules")
-        .map(|e| e.expect("dir entry").path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(root, &p, out);
-        } else if p.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-            out.push(InputFile {
-                rel: p.strip_prefix(root).expect("under root").to_path_buf(),
-                bytes: fs::read(&p).expect("read rule"),
-            });
-        }
-    }
 }
 
 /// One detection: (set, sample, 1-based line, rule id).
@@ -479,7 +461,7 @@ fn setup(root: &Path) -> &'static Setup {
             let base = root.join("sigma");
             let dir = base.join(tree);
             if dir.is_dir() {
-                walk(&base, &dir, &mut inputs);
+                inputs.extend(vigil_tests::sigma_files(&base, &dir));
             }
         }
         let import =
