@@ -4,10 +4,12 @@
 //! it covers (`VIGIL_TEST_BIN=/path/to/old/vigil` runs them against another build).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::Output;
 
 use flate2::write::GzEncoder;
+
+use super::support::{repo, s, text, vigil, vigil_in};
 
 const SAMPLE: &str = "examples/events/sample.jsonl";
 const SAMPLE_EVENTS: usize = 39;
@@ -15,55 +17,8 @@ const SAMPLE_EVENTS: usize = 39;
 const EVTX_SAMPLE: &str =
     "evtx-attack-samples/AutomatedTestingTools__panache_sysmon_vs_EDRTestingScript";
 
-fn repo() -> PathBuf {
-    std::env::var_os("VIGIL_TEST_REPO").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
-        PathBuf::from,
-    )
-}
-
-fn bin() -> PathBuf {
-    std::env::var_os("VIGIL_TEST_BIN")
-        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vigil")), PathBuf::from)
-}
-
-/// Runs vigil with `stdin` as its standard input.
-fn vigil_in(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(bin())
-        .args(args)
-        .current_dir(repo())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the vigil binary runs");
-    let mut pipe = child.stdin.take().expect("stdin");
-    let data = stdin.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = pipe.write_all(&data);
-    });
-    let out = child.wait_with_output().expect("vigil ends");
-    let _ = feeder.join();
-    out
-}
-
-fn vigil(args: &[&str]) -> Output {
-    vigil_in(args, b"")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli_inputs_{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch directory");
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
+    super::support::scratch("inputs", name)
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

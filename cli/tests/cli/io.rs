@@ -9,48 +9,13 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use super::support::{bin, repo, s, text, vigil};
+
 const SAMPLE: &str = "examples/events/sample.jsonl";
 const SAMPLE_EVENTS: usize = 39;
 
-/// The repository the binary runs in (its examples): this one, or `VIGIL_TEST_REPO` (the
-/// checkout an older `VIGIL_TEST_BIN` was built from).
-fn repo() -> PathBuf {
-    std::env::var_os("VIGIL_TEST_REPO").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
-        PathBuf::from,
-    )
-}
-
-/// The binary under test: this build's, or `VIGIL_TEST_BIN` (to check that a test fails
-/// against an older binary, e.g. one built from `d82ad2a`).
-fn bin() -> PathBuf {
-    std::env::var_os("VIGIL_TEST_BIN")
-        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vigil")), PathBuf::from)
-}
-
-fn vigil(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .current_dir(repo())
-        .stdin(Stdio::null())
-        .output()
-        .expect("the vigil binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// A fresh scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli_io_{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch directory");
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
+    super::support::scratch("io", name)
 }
 
 /// Builds the example rules into an unsigned bundle in `dir`.

@@ -13,6 +13,7 @@
 //!   bundles, mappings).
 //! - [`run_threads`]: `--threads N` prints the same bytes as one thread; `vigil bench`.
 //! - [`shapes`]: input without `--mapping` (records told by shape), unrouted records, E0715.
+//! - [`support`]: the binary under test, running it, scratch folders (`VIGIL_TEST_BIN`).
 //! - [`golden`]: the data-driven cases of `tests/golden/` (arguments in, stdout, stderr and
 //!   exit code out; `VIGIL_BLESS=1` rewrites them).
 
@@ -25,3 +26,4 @@ mod io;
 mod run;
 mod run_threads;
 mod shapes;
+mod support;
