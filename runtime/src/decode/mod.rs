@@ -863,21 +863,6 @@ fn decode_parsed<'t, 'a, L: Lend<'t, 'a>>(
     let Some(mapping) = &ctx.mapping else {
         return decode_native::<L>(ctx, work, parsed, line_no, source, out);
     };
-    if ctx.native_too {
-        let has = |key: u32| parsed.entries.iter().any(|&(id, _)| id == key);
-        if has(ctx.event_key) {
-            return decode_native::<L>(ctx, work, parsed, line_no, source, out);
-        }
-        if !has(ctx.describe_keys[0]) && !has(ctx.describe_keys[1]) {
-            return Err(DecodeError::new(
-                ErrorCode::MissingEventType,
-                line_no,
-                "no `event` key (Vigil's native form) and no `Channel` or `EventID` (a Windows \
-                 event record): the record's form is not recognised; name a mapping \
-                 (`--mapping`)",
-            ));
-        }
-    }
     // Where each key's value is: stamped per line, so nothing is cleared.
     work.stamp = work.stamp.wrapping_add(1);
     if work.stamp == 0 {
@@ -894,6 +879,26 @@ fn decode_parsed<'t, 'a, L: Lend<'t, 'a>>(
         }
     }
     let key_pos = &work.key_pos;
+    if ctx.native_too {
+        // The record's shape, from the key positions just stamped (one slot read per key).
+        let has = |key: u32| {
+            key_pos
+                .get(key as usize)
+                .is_some_and(|&(st, _)| st == stamp)
+        };
+        if has(ctx.event_key) {
+            return decode_native::<L>(ctx, work, parsed, line_no, source, out);
+        }
+        if !has(ctx.describe_keys[0]) && !has(ctx.describe_keys[1]) {
+            return Err(DecodeError::new(
+                ErrorCode::MissingEventType,
+                line_no,
+                "no `event` key (Vigil's native form) and no `Channel` or `EventID` (a Windows \
+                 event record): the record's form is not recognised; name a mapping \
+                 (`--mapping`)",
+            ));
+        }
+    }
     // The candidates, and the dispatch key whose condition they are known to meet (when they
     // come from the key's value and the route is indexed by it).
     let mut met = UNKNOWN;
@@ -964,7 +969,7 @@ fn decode_parsed<'t, 'a, L: Lend<'t, 'a>>(
     if matched {
         Ok(())
     } else {
-        let kind = record_kind(ctx, parsed);
+        let kind = record_kind(ctx, key_pos, stamp, parsed);
         work.stats.count_unrouted(&kind);
         let message = if kind.is_empty() {
             "no mapping route matches the record".to_owned()
@@ -977,21 +982,21 @@ fn decode_parsed<'t, 'a, L: Lend<'t, 'a>>(
 
 /// `Channel `X`, EventID 4`, from the usual keys (`""` when the record has none of them): the
 /// kind of an unrouted record.
-fn record_kind(ctx: &Ctx, parsed: &Parsed<'_>) -> String {
+fn record_kind(ctx: &Ctx, key_pos: &[(u32, u32)], stamp: u32, parsed: &Parsed<'_>) -> String {
     let mut parts = Vec::new();
-    // In a fixed order (Channel, EventID, event), each key's last occurrence.
+    // In a fixed order (Channel, EventID, event), each key's last occurrence (as stamped).
     for &key in &ctx.describe_keys {
-        let Some(&(_, ix)) = parsed.entries.iter().rev().find(|&&(id, _)| id == key) else {
+        let Some(value) = value_of(key_pos, stamp, parsed, key) else {
             continue;
         };
         // Text that reads as an int shows as the int, so that `"4688"` and `4688` are one kind.
         let show =
             |s: &str| coerce::parse_int(s).map_or_else(|| format!("`{s}`"), |i| i.to_string());
-        let text = match parsed.value(ix) {
-            Some(JVal::Scalar(JScalar::Str(s))) => show(s),
-            Some(JVal::Scalar(JScalar::Esc { start, len })) => show(parsed.esc(*start, *len)),
-            Some(JVal::Scalar(JScalar::Int(i))) => i.to_string(),
-            Some(JVal::Scalar(JScalar::Null)) => "null".to_owned(),
+        let text = match value {
+            JVal::Scalar(JScalar::Str(s)) => show(s),
+            JVal::Scalar(JScalar::Esc { start, len }) => show(parsed.esc(*start, *len)),
+            JVal::Scalar(JScalar::Int(i)) => i.to_string(),
+            JVal::Scalar(JScalar::Null) => "null".to_owned(),
             _ => "?".to_owned(),
         };
         parts.push(format!("{} {text}", ctx.keys.name(key)));
