@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use vigil_compiler::compile::compile;
 use vigil_compiler::{Options, Sources};
@@ -13,45 +13,12 @@ use vigil_runtime::budget::Budget;
 use vigil_runtime::bundle::{self, HeaderInput};
 use vigil_runtime::schema::Schema;
 
+use super::support::{repo, text, vigil, vigil_in};
+
 const ENCODED_POWERSHELL: &str = "8c1a2f3e-0d4b-4b2e-9a51-3f7c2b1d9e01";
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn vigil(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("the vigil binary runs")
-}
-
-fn vigil_stdin(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(args)
-        .current_dir(repo())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the vigil binary runs");
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(input).expect("stdin takes the input");
-    }
-    child.wait_with_output().expect("vigil finishes")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// A fresh scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli_run_{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch directory");
-    dir
+    super::support::scratch("run", name)
 }
 
 fn alerts(stdout: &[u8]) -> Vec<serde_json::Value> {
@@ -229,7 +196,7 @@ fn gzip_and_stdin_inputs_give_the_same_alerts() {
         assert_eq!(strip(&out), expected, "{path}");
         assert_eq!(alerts(&out.stdout)[0]["source"]["file"], path.as_str());
     }
-    let stdin = vigil_stdin(&["run", "examples/rules", "-"], &sample);
+    let stdin = vigil_in(&["run", "examples/rules", "-"], &sample);
     assert_eq!(stdin.status.code(), Some(0), "{}", text(&stdin.stderr));
     assert_eq!(strip(&stdin), expected);
     assert_eq!(alerts(&stdin.stdout)[0]["source"]["file"], "-");

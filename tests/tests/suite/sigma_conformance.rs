@@ -117,12 +117,14 @@ struct Figures {
     vigil_only: usize,
 }
 
-fn read_levels() -> BTreeMap<String, f64> {
-    let path = here().join("levels.toml");
+/// The recorded levels of `file` (`levels.toml`, `otrf_levels.toml`); none when it is absent.
+fn read_levels(file: &str) -> BTreeMap<String, f64> {
+    let path = here().join(file);
     let Ok(text) = fs::read_to_string(&path) else {
         return BTreeMap::new();
     };
-    let table: toml::Table = toml::from_str(&text).expect("levels.toml parses");
+    let table: toml::Table =
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{file} does not parse: {e}"));
     table
         .iter()
         .filter_map(|(k, v)| {
@@ -410,7 +412,7 @@ fn sigma_rules_detect_on_real_attack_logs_as_reference_engines_do() {
     if golden::bless() {
         write_levels(&figures);
     } else {
-        let levels = read_levels();
+        let levels = read_levels("levels.toml");
         let level = |k: &str| levels.get(k).copied().unwrap_or(0.0);
         if (figures.regression_found as f64) < level("regression_found") {
             failures.push(format!(
@@ -652,22 +654,6 @@ const OTRF: &str = "otrf-security-datasets";
 /// there). `VIGIL_OTRF_FULL=1` runs them all (`docs/testing.md`).
 const OTRF_STRIDE: usize = 4;
 
-fn read_otrf_levels() -> BTreeMap<String, f64> {
-    let path = here().join("otrf_levels.toml");
-    let Ok(text) = fs::read_to_string(&path) else {
-        return BTreeMap::new();
-    };
-    let table: toml::Table = toml::from_str(&text).expect("otrf_levels.toml parses");
-    table
-        .iter()
-        .filter_map(|(k, v)| {
-            v.as_float()
-                .or_else(|| v.as_integer().map(|i| i as f64))
-                .map(|f| (k.clone(), f))
-        })
-        .collect()
-}
-
 /// The OTRF set against rsigma's detections, on the rules both engines load. Recall (rsigma's
 /// detections Vigil reports too), with the misses and the Vigil-only detections listed per rule
 /// (`otrf_rsigma_misses.tsv`, `otrf_vigil_only.tsv`: rule, file, one cause group of
@@ -796,7 +782,7 @@ fn otrf_detections_as_rsigma_reports() {
     }
     // The lists and levels describe the sampled run; a full run checks recall and reports.
     if full {
-        let level = read_otrf_levels()
+        let level = read_levels("otrf_levels.toml")
             .get("rsigma_recall_percent")
             .copied()
             .unwrap_or(0.0);
@@ -823,7 +809,7 @@ fn otrf_detections_as_rsigma_reports() {
             );
             fs::write(here().join("otrf_levels.toml"), text).expect("write otrf_levels.toml");
         } else {
-            let levels = read_otrf_levels();
+            let levels = read_levels("otrf_levels.toml");
             let level = levels.get("rsigma_recall_percent").copied().unwrap_or(0.0);
             if recall + 1e-9 < level {
                 failures.push(format!(
