@@ -18,7 +18,7 @@ cd "$(dirname "$0")"
 SECS="${VIGIL_FUZZ_SECONDS:-25}"
 RSS_MB="${VIGIL_FUZZ_RSS_MB:-2048}"
 TIMEOUT="${VIGIL_FUZZ_TIMEOUT:-20}"
-ALL=(parse compile load jit_vs_interp sigma_import json_decode evtx_read bundle_decode state_restore capi_calls)
+ALL=(parse compile load jit_vs_interp sigma_import json_decode evtx_read bundle_decode state_restore capi_calls lsp_session)
 if [ "$#" -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL[@]}"); fi
 
 start=$(date +%s)

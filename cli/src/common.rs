@@ -15,6 +15,16 @@ use vigil_runtime::schema::Schema;
 use vigil_agent::inputs::files::{read_all, read_text, Walker, MAX_CONFIG_BYTES, MAX_SOURCE_BYTES};
 pub(crate) use vigil_agent::text::{esc, esc_text};
 
+/// `--format` of the commands that print either for people or for tools.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// Text for people.
+    #[default]
+    Human,
+    /// JSON for tools, on stdout.
+    Json,
+}
+
 /// When to colour human output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Color {

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::{
-    agent, bench, build, check, diff, explain, import, inspect, keygen, run, test, verify,
+    agent, bench, build, check, diff, explain, fmt, import, inspect, keygen, lsp, run, schema,
+    test, verify, why,
 };
 
 /// Vigil: detection rules, checked, verified and run safely.
@@ -54,6 +55,14 @@ enum Command {
     /// Compare two rule sets (bundles or rule folders): rules added, removed and changed, and
     /// given events, the alerts that appear or disappear.
     Diff(diff::Args),
+    /// Rewrite rule files in the canonical layout, comments kept (`--check`: only list them).
+    Fmt(fmt::Args),
+    /// Print a schema's event types and fields, with types, bounds and descriptions.
+    Schema(schema::Args),
+    /// Show why a rule did or did not fire on one event: its condition tree with values.
+    Why(why::Args),
+    /// Serve the language server protocol over stdin and stdout (for editors: docs/editors.md).
+    Lsp(lsp::Args),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +79,10 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Agent(args) => agent::run(&args),
         Command::Diff(args) => diff::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
+        Command::Schema(args) => schema::run(&args),
+        Command::Why(args) => why::run(&args),
+        Command::Lsp(args) => lsp::run(&args),
         Command::Import(args) => match import::run(args) {
             Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(2)),
             Err(e) => {

@@ -4,7 +4,7 @@
 //! ([`Stage`]): E01xx parse, E02xx names, E03xx types and fields (W02xx/W03xx are the warnings
 //! of the same stages), E04xx the verifier, E05xx bundles and signatures, E06xx schema files
 //! (E0601–E0619) and binding (E0620 and up), E07xx event decoding, E08xx deployment, E09xx the
-//! Sigma importer, E10xx the sensors. Each code has a stable name (its variant) and a one-line title; what it means
+//! Sigma importer, E10xx the sensors, E11xx the authoring tools. Each code has a stable name (its variant) and a one-line title; what it means
 //! and what to do about it is its section in `docs/errors.md`, checked by this crate's tests.
 //!
 //! All of it is one table written once, in `codes!`: adding a code is adding a row, and the
@@ -60,6 +60,8 @@ pub enum Stage {
     Sigma,
     /// E10xx: the sensors (`vigil-sensor-linux`).
     Sensor,
+    /// E11xx: the authoring tools (`vigil why`, `vigil-cli`).
+    Tools,
 }
 
 impl Stage {
@@ -76,7 +78,8 @@ impl Stage {
             700..=799 => Stage::Decode,
             800..=899 => Stage::Deploy,
             900..=999 => Stage::Sigma,
-            _ => Stage::Sensor,
+            1000..=1099 => Stage::Sensor,
+            _ => Stage::Tools,
         }
     }
 }
@@ -348,6 +351,16 @@ codes! {
     ConstantCondition = W0302, "condition is constant";
     /// A test event of a type the rule never runs on.
     TestEventIgnored = W0303, "test event the rule never sees";
+    /// Two rules with the same event types and condition (compared on the lowered IR, meta,
+    /// `emit` and `fields` aside), or conditions that each imply the other.
+    DuplicateCondition = W0304, "two rules with the same condition";
+    /// A rule whose condition implies another rule's on the same event types: every event it
+    /// fires on, the other fires on too.
+    SubsumedRule = W0305, "rule subsumed by another";
+    /// A condition whose tests contradict each other (`f == "a" and f == "b"`).
+    UnsatisfiableCondition = W0306, "condition can never be true";
+    /// A condition whose tests leave no event out (`x > 5 or x <= 5`).
+    AlwaysTrueCondition = W0307, "condition is true for every event";
 
     // ---- E04xx: the verifier (vigil-runtime) ------------------------------------------
     /// More rules than `Limits::max_rules`.
@@ -652,6 +665,28 @@ codes! {
     /// A record could not be turned into an event of the sensor's schema; it is dropped and
     /// counted.
     SensorEventRefused = E1006, "sensor record does not fit the schema";
+
+    // ---- E11xx: the authoring tools (vigil-cli) -------------------------------------------
+    /// `vigil why --rule ID`: no rule of the program has ID as its meta `id` or its name.
+    WhyUnknownRule = E1101, "no rule with this id or name";
+    /// `vigil why --rule ID`: one rule's id is another's name.
+    WhyAmbiguousRule = E1102, "rule id or name names several rules";
+    /// `vigil why --event FILE[:LINE]`: the argument is not a path with an optional positive
+    /// line number.
+    WhyBadEventArg = E1103, "malformed event argument";
+    /// `vigil why --event FILE`: the file cannot be opened or read.
+    WhyEventUnreadable = E1104, "event file cannot be read";
+    /// `vigil why --event FILE:LINE`: the file has fewer lines (or EVTX records).
+    WhyLinePastEnd = E1105, "event line past the end of the file";
+    /// `vigil why --event FILE:LINE`: the line is not an event (bad JSON, unknown event type,
+    /// a record no mapping route takes, a blank line).
+    WhyEventUndecodable = E1106, "event line does not decode";
+    /// `vigil why`: the rule does not run on the event's type.
+    WhyEventNotWatched = E1107, "rule does not run on this event type";
+    /// `vigil why --mapping M`: the mapping cannot be read or compiled.
+    WhyBadMapping = E1108, "mapping cannot be used";
+    /// `vigil why`: the engine could not be built or refused the event.
+    WhyEngineFailed = E1109, "engine could not evaluate the event";
 }
 
 #[cfg(test)]
@@ -719,5 +754,7 @@ mod tests {
         assert_eq!(ErrorCode::SchemaNameMismatch.stage(), Stage::Bind);
         assert_eq!(ErrorCode::DoesNotCompile.stage(), Stage::Sigma);
         assert_eq!(ErrorCode::DoesNotCompile.severity(), Severity::Error);
+        assert_eq!(ErrorCode::SensorEventRefused.stage(), Stage::Sensor);
+        assert_eq!(ErrorCode::WhyUnknownRule.stage(), Stage::Tools);
     }
 }

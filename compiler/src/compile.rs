@@ -1,5 +1,6 @@
-//! The whole compile: check → lower → bind → verify, with the verifier's findings mapped back
-//! to source spans.
+//! The whole compile: check → lower → overlaps → bind → verify, with the verifier's findings
+//! mapped back to source spans. The overlap warnings ([`crate::overlap`]) are found on the
+//! lowered IR, so every caller of [`compile`] (`check`, `build`, the language server) sees them.
 //!
 //! This is what `vigil build`, `explain`, `run` and `test` share. The verifier and binding are
 //! the runtime's own (`vigil_runtime::bind`, `vigil_runtime::verify`): an engineer sees at
@@ -47,7 +48,7 @@ pub fn compile(
     opts: &Options,
     budget: &Budget,
 ) -> Result<Compiled, Vec<Diagnostic>> {
-    let (typed, diags) = check(sources, schema, opts);
+    let (typed, mut diags) = check(sources, schema, opts);
     let Some(typed) = typed else {
         return Err(diags);
     };
@@ -63,6 +64,9 @@ pub fn compile(
             return Err(errs);
         }
     };
+    // Overlaps between rules and contradictions within them: warnings on the lowered IR.
+    diags.extend(crate::overlap::check(&program, &debug));
+    crate::sort(&mut diags);
     let binding = match bind::bind(&program, schema) {
         Ok(b) => b,
         Err(errs) => {
@@ -75,6 +79,8 @@ pub fn compile(
         }
     };
     match verify::verify(program, binding, budget) {
+        // Under `--deny-warnings`, the overlap warnings withhold the program too.
+        Ok(_) if opts.deny_warnings && !diags.is_empty() => Err(diags),
         Ok(verified) => Ok(Compiled {
             typed,
             debug,

@@ -16,12 +16,15 @@ pub mod explain;
 pub mod fmt;
 pub mod hir;
 pub mod lower;
+pub mod overlap;
 pub mod resolve;
+pub mod schema_doc;
 pub mod sigma;
 pub mod source;
 pub mod stdlib;
 pub mod testing;
 pub mod typeck;
+pub mod why;
 
 use vigil_grammar::span::FileId;
 use vigil_runtime::schema::Schema;

@@ -39,6 +39,7 @@ use vigil_runtime::verify::Verified;
 use crate::compile::Compiled;
 use crate::hir::{Expect, Test, TestCase};
 use crate::source::SourceMap;
+use crate::why::{observe, Why};
 
 /// The `host` of every test event that does not set one.
 pub const TEST_HOST: &str = "test-host";
@@ -91,6 +92,9 @@ pub struct CaseResult {
     pub alerts: Vec<Alert>,
     /// The verdict.
     pub status: Status,
+    /// Why the rule did or did not fire on the event ([`crate::why`]): kept for a failed
+    /// case, and for every case when asked ([`run_explained`]).
+    pub why: Option<Why>,
 }
 
 /// Totals of a run.
@@ -231,11 +235,24 @@ pub fn run(
     map: &SourceMap,
     kind: EngineKind,
 ) -> Result<Vec<CaseResult>, EngineError> {
+    run_explained(compiled, schema, map, kind, false)
+}
+
+/// [`run`], keeping each case's [`Why`] (the condition tree of the rule under test on the
+/// case's event) for every case when `explain`, for failed cases only otherwise.
+pub fn run_explained(
+    compiled: &Compiled,
+    schema: &Schema,
+    map: &SourceMap,
+    kind: EngineKind,
+    explain: bool,
+) -> Result<Vec<CaseResult>, EngineError> {
     let mut runner = Runner {
         verified: &compiled.verified,
         schema,
         kind,
         shared: None,
+        explain,
     };
     let module = &compiled.typed.module;
     let mut out = Vec::new();
@@ -245,11 +262,11 @@ pub fn run(
             .get(test.rule.0 as usize)
             .map_or_else(|| format!("#{}", test.rule.0), |r| r.name.clone());
         // The IR rule lowered from the HIR rule under test.
-        let ir_rule = compiled
-            .origin
-            .iter()
-            .position(|o| *o == test.rule)
-            .and_then(|i| compiled.program().rules.get(i));
+        let pos = compiled.origin.iter().position(|o| *o == test.rule);
+        let ir_rule = pos.and_then(|i| {
+            let r = compiled.program().rules.get(i)?;
+            Some((ir::RuleId(u32::try_from(i).ok()?), r))
+        });
         runner.run_block(ti, test, &rule_name, ir_rule, map, &mut out)?;
     }
     Ok(out)
@@ -261,6 +278,8 @@ struct Runner<'v> {
     kind: EngineKind,
     /// The engine shared by stateless rules under test, built on first use.
     shared: Option<Engine>,
+    /// Keep every case's [`Why`], not only failed ones'.
+    explain: bool,
 }
 
 impl Runner<'_> {
@@ -288,16 +307,17 @@ impl Runner<'_> {
         ti: usize,
         test: &Test,
         rule_name: &str,
-        ir_rule: Option<&ir::Rule>,
+        ir_rule: Option<(ir::RuleId, &ir::Rule)>,
         map: &SourceMap,
         out: &mut Vec<CaseResult>,
     ) -> Result<(), EngineError> {
+        let explain = self.explain;
         let result = |ci: usize, case: &TestCase, alerts: Vec<Alert>, status: Status| {
             let expect = case.expect.unwrap_or(Expect::Quiet);
             CaseResult {
                 test: ti,
                 rule: rule_name.to_owned(),
-                rule_id: ir_rule.map_or_else(|| rule_name.to_owned(), |r| r.id.clone()),
+                rule_id: ir_rule.map_or_else(|| rule_name.to_owned(), |(_, r)| r.id.clone()),
                 case: ci + 1,
                 file: map.name(case.span.file).to_owned(),
                 line: map.start(case.span).line,
@@ -305,9 +325,10 @@ impl Runner<'_> {
                 expect,
                 alerts,
                 status,
+                why: None,
             }
         };
-        let Some(rule) = ir_rule else {
+        let Some((rid, rule)) = ir_rule else {
             for (ci, case) in test.cases.iter().enumerate() {
                 if case.expect.is_some() {
                     let why = format!("rule `{rule_name}` is not in the compiled program");
@@ -363,23 +384,28 @@ impl Runner<'_> {
                 }
                 None => self.shared()?,
             };
-            let mut alerts = Vec::new();
-            let processed = engine.process(&event, &mut |a: &Alert| {
-                if a.rule == rule.id {
-                    alerts.push(a.clone());
-                }
-            });
+            // The engine processes the event inside `observe`, which traces the rule first.
+            let observed = observe(engine, rid, &event);
             let Some(expect) = case.expect else {
                 continue;
             };
-            let status = match processed {
-                Err(e) => Status::Failed(format!("the engine refused the event: {e}")),
-                Ok(_) if stateful && engine.stats().stateful_rules_skipped > 0 => {
-                    Status::Skipped(skip_note.to_owned())
-                }
-                Ok(_) => verdict(expect, &alerts),
+            let (status, alerts, why) = match observed {
+                Err(e) => (
+                    Status::Failed(format!("the engine refused the event: {e}")),
+                    Vec::new(),
+                    None,
+                ),
+                Ok(w) if stateful && engine.stats().stateful_rules_skipped > 0 => (
+                    Status::Skipped(skip_note.to_owned()),
+                    w.alerts.clone(),
+                    Some(w),
+                ),
+                Ok(w) => (verdict(expect, &w.alerts), w.alerts.clone(), Some(w)),
             };
-            out.push(result(ci, case, alerts, status));
+            let keep = explain || matches!(status, Status::Failed(_));
+            let mut r = result(ci, case, alerts, status);
+            r.why = why.filter(|_| keep);
+            out.push(r);
         }
         Ok(())
     }

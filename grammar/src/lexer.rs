@@ -295,3 +295,68 @@ pub fn tokens(file: FileId, text: &str) -> (Vec<(Span, Token)>, Vec<SyntaxError>
     }
     (out, errors)
 }
+
+/// One comment of a source file: `// line` (to the end of its line, newline excluded) or
+/// `/* block */` (nesting, possibly over several lines).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Comment {
+    /// Where it is, delimiters included.
+    pub span: Span,
+    /// The comment as written, delimiters included.
+    pub text: String,
+    /// A `/* ... */` comment (otherwise a `//` comment).
+    pub block: bool,
+}
+
+/// The comments of `text` in source order, with their spans: what the parser skips, for tools
+/// that must keep them (the formatter). Lexing errors are ignored here; [`crate::parse`]
+/// reports them.
+pub fn comments(file: FileId, text: &str) -> Vec<Comment> {
+    comments_of(text, &tokens(file, text).0)
+}
+
+/// The comments among `tokens`, the [`tokens`] of `text` (for a tool that needs both).
+pub fn comments_of(text: &str, tokens: &[(Span, Token)]) -> Vec<Comment> {
+    tokens
+        .iter()
+        .filter(|(_, t)| matches!(t, Token::Comment))
+        .map(|&(mut s, _)| {
+            let mut body = text.get(s.start as usize..s.end as usize).unwrap_or("");
+            let block = body.starts_with("/*");
+            if !block {
+                // A line comment in a CRLF file: the `\r` belongs to the line break.
+                let trimmed = body.trim_end_matches('\r');
+                s.end -= u32::try_from(body.len() - trimmed.len()).unwrap_or(0);
+                body = trimmed;
+            }
+            Comment {
+                span: s,
+                text: body.to_owned(),
+                block,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_come_back_with_spans_in_source_order() {
+        let text = "// a\r\nrule /* b /* nested */ */ r { // c\n}\n";
+        let found = comments(FileId(0), text);
+        let got: Vec<(u32, u32, &str, bool)> = found
+            .iter()
+            .map(|c| (c.span.start, c.span.end, c.text.as_str(), c.block))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, 4, "// a", false),
+                (11, 31, "/* b /* nested */ */", true),
+                (36, 40, "// c", false),
+            ]
+        );
+    }
+}

@@ -32,7 +32,7 @@ lalrpop_util::lalrpop_mod!(
 );
 
 pub use error::{ErrorCode, SyntaxError};
-pub use lexer::{tokens, MAX_ERRORS, MAX_NESTING};
+pub use lexer::{comments, comments_of, tokens, Comment, MAX_ERRORS, MAX_NESTING};
 
 use ast::{Expr, ExprKind, Item};
 use lexer::{nesting_error, Lexer, Sink};

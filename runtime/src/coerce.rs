@@ -235,6 +235,42 @@ pub fn parse_time(text: &str) -> Option<i64> {
     secs.checked_mul(1_000_000_000)?.checked_add(nanos)
 }
 
+/// Writes nanoseconds since the Unix epoch as an RFC 3339 UTC date-time, the inverse of
+/// [`parse_time`]: `2019-05-14T09:21:07Z`, with a fraction of 3, 6 or 9 digits when the time
+/// has one (`...07.250Z`). Every i64 is a valid input (years 1677 to 2262).
+pub fn format_time(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let nanos = ns.rem_euclid(1_000_000_000);
+    let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    let (hh, mm, ss) = (day_secs / 3600, day_secs % 3600 / 60, day_secs % 60);
+    let fraction = if nanos == 0 {
+        String::new()
+    } else if nanos % 1_000_000 == 0 {
+        format!(".{:03}", nanos / 1_000_000)
+    } else if nanos % 1_000 == 0 {
+        format!(".{:06}", nanos / 1_000)
+    } else {
+        format!(".{nanos:09}")
+    };
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}{fraction}Z")
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's
+/// `civil_from_days`, the inverse of [`days_from_civil`]).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
 fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
@@ -344,6 +380,21 @@ mod tests {
         assert_eq!(parse_time("2019-03-20T01:45:04+02:00"), Some(base));
         assert_eq!(parse_time("2019-03-19T22:45:04-0100"), Some(base));
         assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
+        for (text, ns) in [
+            ("1970-01-01T00:00:00Z", 0),
+            ("1970-01-01T00:00:06Z", 6_000_000_000),
+            ("1969-12-31T23:59:59.999999999Z", -1),
+            ("2019-05-14T09:21:07.250Z", 1_557_825_667_250_000_000),
+            ("2000-02-29T12:00:00.000001Z", 951_825_600_000_001_000),
+            ("2262-04-11T23:47:16.854775807Z", i64::MAX),
+            ("1677-09-21T00:12:43.145224192Z", i64::MIN),
+        ] {
+            assert_eq!(format_time(ns), text);
+            // (parse_time reads whole seconds first: the second holding i64::MIN is out of range)
+            if ns != i64::MIN {
+                assert_eq!(parse_time(text), Some(ns), "{text}");
+            }
+        }
         assert_eq!(parse_time("1969-12-31T23:59:59Z"), Some(-1_000_000_000));
         assert_eq!(
             parse_time("2000-02-29T00:00:00Z"),

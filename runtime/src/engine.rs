@@ -617,6 +617,27 @@ impl Engine {
         Ok(fired)
     }
 
+    /// What stateful rule `rule`'s table holds now for `event`'s key, read-only (for
+    /// `vigil why`); `None` for a single-event rule or an event type the rule does not see.
+    pub fn key_state(&self, rule: RuleId, event: &Event<'_>) -> Option<crate::state::KeyState> {
+        let ix = (*self.stateful_ix.get(rule.0 as usize)?)?;
+        self.stateful.get(ix)?.key_state(event)
+    }
+
+    /// Calls `f` with the captures of the partial match of `steps_done` steps that `event`'s
+    /// key holds in sequence rule `rule`'s table (read-only; for `vigil why`, which traces the
+    /// next step's condition with them); `None` when there is none.
+    pub fn with_partial<R>(
+        &self,
+        rule: RuleId,
+        event: &Event<'_>,
+        steps_done: usize,
+        f: impl FnOnce(&CaptureView<'_>) -> R,
+    ) -> Option<R> {
+        let ix = (*self.stateful_ix.get(rule.0 as usize)?)?;
+        self.stateful.get(ix)?.with_partial(event, steps_done, f)
+    }
+
     /// The prefilter, when this engine runs one.
     pub fn prefilter(&self) -> Option<&Prefilter> {
         self.prefilter.as_ref().map(|(p, _)| &**p)

@@ -28,25 +28,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use clap::ValueEnum;
 use vigil_runtime::engine::{Engine, EngineOptions};
 use vigil_runtime::event::Event;
 
-use crate::common::{fail, write_stdout, Color};
+use crate::common::{fail, write_stdout, Color, Format};
 use vigil_agent::inputs::{collect_inputs, make_decoder, Input};
 use vigil_agent::text::group;
 
 use super::run::{prepare_rules, EngineChoice, RulesArgs};
-
-/// How `vigil bench` prints its figures.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Format {
-    /// A few lines for people.
-    #[default]
-    Human,
-    /// One JSON object.
-    Json,
-}
 
 /// Arguments of `vigil bench`.
 #[derive(Debug, clap::Args)]

@@ -5,7 +5,8 @@
 //!
 //! Paths are files or directories (searched recursively for `*.vgl`, sorted so that output is
 //! deterministic). Human output goes to stderr; `--format json` writes one JSON object per
-//! diagnostic to stdout. Exit status: 0 clean (warnings allowed unless `--deny-warnings`), 1
+//! diagnostic to stdout; `--format sarif` writes one SARIF 2.1.0 log to stdout (file names
+//! relative to the working directory, for code-scanning uploads). Exit status: 0 clean (warnings allowed unless `--deny-warnings`), 1
 //! errors, 2 usage or I/O errors (a missing path, an unreadable file, a malformed schema).
 
 use std::process::ExitCode;
@@ -16,16 +17,18 @@ use vigil_compiler::diag;
 use vigil_compiler::Options;
 
 use super::build::BudgetArgs;
-use crate::common::{fail, load, print_diags, Color, Loaded, SourceArgs};
+use crate::common::{fail, load, print_diags, write_stdout, Color, Loaded, SourceArgs};
 
-/// Output format.
+/// Output format of `vigil check`: rendered diagnostics, JSON lines, or one SARIF log.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Format {
+pub(crate) enum CheckFormat {
     /// Rendered diagnostics on stderr.
     #[default]
     Human,
     /// One JSON object per diagnostic, one per line, on stdout.
     Json,
+    /// One SARIF 2.1.0 log on stdout (for code-scanning services).
+    Sarif,
 }
 
 /// Arguments of `vigil check`.
@@ -35,7 +38,7 @@ pub(crate) struct Args {
     sources: SourceArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
-    format: Format,
+    format: CheckFormat,
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
     deny_warnings: bool,
@@ -74,10 +77,17 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         Err(diags) => (None, diags),
     };
     let (errors, warnings) = diag::count(&diags);
-    if !print_diags(
+    if args.format == CheckFormat::Sarif {
+        let base = std::env::current_dir().unwrap_or_default();
+        let log = diag::sarif::to_sarif(&diags, &sources.map, &base);
+        let text = serde_json::to_string_pretty(&log).unwrap_or_default() + "\n";
+        if write_stdout(&text) != ExitCode::SUCCESS {
+            return ExitCode::from(2);
+        }
+    } else if !print_diags(
         &diags,
         &sources,
-        args.format == Format::Json,
+        args.format == CheckFormat::Json,
         args.color.enabled(),
     ) {
         return ExitCode::from(2);
@@ -86,7 +96,7 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         eprintln!("note: no `.vgl` files found; nothing to check");
         return ExitCode::SUCCESS;
     }
-    if args.format == Format::Human {
+    if args.format == CheckFormat::Human {
         let s = |n: usize| if n == 1 { "" } else { "s" };
         if errors > 0 {
             eprintln!(

@@ -13,8 +13,7 @@ use vigil_compiler::explain::explain_verified;
 use vigil_compiler::Options;
 
 use super::build::BudgetArgs;
-use super::check::Format;
-use crate::common::{fail, load, print_diags, write_stdout, Color, Loaded, SourceArgs};
+use crate::common::{fail, load, print_diags, write_stdout, Color, Format, Loaded, SourceArgs};
 
 /// Arguments of `vigil explain`.
 #[derive(Debug, clap::Args)]

@@ -4,7 +4,9 @@
 //! The running is [`vigil_compiler::testing`]'s; this file prints. Human output (stdout):
 //! `test NAME ... case N ... ok` per case, then each failure with its rule, file:line and what
 //! happened, then `test result: ok. N passed; M failed; K skipped` and the plain closing line
-//! `vigil test: N passed, M failed, K skipped`. `--format json` writes one JSON object per case
+//! `vigil test: N passed, M failed, K skipped`. Each failure also prints why the rule did or did
+//! not fire on the case's event (`vigil_compiler::why`: the condition tree with each node's
+//! value, the fields read, the prefilter, the state); `--explain` prints that for every case. `--format json` writes one JSON object per case
 //! to stdout; `--format junit` a JUnit XML report; both put the closing line on stderr. Cases of
 //! stateful rules the engine does not evaluate yet are skipped and counted, not failed. Exit
 //! status: 0 when no case failed, 1 on a failure or when the rules do not compile, 2 for usage
@@ -18,6 +20,7 @@ use clap::ValueEnum;
 use vigil_compiler::compile::compile;
 use vigil_compiler::diag::render;
 use vigil_compiler::testing::{self, describe_expect, CaseResult, Status, Summary};
+use vigil_compiler::why::Context;
 use vigil_compiler::Options;
 use vigil_runtime::budget::Budget;
 
@@ -50,6 +53,10 @@ pub(crate) struct Args {
     /// Colour diagnostics.
     #[arg(long, value_enum, default_value_t)]
     color: Color,
+    /// Print, for every case, the rule's condition tree on the case's event with each node's
+    /// value (as `vigil why` does); failed cases always print it.
+    #[arg(long)]
+    explain: bool,
 }
 
 /// Runs `vigil test`.
@@ -84,7 +91,13 @@ pub(crate) fn run(args: &Args) -> ExitCode {
             render::render_all(&compiled.warnings, &sources.map, color)
         );
     }
-    let results = match testing::run(&compiled, &schema, &sources.map, args.engine.kind()) {
+    let results = match testing::run_explained(
+        &compiled,
+        &schema,
+        &sources.map,
+        args.engine.kind(),
+        args.explain,
+    ) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot build the engine: {e}");
@@ -92,9 +105,14 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         }
     };
     let summary = Summary::of(&results);
+    let cx = Context {
+        program: compiled.program(),
+        debug: &compiled.debug,
+        map: &sources.map,
+    };
     let text = match args.format {
-        Format::Human => human(&results, summary),
-        Format::Json => json(&results),
+        Format::Human => human(&results, summary, &cx, args.explain),
+        Format::Json => json(&results, &cx),
         Format::Junit => junit(&results, summary),
     };
     // Test names, rule ids and messages come from the sources: no raw control characters on a
@@ -129,8 +147,21 @@ fn closing_line(s: Summary) -> String {
     )
 }
 
-/// The human report.
-fn human(results: &[CaseResult], summary: Summary) -> String {
+/// `text` indented by `pad`, line by line.
+fn indent(text: &str, pad: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                "\n".to_owned()
+            } else {
+                format!("{pad}{l}\n")
+            }
+        })
+        .collect()
+}
+
+/// The human report; with `explain`, each case's condition tree under its line.
+fn human(results: &[CaseResult], summary: Summary, cx: &Context<'_>, explain: bool) -> String {
     let mut out = String::new();
     let n = results.len();
     let _ = writeln!(out, "\nrunning {n} case{}", if n == 1 { "" } else { "s" });
@@ -146,6 +177,9 @@ fn human(results: &[CaseResult], summary: Summary) -> String {
             let _ = write!(out, " ({why})");
         }
         out.push('\n');
+        if let (true, Some(w)) = (explain, &r.why) {
+            out.push_str(&indent(&w.to_text(cx), "    "));
+        }
     }
     let failed: Vec<&CaseResult> = results
         .iter()
@@ -162,6 +196,9 @@ fn human(results: &[CaseResult], summary: Summary) -> String {
                 "\n---- {} case {} ({}:{}) ----\nrule `{}` (id `{}`), {} event: {what}",
                 r.rule, r.case, r.file, r.line, r.rule, r.rule_id, r.event
             );
+            if let Some(w) = &r.why {
+                out.push_str(&indent(&w.to_text(cx), "    "));
+            }
         }
         out.push_str("\nfailures:\n");
         for r in &failed {
@@ -184,8 +221,9 @@ fn human(results: &[CaseResult], summary: Summary) -> String {
     out
 }
 
-/// One JSON object per case.
-fn json(results: &[CaseResult]) -> String {
+/// One JSON object per case (with `why`, the [`vigil_compiler::why`] report, for failed cases
+/// and under `--explain`).
+fn json(results: &[CaseResult], cx: &Context<'_>) -> String {
     let mut out = String::new();
     for r in results {
         let (status, message) = match &r.status {
@@ -204,6 +242,7 @@ fn json(results: &[CaseResult]) -> String {
             "alerts": r.alerts.len(),
             "status": status,
             "message": message,
+            "why": r.why.as_ref().map(|w| w.to_json(cx)),
         });
         let _ = writeln!(out, "{v}");
     }

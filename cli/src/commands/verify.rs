@@ -19,7 +19,7 @@ use vigil_runtime::bundle::{key_id, load, parse_public_key_text, KeyId, TrustSto
 
 use super::build::BudgetArgs;
 use super::keygen::read_public_key;
-use crate::common::{fail, load_schema, write_stdout};
+use crate::common::{fail, load_schema, write_stdout, Format};
 use vigil_agent::inputs::files::{read_bundle, read_text, MAX_CONFIG_BYTES};
 
 /// Arguments of `vigil verify`.
@@ -49,16 +49,6 @@ pub(crate) struct Args {
     /// each with its `bound`, as in `vigil explain --format json`) and per rule.
     #[arg(long, value_enum, default_value_t)]
     format: Format,
-}
-
-/// Output format of `vigil verify`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Format {
-    /// A summary on stdout.
-    #[default]
-    Human,
-    /// One JSON object on stdout.
-    Json,
 }
 
 /// `writeln!` into a `String` (which cannot fail).

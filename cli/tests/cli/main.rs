@@ -9,21 +9,28 @@
 //! - [`inputs`]: one input layer for `run`, `bench` and `diff` (gzip, EVTX, folders, stdin).
 //! - [`io`]: hostile files and pipes (devices, FIFOs, symlink loops, truncated gzip, outputs
 //!   that are inputs).
+//! - [`lsp_editor`]: `vigil lsp` driven by Neovim (headless) as the editor.
+//! - [`lsp_protocol`]: `vigil lsp` over stdio: every request, and bad input.
 //! - [`run`]: `vigil run` and `vigil test` (engines, bad lines, `--strict`, gzip, stdin,
 //!   bundles, mappings).
 //! - [`run_threads`]: `--threads N` prints the same bytes as one thread; `vigil bench`.
 //! - [`shapes`]: input without `--mapping` (records told by shape), unrouted records, E0715.
 //! - [`support`]: the binary under test, running it, scratch folders (`VIGIL_TEST_BIN`).
+//! - [`why`]: `vigil why` (reports, coded failures) and `vigil test --explain`.
 //! - [`golden`]: the data-driven cases of `tests/golden/` (arguments in, stdout, stderr and
 //!   exit code out; `VIGIL_BLESS=1` rewrites them).
 
 mod agent;
 mod bundle;
 mod check_build;
+mod fmt;
 mod golden;
 mod inputs;
 mod io;
+mod lsp_editor;
+mod lsp_protocol;
 mod run;
 mod run_threads;
 mod shapes;
 mod support;
+mod why;

@@ -37,7 +37,7 @@ mod tests {
         for code in &warnings {
             assert!((201..400).contains(&code.number()));
         }
-        assert_eq!((errors.len(), warnings.len()), (42, 7));
+        assert_eq!((errors.len(), warnings.len()), (42, 11));
         assert_eq!(ErrorCode::UnknownField.code(), "E0302");
         assert_eq!(ErrorCode::Shadowed.code(), "W0201");
     }

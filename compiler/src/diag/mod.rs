@@ -8,6 +8,7 @@
 pub mod codes;
 pub mod json;
 pub mod render;
+pub mod sarif;
 
 use vigil_grammar::error::SyntaxError;
 use vigil_grammar::span::Span;
@@ -44,6 +45,18 @@ pub struct Diagnostic {
     pub help: Option<String>,
     /// Facts that explain it.
     pub notes: Vec<String>,
+    /// A machine-applicable edit that mends it (a did-you-mean replacement), for editors'
+    /// code actions and SARIF `fixes`.
+    pub fix: Option<Fix>,
+}
+
+/// One edit that mends a diagnostic: replace the text at `span` with `replacement`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fix {
+    /// What to replace.
+    pub span: Span,
+    /// What to put there.
+    pub replacement: String,
 }
 
 impl Diagnostic {
@@ -65,6 +78,7 @@ impl Diagnostic {
             labels: Vec::new(),
             help: None,
             notes: Vec::new(),
+            fix: None,
         }
     }
 
@@ -123,6 +137,16 @@ impl Diagnostic {
         if help.is_some() {
             self.help = help;
         }
+        self
+    }
+
+    /// Sets the machine-applicable edit.
+    #[must_use]
+    pub fn with_fix(mut self, span: Span, replacement: impl Into<String>) -> Self {
+        self.fix = Some(Fix {
+            span,
+            replacement: replacement.into(),
+        });
         self
     }
 

@@ -617,6 +617,13 @@ impl<'a> RuleLowerer<'a> {
             hir::ExprKind::CallBuiltin { builtin, args } => {
                 self.lower_builtin(*builtin, args, ty, frame, depth, span)?
             }
+            hir::ExprKind::Quant { quant, list, .. }
+                if *self.typed.ty(*list) == Type::EmptyList =>
+            {
+                // `any`/`all` over `[]` is false/true without reading anything (W0301 says
+                // so), and its binder has no element type to lower the body with.
+                Lv::Node(self.push(Ty::BOOL, ir::ExprKind::Bool(*quant == Quant::All), span)?)
+            }
             hir::ExprKind::Quant {
                 quant,
                 binder,

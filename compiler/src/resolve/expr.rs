@@ -11,8 +11,8 @@ use vigil_runtime::builtins;
 use vigil_runtime::ir::{ArithOp, CmpOp, Quant, StrTest};
 use vigil_runtime::schema::EventTypeId;
 
-use super::{Item, Resolver};
-use crate::diag::{suggest, Diagnostic, ErrorCode};
+use super::{suggest_fix, FixAt, Item, Resolver};
+use crate::diag::{Diagnostic, ErrorCode};
 use crate::hir::{
     BinderId, ExprId, ExprKind, FieldBase, FieldInfo, FieldSource, FnId, ParamType, StrLit,
 };
@@ -483,7 +483,8 @@ impl Resolver<'_> {
             .join(", ")
     }
 
-    /// Reports an unknown field of `types`; `extra` are more names in scope for suggestions.
+    /// Reports an unknown field of `types`; `extra` are more names in scope for suggestions;
+    /// `at` is where a suggestion's fix goes.
     pub(crate) fn unknown_field(
         &mut self,
         span: Span,
@@ -491,10 +492,10 @@ impl Resolver<'_> {
         types: &[EventTypeId],
         code: ErrorCode,
         extra: Vec<String>,
+        at: FixAt,
     ) {
         let mut cands = self.common_field_names(types);
         cands.extend(extra);
-        let help = suggest(name, cands.iter().map(String::as_str));
         let events = self.event_names(types);
         let on = if types.len() > 1 { "events" } else { "event" };
         let (message, label) = match code {
@@ -511,7 +512,8 @@ impl Resolver<'_> {
                 "no such field",
             ),
         };
-        let d = Diagnostic::error(code, span, message, label).with_help_opt(help);
+        let d = Diagnostic::error(code, span, message, label);
+        let d = suggest_fix(d, name, cands.iter().map(String::as_str), at);
         self.sink.push(d);
     }
 
@@ -665,17 +667,28 @@ impl Resolver<'_> {
             EventScope::Types(types) => {
                 let types = types.clone();
                 let extra: Vec<String> = cands;
-                self.unknown_field(n.span, name, &types, ErrorCode::UnknownField, extra);
+                self.unknown_field(
+                    n.span,
+                    name,
+                    &types,
+                    ErrorCode::UnknownField,
+                    extra,
+                    FixAt::Ident(n.span),
+                );
             }
             EventScope::None => {
-                let help = suggest(name, cands.iter().map(String::as_str));
-                let mut d = Diagnostic::error(
+                let d = Diagnostic::error(
                     ErrorCode::UnknownName,
                     n.span,
                     format!("unknown name `{name}`"),
                     "not found in this scope",
-                )
-                .with_help_opt(help);
+                );
+                let mut d = suggest_fix(
+                    d,
+                    name,
+                    cands.iter().map(String::as_str),
+                    FixAt::Ident(n.span),
+                );
                 if name == "event" || scope.func.is_some() {
                     d = d.with_note("a fn sees only its parameters, lists and fns: pass the event as a parameter (`p: process_start`) to read its fields");
                 }
@@ -760,6 +773,7 @@ impl Resolver<'_> {
                     &types,
                     ErrorCode::UnknownField,
                     Vec::new(),
+                    FixAt::Ident(name.span),
                 );
                 ExprKind::Error
             }
@@ -803,14 +817,18 @@ impl Resolver<'_> {
         if let Some((builtin, _)) = builtins::lookup(&name.name) {
             return ExprKind::CallBuiltin { builtin, args };
         }
-        let help = suggest(&name.name, self.visible_callables());
         let d = Diagnostic::error(
             ErrorCode::UnknownFn,
             name.span,
             format!("unknown fn `{}`", name.name),
             "no such fn or builtin",
-        )
-        .with_help_opt(help);
+        );
+        let d = suggest_fix(
+            d,
+            &name.name,
+            self.visible_callables(),
+            FixAt::Ident(name.span),
+        );
         self.sink.push(d);
         ExprKind::Error
     }

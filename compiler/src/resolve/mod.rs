@@ -24,7 +24,7 @@ use vigil_runtime::builtins;
 use vigil_runtime::schema::{EventTypeId, Schema};
 use vigil_runtime::types::{Scalar, Ty};
 
-use crate::diag::{suggest, Diagnostic, ErrorCode};
+use crate::diag::{did_you_mean, Diagnostic, ErrorCode};
 use crate::hir::{
     self, Counting, EventRef, Expect, ExprId, FieldInfo, FnId, ListId, MetaEntry, MetaLit, Module,
     ParamType, RuleId, RuleKind, RuleMeta, Sequence, Step, Test, TestCase, TestField, Threshold,
@@ -46,6 +46,39 @@ pub struct Input<'a> {
     pub file: &'a ast::File,
     /// From the standard library (`stdlib/lib/`).
     pub stdlib: bool,
+}
+
+/// Where a did-you-mean suggestion's fix goes ([`suggest_fix`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum FixAt {
+    /// An identifier as written (backticks included when quoted): the suggestion is written
+    /// as a name, in backticks when it is not a bare identifier.
+    Ident(Span),
+    /// Bytes that hold exactly the name (inside a string: an emit template), written as is;
+    /// `None` when the name's bytes are not known (a template with escapes).
+    Raw(Option<Span>),
+}
+
+/// Adds the did-you-mean help for `name` among `candidates` (the closest one, if close
+/// enough: [`did_you_mean`]) and its machine-applicable fix, the suggestion written at `at`.
+pub(crate) fn suggest_fix<'a>(
+    d: Diagnostic,
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    at: FixAt,
+) -> Diagnostic {
+    let Some(best) = did_you_mean(name, candidates) else {
+        return d;
+    };
+    let d = d.with_help(format!("did you mean `{best}`?"));
+    match at {
+        FixAt::Ident(span) => {
+            let replacement = crate::fmt::name(&best);
+            d.with_fix(span, replacement)
+        }
+        FixAt::Raw(Some(span)) => d.with_fix(span, best),
+        FixAt::Raw(None) => d,
+    }
 }
 
 /// A global name: a list or a fn.
@@ -320,15 +353,13 @@ impl<'s> Resolver<'s> {
     fn unknown_type(&mut self, name: &ast::Ident) {
         let mut cands: Vec<&str> = vec!["bool", "int", "string", "ip", "cidr"];
         cands.extend(self.schema.event_names());
-        let help = suggest(&name.name, cands);
         let d = Diagnostic::error(
             ErrorCode::UnknownType,
             name.span,
             format!("unknown type `{}`", name.name),
             "no such type",
-        )
-        .with_help_opt(help)
-        .with_note(
+        );
+        let d = suggest_fix(d, &name.name, cands, FixAt::Ident(name.span)).with_note(
             "types are `bool`, `int`, `string`, `ip`, `[T]` lists (also `[cidr]`), and event types",
         );
         self.sink.push(d);
@@ -451,14 +482,18 @@ impl<'s> Resolver<'s> {
                 span: name.span,
             }),
             None => {
-                let help = suggest(&name.name, self.schema.event_names());
                 let d = Diagnostic::error(
                     ErrorCode::UnknownEventType,
                     name.span,
                     format!("unknown event type `{}`", name.name),
                     "no such event type",
+                );
+                let d = suggest_fix(
+                    d,
+                    &name.name,
+                    self.schema.event_names(),
+                    FixAt::Ident(name.span),
                 )
-                .with_help_opt(help)
                 .with_note(format!("the schema is `{}`", self.schema.label()));
                 self.sink.push(d);
                 None
@@ -877,7 +912,14 @@ impl<'s> Resolver<'s> {
                 None
             }
             expr::FieldLookup::Missing => {
-                self.unknown_field(name.span, &name.name, types, code, Vec::new());
+                self.unknown_field(
+                    name.span,
+                    &name.name,
+                    types,
+                    code,
+                    Vec::new(),
+                    FixAt::Ident(name.span),
+                );
                 None
             }
         }
@@ -1010,9 +1052,9 @@ impl<'s> Resolver<'s> {
                         .with_label(
                             st.event.span,
                             format!("`{}` has no field `{}`", st.event.name, k.name),
-                        )
-                        .with_help_opt(suggest(&k.name, names))
-                        .with_note("every step's event type must have each `by` field");
+                        );
+                        let d = suggest_fix(d, &k.name, names, FixAt::Ident(k.span))
+                            .with_note("every step's event type must have each `by` field");
                         self.sink.push(d);
                     }
                 }
@@ -1062,14 +1104,13 @@ impl<'s> Resolver<'s> {
         let Some(&rule) = self.rule_names.get(&t.rule.name) else {
             let mut names: Vec<&str> = self.rule_names.keys().map(String::as_str).collect();
             names.sort_unstable();
-            let help = suggest(&t.rule.name, names);
             let d = Diagnostic::error(
                 ErrorCode::TestUnknownRule,
                 t.rule.span,
                 format!("test names an unknown rule `{}`", t.rule.name),
                 "no such rule",
-            )
-            .with_help_opt(help);
+            );
+            let d = suggest_fix(d, &t.rule.name, names, FixAt::Ident(t.rule.span));
             self.sink.push(d);
             return;
         };
@@ -1144,6 +1185,7 @@ impl<'s> Resolver<'s> {
                         &[event.id],
                         ErrorCode::UnknownField,
                         Vec::new(),
+                        FixAt::Ident(name.span),
                     ),
                 }
             }
@@ -1166,5 +1208,92 @@ impl<'s> Resolver<'s> {
             stream,
             cases,
         });
+    }
+}
+
+#[cfg(test)]
+mod fix_tests {
+    use vigil_runtime::schema::Schema;
+
+    use crate::diag::Diagnostic;
+    use crate::{check, Options, Sources};
+
+    fn diags(text: &str) -> (Vec<Diagnostic>, vigil_grammar::span::FileId) {
+        let mut sources = Sources::with_stdlib();
+        let id = sources.add("t.vgl", text);
+        (
+            check(&sources, &Schema::endpoint(), &Options::default()).1,
+            id,
+        )
+    }
+
+    /// Every did-you-mean diagnostic carries a fix that writes the suggestion over exactly
+    /// the misspelt name, and the fixed text no longer has that diagnostic.
+    #[test]
+    fn did_you_mean_diagnostics_carry_their_fix() {
+        // (source, code, the text the fix replaces, the replacement)
+        let cases = [
+            ("fn f(p: proces_start) -> bool { true }", "E0210", "proces_start", "process_start"),
+            ("rule r { on proces_start }", "E0204", "proces_start", "process_start"),
+            (
+                "rule r { sequence by pdi within 1m { a: process_start\n b: network_connect } }",
+                "E0314",
+                "pdi",
+                "pid",
+            ),
+            ("rule abc { on process_start }\ntest abd { process_start { } }", "E0207", "abd", "abc"),
+            ("rule r { on process_start when comand_line == \"x\" }", "E0302", "comand_line", "command_line"),
+            ("rule r { on process_start when `comand_line` == \"x\" }", "E0302", "`comand_line`", "command_line"),
+            ("rule r { on process_start when event.comand_line == \"x\" }", "E0302", "comand_line", "command_line"),
+            (
+                "list my_words = [\"a\"]\nfn f(s: string) -> bool { s in my_wrds }",
+                "E0202",
+                "my_wrds",
+                "my_words",
+            ),
+            ("rule r { on process_start when basenme(image) == \"x\" }", "E0205", "basenme", "basename"),
+            ("rule r { on process_start emit \"x {comand_line}\" }", "E0311", "comand_line", "command_line"),
+            ("rule r { on process_start fields [comand_line] }", "E0317", "comand_line", "command_line"),
+            (
+                "rule r { sequence by pid within 1m { a: process_start\n b: network_connect } emit \"{a.imag}\" }",
+                "E0311",
+                "imag",
+                "image",
+            ),
+            (
+                "rule r { sequence by pid within 1m { spawn: process_start\n b: network_connect } emit \"{spwn.image}\" }",
+                "E0311",
+                "spwn",
+                "spawn",
+            ),
+            (
+                "rule r { on process_start }\ntest r { process_start { comand_line: \"x\" } }",
+                "E0302",
+                "comand_line",
+                "command_line",
+            ),
+            ("rule r { meta { severity: hgh } on process_start }", "E0313", "hgh", "high"),
+            ("rule r { meta { severity: \"HIGH\" } on process_start }", "E0313", "\"HIGH\"", "high"),
+        ];
+        for (src, code, wrong, right) in cases {
+            let (found, file) = diags(src);
+            let help = format!("did you mean `{right}`?");
+            let d = found
+                .iter()
+                .find(|d| d.help.as_deref() == Some(help.as_str()))
+                .unwrap_or_else(|| panic!("no did-you-mean for {src:?}: {found:#?}"));
+            assert_eq!(d.code.as_str(), code, "{src}");
+            let fix = d.fix.as_ref().unwrap_or_else(|| panic!("no fix: {d:#?}"));
+            assert_eq!(fix.span.file, file, "{src}");
+            let (a, b) = (fix.span.start as usize, fix.span.end as usize);
+            assert_eq!(&src[a..b], wrong, "{src}");
+            assert_eq!(fix.replacement, right, "{src}");
+            let fixed = format!("{}{}{}", &src[..a], fix.replacement, &src[b..]);
+            let (after, _) = diags(&fixed);
+            assert!(
+                !after.iter().any(|x| x.code.as_str() == code),
+                "{fixed:?} still has {code}: {after:#?}"
+            );
+        }
     }
 }

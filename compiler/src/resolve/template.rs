@@ -8,8 +8,8 @@ use vigil_grammar::ast;
 use vigil_grammar::span::Span;
 
 use super::expr::{EventScope, FieldLookup, StepScope};
-use super::Resolver;
-use crate::diag::{suggest, Diagnostic, ErrorCode};
+use super::{suggest_fix, FixAt, Resolver};
+use crate::diag::{Diagnostic, ErrorCode};
 use crate::hir::{ExprId, ExprKind, FieldBase, TemplatePart};
 
 /// What template names refer to.
@@ -145,6 +145,17 @@ impl Resolver<'_> {
             Some((s, f)) => (Some(s), f),
             None => (None, path),
         };
+        // Where the step's and the field's names are, for fixes: the span holds the path as
+        // written in `fields [..]`, or in braces in a template; not known when escapes in the
+        // template make its bytes differ from the text.
+        let len32 = |s: &str| u32::try_from(s.len()).unwrap_or(u32::MAX);
+        let base = match span.len().checked_sub(len32(path)) {
+            Some(0) if code == ErrorCode::UnknownOutputField => Some(0),
+            Some(2) if code == ErrorCode::UnknownTemplateField => Some(1),
+            _ => None,
+        };
+        let step_at = step.zip(base).map(|(s, b)| span.sub(b, len32(s)));
+        let field_at = base.map(|b| span.sub(b + len32(path) - len32(field), len32(field)));
         match (ctx, step) {
             (Ctx::Single(EventScope::Types(types)), None) => {
                 match self.common_field(types, field) {
@@ -167,7 +178,14 @@ impl Resolver<'_> {
                     }
                     FieldLookup::Missing => {
                         let types = types.clone();
-                        self.unknown_field(span, field, &types, code, Vec::new());
+                        self.unknown_field(
+                            span,
+                            field,
+                            &types,
+                            code,
+                            Vec::new(),
+                            FixAt::Raw(field_at),
+                        );
                         None
                     }
                 }
@@ -210,14 +228,14 @@ impl Resolver<'_> {
             }
             (Ctx::Sequence(steps), Some(s)) => {
                 let Some(index) = steps.iter().position(|st| st.name == s) else {
-                    let help = suggest(s, steps.iter().map(|st| st.name.as_str()));
                     let d = Diagnostic::error(
                         code,
                         span,
                         format!("unknown step `{s}`"),
                         "no such step",
-                    )
-                    .with_help_opt(help);
+                    );
+                    let names = steps.iter().map(|st| st.name.as_str());
+                    let d = suggest_fix(d, s, names, FixAt::Raw(step_at));
                     self.sink.push(d);
                     return None;
                 };
@@ -232,7 +250,14 @@ impl Resolver<'_> {
                         Some(self.push_expr(ExprKind::Field { base, field: info }, span))
                     }
                     _ => {
-                        self.unknown_field(span, field, &[event], code, Vec::new());
+                        self.unknown_field(
+                            span,
+                            field,
+                            &[event],
+                            code,
+                            Vec::new(),
+                            FixAt::Raw(field_at),
+                        );
                         None
                     }
                 }

@@ -29,6 +29,23 @@ fn invalid(c: &mut Checker<'_>, span: Span, message: String, label: &str, help: 
     c.push(d);
 }
 
+/// [`invalid`] with a did-you-mean fix: `replacement` written over the value at `span`.
+fn invalid_with_fix(
+    c: &mut Checker<'_>,
+    span: Span,
+    message: String,
+    label: &str,
+    help: Option<String>,
+    replacement: Option<String>,
+) {
+    let mut d = Diagnostic::error(ErrorCode::InvalidMetaValue, span, message, label.to_owned())
+        .with_help_opt(help);
+    if let Some(r) = replacement {
+        d = d.with_fix(span, r);
+    }
+    c.push(d);
+}
+
 fn string(c: &mut Checker<'_>, key: &str, v: &MetaLit) -> Option<String> {
     match v {
         MetaLit::Str(s, _) => Some(s.clone()),
@@ -153,21 +170,22 @@ pub(crate) fn check(c: &mut Checker<'_>) {
                     match word.and_then(Severity::parse) {
                         Some(s) => meta.severity = s,
                         None => {
-                            let help = word
+                            let best = word
                                 .and_then(|w| did_you_mean(&w.to_ascii_lowercase(), SEVERITIES))
                                 .or_else(|| {
                                     word.filter(|w| {
                                         SEVERITIES.contains(&w.to_ascii_lowercase().as_str())
                                     })
                                     .map(str::to_ascii_lowercase)
-                                })
-                                .map(|s| format!("did you mean `{s}`?"));
-                            invalid(
+                                });
+                            let help = best.as_ref().map(|s| format!("did you mean `{s}`?"));
+                            invalid_with_fix(
                                 c,
                                 e.value.span(),
                                 "meta `severity` must be one of `informational`, `low`, `medium`, `high`, `critical`".to_owned(),
                                 "not a severity",
                                 help,
+                                best,
                             );
                         }
                     }

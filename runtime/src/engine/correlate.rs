@@ -17,8 +17,8 @@ use crate::ir::{Counting, ExprId, FieldRef, Program, Rule, RuleId, RuleKind};
 use crate::schema::{EventTypeId, FieldIndex};
 use crate::state::{
     value_hash, AmountKind, AmountParams, AnyOrderParams, AnyOrderState, CaptureSpec, CaptureValue,
-    Counters, KeyHash, KeyHasher, KeyPart, SequenceParams, SequenceState, StateError,
-    ThresholdParams, ThresholdState, TimeConfig, ValueHash,
+    CaptureView, Counters, KeyHash, KeyHasher, KeyPart, KeyState, SequenceParams, SequenceState,
+    StateError, ThresholdParams, ThresholdState, TimeConfig, ValueHash,
 };
 use crate::types::{Scalar, Ty};
 
@@ -156,6 +156,39 @@ fn plans_len(binding: &Binding, rule: RuleId) -> usize {
 }
 
 impl Stateful {
+    /// What this rule's table holds for `event`'s key, read-only (for `vigil why`); `None`
+    /// when the rule does not see the event's type.
+    pub(crate) fn key_state(&self, event: &Event<'_>) -> Option<KeyState> {
+        let plan = self.plan(event.ty())?;
+        let Some(key) = key_of(event, &plan.key) else {
+            return Some(KeyState::AbsentKey);
+        };
+        let Some(t) = event.time_opt() else {
+            return Some(KeyState::NoTime);
+        };
+        Some(match &*self.lock() {
+            Table::Sequence(s) => KeyState::Sequence(s.partials(key)),
+            Table::AnyOrder(a) => KeyState::AnyOrder(a.held(key)),
+            Table::Threshold(th) => KeyState::Threshold(th.window(key, t)),
+        })
+    }
+
+    /// Calls `f` with the captures of the partial match of `steps_done` steps that `event`'s
+    /// key holds (a sequence's; read-only); `None` when there is none.
+    pub(crate) fn with_partial<R>(
+        &self,
+        event: &Event<'_>,
+        steps_done: usize,
+        f: impl FnOnce(&CaptureView<'_>) -> R,
+    ) -> Option<R> {
+        let plan = self.plan(event.ty())?;
+        let key = key_of(event, &plan.key)?;
+        match &mut *self.lock() {
+            Table::Sequence(s) => s.with_partial(key, steps_done, f),
+            Table::Threshold(_) | Table::AnyOrder(_) => None,
+        }
+    }
+
     /// The entry of rule `rid` (`None` for a single-event rule).
     pub(crate) fn build(
         program: &Program,

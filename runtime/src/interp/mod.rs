@@ -46,6 +46,10 @@ use crate::verify::Verified;
 
 use crate::ops::arith;
 
+pub mod trace;
+
+use trace::NodeTrace;
+
 /// The reference interpreter for one verified program.
 #[derive(Clone, Debug)]
 pub struct Interp {
@@ -88,6 +92,8 @@ struct Run<'e> {
     steps: u64,
     /// The captured values `Captured(i)` reads (sequence steps, `emit` of a sequence).
     captures: Option<CaptureView<'e>>,
+    /// Per node (by id), the value it gave, when tracing ([`trace`]); `None` otherwise.
+    trace: Option<Vec<NodeTrace>>,
 }
 
 impl<'e> Run<'e> {
@@ -96,6 +102,14 @@ impl<'e> Run<'e> {
         self.values
             .pop()
             .ok_or_else(|| internal("value stack empty"))
+    }
+
+    /// Pushes the value node `id` gave, recording it when tracing.
+    fn push_node(&mut self, id: ExprId, v: Value<'e>) {
+        if let Some(t) = &mut self.trace {
+            trace::record(t, id, &v);
+        }
+        self.values.push(v);
     }
 }
 
@@ -185,7 +199,9 @@ impl Interp {
         let Some(cond) = cond else {
             return Ok((true, 0));
         };
-        let (v, steps) = self.run(r, *cond, event, None)?;
+        let (v, steps) = self
+            .run(r, *cond, event, None, None)
+            .map(|(v, s, _)| (v, s))?;
         match v {
             Value::Bool(b) => Ok((b, steps)),
             _ => Err(internal("condition is not a bool")),
@@ -216,7 +232,9 @@ impl Interp {
         captures: Option<&CaptureView<'_>>,
     ) -> Result<(bool, u64), EvalError> {
         let r = self.rule(rule)?;
-        let (v, steps) = self.run(r, root, event, captures.copied())?;
+        let (v, steps) = self
+            .run(r, root, event, captures.copied(), None)
+            .map(|(v, s, _)| (v, s))?;
         match v {
             Value::Bool(b) => Ok((b, steps)),
             _ => Err(internal("condition is not a bool")),
@@ -231,7 +249,7 @@ impl Interp {
         event: &'e Event<'_>,
     ) -> Result<Value<'e>, EvalError> {
         let r = self.rule(rule)?;
-        self.run(r, expr, event, None).map(|(v, _)| v)
+        self.run(r, expr, event, None, None).map(|(v, _, _)| v)
     }
 
     /// [`Interp::eval_value`] with `Captured(i)` read from `captures` (a sequence's `emit`
@@ -244,7 +262,8 @@ impl Interp {
         captures: Option<&CaptureView<'e>>,
     ) -> Result<Value<'e>, EvalError> {
         let r = self.rule(rule)?;
-        self.run(r, expr, event, captures.copied()).map(|(v, _)| v)
+        self.run(r, expr, event, captures.copied(), None)
+            .map(|(v, _, _)| v)
     }
 
     fn expr<'r>(&self, rule: &'r Rule, id: ExprId) -> Result<&'r Expr, EvalError> {
@@ -252,26 +271,37 @@ impl Interp {
             .ok_or_else(|| internal("node id out of range"))
     }
 
-    /// Evaluates `root` of `rule` on `event` without recursion.
+    /// Evaluates `root` of `rule` on `event` without recursion. With `trace` (one empty
+    /// entry per node of the rule), each node's value is recorded there as it is computed
+    /// ([`trace`]); the evaluation itself is the same.
     fn run<'e>(
         &'e self,
         rule: &'e Rule,
         root: ExprId,
         event: &'e Event<'_>,
         captures: Option<CaptureView<'e>>,
-    ) -> Result<(Value<'e>, u64), EvalError> {
+        trace: Option<Vec<NodeTrace>>,
+    ) -> Result<(Value<'e>, u64, Option<Vec<NodeTrace>>), EvalError> {
         let mut run = Run {
             tasks: vec![Task::Eval(root)],
             values: Vec::new(),
             frames: Vec::new(),
             steps: 0,
             captures,
+            trace,
         };
         while let Some(task) = run.tasks.pop() {
             match task {
                 Task::Eval(id) => {
                     run.steps += 1;
+                    let before = run.values.len();
                     self.visit(rule, id, event, &mut run)?;
+                    // A leaf pushes its value at its visit; other nodes schedule operands.
+                    if run.values.len() > before {
+                        if let (Some(t), Some(v)) = (&mut run.trace, run.values.last()) {
+                            trace::record(t, id, v);
+                        }
+                    }
                 }
                 Task::Resume(id, stage) => self.resume(rule, id, stage, event, &mut run)?,
                 Task::Truncated(f) => {
@@ -286,7 +316,7 @@ impl Interp {
         if !run.values.is_empty() {
             return Err(internal("values left over"));
         }
-        Ok((v, run.steps))
+        Ok((v, run.steps, run.trace))
     }
 
     fn field_index(&self, f: FieldRef, event: &Event<'_>) -> Option<crate::schema::FieldIndex> {
@@ -577,7 +607,7 @@ impl Interp {
             | ExprKind::Captured(_)
             | ExprKind::Local(_) => return Err(internal("leaf resumed")),
         };
-        run.values.push(result);
+        run.push_node(id, result);
         Ok(())
     }
 

@@ -443,6 +443,71 @@ impl Prefilter {
     }
 }
 
+/// One literal test of a rule's prefilter requirement, as answered for one event
+/// ([`Prefilter::answer`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiteralAnswer {
+    /// The field's index on the event's type.
+    pub field: FieldIndex,
+    /// Looked for in the case-folded value.
+    pub folded: bool,
+    /// The literal (folded when `folded`), lossily as text.
+    pub pattern: String,
+    /// Where it must occur ([`AT_ANY`], [`AT_START`], [`AT_END`], [`WHOLE`], or'ed).
+    pub at: u8,
+    /// It occurred there.
+    pub found: bool,
+}
+
+/// What the prefilter decided for one single-event rule on one event (read-only; for
+/// `vigil why`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrefilterAnswer {
+    /// The rule has a literal requirement on the event's type (without one it always runs).
+    pub filtered: bool,
+    /// The requirement held: the engine evaluates the rule on this event.
+    pub passes: bool,
+    /// The literal tests of the requirement, in the requirement's order.
+    pub literals: Vec<LiteralAnswer>,
+}
+
+impl Prefilter {
+    /// Scans `event` afresh and answers for single-event rule `rule`: does it pass, and which
+    /// required literals were found. Computed as the engine does ([`Prefilter::scan`],
+    /// [`Prefilter::may_fire`]); nothing shared is changed.
+    pub fn answer(&self, event: &Event<'_>, rule: RuleId) -> PrefilterAnswer {
+        let mut hits = self.hits();
+        self.scan(event, &mut hits);
+        let passes = self.may_fire(event, rule, &mut hits);
+        let mut literals = Vec::new();
+        let req = self.requirement(event.ty(), rule);
+        if let (Some(req), Some(per)) = (req, self.types.get(usize::from(event.ty().0))) {
+            let mut stack = vec![req];
+            while let Some(r) = stack.pop() {
+                match r {
+                    Req::Lit { lit, at } => {
+                        if let Some(l) = per.literals.list.get(*lit as usize) {
+                            literals.push(LiteralAnswer {
+                                field: l.field,
+                                folded: l.folded,
+                                pattern: String::from_utf8_lossy(&l.bytes).into_owned(),
+                                at: *at,
+                                found: hits.at(*lit) & at != 0,
+                            });
+                        }
+                    }
+                    Req::And(v) | Req::Or(v) => stack.extend(v.iter().rev()),
+                }
+            }
+        }
+        PrefilterAnswer {
+            filtered: req.is_some(),
+            passes,
+            literals,
+        }
+    }
+}
+
 /// Runs the scans rule `i` (index into `reqs`) needs that have not run on this event yet.
 fn ensure(per: &PerType, i: u32, event: &Event<'_>, hits: &mut Hits) {
     if let Some(needs) = per.needs.get(i as usize) {

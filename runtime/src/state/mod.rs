@@ -145,6 +145,49 @@ pub use threshold::{
     ThresholdState,
 };
 
+/// What a stateful rule's table holds for one key, read without changing it (for `vigil why`:
+/// the state an event met). Times are event times in nanoseconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyState {
+    /// The event's key field is absent: it takes no part (the table counts it).
+    AbsentKey,
+    /// The event has no `time`: it takes no part.
+    NoTime,
+    /// A sequence: the key's partial matches, fewest steps first (none when not held).
+    Sequence(Vec<Partial>),
+    /// A `sequence any order`: the steps the key holds (bit `k`: step `k`).
+    AnyOrder(u8),
+    /// A threshold: what the key holds in the window ending at the event's time.
+    Threshold(ThresholdWindow),
+}
+
+/// One partial match of a sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Partial {
+    /// Steps matched so far (`1`: the first step).
+    pub steps_done: usize,
+    /// The first step's time.
+    pub first_time: i64,
+    /// The last matched step's time.
+    pub last_time: i64,
+    /// The partial expires after this time (first step's time + `within`).
+    pub expires: i64,
+}
+
+/// What a threshold's key holds in the window `(t - within, t]` before the event at `t`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThresholdWindow {
+    /// Events counted (`count`, `sum`, `avg`) or distinct values seen (`distinct`) in the
+    /// window.
+    pub counted: u64,
+    /// The sum of the counted values (`sum`, `avg`; 0 otherwise).
+    pub sum: i128,
+    /// The oldest time counted in the window.
+    pub oldest: Option<i64>,
+    /// Entries the key holds in all (some may be outside the window, not yet dropped).
+    pub held: usize,
+}
+
 /// Steps a sequence has at least.
 pub const MIN_STEPS: usize = 2;
 /// Steps a sequence has at most.

@@ -447,6 +447,45 @@ impl SequenceState {
         self.steps
     }
 
+    /// Calls `f` with the captures of `key`'s partial match of `steps_done` steps, as the
+    /// table hands them to the next step's condition; `None` when the key holds no such
+    /// partial. Only the view's scratch is written: the table's state does not change.
+    pub fn with_partial<R>(
+        &mut self,
+        key: KeyHash,
+        steps_done: usize,
+        f: impl FnOnce(&CaptureView<'_>) -> R,
+    ) -> Option<R> {
+        let slot = self.lru.get(key)?;
+        let level = steps_done.checked_sub(1)?;
+        if level >= self.levels || !self.is_valid(slot, level) {
+            return None;
+        }
+        let rec = self.rec(slot, level);
+        let view = self.view_of(rec);
+        Some(f(&view))
+    }
+
+    /// The partial matches `key` holds now (read-only), fewest steps first.
+    pub fn partials(&self, key: KeyHash) -> Vec<super::Partial> {
+        let Some(slot) = self.lru.get(key) else {
+            return Vec::new();
+        };
+        let within = i64::try_from(self.within).unwrap_or(i64::MAX);
+        (0..self.levels)
+            .filter(|&level| self.is_valid(slot, level))
+            .filter_map(|level| {
+                let (first, last) = self.record_times(self.rec(slot, level))?;
+                Some(super::Partial {
+                    steps_done: level + 1,
+                    first_time: first,
+                    last_time: last,
+                    expires: first.saturating_add(within),
+                })
+            })
+            .collect()
+    }
+
     /// The bytes held now, from the actual capacities of the table's arrays (and the struct
     /// itself); never more than [`sequence_state_bound_bytes`] for the same parameters.
     pub fn measured_bytes(&self) -> u64 {

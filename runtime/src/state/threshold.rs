@@ -227,6 +227,46 @@ impl ThresholdState {
             .map_or(0, |&l| l as usize)
     }
 
+    /// What `key` holds in the window `(t - D, t]` (read-only; `distinct`: the values last
+    /// seen in it). A key not held counts nothing.
+    pub fn window(&self, key: KeyHash, t: i64) -> super::ThresholdWindow {
+        let mut w = super::ThresholdWindow {
+            counted: 0,
+            sum: 0,
+            oldest: None,
+            held: 0,
+        };
+        let Some(slot) = self.lru.get(key) else {
+            return w;
+        };
+        let lo = i128::from(t) - self.within;
+        let base = slot as usize * self.n;
+        let (head, len) = if self.distinct {
+            (
+                0,
+                self.len
+                    .get(slot as usize)
+                    .map_or(0, |&l| l as usize)
+                    .min(self.n),
+            )
+        } else {
+            self.ring_state(slot)
+        };
+        w.held = len;
+        for i in 0..len {
+            let at = base + (head + i) % self.n.max(1);
+            let ti = self.times.get(at).copied().unwrap_or(i64::MIN);
+            if i128::from(ti) > lo && ti <= t {
+                w.counted += 1;
+                w.oldest = Some(w.oldest.map_or(ti, |o| o.min(ti)));
+                if self.amount.is_some() {
+                    w.sum += i128::from(self.amounts.get(at).copied().unwrap_or(0));
+                }
+            }
+        }
+        w
+    }
+
     /// The bytes held now, from the actual capacities of the table's arrays (and the struct
     /// itself); never more than [`threshold_state_bound_bytes`] for the same parameters.
     pub fn measured_bytes(&self) -> u64 {

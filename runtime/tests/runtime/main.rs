@@ -33,6 +33,7 @@ mod hash_generated;
 mod interp_builtins;
 mod interp_engine;
 mod interp_semantics;
+mod interp_trace;
 mod ir_text_roundtrip;
 #[cfg(feature = "jit")]
 mod jit_diff;

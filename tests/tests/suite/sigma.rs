@@ -18,7 +18,7 @@ use vigil_test_support::golden::Golden;
 /// the importer improves, never lower it silently.
 const MIN_PERCENT: f64 = 98.0;
 /// The three trees of the coverage figure, as `vigil import sigma` is given them.
-const TREES: [&str; 3] = [
+pub(crate) const TREES: [&str; 3] = [
     "rules/windows",
     "rules-emerging-threats",
     "rules-threat-hunting",

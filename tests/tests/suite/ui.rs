@@ -2,15 +2,17 @@
 //! and schema; the plain rendered diagnostics must equal `tests/ui/NAME.stderr` exactly.
 //! `VIGIL_BLESS=1` rewrites the expected files; an expected file without its input fails.
 //! Also: every code of the grammar's and the compiler's lists has a case here (its entry in
-//! `docs/errors.md` is the registry's test), and `tests/check_ok/*.vgl` check without any
-//! diagnostic.
+//! `docs/errors.md` is the registry's test), `tests/check_ok/*.vgl` check without any
+//! diagnostic, and what the front end accepts there lowers and verifies.
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use vigil_compiler::compile::compile;
 use vigil_compiler::diag::{render, ErrorCode};
 use vigil_compiler::{check, Options, Sources};
+use vigil_runtime::budget::Budget;
 use vigil_runtime::schema::Schema;
 use vigil_test_support::golden::{files_with_suffix, Golden};
 
@@ -78,6 +80,39 @@ fn check_ok_files_have_no_diagnostics() {
     }
 }
 
+/// Every `ui/`, `check_ok/`, `overlap/` and `fmt/` file the front end accepts (no errors; warnings allowed) also
+/// lowers and passes the verifier: a verifier error on such a file is a compiler bug (one was:
+/// `any(a in [], ...)` lowered its body with the binder typed as the list).
+#[test]
+fn what_the_front_end_accepts_lowers_and_verifies() {
+    let mut accepted = 0;
+    for dir in ["ui", "check_ok", "overlap", "fmt"] {
+        for input in files_with_suffix(&root().join(dir), ".vgl") {
+            let bytes = fs::read(&input).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
+            let mut sources = Sources::with_stdlib();
+            sources.add(input.display().to_string(), bytes);
+            let schema = Schema::endpoint();
+            let (typed, diags) = check(&sources, &schema, &Options::default());
+            if typed.is_none() || diags.iter().any(|d| d.is_error()) {
+                continue;
+            }
+            accepted += 1;
+            if let Err(diags) = compile(&sources, &schema, &Options::default(), &Budget::default())
+            {
+                panic!(
+                    "{} passes the front end but not lowering and verification:\n{}",
+                    input.display(),
+                    render::render_all(&diags, &sources.map, false)
+                );
+            }
+        }
+    }
+    assert!(
+        accepted >= 16,
+        "only {accepted} files accepted by the front end"
+    );
+}
+
 #[test]
 fn every_front_end_code_has_a_ui_case() {
     // The front end's codes: E01xx-E03xx and the W02xx/W03xx warnings.
@@ -87,7 +122,12 @@ fn every_front_end_code_has_a_ui_case() {
         .map(|c| c.code())
         .collect();
     let mut seen: BTreeSet<String> = GENERATED.iter().map(|(c, _)| (*c).to_owned()).collect();
-    for f in files_with_suffix(&root().join("ui"), ".stderr") {
+    // The overlap warnings (W0304-W0307) are shown by the `overlap/` suite, after lowering.
+    let expected = [root().join("ui"), root().join("overlap")];
+    for f in expected
+        .iter()
+        .flat_map(|d| files_with_suffix(d, ".stderr"))
+    {
         let text = fs::read_to_string(&f).unwrap_or_default();
         for line in text.lines() {
             for prefix in ["error[", "warning["] {
