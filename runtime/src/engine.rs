@@ -128,6 +128,12 @@ pub struct EngineOptions {
     /// rules of each event, skipping those whose required literals did not occur (default
     /// true). Off: every rule of the event's type is evaluated, rule by rule.
     pub prefilter: bool,
+    /// With the JIT: compile every rule when the engine is built, a rule the JIT refuses
+    /// failing the build ([`EngineError::Jit`]). Off (the default): each rule is compiled the
+    /// first time it is evaluated (most rules of a large bundle never are: the prefilter skips
+    /// them), so loading costs no code generation; a rule the JIT then refuses runs on the
+    /// interpreter, with the same results, and is counted ([`crate::jit::JitStats::refused`]).
+    pub jit_eager: bool,
 }
 
 impl Default for EngineOptions {
@@ -137,6 +143,7 @@ impl Default for EngineOptions {
             shadow: false,
             lateness_ns: 0,
             prefilter: true,
+            jit_eager: false,
         }
     }
 }
@@ -242,6 +249,9 @@ pub struct Engine {
     interp: Arc<Interp>,
     evaluator: Arc<dyn Evaluator>,
     kind: EngineKind,
+    /// The JIT's program when `evaluator` is it (for its statistics).
+    #[cfg_attr(not(feature = "jit"), allow(dead_code))]
+    jit: JitHandle,
     dispatch: Dispatch,
     bundle: Option<BundleInfo>,
     shadow: bool,
@@ -281,40 +291,62 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// THE place the JIT plugs in: returns the evaluator for `kind` and which kind it really is.
-/// `EngineKind::Jit` compiles every single-event rule with [`crate::jit::compile`]; a program
-/// the JIT refuses (an unsupported host, say) is an [`EngineError::Jit`], never a silent
-/// fallback. A host that wants the interpreter asks for [`EngineKind::Interp`].
+/// The JIT's program, when the engine runs one (its statistics are the engine's to report).
+#[cfg(feature = "jit")]
+type JitHandle = Option<Arc<crate::jit::JitProgram>>;
+#[cfg(not(feature = "jit"))]
+type JitHandle = ();
+
+/// THE place the JIT plugs in: returns the evaluator for `kind`, which kind it really is, and
+/// the JIT's program if it is one. `EngineKind::Jit` compiles rules with [`crate::jit`]: all at
+/// once with `eager` (a rule the JIT refuses is an [`EngineError::Jit`]), else each on first
+/// use ([`crate::jit::lazy`]); a host the JIT cannot run on is an [`EngineError::Jit`] either
+/// way, never a silent fallback. A host that wants the interpreter asks for
+/// [`EngineKind::Interp`].
 fn make_evaluator(
     kind: EngineKind,
-    verified: &Verified,
     interp: &Arc<Interp>,
-    prefilter: Option<&Prefilter>,
-) -> Result<(Arc<dyn Evaluator>, EngineKind), EngineError> {
+    prefilter: Option<&Arc<Prefilter>>,
+    eager: bool,
+) -> Result<(Arc<dyn Evaluator>, EngineKind, JitHandle), EngineError> {
     match kind {
-        EngineKind::Interp => Ok((interp.clone() as Arc<dyn Evaluator>, EngineKind::Interp)),
+        EngineKind::Interp => Ok((
+            interp.clone() as Arc<dyn Evaluator>,
+            EngineKind::Interp,
+            JitHandle::default(),
+        )),
         // JIT PLUG-IN POINT.
-        EngineKind::Jit => jit_evaluator(verified, prefilter),
+        EngineKind::Jit => jit_evaluator(interp, prefilter, eager),
     }
 }
 
-/// The JIT's evaluator for `verified`.
+/// The JIT's evaluator over `interp`'s program.
 #[cfg(feature = "jit")]
 fn jit_evaluator(
-    verified: &Verified,
-    prefilter: Option<&Prefilter>,
-) -> Result<(Arc<dyn Evaluator>, EngineKind), EngineError> {
-    let compiled = crate::jit::compile_prefiltered(verified, prefilter)
-        .map_err(|e| EngineError::Jit(e.to_string()))?;
-    Ok((Arc::new(compiled) as Arc<dyn Evaluator>, EngineKind::Jit))
+    interp: &Arc<Interp>,
+    prefilter: Option<&Arc<Prefilter>>,
+    eager: bool,
+) -> Result<(Arc<dyn Evaluator>, EngineKind, JitHandle), EngineError> {
+    let jit = |e: crate::jit::JitError| EngineError::Jit(e.to_string());
+    let compiled = crate::jit::lazy(Arc::clone(interp), prefilter.cloned()).map_err(jit)?;
+    if eager {
+        compiled.compile_all().map_err(jit)?;
+    }
+    let compiled = Arc::new(compiled);
+    Ok((
+        Arc::clone(&compiled) as Arc<dyn Evaluator>,
+        EngineKind::Jit,
+        Some(compiled),
+    ))
 }
 
 /// Without the `jit` feature there is no JIT to build: a coded refusal, never a panic.
 #[cfg(not(feature = "jit"))]
 fn jit_evaluator(
-    _verified: &Verified,
-    _prefilter: Option<&Prefilter>,
-) -> Result<(Arc<dyn Evaluator>, EngineKind), EngineError> {
+    _interp: &Arc<Interp>,
+    _prefilter: Option<&Arc<Prefilter>>,
+    _eager: bool,
+) -> Result<(Arc<dyn Evaluator>, EngineKind, JitHandle), EngineError> {
     Err(EngineError::JitNotBuilt)
 }
 
@@ -368,14 +400,19 @@ impl Engine {
         let prefilter = options
             .prefilter
             .then(|| Arc::new(Prefilter::new(program, binding)));
-        let (evaluator, kind) =
-            make_evaluator(options.engine, verified, &interp, prefilter.as_deref())?;
+        let (evaluator, kind, jit) = make_evaluator(
+            options.engine,
+            &interp,
+            prefilter.as_ref(),
+            options.jit_eager,
+        )?;
         let dispatch = Dispatch::new(program, binding);
         let (stateful_ix, stateful) = state_tables(verified, options.lateness_ns)?;
         Ok(Engine {
             interp,
             evaluator,
             kind,
+            jit,
             dispatch,
             bundle: None,
             shadow: options.shadow,
@@ -410,6 +447,7 @@ impl Engine {
         )?;
         engine.evaluator = evaluator;
         engine.kind = kind;
+        engine.jit = JitHandle::default();
         engine.prefilter = None;
         Ok(engine)
     }
@@ -435,6 +473,13 @@ impl Engine {
     /// Which evaluator runs conditions.
     pub fn kind(&self) -> EngineKind {
         self.kind
+    }
+
+    /// What the JIT has compiled so far (rules are compiled on first use unless
+    /// [`EngineOptions::jit_eager`]); `None` when the engine does not run the JIT.
+    #[cfg(feature = "jit")]
+    pub fn jit_stats(&self) -> Option<crate::jit::JitStats> {
+        self.jit.as_ref().map(|j| j.stats())
     }
 
     /// The interpreter (also used for `emit` and `fields`).

@@ -1,16 +1,20 @@
 //! `vigil bench RULES EVENTS...`: how fast rules run over events, stage by stage.
 //!
 //! The rules are loaded as `vigil run` loads them (`.vgl` files compiled in memory, or a
-//! bundle). Every input is read (and decompressed) into memory first, untimed. Then three timed
-//! stages:
+//! bundle), timed (`load_ms`: compile or decode, authenticate, bind and verify, then build the
+//! engine; with the JIT, rules are compiled on first use unless `--jit-eager`, and the time
+//! spent compiling them later is `jit_compile_ms`). Every input is read (and decompressed) into
+//! memory first, untimed. Then three timed stages:
 //! - **decode**: every line decoded into events held in memory (`decode_ns_per_event`);
 //! - **eval**: the engine over those events, `--repeat` times (`eval_ns_per_event`,
 //!   `events_per_sec`); with `--threads N > 1`, the stateless rules run on N threads over
 //!   contiguous slices of the events ([`Engine::process_stateless`]) and the stateful rules
 //!   after them on one thread in input order ([`Engine::process_stateful`]);
 //! - **end to end**: decode and eval together, line by line, as `vigil run` does without I/O
-//!   (`end_to_end_ns_per_event`, `mb_per_sec` over the decompressed bytes); with `--threads N
-//!   > 1`, N workers each decode and evaluate (stateless rules only) a slice of the lines.
+//!   (`end_to_end_ns_per_event`, and per record: `end_to_end_ns_per_line`,
+//!   `end_to_end_lines_per_sec`, where a record routed to two event types is one line and two
+//!   events; `mb_per_sec` over the decompressed bytes); with `--threads N > 1`, N workers each
+//!   decode and evaluate (stateless rules only) a slice of the lines.
 //!
 //! Memory: resident memory (`VmRSS`) right after the rules are prepared, before any event is
 //! read (`rss_after_load_bytes`), and the peak of the whole run (`VmHWM`, `peak_rss_bytes`),
@@ -64,6 +68,10 @@ pub(crate) struct Args {
     /// prefilter (the baseline it is measured against).
     #[arg(long)]
     no_prefilter: bool,
+    /// Compile every rule with the JIT before the first event (the default compiles each rule
+    /// the first time it is evaluated).
+    #[arg(long)]
+    jit_eager: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     format: Format,
@@ -103,11 +111,22 @@ struct Report {
     bad_lines: u64,
     bytes: u64,
     alerts: u64,
+    /// Compiling the rules or loading the bundle, and building the engine.
+    load_ms: f64,
+    /// Rules the JIT compiled by the end of the run (`None`: the interpreter ran).
+    jit_rules_compiled: Option<usize>,
+    /// Time the JIT spent compiling them, at load (`--jit-eager`) or on first use.
+    jit_compile_ms: Option<f64>,
+    /// Bytes of machine code the JIT generated.
+    jit_code_bytes: Option<usize>,
     decode_ns_per_event: f64,
     eval_ns_per_event: f64,
     end_to_end_ns_per_event: f64,
+    /// End to end per record (input line), whatever the number of events it gave.
+    end_to_end_ns_per_line: f64,
     events_per_sec: f64,
     end_to_end_events_per_sec: f64,
+    end_to_end_lines_per_sec: f64,
     mb_per_sec: f64,
     evaluations_per_event: f64,
     prefilter_skipped_per_event: f64,
@@ -125,8 +144,10 @@ pub(crate) fn run(args: &Args) -> ExitCode {
     let options = EngineOptions {
         engine: args.engine.kind(),
         prefilter: !args.no_prefilter,
+        jit_eager: args.jit_eager,
         ..EngineOptions::default()
     };
+    let load_started = Instant::now();
     let prepared = match prepare_rules(
         &RulesArgs {
             rules: &args.rules,
@@ -141,6 +162,7 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
+    let load_ms = load_started.elapsed().as_secs_f64() * 1e3;
     let rss_after_load_bytes = proc_status_bytes("VmRSS");
     let inputs = match collect_inputs(&args.events) {
         Ok(i) => i,
@@ -253,6 +275,8 @@ pub(crate) fn run(args: &Args) -> ExitCode {
     let evaluated = n_events.saturating_mul(u64::from(repeat));
     let eval_per = per(eval_ns, evaluated);
     let e2e_per = per(e2e_ns, e2e_events);
+    let e2e_line = per(e2e_ns, lines.len() as u64);
+    let jit = prepared.engine.jit_stats();
     let report = Report {
         engine: args.engine.name(),
         prefilter: options.prefilter,
@@ -265,11 +289,17 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         bad_lines,
         bytes,
         alerts,
+        load_ms,
+        jit_rules_compiled: jit.map(|j| j.rules + j.skipped),
+        jit_compile_ms: jit.map(|j| j.compile_time.as_secs_f64() * 1e3),
+        jit_code_bytes: jit.map(|j| j.code_bytes),
         decode_ns_per_event: per(decode_ns, n_events),
         eval_ns_per_event: eval_per,
         end_to_end_ns_per_event: e2e_per,
+        end_to_end_ns_per_line: e2e_line,
         events_per_sec: if eval_per > 0.0 { 1e9 / eval_per } else { 0.0 },
         end_to_end_events_per_sec: if e2e_per > 0.0 { 1e9 / e2e_per } else { 0.0 },
+        end_to_end_lines_per_sec: if e2e_line > 0.0 { 1e9 / e2e_line } else { 0.0 },
         mb_per_sec: if e2e_ns > 0.0 {
             bytes as f64 / 1e6 / (e2e_ns / 1e9)
         } else {
@@ -349,6 +379,15 @@ fn report_text(r: &Report, format: Format) -> String {
                 r.threads,
                 if r.threads == 1 { "" } else { "s" },
             );
+            let jit = match (r.jit_rules_compiled, r.jit_compile_ms, r.jit_code_bytes) {
+                (Some(n), Some(ms), Some(b)) => format!(
+                    "; JIT: {} rules compiled in {ms:.1} ms, {:.1} KB of code",
+                    group(n as u64),
+                    b as f64 / 1e3
+                ),
+                _ => String::new(),
+            };
+            let _ = writeln!(o, "  load        {:>10.1} ms{jit}", r.load_ms);
             let _ = writeln!(o, "  decode      {:>10.1} ns/event", r.decode_ns_per_event);
             let _ = writeln!(o,
                 "  eval        {:>10.1} ns/event  {:>14} events/s  (x{}; {:.1} rules evaluated, {:.1} skipped by the prefilter per event)",
@@ -364,6 +403,12 @@ fn report_text(r: &Report, format: Format) -> String {
                 r.end_to_end_ns_per_event,
                 group(r.end_to_end_events_per_sec.round() as u64),
                 r.mb_per_sec
+            );
+            let _ = writeln!(
+                o,
+                "              {:>10.1} ns/record {:>14} records/s",
+                r.end_to_end_ns_per_line,
+                group(r.end_to_end_lines_per_sec.round() as u64),
             );
             let _ = writeln!(o, "  alerts      {}", group(r.alerts));
             let _ = writeln!(

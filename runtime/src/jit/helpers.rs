@@ -170,9 +170,10 @@ pub(crate) extern "C" fn vigil_str_list(
         let ctx = unsafe { ctx_at(ctx) };
         // SAFETY: a string read from a slot, a constant or the scratch (see `str_at`).
         let s = unsafe { str_at(ptr, len) };
-        let Some(items) = usize::try_from(list)
+        // The interpreter's own prepared list: its items, and folded once.
+        let Some((_, items)) = usize::try_from(list)
             .ok()
-            .and_then(|i| ctx.shared.str_lists.get(i))
+            .and_then(|i| ctx.interp.prepared_list(i))
         else {
             return STATUS_ERROR;
         };
@@ -185,8 +186,14 @@ pub(crate) extern "C" fn vigil_str_list(
             })
         } else {
             match quant {
-                Quant::Any => items.items.iter().any(|pat| hit(pat, s)),
-                Quant::All => items.items.iter().all(|pat| hit(pat, s)),
+                Quant::Any => items
+                    .values
+                    .iter()
+                    .any(|pat| hit(pat.as_str().unwrap_or_default(), s)),
+                Quant::All => items
+                    .values
+                    .iter()
+                    .all(|pat| hit(pat.as_str().unwrap_or_default(), s)),
             }
         };
         u32::from(b)
@@ -205,13 +212,14 @@ pub(crate) extern "C" fn vigil_member_const(
     guard_status(|| {
         // SAFETY: `ctx` is the call's context (see `ctx_at`).
         let ctx = unsafe { ctx_at(ctx) };
-        let Some(prepared) = usize::try_from(list)
+        // The interpreter's own prepared list (string items folded once, as it reads them).
+        let Some((elem, prepared)) = usize::try_from(list)
             .ok()
-            .and_then(|i| ctx.shared.const_lists.get(i))
+            .and_then(|i| ctx.interp.prepared_list(i))
         else {
             return STATUS_ERROR;
         };
-        let elem = match prepared.elem {
+        let elem = match elem {
             // SAFETY: for a string element, (a, b) are a string's address and length read from
             // a slot, a constant or the scratch (see `str_at`).
             Scalar::Str => Value::Str(Cow::Borrowed(unsafe { str_at(a, b) })),
@@ -273,7 +281,7 @@ pub(crate) extern "C" fn vigil_regex(ctx: *mut EvalCtx, regex: u64, ptr: u64, le
         let Ok(ix) = usize::try_from(regex) else {
             return STATUS_ERROR;
         };
-        let (Some(re), Some(cache)) = (ctx.shared.regexes.get(ix), ctx.caches.get_mut(ix)) else {
+        let (Some(re), Some(cache)) = (ctx.interp.regexes().get(ix), ctx.caches.get_mut(ix)) else {
             return STATUS_ERROR;
         };
         // The interpreter's `is_match`, with this call's cache instead of the regex's pool.
@@ -281,11 +289,13 @@ pub(crate) extern "C" fn vigil_regex(ctx: *mut EvalCtx, regex: u64, ptr: u64, le
     })
 }
 
-/// Calls the program's prepared builtin call `call` on `nargs` argument slots at `args`,
+/// Calls the builtin of the program's call `call` (a `CallId`, bound by the interpreter's own
+/// table) on `nargs` argument slots at `args`, read as `kinds` says ([`encode_kinds`]),
 /// writing the result into `*out` (a string result points into the call's scratch).
 pub(crate) extern "C" fn vigil_call(
     ctx: *mut EvalCtx,
     call: u64,
+    kinds: u64,
     args: u64,
     nargs: u64,
     out: u64,
@@ -293,20 +303,24 @@ pub(crate) extern "C" fn vigil_call(
     guard_status(|| {
         // SAFETY: `ctx` is the call's context (see `ctx_at`).
         let ctx = unsafe { ctx_at(ctx) };
-        let Some(prepared) = usize::try_from(call)
+        let Some(row) = usize::try_from(call)
             .ok()
-            .and_then(|i| ctx.shared.calls.get(i))
+            .and_then(|i| ctx.interp.builtin_row(i))
         else {
             return STATUS_ERROR;
         };
-        if usize::try_from(nargs).ok() != Some(prepared.params.len()) {
+        let Some(n) = usize::try_from(nargs).ok().filter(|&n| n <= MAX_KINDS) else {
             return STATUS_ERROR;
-        }
+        };
+        let eval = ctx.call_override.unwrap_or(row.eval);
         // SAFETY: compiled code passes the address of a stack array of `nargs` slots that it
         // has just filled.
         let arg_slots = unsafe { slots_at(args, nargs) };
         let mut values: Vec<Value<'_>> = Vec::with_capacity(arg_slots.len());
-        for (slot, &ty) in arg_slots.iter().zip(&prepared.params) {
+        for (i, slot) in arg_slots.iter().enumerate().take(n) {
+            let Some(ty) = decode_kind(kinds >> (4 * i)) else {
+                return STATUS_ERROR;
+            };
             values.push(match ty {
                 ArgKind::Bool => Value::Bool(slot.w0 != 0),
                 ArgKind::Int => Value::Int(slot.w0 as i64),
@@ -320,7 +334,7 @@ pub(crate) extern "C" fn vigil_call(
                 }
             });
         }
-        let result = (prepared.eval)(&values);
+        let result = eval(&values);
         let Some(out) = std::ptr::NonNull::new(out as *mut Slot) else {
             return STATUS_ERROR;
         };
@@ -351,6 +365,55 @@ fn item_value<'a>(elem: Scalar, item: Slot) -> Value<'a> {
         // scratch (see `str_at`); callers drop the value before the helper returns.
         Scalar::Str => Value::Str(Cow::Borrowed(unsafe { str_at(item.w0, item.w1) })),
     }
+}
+
+/// The most arguments [`encode_kinds`] describes (4 bits each in a `u64`).
+const MAX_KINDS: usize = 16;
+
+/// Encodes how each argument slot of a builtin call is read, 4 bits per argument (argument `i`
+/// at bits `4i..4i+4`); `None` past [`MAX_KINDS`] arguments.
+pub(crate) fn encode_kinds(kinds: &[ArgKind]) -> Option<u64> {
+    if kinds.len() > MAX_KINDS {
+        return None;
+    }
+    let mut code = 0u64;
+    for (i, k) in kinds.iter().enumerate() {
+        let c: u64 = match k {
+            ArgKind::Bool => 0,
+            ArgKind::Int => 1,
+            ArgKind::Str => 2,
+            ArgKind::Ip => 3,
+            ArgKind::List(Scalar::Bool) => 4,
+            ArgKind::List(Scalar::Int) => 5,
+            ArgKind::List(Scalar::Str) => 6,
+            ArgKind::List(Scalar::Ip) => 7,
+            ArgKind::List(Scalar::Cidr) => 8,
+        };
+        code |= c << (4 * i);
+    }
+    Some(code)
+}
+
+/// Decodes one argument's kind from the low 4 bits of `code` ([`encode_kinds`]).
+fn decode_kind(code: u64) -> Option<ArgKind> {
+    Some(match code & 0xf {
+        0 => ArgKind::Bool,
+        1 => ArgKind::Int,
+        2 => ArgKind::Str,
+        3 => ArgKind::Ip,
+        4 => ArgKind::List(Scalar::Bool),
+        5 => ArgKind::List(Scalar::Int),
+        6 => ArgKind::List(Scalar::Str),
+        7 => ArgKind::List(Scalar::Ip),
+        8 => ArgKind::List(Scalar::Cidr),
+        _ => return None,
+    })
+}
+
+/// [`decode_kind`], for the JIT's unit tests.
+#[cfg(test)]
+pub(crate) fn decode_kind_for_tests(code: u64) -> Option<ArgKind> {
+    decode_kind(code)
 }
 
 /// How the generic call helper reads one argument slot.

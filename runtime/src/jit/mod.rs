@@ -7,7 +7,20 @@
 //! proven); output: a [`JitProgram`] owning the machine code, the constants it refers to and a
 //! pool of per-call contexts. The interpreter ([`crate::interp::Interp`]) is the oracle: both
 //! engines must agree on every program and event (`tests/tests/suite/differential.rs`). This module
-//! must not define semantics: helpers call the interpreter's own functions.
+//! must not define semantics: helpers call the interpreter's own functions, and read the
+//! interpreter's own prepared tables (constant lists, regexes, builtin rows) by the program's ids.
+//!
+//! # When code is generated
+//!
+//! [`compile`] generates every rule's code at once and refuses a program with a rule the JIT
+//! cannot compile. [`lazy`] (what the engine uses by default) generates nothing up front: a
+//! rule's functions are translated, generated and finalized the first time the rule is
+//! evaluated, under a lock that only compilation takes. With the prefilter skipping most rules
+//! of a large bundle on most events, loading the converted SigmaHQ set then costs no code
+//! generation, and only the rules that ever become candidates take code memory. A rule compiles
+//! in well under a millisecond (its size is bounded by the verifier), once. A rule the JIT
+//! refuses when compiled lazily is evaluated by the interpreter (the oracle: same results) and
+//! counted in [`JitStats::refused`].
 //!
 //! # Calling convention of a compiled rule
 //!
@@ -70,7 +83,9 @@
 //! A [`JitProgram`] is `Send + Sync`. Each call takes an [`EvalCtx`] from a pool
 //! (`regex_automata::util::pool::Pool`: its owner thread takes its context without locking,
 //! other threads from a small striped stack), so each thread in effect keeps one context and its
-//! regex caches warm. The machine code itself is immutable.
+//! regex caches warm. Machine code, once finalized, is immutable; each rule's entry points are
+//! published through a `OnceLock`, so a thread that finds a rule compiled reads it without a
+//! lock, and two threads that need the same new rule wait for one compilation.
 #![expect(
     unsafe_code,
     reason = "calling JIT-compiled code and reading event strings by address in its helpers"
@@ -86,18 +101,22 @@ mod tests;
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use cranelift_codegen::ir::{types, AbiParam, UserFuncName};
+use cranelift_codegen::ir::{types, AbiParam, Signature, UserFuncName};
 use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::JITModule;
 use cranelift_module::Module;
 use regex_automata::util::pool::Pool;
 
+use crate::bind::Binding;
+use crate::builtins::EvalFn;
 use crate::eval::{EvalError, Evaluator};
 use crate::event::{Event, Slot};
-use crate::ir::{ExprId, RuleId, RuleKind};
+use crate::interp::Interp;
+use crate::ir::{ExprId, Rule, RuleId, RuleKind};
 use crate::prefilter::{Hits, Prefilter};
 use crate::schema::EventTypeId;
 use crate::state::CaptureView;
@@ -141,21 +160,23 @@ pub enum JitError {
     Internal(String),
 }
 
-/// What compiling took.
+/// What compiling took so far (a lazily compiled program grows these as rules are compiled).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct JitStats {
     /// Rules compiled (single-event rules).
     pub rules: usize,
     /// Native functions (one per rule and event type it runs on).
     pub functions: usize,
-    /// Stateful rules (not compiled as single-event rules: their conditions are, see
-    /// `conditions`).
+    /// Stateful rules compiled (their conditions are, see `conditions`).
     pub skipped: usize,
     /// Stateful rules' conditions compiled (one per step or threshold and event type).
     pub conditions: usize,
+    /// Rules the JIT refused when compiled lazily: they run on the interpreter (same results).
+    /// An eagerly compiled program ([`compile`]) refuses to build instead.
+    pub refused: usize,
     /// Bytes of machine code.
     pub code_bytes: usize,
-    /// Wall time of `compile`, translation and code generation included.
+    /// Wall time spent compiling, translation and code generation included.
     pub compile_time: Duration,
 }
 
@@ -178,33 +199,54 @@ struct Compiled {
     min_captures: usize,
 }
 
+/// One rule's code, once asked for.
+enum RuleCode {
+    /// Its functions: one per event type for a single-event rule, one per (event type, root)
+    /// for a stateful rule's conditions.
+    Native(Box<[Compiled]>),
+    /// The JIT refused it (see [`JitStats::refused`]): the interpreter evaluates it.
+    Refused(JitError),
+}
+
+/// Everything compiling a rule needs and keeps: the module owning the code, the helpers'
+/// imports, the constants compiled code embeds, Cranelift's reusable contexts.
+struct Compiler {
+    module: JITModule,
+    helpers: translate::HelperIds,
+    prep: prepare::Prepare,
+    ctx: cranelift_codegen::Context,
+    fctx: FunctionBuilderContext,
+    sig: Signature,
+    stats: JitStats,
+}
+
 type CtxFactory =
     Box<dyn Fn() -> EvalCtx + Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>;
 
-/// A compiled program: machine code per (rule, event type), the constants it refers to, and a
-/// pool of [`EvalCtx`]. See the module documentation.
+/// A program whose rules are compiled to native code: on first use ([`lazy`]) or all at once
+/// ([`compile`]). See the module documentation.
 pub struct JitProgram {
     /// Per event type: the prefilter's literal count, when compiled against one (its bits
     /// must be at least that long for compiled code to read them).
     hit_lens: Vec<usize>,
-    /// Per rule (by [`RuleId`]): its functions, one per event type; empty for stateful rules.
-    rules: Vec<Vec<Compiled>>,
-    /// Per rule (by [`RuleId`]): its stateful conditions, one per (event type, root).
-    conds: Vec<Vec<Compiled>>,
-    /// The constants compiled code embeds addresses of; dropped after the code is freed.
-    shared: Arc<prepare::Shared>,
+    /// Per rule (by [`RuleId`]): its code, compiled the first time it is asked for.
+    code: Box<[OnceLock<RuleCode>]>,
+    /// The program, its binding and the tables helpers read (prepared lists, regexes, builtin
+    /// rows); also the evaluator of rules the JIT refused.
+    interp: Arc<Interp>,
+    /// The engine's prefilter, whose literals compiled code answers from its bits.
+    prefilter: Option<Arc<Prefilter>>,
     pool: Pool<EvalCtx, CtxFactory>,
-    /// Owns the code memory; freed on drop. Behind a mutex only so that `JitProgram` is
-    /// `Sync` (`JITModule` is not); never locked while running.
-    module: Mutex<Option<JITModule>>,
-    stats: JitStats,
+    /// Compiles rules on demand and owns the code memory (freed on drop). Locked only while a
+    /// rule is being compiled, never while code runs.
+    compiler: Mutex<Option<Compiler>>,
 }
 
 impl fmt::Debug for JitProgram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JitProgram")
-            .field("stats", &self.stats)
-            .field("regexes", &self.shared.regexes.len())
+            .field("stats", &self.stats())
+            .field("regexes", &self.interp.regexes().len())
             .finish_non_exhaustive()
     }
 }
@@ -217,8 +259,11 @@ pub struct EvalCtx {
     /// The address of the prefilter's bits for the running call ([`Hits::bits`]), 0 when the
     /// call has none; compiled code reads it at [`HITS_OFFSET`].
     hits: u64,
-    pub(crate) shared: Arc<prepare::Shared>,
+    /// The tables helpers read by the program's ids.
+    pub(crate) interp: Arc<Interp>,
     pub(crate) caches: Vec<crate::matcher::MatcherCache>,
+    /// Replaces every builtin's `eval` (tests inject a panicking builtin with it).
+    pub(crate) call_override: Option<EvalFn>,
     scratch: Vec<String>,
 }
 
@@ -231,16 +276,17 @@ impl fmt::Debug for EvalCtx {
 }
 
 impl EvalCtx {
-    pub(crate) fn new(shared: Arc<prepare::Shared>) -> EvalCtx {
-        let caches = shared
-            .regexes
+    pub(crate) fn new(interp: Arc<Interp>, call_override: Option<EvalFn>) -> EvalCtx {
+        let caches = interp
+            .regexes()
             .iter()
             .map(crate::matcher::Matcher::create_cache)
             .collect();
         EvalCtx {
             hits: 0,
-            shared,
+            interp,
             caches,
+            call_override,
             scratch: Vec::new(),
         }
     }
@@ -265,104 +311,116 @@ impl EvalCtx {
 
     /// After a caught panic: fresh regex caches (a search may have stopped half-way).
     pub(crate) fn reset(&mut self) {
-        for (cache, re) in self.caches.iter_mut().zip(&self.shared.regexes) {
+        for (cache, re) in self.caches.iter_mut().zip(self.interp.regexes()) {
             re.reset_cache(cache);
         }
         self.scratch.clear();
     }
 }
 
-/// Compiles every single-event rule of `verified` to native code.
+/// Compiles every rule of `verified` to native code now; a rule the JIT refuses is an error.
 pub fn compile(verified: &Verified) -> Result<JitProgram, JitError> {
-    compile_with(verified, |_| {})
+    compile_with(verified, None)
 }
 
-/// [`compile`], for an engine that runs `prefilter` (built from the same program): literal
-/// tests the prefilter scans for are answered from its per-event results when
-/// [`Evaluator::eval_hits`] passes them.
-pub fn compile_prefiltered(
-    verified: &Verified,
-    prefilter: Option<&Prefilter>,
-) -> Result<JitProgram, JitError> {
-    compile_inner(verified, prefilter, |_| {})
-}
-
-/// [`compile`], with `hook` run on the prepared constants before they are frozen (tests use it
-/// to inject a panicking builtin).
+/// [`compile`], with every builtin's `eval` replaced by `call_override` (tests use it to
+/// inject a panicking builtin).
 pub(crate) fn compile_with(
     verified: &Verified,
-    hook: impl FnOnce(&mut prepare::Shared),
+    call_override: Option<EvalFn>,
 ) -> Result<JitProgram, JitError> {
-    compile_inner(verified, None, hook)
+    let interp = Interp::new(verified).map_err(|e| JitError::Internal(e.to_string()))?;
+    let program = JitProgram::new(Arc::new(interp), None, call_override)?;
+    program.compile_all()?;
+    Ok(program)
 }
 
-fn compile_inner(
-    verified: &Verified,
-    prefilter: Option<&Prefilter>,
-    hook: impl FnOnce(&mut prepare::Shared),
+/// A program that compiles each rule the first time it is evaluated (or asked about), for an
+/// engine that runs `prefilter` (built from the same program): literal tests the prefilter scans
+/// for are answered from its per-event results when [`Evaluator::eval_hits`] passes them.
+/// Only the host is checked here; a rule the JIT then refuses runs on `interp` (the oracle, so
+/// with the same results) and is counted in [`JitStats::refused`].
+pub fn lazy(
+    interp: Arc<Interp>,
+    prefilter: Option<Arc<Prefilter>>,
 ) -> Result<JitProgram, JitError> {
-    let started = Instant::now();
-    let program = verified.program();
-    let binding = verified.binding();
-    let (mut module, helper_ids) = module::new_module()?;
-    let mut prep = prepare::Prepare::new(verified.regexes().to_vec());
-    let mut ctx = module.make_context();
-    let mut fctx = FunctionBuilderContext::new();
-    let mut sig = module.make_signature();
-    for _ in 0..5 {
-        sig.params.push(AbiParam::new(types::I64));
-    }
-    sig.returns.push(AbiParam::new(types::I32));
+    JitProgram::new(interp, prefilter, None)
+}
 
-    let mut stats = JitStats::default();
-    // (rule index, event, root of a stateful condition, function id, reads)
-    let mut defined = Vec::new();
-    for (i, rule) in program.rules.iter().enumerate() {
-        let rule_id =
-            RuleId(u32::try_from(i).map_err(|_| JitError::Internal("too many rules".into()))?);
-        // The units of this rule: (event type, condition, root if stateful, captures).
-        let units: Vec<UnitSpec> = match &rule.kind {
-            RuleKind::Single { cond, .. } => {
-                stats.rules += 1;
-                binding
-                    .rule_events(rule_id)
-                    .iter()
-                    .map(|&ev| (ev, *cond, None, None))
-                    .collect()
-            }
-            RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
-                stats.skipped += 1;
-                let mut units = Vec::new();
-                for (step, &ev) in seq.steps.iter().zip(binding.step_events(rule_id)) {
-                    if let Some(root) = step.cond {
-                        if !units
-                            .iter()
-                            .any(|u: &UnitSpec| u.0 == ev && u.2 == Some(root))
-                        {
-                            units.push((ev, Some(root), Some(root), Some(seq.captures.len())));
-                        }
+/// The units of rule `rule_id`: (event type, condition, root if stateful, captures).
+fn units_of(rule: &Rule, rule_id: RuleId, binding: &Binding) -> Vec<UnitSpec> {
+    match &rule.kind {
+        RuleKind::Single { cond, .. } => binding
+            .rule_events(rule_id)
+            .iter()
+            .map(|&ev| (ev, *cond, None, None))
+            .collect(),
+        RuleKind::Sequence(seq) | RuleKind::SequenceAnyOrder(seq) => {
+            let mut units = Vec::new();
+            for (step, &ev) in seq.steps.iter().zip(binding.step_events(rule_id)) {
+                if let Some(root) = step.cond {
+                    if !units
+                        .iter()
+                        .any(|u: &UnitSpec| u.0 == ev && u.2 == Some(root))
+                    {
+                        units.push((ev, Some(root), Some(root), Some(seq.captures.len())));
                     }
                 }
-                units
             }
-            RuleKind::Threshold(t) => {
-                stats.skipped += 1;
-                match t.cond {
-                    Some(root) => binding
-                        .rule_events(rule_id)
-                        .iter()
-                        .map(|&ev| (ev, Some(root), Some(root), None))
-                        .collect(),
-                    None => Vec::new(),
-                }
-            }
-        };
-        for (event, cond, root, captures) in units {
-            let func_id = module
-                .declare_anonymous_function(&sig)
+            units
+        }
+        RuleKind::Threshold(t) => match t.cond {
+            Some(root) => binding
+                .rule_events(rule_id)
+                .iter()
+                .map(|&ev| (ev, Some(root), Some(root), None))
+                .collect(),
+            None => Vec::new(),
+        },
+    }
+}
+
+impl Compiler {
+    fn new() -> Result<Compiler, JitError> {
+        let (module, helpers) = module::new_module()?;
+        let ctx = module.make_context();
+        let mut sig = module.make_signature();
+        for _ in 0..5 {
+            sig.params.push(AbiParam::new(types::I64));
+        }
+        sig.returns.push(AbiParam::new(types::I32));
+        Ok(Compiler {
+            module,
+            helpers,
+            prep: prepare::Prepare::default(),
+            ctx,
+            fctx: FunctionBuilderContext::new(),
+            sig,
+            stats: JitStats::default(),
+        })
+    }
+
+    /// Translates, generates and finalizes rule `rule_id`'s functions.
+    fn compile_rule(
+        &mut self,
+        interp: &Interp,
+        prefilter: Option<&Prefilter>,
+        rule_id: RuleId,
+    ) -> Result<Box<[Compiled]>, JitError> {
+        let program = interp.program();
+        let binding = interp.binding();
+        let rule = program
+            .rules
+            .get(rule_id.0 as usize)
+            .ok_or_else(|| JitError::Internal("rule id out of range".into()))?;
+        let mut defined = Vec::new();
+        for (event, cond, root, captures) in units_of(rule, rule_id, binding) {
+            let func_id = self
+                .module
+                .declare_anonymous_function(&self.sig)
                 .map_err(|e| JitError::Codegen(e.to_string()))?;
-            ctx.func.signature = sig.clone();
-            ctx.func.name = UserFuncName::user(0, func_id.as_u32());
+            self.ctx.func.signature = self.sig.clone();
+            self.ctx.func.name = UserFuncName::user(0, func_id.as_u32());
             let unit = translate::Unit {
                 program,
                 binding,
@@ -374,102 +432,183 @@ fn compile_inner(
                 prefilter,
             };
             let reads = translate::translate(
-                &mut module,
-                &helper_ids,
-                &mut ctx.func,
-                &mut fctx,
-                &mut prep,
+                &mut self.module,
+                &self.helpers,
+                &mut self.ctx.func,
+                &mut self.fctx,
+                &mut self.prep,
                 &unit,
             );
             let reads = match reads {
                 Ok(m) => m,
                 Err(e) => {
-                    module.clear_context(&mut ctx);
+                    self.module.clear_context(&mut self.ctx);
                     return Err(e);
                 }
             };
-            module
-                .define_function(func_id, &mut ctx)
-                .map_err(|e| JitError::Codegen(format!("rule `{}`: {e:?}", rule.name)))?;
-            stats.code_bytes += ctx.compiled_code().map_or(0, |c| c.code_buffer().len());
-            module.clear_context(&mut ctx);
-            defined.push((i, event, root, func_id, reads));
-            stats.functions += 1;
-            if root.is_some() {
-                stats.conditions += 1;
+            if let Err(e) = self.module.define_function(func_id, &mut self.ctx) {
+                self.module.clear_context(&mut self.ctx);
+                return Err(JitError::Codegen(format!("rule `{}`: {e:?}", rule.name)));
             }
+            self.stats.code_bytes += self
+                .ctx
+                .compiled_code()
+                .map_or(0, |c| c.code_buffer().len());
+            self.module.clear_context(&mut self.ctx);
+            defined.push((event, root, func_id, reads));
         }
-    }
-    module
-        .finalize_definitions()
-        .map_err(|e| JitError::Codegen(e.to_string()))?;
-
-    let mut rules: Vec<Vec<Compiled>> = program.rules.iter().map(|_| Vec::new()).collect();
-    let mut conds: Vec<Vec<Compiled>> = program.rules.iter().map(|_| Vec::new()).collect();
-    for (i, event, root, func_id, reads) in defined {
-        let ptr = module.get_finalized_function(func_id);
-        // SAFETY: `ptr` is the entry of a function just finalized in `module` with the
-        // signature `sig` (five i64 parameters, one i32 result, the host's default calling
-        // convention, which is `extern "C"`), matching `RuleFn`. It stays valid while `module`
-        // lives, i.e. as long as the `JitProgram` that stores both.
-        let code = unsafe { std::mem::transmute::<*const u8, RuleFn>(ptr) };
-        let table = if root.is_some() {
-            &mut conds
-        } else {
-            &mut rules
-        };
-        if let Some(slot) = table.get_mut(i) {
-            slot.push(Compiled {
+        self.module
+            .finalize_definitions()
+            .map_err(|e| JitError::Codegen(e.to_string()))?;
+        let mut out = Vec::with_capacity(defined.len());
+        for (event, root, func_id, reads) in defined {
+            let ptr = self.module.get_finalized_function(func_id);
+            // SAFETY: `ptr` is the entry of a function just finalized in `module` with the
+            // signature `sig` (five i64 parameters, one i32 result, the host's default calling
+            // convention, which is `extern "C"`), matching `RuleFn`. It stays valid while
+            // `module` lives, i.e. as long as the `JitProgram` that stores both (the module is
+            // freed only in its `drop`).
+            let code = unsafe { std::mem::transmute::<*const u8, RuleFn>(ptr) };
+            out.push(Compiled {
                 event,
                 root,
                 code,
                 min_slots: reads.slots,
                 min_captures: reads.captures,
             });
+            self.stats.functions += 1;
+            if root.is_some() {
+                self.stats.conditions += 1;
+            }
         }
+        match rule.kind {
+            RuleKind::Single { .. } => self.stats.rules += 1,
+            _ => self.stats.skipped += 1,
+        }
+        Ok(out.into_boxed_slice())
     }
-
-    let mut shared = prep.shared;
-    hook(&mut shared);
-    let shared = Arc::new(shared);
-    let for_pool = Arc::clone(&shared);
-    let factory: CtxFactory = Box::new(move || EvalCtx::new(Arc::clone(&for_pool)));
-    stats.compile_time = started.elapsed();
-    // Per event type: how many bytes of prefilter bits compiled code may read.
-    let hit_lens = match prefilter {
-        Some(p) => (0..p.type_count())
-            .map(|t| u16::try_from(t).map_or(0, |t| p.literal_count(EventTypeId(t))))
-            .collect(),
-        None => Vec::new(),
-    };
-    Ok(JitProgram {
-        hit_lens,
-        rules,
-        conds,
-        shared,
-        pool: Pool::new(factory),
-        module: Mutex::new(Some(module)),
-        stats,
-    })
 }
 
 impl JitProgram {
-    /// What compiling took.
-    pub fn stats(&self) -> JitStats {
-        self.stats
+    fn new(
+        interp: Arc<Interp>,
+        prefilter: Option<Arc<Prefilter>>,
+        call_override: Option<EvalFn>,
+    ) -> Result<JitProgram, JitError> {
+        let compiler = Compiler::new()?;
+        let code = interp
+            .program()
+            .rules
+            .iter()
+            .map(|_| OnceLock::new())
+            .collect();
+        let for_pool = Arc::clone(&interp);
+        let factory: CtxFactory =
+            Box::new(move || EvalCtx::new(Arc::clone(&for_pool), call_override));
+        // Per event type: how many bytes of prefilter bits compiled code may read.
+        let hit_lens = match &prefilter {
+            Some(p) => (0..p.type_count())
+                .map(|t| u16::try_from(t).map_or(0, |t| p.literal_count(EventTypeId(t))))
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok(JitProgram {
+            hit_lens,
+            code,
+            interp,
+            prefilter,
+            pool: Pool::new(factory),
+            compiler: Mutex::new(Some(compiler)),
+        })
     }
 
-    /// Whether rule `rule` was compiled for events of type `event`.
+    /// What compiling took so far.
+    pub fn stats(&self) -> JitStats {
+        match self.compiler.lock() {
+            Ok(c) => c.as_ref().map(|c| c.stats).unwrap_or_default(),
+            Err(poisoned) => poisoned
+                .into_inner()
+                .as_ref()
+                .map(|c| c.stats)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Compiles every rule not compiled yet; the first rule the JIT refuses is the error.
+    pub fn compile_all(&self) -> Result<(), JitError> {
+        for i in 0..self.code.len() {
+            let rule =
+                RuleId(u32::try_from(i).map_err(|_| JitError::Internal("too many rules".into()))?);
+            if let Some(RuleCode::Refused(e)) = self.code(rule) {
+                return Err(e.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Rule `rule`'s code, compiled now if it was not yet; `None` for an id out of range.
+    fn code(&self, rule: RuleId) -> Option<&RuleCode> {
+        let cell = self.code.get(rule.0 as usize)?;
+        Some(cell.get_or_init(|| self.compile_rule(rule)))
+    }
+
+    fn compile_rule(&self, rule: RuleId) -> RuleCode {
+        // A panic while compiling is caught below, so the lock is never poisoned by one; take
+        // it anyway if it is.
+        let mut guard = match self.compiler.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let Some(compiler) = guard.as_mut() else {
+            return RuleCode::Refused(JitError::Internal("the code was freed".into()));
+        };
+        let started = Instant::now();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            compiler.compile_rule(&self.interp, self.prefilter.as_deref(), rule)
+        }));
+        compiler.stats.compile_time += started.elapsed();
+        match result {
+            Ok(Ok(code)) => RuleCode::Native(code),
+            Ok(Err(e)) => {
+                compiler.stats.refused += 1;
+                RuleCode::Refused(e)
+            }
+            Err(_) => {
+                // Cranelift panicked half-way: start the next rule from fresh contexts.
+                compiler.ctx = compiler.module.make_context();
+                compiler.fctx = FunctionBuilderContext::new();
+                compiler.stats.refused += 1;
+                RuleCode::Refused(JitError::Internal(
+                    "code generation panicked (caught)".into(),
+                ))
+            }
+        }
+    }
+
+    /// Whether rule `rule` runs as native code on events of type `event` (compiling it now if
+    /// it was not yet).
     pub fn is_compiled(&self, rule: RuleId, event: EventTypeId) -> bool {
         self.find(rule, event).is_some()
     }
 
     fn find(&self, rule: RuleId, event: EventTypeId) -> Option<Compiled> {
-        self.rules
-            .get(rule.0 as usize)?
-            .iter()
-            .find(|c| c.event == event)
-            .copied()
+        match self.code(rule)? {
+            RuleCode::Native(units) => units
+                .iter()
+                .find(|c| c.event == event && c.root.is_none())
+                .copied(),
+            RuleCode::Refused(_) => None,
+        }
+    }
+
+    /// Whether the JIT refused rule `rule` (it then runs on the interpreter).
+    fn refused(&self, rule: RuleId) -> bool {
+        matches!(self.code(rule), Some(RuleCode::Refused(_)))
+    }
+
+    /// The interpreter's answer as a raw result (for a rule the JIT refused).
+    fn interp_raw(r: Result<bool, EvalError>) -> Result<u32, EvalError> {
+        r.map(u32::from)
     }
 
     /// Runs rule `rule` on `event`, giving the raw result or status of the compiled code
@@ -503,9 +642,10 @@ impl JitProgram {
         hits: Option<&Hits>,
     ) -> Result<u32, EvalError> {
         let Some(compiled) = self.find(rule, event.ty()) else {
-            return match self.rules.get(rule.0 as usize) {
-                // Stateful rules (not compiled): `false`, as the interpreter's `eval_cond`.
-                Some(v) if v.is_empty() => Ok(0),
+            return match self.interp.program().rules.get(rule.0 as usize) {
+                // Stateful rules: `false`, as the interpreter's `eval_cond`.
+                Some(r) if !matches!(r.kind, RuleKind::Single { .. }) => Ok(0),
+                Some(_) if self.refused(rule) => Self::interp_raw(self.interp.eval(rule, event)),
                 Some(_) => Err(EvalError::Internal(format!(
                     "rule #{} does not run on event type #{}",
                     rule.0,
@@ -529,7 +669,7 @@ impl JitProgram {
         // the indexes belong to this event type), string bytes within each slot's length and
         // list items within each list's count (established by `event::EventBuilder`, whose
         // addresses stay valid while `event` is borrowed), and the prepared constants in
-        // `self.shared`. A single-event rule's code reads no capture (`translate` refuses
+        // the compiler's store (kept until the code is freed). A single-event rule's code reads no capture (`translate` refuses
         // `Captured` without a capture count), so the null capture pointers are never read.
         // `ctx` is exclusively ours for the call (taken from the pool). When `ctx.hits` is not
         // 0 it is the address of `hits.bits()`, borrowed for the whole call, of this event's
@@ -559,11 +699,13 @@ impl JitProgram {
     }
 
     fn find_root(&self, rule: RuleId, root: ExprId, event: EventTypeId) -> Option<Compiled> {
-        self.conds
-            .get(rule.0 as usize)?
-            .iter()
-            .find(|c| c.event == event && c.root == Some(root))
-            .copied()
+        match self.code(rule)? {
+            RuleCode::Native(units) => units
+                .iter()
+                .find(|c| c.event == event && c.root == Some(root))
+                .copied(),
+            RuleCode::Refused(_) => None,
+        }
     }
 
     /// Runs stateful rule `rule`'s condition `root` on `event` with `captures` (see
@@ -576,6 +718,9 @@ impl JitProgram {
         captures: Option<&CaptureView<'_>>,
     ) -> Result<u32, EvalError> {
         let Some(compiled) = self.find_root(rule, root, event.ty()) else {
+            if self.refused(rule) {
+                return Self::interp_raw(self.interp.eval_root(rule, root, event, captures));
+            }
             return Err(EvalError::Internal(format!(
                 "rule #{}: condition {} is not compiled for event type #{}",
                 rule.0,
@@ -665,15 +810,16 @@ impl Evaluator for JitProgram {
 
 impl Drop for JitProgram {
     fn drop(&mut self) {
-        let module = match self.module.get_mut() {
-            Ok(m) => m.take(),
+        let compiler = match self.compiler.get_mut() {
+            Ok(c) => c.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         };
-        if let Some(module) = module {
+        if let Some(compiler) = compiler {
             // SAFETY: `drop` has `&mut self`, so no call into the code is running (calls
-            // borrow `&self`), and the function pointers in `self.rules` are dropped with
-            // `self` and never called again.
-            unsafe { module.free_memory() };
+            // borrow `&self`), and the function pointers in `self.code` are dropped with
+            // `self` and never called again. The constants the code embeds (`prep`) are
+            // dropped after the memory is freed.
+            unsafe { compiler.module.free_memory() };
         }
     }
 }

@@ -26,7 +26,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Module};
 
-use super::helpers::{encode_test, ArgKind};
+use super::helpers::{encode_kinds, encode_test, ArgKind};
 use super::prepare::Prepare;
 use super::{JitError, STATUS_PANIC};
 use crate::bind::Binding;
@@ -233,7 +233,7 @@ pub(crate) fn helper_signatures(
         ("vigil_member_const", sig(&[I64, I64, I32, I64, I64])),
         ("vigil_member_slots", sig(&[I64, I64, I32, I32, I64, I64])),
         ("vigil_regex", sig(&[I64, I64, I64, I64])),
-        ("vigil_call", sig(&[I64, I64, I64, I64, I64])),
+        ("vigil_call", sig(&[I64, I64, I64, I64, I64, I64])),
     ]
 }
 
@@ -595,8 +595,13 @@ impl Translator<'_, '_> {
             }
             ExprKind::Matches { lhs, regex } => {
                 let (p, l) = self.str_of(*lhs)?;
-                let ix = self.prep.regex(*regex)?;
-                let args = [self.params.ctx, self.uconst(ix as u64), p, l];
+                if regex.0 as usize >= self.program.regexes.len() {
+                    return Err(JitError::Internal(format!(
+                        "regex #{} out of range",
+                        regex.0
+                    )));
+                }
+                let args = [self.params.ctx, self.uconst(u64::from(regex.0)), p, l];
                 Val::Bool(self.call_checked(self.helpers.regex, &args))
             }
             ExprKind::Call { builtin, args } => self.call(id, ty, *builtin, args)?,
@@ -647,6 +652,16 @@ impl Translator<'_, '_> {
         self.member(id, lhs, list, fold)
     }
 
+    /// Checks that constant list `l` exists: helpers read it by id from the interpreter's
+    /// prepared lists.
+    fn const_list(&self, l: ListId) -> Result<(), JitError> {
+        if (l.0 as usize) < self.program.lists.len() {
+            Ok(())
+        } else {
+            Err(JitError::Internal(format!("list #{} out of range", l.0)))
+        }
+    }
+
     /// `lhs OP any|all list` by the helper.
     fn str_list_call(
         &mut self,
@@ -657,11 +672,11 @@ impl Translator<'_, '_> {
         list: ListId,
     ) -> Result<Value, JitError> {
         let (p, l) = self.str_of(lhs)?;
-        let ix = self.prep.str_list(self.program, list, fold)?;
+        self.const_list(list)?;
         let code = encode_test(op, fold, quant);
         let args = [
             self.params.ctx,
-            self.uconst(ix as u64),
+            self.uconst(u64::from(list.0)),
             self.iconst32(code),
             p,
             l,
@@ -1024,9 +1039,9 @@ impl Translator<'_, '_> {
             .ok_or_else(|| self.unsupported(id, "membership of a list"))?;
         match list {
             Val::Const(l) => {
-                let ix = self.prep.const_list(self.program, l)?;
+                self.const_list(l)?;
                 let fold = self.iconst32(u32::from(fold));
-                let args = [self.params.ctx, self.uconst(ix as u64), fold, a, b];
+                let args = [self.params.ctx, self.uconst(u64::from(l.0)), fold, a, b];
                 Ok(self.call_checked(self.helpers.member_const, &args))
             }
             Val::Slots(ptr, count, s) => {
@@ -1216,15 +1231,17 @@ impl Translator<'_, '_> {
             self.b.ins().stack_store(types::I64, w0, slot, off);
             self.b.ins().stack_store(types::I64, w1, slot, off + 8);
         }
-        let call_ix = self.prep.call(builtin_id, kinds)?;
+        let kinds = encode_kinds(&kinds)
+            .ok_or_else(|| self.unsupported(id, "a builtin call with this many arguments"))?;
         let out_off = (vals.len() as u32 * SLOT_BYTES) as i32;
         let args_addr = self.b.ins().stack_addr(types::I64, slot, 0);
         let out_addr = self.b.ins().stack_addr(types::I64, slot, out_off);
         let nargs = self.iconst(vals.len() as i64);
-        let ix = self.uconst(call_ix as u64);
+        let call_id = self.uconst(u64::from(call.0));
+        let kinds = self.uconst(kinds);
         let _ = self.call_checked(
             self.helpers.call,
-            &[self.params.ctx, ix, args_addr, nargs, out_addr],
+            &[self.params.ctx, call_id, kinds, args_addr, nargs, out_addr],
         );
         let w0 = self
             .b
