@@ -350,13 +350,24 @@ fn jit_evaluator(
     Err(EngineError::JitNotBuilt)
 }
 
+/// Per rule: the verifier's bound on its state bytes.
+fn state_bounds(verified: &Verified) -> Vec<u64> {
+    verified
+        .cost()
+        .rules
+        .iter()
+        .map(|c| c.state_bytes)
+        .collect()
+}
+
 /// The tables of `verified`'s stateful rules, in program order, and per rule (by [`RuleId`])
 /// its index among them; each table's byte bound is the verifier's (from the cost report).
 fn state_tables(
-    verified: &Verified,
+    interp: &Interp,
+    state_bounds: &[u64],
     lateness_ns: u64,
 ) -> Result<(Vec<Option<usize>>, Vec<Stateful>), EngineError> {
-    let program = verified.program();
+    let program = interp.program();
     let time = TimeConfig {
         lateness_ns,
         ..TimeConfig::default()
@@ -366,12 +377,8 @@ fn state_tables(
     for (i, rule) in program.rules.iter().enumerate() {
         let rid =
             RuleId(u32::try_from(i).map_err(|_| EngineError::Internal("too many rules".into()))?);
-        let bound = verified
-            .cost()
-            .rules
-            .get(i)
-            .map_or(u64::MAX, |c| c.state_bytes);
-        match Stateful::build(program, verified.binding(), rid, rule, bound, time) {
+        let bound = state_bounds.get(i).copied().unwrap_or(u64::MAX);
+        match Stateful::build(program, interp.binding(), rid, rule, bound, time) {
             None => stateful_ix.push(None),
             Some(Ok(s)) => {
                 stateful_ix.push(Some(stateful.len()));
@@ -394,9 +401,29 @@ fn state_tables(
 impl Engine {
     /// An engine for `verified`.
     pub fn new(verified: &Verified, options: EngineOptions) -> Result<Engine, EngineError> {
-        let interp = Arc::new(Interp::new(verified)?);
-        let program = verified.program();
-        let binding = verified.binding();
+        let bounds = state_bounds(verified);
+        Engine::build(Interp::new(verified)?, &bounds, options)
+    }
+
+    /// [`Engine::new`], keeping `verified`'s program instead of copying it: what a host that
+    /// has no further use for the verified program (an agent after loading a bundle) should
+    /// call, so that the program is held once.
+    pub fn from_verified(
+        verified: Verified,
+        options: EngineOptions,
+    ) -> Result<Engine, EngineError> {
+        let bounds = state_bounds(&verified);
+        Engine::build(Interp::from_verified(verified)?, &bounds, options)
+    }
+
+    fn build(
+        interp: Interp,
+        state_bounds: &[u64],
+        options: EngineOptions,
+    ) -> Result<Engine, EngineError> {
+        let interp = Arc::new(interp);
+        let program = interp.program();
+        let binding = interp.binding();
         let prefilter = options
             .prefilter
             .then(|| Arc::new(Prefilter::new(program, binding)));
@@ -407,7 +434,7 @@ impl Engine {
             options.jit_eager,
         )?;
         let dispatch = Dispatch::new(program, binding);
-        let (stateful_ix, stateful) = state_tables(verified, options.lateness_ns)?;
+        let (stateful_ix, stateful) = state_tables(&interp, state_bounds, options.lateness_ns)?;
         Ok(Engine {
             interp,
             evaluator,
@@ -462,6 +489,21 @@ impl Engine {
             sha256,
         };
         Ok(Engine::new(&loaded.verified, options)?.with_bundle(info))
+    }
+
+    /// [`Engine::from_loaded`], keeping the loaded program instead of copying it (see
+    /// [`Engine::from_verified`]).
+    pub fn from_loaded_owned(
+        loaded: Loaded,
+        options: EngineOptions,
+    ) -> Result<Engine, EngineError> {
+        let sha256 = loaded.sha256.iter().map(|b| format!("{b:02x}")).collect();
+        let info = BundleInfo {
+            id: loaded.header.bundle_id,
+            content_version: loaded.header.content_version,
+            sha256,
+        };
+        Ok(Engine::from_verified(loaded.verified, options)?.with_bundle(info))
     }
 
     /// Records the bundle the program came from; its identity goes into every alert.

@@ -295,11 +295,14 @@ pub(crate) fn prepare_rules(
                 eprintln!("error: bundle `{}` refused:\n{e}", args.rules.display());
                 ExitCode::from(1)
             })?;
-        let engine = Engine::from_loaded(&loaded, options).map_err(|e| {
+        // The bundle's bytes are not needed once loaded; the program is kept by the engine
+        // (not copied).
+        drop(bytes);
+        let rules = names(loaded.verified.program());
+        let engine = Engine::from_loaded_owned(loaded, options).map_err(|e| {
             eprintln!("error: cannot build the engine: {e}");
             ExitCode::from(1)
         })?;
-        let rules = names(loaded.verified.program());
         let fields = FieldSet::for_binding(&schema, engine.interp().binding());
         return Ok(Prepared {
             engine,

@@ -136,9 +136,25 @@ impl Interp {
     /// Prepares `verified` for interpretation: copies the program, its binding and its
     /// compiled regexes, prepares the constant lists and resolves builtins.
     pub fn new(verified: &Verified) -> Result<Interp, EngineError> {
-        let program = verified.program().clone();
-        let binding = verified.binding().clone();
-        let regexes = verified.regexes().to_vec();
+        Interp::from_parts(
+            verified.program().clone(),
+            verified.binding().clone(),
+            verified.regexes().to_vec(),
+        )
+    }
+
+    /// [`Interp::new`], keeping `verified`'s program, binding and regexes instead of copying
+    /// them (an agent loading a large bundle then holds one copy, not two).
+    pub fn from_verified(verified: Verified) -> Result<Interp, EngineError> {
+        let (program, binding, regexes) = verified.into_parts();
+        Interp::from_parts(program, binding, regexes)
+    }
+
+    fn from_parts(
+        program: Program,
+        binding: Binding,
+        regexes: Vec<crate::matcher::Matcher>,
+    ) -> Result<Interp, EngineError> {
         if regexes.len() != program.regexes.len() {
             return Err(EngineError::Internal(
                 "regex table does not match the program".into(),

@@ -128,6 +128,12 @@ impl Verified {
     pub fn regexes(&self) -> &[Matcher] {
         &self.regexes
     }
+
+    /// The program, its binding and its compiled regexes, without copying them (the engine
+    /// keeps them; [`Verified::cost`] is read before).
+    pub(crate) fn into_parts(self) -> (Program, Binding, Vec<Matcher>) {
+        (self.program, self.binding, self.regexes)
+    }
 }
 
 /// Shared context of the passes.
