@@ -122,9 +122,21 @@ fn bench_prints_its_figures_as_json() {
         "events_per_sec",
         "bytes",
         "mb_per_sec",
+        "load_ms",
+        "first_pass_ns_per_event",
+        "end_to_end_ns_per_line",
+        "end_to_end_lines_per_sec",
     ] {
         assert!(v.get(key).is_some(), "no `{key}` in {v}");
     }
+    // Records and events are counted apart; the JIT (the default engine) says what it compiled
+    // on first use: at least the rules that fired.
+    assert!(v["lines"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(
+        v["end_to_end_lines_per_sec"].as_f64().unwrap_or(0.0) > 0.0,
+        "{v}"
+    );
+    assert!(v["jit_rules_compiled"].as_u64().unwrap_or(0) > 0, "{v}");
     assert!(v["events"].as_u64().unwrap_or(0) > 0, "{v}");
     assert!(v["alerts"].as_u64().unwrap_or(0) > 0, "{v}");
     // The same alerts without the prefilter.
