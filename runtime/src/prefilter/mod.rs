@@ -1039,11 +1039,31 @@ struct Chosen {
 }
 
 impl Choice {
-    /// Every rule's trigger set, the scans in `free` costing nothing.
-    fn choose(&self, reqs: &[(RuleId, Option<Req>)]) -> Chosen {
+    /// Every rule's trigger set, the scans in `free` costing nothing. With `prev` (a choice
+    /// made with other free scans, `changed` the scans whose freedom differs), only the rules
+    /// whose choice may differ are chosen again: those with an `and` whose literals touch a
+    /// changed scan (`touch`, per rule: the scans of its literals, empty without an `and`).
+    fn choose(
+        &self,
+        reqs: &[(RuleId, Option<Req>)],
+        prev: Option<(&Chosen, &[bool])>,
+        touch: &[Vec<u16>],
+    ) -> Chosen {
         let sets: Vec<Option<Vec<u32>>> = reqs
             .iter()
-            .map(|(_, r)| r.as_ref().and_then(|r| trigger_set(r, self)))
+            .enumerate()
+            .map(|(i, (_, r))| {
+                if let Some((prev, changed)) = prev {
+                    let redo = touch.get(i).is_some_and(|t| {
+                        t.iter()
+                            .any(|&s| changed.get(usize::from(s)).copied().unwrap_or(true))
+                    });
+                    if !redo {
+                        return prev.sets.get(i).cloned().flatten();
+                    }
+                }
+                r.as_ref().and_then(|r| trigger_set(r, self))
+            })
             .collect();
         let mut eager = vec![false; self.scan_w.len()];
         let mut cost = 0.0;
@@ -1059,6 +1079,27 @@ impl Choice {
             cost += w;
         }
         Chosen { sets, eager, cost }
+    }
+}
+
+/// Whether `req` has an `and` (a choice of trigger set to make).
+fn has_and(req: &Req) -> bool {
+    match req {
+        Req::Lit { .. } => false,
+        Req::And(_) => true,
+        Req::Or(v) => v.iter().any(has_and),
+    }
+}
+
+/// Adds the scans of `req`'s literals to `out` (`lit_scan`: per literal, its scan).
+fn scans_of(req: &Req, lit_scan: &[Option<u16>], out: &mut Vec<u16>) {
+    match req {
+        Req::Lit { lit, .. } => {
+            if let Some(Some(s)) = lit_scan.get(*lit as usize) {
+                out.push(*s);
+            }
+        }
+        Req::And(v) | Req::Or(v) => v.iter().for_each(|r| scans_of(r, lit_scan, out)),
     }
 }
 
@@ -1163,16 +1204,37 @@ impl PerType {
             scan_w,
             free: vec![false; self.scans.len()],
         };
-        let mut best = choice.choose(&self.reqs);
+        // Per rule: the scans its literals are on, when it has a choice to make (an `and`).
+        let touch: Vec<Vec<u16>> = self
+            .reqs
+            .iter()
+            .map(|(_, r)| {
+                let mut v = Vec::new();
+                if let Some(r) = r.as_ref().filter(|r| has_and(r)) {
+                    scans_of(r, &choice.lit_scan, &mut v);
+                }
+                v.sort_unstable();
+                v.dedup();
+                v
+            })
+            .collect();
+        let mut best = choice.choose(&self.reqs, None, &touch);
         for _ in 1..CHOICE_ROUNDS {
             if best.eager == choice.free {
                 break;
             }
+            let changed: Vec<bool> = best
+                .eager
+                .iter()
+                .zip(&choice.free)
+                .map(|(a, b)| a != b)
+                .collect();
             choice.free = best.eager.clone();
-            best = choice.choose(&self.reqs);
+            best = choice.choose(&self.reqs, Some((&best, &changed)), &touch);
         }
         // A scan may be eager only because rules chose it when it was free: try each without
         // it (the costliest first), keeping what costs less in all.
+        let mut best_free = choice.free.clone();
         let mut order: Vec<usize> = (0..self.scans.len())
             .filter(|&s| best.eager.get(s).copied().unwrap_or(false))
             .collect();
@@ -1184,13 +1246,22 @@ impl PerType {
             if !best.eager.get(s).copied().unwrap_or(false) {
                 continue;
             }
+            // Every set of `best` is the choice with `best_free` free: choose again the rules
+            // whose scans' freedom differs.
             choice.free = best.eager.clone();
             if let Some(f) = choice.free.get_mut(s) {
                 *f = false;
             }
-            let other = choice.choose(&self.reqs);
+            let changed: Vec<bool> = choice
+                .free
+                .iter()
+                .zip(&best_free)
+                .map(|(a, b)| a != b)
+                .collect();
+            let other = choice.choose(&self.reqs, Some((&best, &changed)), &touch);
             if other.cost < best.cost {
                 best = other;
+                best_free = choice.free.clone();
             }
         }
         let sets = best.sets;
@@ -1326,9 +1397,22 @@ mod tests {
             (RuleId(1), Some(Req::And(vec![lit(2), lit(0)]))),
             (RuleId(2), None),
         ];
-        let chosen = c.choose(&reqs);
+        let touch = vec![vec![0, 1], vec![0, 1], vec![]];
+        let chosen = c.choose(&reqs, None, &touch);
         assert_eq!(chosen.sets, vec![Some(vec![1]), Some(vec![2]), None]);
         assert_eq!(chosen.eager, vec![false, true]);
         assert!((chosen.cost - (0.03 + 2.0)).abs() < 1e-9);
+        // Scan 1 no longer free: only rules touching it are chosen again, and both now pick
+        // literal 0 (0.5 < 0.01 + 2.0).
+        let mut c = c;
+        c.free = vec![true, false];
+        let again = c.choose(&reqs, Some((&chosen, &[false, true])), &touch);
+        assert_eq!(again.sets, vec![Some(vec![0]), Some(vec![0]), None]);
+        assert_eq!(again.eager, vec![true, false]);
+        assert!((again.cost - (1.0 + 10.0)).abs() < 1e-9);
+        // Nothing changed for a rule that touches no changed scan: its set is kept as is.
+        let touch = vec![vec![0, 1], vec![], vec![]];
+        let kept = c.choose(&reqs, Some((&chosen, &[false, true])), &touch);
+        assert_eq!(kept.sets, vec![Some(vec![0]), Some(vec![2]), None]);
     }
 }

@@ -28,7 +28,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 /// A literal that this fraction of the program's literal tests (or more) would see, itself or
 /// inside their literal, is taken to occur in (nearly) every value:
@@ -70,8 +70,13 @@ impl Rarity {
             return Rarity::default();
         }
         let (list, counts): (Vec<Vec<u8>>, Vec<u64>) = uses.into_iter().unzip();
+        // Built once and run over short texts: the NFA as built (no conversion), no
+        // prefilter, sparse states (the set can be large; the build is part of the load).
         let Ok(ac) = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::NoncontiguousNFA))
+            .prefilter(false)
+            .dense_depth(0)
             .build(&list)
         else {
             return Rarity::default();
