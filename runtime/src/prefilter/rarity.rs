@@ -35,6 +35,9 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 /// `p = min(1, SHARE_SCALE * seen / uses)`.
 const SHARE_SCALE: f64 = 8.0;
 
+/// Literals longer than this are not looked for inside the others (see [`Rarity::learn`]).
+const MAX_CONTAINED: usize = 32;
+
 /// Past this many distinct literals the program is not learned from (the byte model alone
 /// answers): the automaton and its run grow with the set.
 const MAX_LEARNED: usize = 1 << 20;
@@ -70,27 +73,33 @@ impl Rarity {
             return Rarity::default();
         }
         let (list, counts): (Vec<Vec<u8>>, Vec<u64>) = uses.into_iter().unzip();
-        // Built once and run over short texts: the NFA as built (no conversion), no
-        // prefilter, sparse states (the set can be large; the build is part of the load).
+        // Only literals of at most `MAX_CONTAINED` bytes are looked for inside the others (a
+        // longer one is seldom inside another, and long ones make most of the automaton).
+        let short: Vec<usize> = (0..list.len())
+            .filter(|&i| list.get(i).is_some_and(|l| l.len() <= MAX_CONTAINED))
+            .collect();
+        let patterns = short.iter().filter_map(|&i| list.get(i));
+        // Built once (the build is part of the load) and run over short texts: the NFA as
+        // built, without conversion or prefilter.
         let Ok(ac) = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
             .kind(Some(AhoCorasickKind::NoncontiguousNFA))
             .prefilter(false)
-            .dense_depth(0)
-            .build(&list)
+            .build(patterns)
         else {
             return Rarity::default();
         };
         let mut seen = counts.clone();
         // Per pattern: the last text counted for it (each text counts once per pattern).
-        let mut last = vec![usize::MAX; list.len()];
+        let mut last = vec![usize::MAX; short.len()];
         for (t, (text, &n)) in list.iter().zip(&counts).enumerate() {
             for m in ac.find_overlapping_iter(text) {
                 let p = m.pattern().as_usize();
-                if p == t {
+                let Some(&lit) = short.get(p) else { continue };
+                if lit == t {
                     continue;
                 }
-                if let (Some(l), Some(c)) = (last.get_mut(p), seen.get_mut(p)) {
+                if let (Some(l), Some(c)) = (last.get_mut(p), seen.get_mut(lit)) {
                     if *l != t {
                         *l = t;
                         *c = c.saturating_add(n);
@@ -105,7 +114,7 @@ impl Rarity {
     }
 
     /// How many of the program's literal tests look for `lit` or for a literal containing it
-    /// (0 when `lit` was not learned).
+    /// (0 when `lit` was not learned; for a literal longer than 32 bytes, only its own tests).
     pub fn seen(&self, lit: &[u8]) -> u64 {
         self.seen
             .get(&lit.to_ascii_lowercase())
@@ -199,6 +208,10 @@ mod tests {
         let r = Rarity::learn([("e", 1), ("eee", 3), ("abc", 1), ("abc", 2)]);
         assert_eq!(r.seen(b"e"), 4);
         assert_eq!(r.seen(b"abc"), 3);
+        // A literal longer than 32 bytes counts its own tests only.
+        let long = "x".repeat(40);
+        let r = Rarity::learn([(long.clone(), 2), (format!("a{long}"), 1)]);
+        assert_eq!(r.seen(long.as_bytes()), 2);
     }
 
     #[test]
