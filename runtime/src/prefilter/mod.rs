@@ -25,9 +25,10 @@
 //! capacity.
 
 pub mod grams;
+pub mod rarity;
 pub mod require;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aho_corasick::automaton::Automaton;
 use aho_corasick::{AhoCorasick, Anchored, MatchKind, StartKind};
@@ -241,6 +242,18 @@ impl Prefilter {
                 per.reads.push(reads);
             }
         }
+        // How common each literal is, learned from all of the program's literals (every type).
+        let rarity = rarity::Rarity::learn(types.iter().flat_map(|p| {
+            let mut uses = vec![0u32; p.literals.list.len()];
+            for req in p.reqs.iter().filter_map(|(_, r)| r.as_ref()) {
+                count_uses(req, &mut uses);
+            }
+            p.literals
+                .list
+                .iter()
+                .zip(uses)
+                .map(|(l, n)| (l.bytes.as_slice(), n))
+        }));
         let mut max = (0, 0, 0);
         for (t, per) in types.iter_mut().enumerate() {
             match build_scans(&per.literals) {
@@ -259,7 +272,7 @@ impl Prefilter {
                     field_cost(binding, program, EventTypeId(t), f)
                 })
             };
-            per.index(&cost);
+            per.index(&cost, &rarity);
             max.0 = max.0.max(per.literals.list.len());
             max.1 = max.1.max(per.reqs.len());
             max.2 = max.2.max(per.scans.len());
@@ -941,10 +954,182 @@ const DFA_MAX_PATTERNS: usize = 512;
 /// the cache at every byte).
 const DFA_MAX_BYTES: usize = 32 * 1024;
 
+/// Adds to `uses` (per literal) the tests of `req` that look for it.
+fn count_uses(req: &Req, uses: &mut [u32]) {
+    match req {
+        Req::Lit { lit, .. } => {
+            if let Some(n) = uses.get_mut(*lit as usize) {
+                *n = n.saturating_add(1);
+            }
+        }
+        Req::And(v) | Req::Or(v) => v.iter().for_each(|r| count_uses(r, uses)),
+    }
+}
+
+/// The number of places a literal looked for anywhere may start, for its rarity estimate: a
+/// typical field value's length, at most the field's `max_len`.
+const TYPICAL_LEN: u64 = 64;
+
+/// The cost of running one scan on every event, in firings (a firing: a rule triggered, its
+/// other scans ensured and its requirement checked): a fixed part...
+const SCAN_FIXED: f64 = 1.0;
+
+/// ... plus one firing per this many bytes of a typical value read by its unanchored part...
+const SCAN_BYTES_PER_FIRING: f64 = 8.0;
+
+/// ... plus this much for its anchored parts (they stop where no pattern can continue).
+const SCAN_ANCHORED: f64 = 1.0;
+
+/// What a literal without a scan costs in a trigger set (none has one: every literal is
+/// scanned; kept so that such a set would lose).
+const UNSCANNED: f64 = 1e9;
+
+/// The trigger choice is revised this many times at most (see [`PerType::index`]).
+const CHOICE_ROUNDS: usize = 4;
+
+/// What [`trigger_set`] weighs: per literal its expected firings, per scan its cost per event.
+struct Choice {
+    /// Per literal: the estimated probability that it occurs where its scan looks for it
+    /// ([`rarity`]), i.e. how often it triggers each rule whose set holds it.
+    lit_p: Vec<f64>,
+    /// Per literal: its scan.
+    lit_scan: Vec<Option<u16>>,
+    /// Per literal: its length in bytes.
+    lit_len: Vec<usize>,
+    /// Per scan: what running it on every event costs, in firings.
+    scan_w: Vec<f64>,
+    /// Per scan: run on every event anyway (it holds the trigger literal of some rule), so a
+    /// set using it costs nothing more.
+    free: Vec<bool>,
+}
+
+impl Choice {
+    /// The expected cost per event of a trigger set: its expected firings (the sum of its
+    /// literals' probabilities) plus the cost of the scans it alone makes run on every event.
+    fn score(&self, set: &[u32]) -> f64 {
+        let mut cost = 0.0;
+        let mut scans: Vec<u16> = Vec::new();
+        for &l in set {
+            let l = l as usize;
+            cost += self.lit_p.get(l).copied().unwrap_or(1.0);
+            match self.lit_scan.get(l).copied().flatten() {
+                Some(s) if !scans.contains(&s) => scans.push(s),
+                Some(_) => {}
+                None => cost += UNSCANNED,
+            }
+        }
+        for s in scans {
+            let s = usize::from(s);
+            if !self.free.get(s).copied().unwrap_or(false) {
+                cost += self.scan_w.get(s).copied().unwrap_or(UNSCANNED);
+            }
+        }
+        cost
+    }
+}
+
+/// One choice of every rule's trigger set ([`Choice::choose`]).
+struct Chosen {
+    /// Per rule (as `PerType::reqs`): its trigger set, `None` without one.
+    sets: Vec<Option<Vec<u32>>>,
+    /// Per scan: some set holds one of its literals, so it runs on every event.
+    eager: Vec<bool>,
+    /// The expected cost per event: the firings of all the sets and the eager scans.
+    cost: f64,
+}
+
+impl Choice {
+    /// Every rule's trigger set, the scans in `free` costing nothing. With `prev` (a choice
+    /// made with other free scans, `changed` the scans whose freedom differs), only the rules
+    /// whose choice may differ are chosen again: those with an `and` whose literals touch a
+    /// changed scan (`touch`, per rule: the scans of its literals, empty without an `and`).
+    fn choose(
+        &self,
+        reqs: &[(RuleId, Option<Req>)],
+        prev: Option<(&Chosen, &[bool])>,
+        touch: &[Vec<u16>],
+    ) -> Chosen {
+        let sets: Vec<Option<Vec<u32>>> = reqs
+            .iter()
+            .enumerate()
+            .map(|(i, (_, r))| {
+                if let Some((prev, changed)) = prev {
+                    let redo = touch.get(i).is_some_and(|t| {
+                        t.iter()
+                            .any(|&s| changed.get(usize::from(s)).copied().unwrap_or(true))
+                    });
+                    if !redo {
+                        return prev.sets.get(i).cloned().flatten();
+                    }
+                }
+                r.as_ref().and_then(|r| trigger_set(r, self))
+            })
+            .collect();
+        let mut eager = vec![false; self.scan_w.len()];
+        let mut cost = 0.0;
+        for &l in sets.iter().flatten().flatten() {
+            cost += self.lit_p.get(l as usize).copied().unwrap_or(UNSCANNED);
+            if let Some(Some(s)) = self.lit_scan.get(l as usize) {
+                if let Some(e) = eager.get_mut(usize::from(*s)) {
+                    *e = true;
+                }
+            }
+        }
+        for (w, _) in self.scan_w.iter().zip(&eager).filter(|(_, e)| **e) {
+            cost += w;
+        }
+        Chosen { sets, eager, cost }
+    }
+}
+
+/// Whether `req` has an `and` (a choice of trigger set to make).
+fn has_and(req: &Req) -> bool {
+    match req {
+        Req::Lit { .. } => false,
+        Req::And(_) => true,
+        Req::Or(v) => v.iter().any(has_and),
+    }
+}
+
+/// Adds the scans of `req`'s literals to `out` (`lit_scan`: per literal, its scan).
+fn scans_of(req: &Req, lit_scan: &[Option<u16>], out: &mut Vec<u16>) {
+    match req {
+        Req::Lit { lit, .. } => {
+            if let Some(Some(s)) = lit_scan.get(*lit as usize) {
+                out.push(*s);
+            }
+        }
+        Req::And(v) | Req::Or(v) => v.iter().for_each(|r| scans_of(r, lit_scan, out)),
+    }
+}
+
+/// What running `scan` on every event costs, in firings; `max_len`: its field's.
+fn scan_weight(scan: &Scan, max_len: u64) -> f64 {
+    let mut w = SCAN_FIXED;
+    if scan.full.is_some() {
+        // At most 64: exact as f64.
+        w += max_len.min(TYPICAL_LEN) as f64 / SCAN_BYTES_PER_FIRING;
+    }
+    if scan.prefix.is_some() || scan.suffix.is_some() {
+        w += SCAN_ANCHORED;
+    }
+    w
+}
+
 impl PerType {
-    /// Fills `needs`, `triggers`, `always` and `eager` from `reqs` and `reads`; `cost` says
-    /// how expensive scanning a field is (trigger sets prefer cheap fields).
-    fn index(&mut self, cost: &impl Fn(FieldIndex) -> u64) {
+    /// Fills `needs`, `triggers`, `always` and `eager` from `reqs` and `reads`; `cost` gives a
+    /// field's `max_len` (how long its values may be), `rarity` how common each literal is.
+    ///
+    /// Each rule's trigger set is chosen ([`trigger_set`]) to cost least per event: the rules
+    /// it wakes (literals that rarely occur) and the scans it makes run on every event. A scan
+    /// another rule's set already makes eager costs nothing more, so the choice is made again
+    /// knowing the eager scans of the previous round (the first round knows none), until they
+    /// no longer change or after [`CHOICE_ROUNDS`] rounds. Then each eager scan, costliest
+    /// first, is tried as not free: the choice is kept when its total cost (all the sets'
+    /// expected firings plus the eager scans' weights) is lower, so that a scan only some
+    /// rules' choices made eager is dropped when they have a cheap enough alternative. The
+    /// eager scans are those of the sets kept. Deterministic: program order, no hashing.
+    fn index(&mut self, cost: &impl Fn(FieldIndex) -> u64, rarity: &rarity::Rarity) {
         let scan_of = |field: FieldIndex| {
             self.scans
                 .iter()
@@ -968,30 +1153,130 @@ impl PerType {
                 v
             })
             .collect();
-        let scan_cost: Vec<u64> = self.scans.iter().map(|s| cost(s.field)).collect();
-        let lit_cost = |l: u32| {
-            lit_scan
-                .get(l as usize)
-                .copied()
-                .flatten()
-                .and_then(|s| scan_cost.get(usize::from(s)).copied())
-                .unwrap_or(u64::MAX)
+        let scan_len: Vec<u64> = self.scans.iter().map(|s| cost(s.field)).collect();
+        let scan_w: Vec<f64> = self
+            .scans
+            .iter()
+            .zip(&scan_len)
+            .map(|(s, &len)| scan_weight(s, len))
+            .collect();
+        // Per scan: how many distinct literals its field is tested against (case aside).
+        let mut vocab: Vec<BTreeSet<Vec<u8>>> = vec![BTreeSet::new(); self.scans.len()];
+        for (l, s) in self.literals.list.iter().zip(&lit_scan) {
+            if let Some(v) = s.and_then(|s| vocab.get_mut(usize::from(s))) {
+                v.insert(l.bytes.to_ascii_lowercase());
+            }
+        }
+        let lit_p: Vec<f64> = self
+            .literals
+            .list
+            .iter()
+            .zip(&self.literals.wants)
+            .zip(&lit_scan)
+            .map(|((l, &wants), s)| {
+                let len = s
+                    .and_then(|s| scan_len.get(usize::from(s)).copied())
+                    .unwrap_or(TYPICAL_LEN)
+                    .min(TYPICAL_LEN);
+                // Where its scan looks for it (see `build_scans`): anywhere, or at the start
+                // and/or the end.
+                let positions = if wants & AT_ANY != 0 {
+                    len.saturating_sub(l.bytes.len() as u64).saturating_add(1)
+                } else if wants & AT_START != 0 && wants & (AT_END | WHOLE) != 0 {
+                    2
+                } else {
+                    1
+                };
+                let vocabulary = s
+                    .and_then(|s| vocab.get(usize::from(s)))
+                    .map_or(0, BTreeSet::len);
+                rarity.probability(
+                    &l.bytes,
+                    usize::try_from(positions).unwrap_or(1),
+                    vocabulary,
+                )
+            })
+            .collect();
+        let mut choice = Choice {
+            lit_p,
+            lit_scan,
+            lit_len: self.literals.list.iter().map(|l| l.bytes.len()).collect(),
+            scan_w,
+            free: vec![false; self.scans.len()],
         };
+        // Per rule: the scans its literals are on, when it has a choice to make (an `and`).
+        let touch: Vec<Vec<u16>> = self
+            .reqs
+            .iter()
+            .map(|(_, r)| {
+                let mut v = Vec::new();
+                if let Some(r) = r.as_ref().filter(|r| has_and(r)) {
+                    scans_of(r, &choice.lit_scan, &mut v);
+                }
+                v.sort_unstable();
+                v.dedup();
+                v
+            })
+            .collect();
+        let mut best = choice.choose(&self.reqs, None, &touch);
+        for _ in 1..CHOICE_ROUNDS {
+            if best.eager == choice.free {
+                break;
+            }
+            let changed: Vec<bool> = best
+                .eager
+                .iter()
+                .zip(&choice.free)
+                .map(|(a, b)| a != b)
+                .collect();
+            choice.free = best.eager.clone();
+            best = choice.choose(&self.reqs, Some((&best, &changed)), &touch);
+        }
+        // A scan may be eager only because rules chose it when it was free: try each without
+        // it (the costliest first), keeping what costs less in all.
+        let mut best_free = choice.free.clone();
+        let mut order: Vec<usize> = (0..self.scans.len())
+            .filter(|&s| best.eager.get(s).copied().unwrap_or(false))
+            .collect();
+        order.sort_by(|&a, &b| {
+            let w = |s: usize| choice.scan_w.get(s).copied().unwrap_or(0.0);
+            w(b).total_cmp(&w(a)).then(a.cmp(&b))
+        });
+        for s in order {
+            if !best.eager.get(s).copied().unwrap_or(false) {
+                continue;
+            }
+            // Every set of `best` is the choice with `best_free` free: choose again the rules
+            // whose scans' freedom differs.
+            choice.free = best.eager.clone();
+            if let Some(f) = choice.free.get_mut(s) {
+                *f = false;
+            }
+            let changed: Vec<bool> = choice
+                .free
+                .iter()
+                .zip(&best_free)
+                .map(|(a, b)| a != b)
+                .collect();
+            let other = choice.choose(&self.reqs, Some((&best, &changed)), &touch);
+            if other.cost < best.cost {
+                best = other;
+                best_free = choice.free.clone();
+            }
+        }
+        let sets = best.sets;
         self.triggers = vec![Vec::new(); self.literals.list.len()];
         self.always.clear();
         let mut eager: Vec<u16> = Vec::new();
-        for (i, (_, req)) in self.reqs.iter_mut().enumerate() {
+        for (i, ((_, req), set)) in self.reqs.iter_mut().zip(sets).enumerate() {
             let Ok(i) = u32::try_from(i) else { break };
-            let set = req
-                .as_ref()
-                .and_then(|r| trigger_set(r, &self.literals.list, &lit_cost));
             match set {
                 Some(set) if !set.is_empty() => {
                     for lit in set {
                         if let Some(t) = self.triggers.get_mut(lit as usize) {
                             t.push(i);
                         }
-                        if let Some(Some(s)) = lit_scan.get(lit as usize) {
+                        if let Some(Some(s)) = choice.lit_scan.get(lit as usize) {
                             if !eager.contains(s) {
                                 eager.push(*s);
                             }
@@ -1011,48 +1296,123 @@ impl PerType {
 }
 
 /// A set of literals one of which occurs whenever `req` holds: a literal itself; the union of
-/// an `or`'s children's sets; for an `and`, the best child's set: the cheapest fields to scan
-/// (`lit_cost`, summed over the set's distinct fields), then the longest shortest literal
-/// (long literals are rarer), then the fewest literals.
-fn trigger_set(
-    req: &Req,
-    literals: &[Literal],
-    lit_cost: &impl Fn(u32) -> u64,
-) -> Option<Vec<u32>> {
+/// an `or`'s children's sets; for an `and`, the best child's set: the lowest expected cost per
+/// event ([`Choice::score`]: the rules it wakes, the scans it makes eager), then the fewest
+/// literals, then the longest shortest literal, then the first child.
+fn trigger_set(req: &Req, choice: &Choice) -> Option<Vec<u32>> {
     match req {
         Req::Lit { lit, .. } => Some(vec![*lit]),
         Req::Or(v) => {
             let mut out = Vec::new();
             for r in v {
-                out.extend(trigger_set(r, literals, lit_cost)?);
+                out.extend(trigger_set(r, choice)?);
             }
             out.sort_unstable();
             out.dedup();
             Some(out)
         }
         Req::And(v) => {
-            let score = |set: &Vec<u32>| {
-                let mut fields: Vec<(FieldIndex, bool)> = Vec::new();
-                let mut cost = 0u64;
-                let mut shortest = usize::MAX;
-                for &l in set {
-                    if let Some(x) = literals.get(l as usize) {
-                        shortest = shortest.min(x.bytes.len());
-                        if !fields.contains(&(x.field, x.folded)) {
-                            fields.push((x.field, x.folded));
-                            cost = cost.saturating_add(lit_cost(l));
-                        }
-                    }
+            // (score, literals, shortest literal, set); the first of equals is kept.
+            let mut best: Option<(f64, usize, usize, Vec<u32>)> = None;
+            for set in v.iter().filter_map(|r| trigger_set(r, choice)) {
+                let score = choice.score(&set);
+                let shortest = set
+                    .iter()
+                    .map(|&l| choice.lit_len.get(l as usize).copied().unwrap_or(0))
+                    .min()
+                    .unwrap_or(0);
+                let better = best.as_ref().is_none_or(|(s, n, short, _)| {
+                    score
+                        .total_cmp(s)
+                        .then(set.len().cmp(n))
+                        .then(short.cmp(&shortest))
+                        .is_lt()
+                });
+                if better {
+                    best = Some((score, set.len(), shortest, set));
                 }
-                (
-                    std::cmp::Reverse(cost),
-                    shortest,
-                    std::cmp::Reverse(set.len()),
-                )
-            };
-            v.iter()
-                .filter_map(|r| trigger_set(r, literals, lit_cost))
-                .max_by_key(score)
+            }
+            best.map(|(_, _, _, set)| set)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Literals `0..p.len()` with probabilities `p`, literal `i` on scan `scans[i]`.
+    fn choice(p: &[f64], scans: &[u16], scan_w: &[f64], free: &[bool]) -> Choice {
+        Choice {
+            lit_p: p.to_vec(),
+            lit_scan: scans.iter().map(|&s| Some(s)).collect(),
+            lit_len: vec![4; p.len()],
+            scan_w: scan_w.to_vec(),
+            free: free.to_vec(),
+        }
+    }
+
+    fn lit(lit: u32) -> Req {
+        Req::Lit { lit, at: AT_ANY }
+    }
+
+    #[test]
+    fn an_and_is_triggered_by_its_rarest_child() {
+        // One scan, free: the child expected to fire least wins, whatever the literals'
+        // lengths (all equal here) or counts.
+        let c = choice(&[0.9, 0.001, 0.002, 0.3], &[0, 0, 0, 0], &[10.0], &[true]);
+        let req = Req::And(vec![lit(0), Req::Or(vec![lit(1), lit(2)]), lit(3)]);
+        assert_eq!(trigger_set(&req, &c), Some(vec![1, 2]));
+        // Nested: an `or` of `and`s takes each `and`'s rarest child.
+        let req = Req::Or(vec![
+            Req::And(vec![lit(0), lit(1)]),
+            Req::And(vec![lit(3), lit(2)]),
+        ]);
+        assert_eq!(trigger_set(&req, &c), Some(vec![1, 2]));
+        // Equal scores: the fewest literals, then the first child.
+        let c = choice(&[0.1, 0.05, 0.05, 0.1], &[0, 0, 0, 0], &[10.0], &[true]);
+        let req = Req::And(vec![Req::Or(vec![lit(1), lit(2)]), lit(0), lit(3)]);
+        assert_eq!(trigger_set(&req, &c), Some(vec![0]));
+    }
+
+    #[test]
+    fn a_scan_not_run_anyway_costs_its_weight() {
+        // Literal 0 on scan 0 (free), literal 1 on scan 1 (not run on every event): the rarer
+        // literal 1 wins only when it saves more firings than its scan costs.
+        let c = choice(&[0.5, 0.01], &[0, 1], &[10.0, 2.0], &[true, false]);
+        let req = Req::And(vec![lit(0), lit(1)]);
+        assert_eq!(trigger_set(&req, &c), Some(vec![0]));
+        let c = choice(&[0.5, 0.01], &[0, 1], &[10.0, 2.0], &[true, true]);
+        assert_eq!(trigger_set(&req, &c), Some(vec![1]));
+        // A set's scan counts once however many of its literals it holds.
+        let c = choice(&[0.1, 0.1, 3.0], &[1, 1, 0], &[1.0, 0.5], &[true, false]);
+        assert!((c.score(&[0, 1]) - 0.7).abs() < 1e-9);
+    }
+
+    #[test]
+    fn choosing_counts_each_eager_scan_once() {
+        let c = choice(&[0.5, 0.01, 0.02], &[0, 1, 1], &[10.0, 2.0], &[true, true]);
+        let reqs = vec![
+            (RuleId(0), Some(Req::And(vec![lit(0), lit(1)]))),
+            (RuleId(1), Some(Req::And(vec![lit(2), lit(0)]))),
+            (RuleId(2), None),
+        ];
+        let touch = vec![vec![0, 1], vec![0, 1], vec![]];
+        let chosen = c.choose(&reqs, None, &touch);
+        assert_eq!(chosen.sets, vec![Some(vec![1]), Some(vec![2]), None]);
+        assert_eq!(chosen.eager, vec![false, true]);
+        assert!((chosen.cost - (0.03 + 2.0)).abs() < 1e-9);
+        // Scan 1 no longer free: only rules touching it are chosen again, and both now pick
+        // literal 0 (0.5 < 0.01 + 2.0).
+        let mut c = c;
+        c.free = vec![true, false];
+        let again = c.choose(&reqs, Some((&chosen, &[false, true])), &touch);
+        assert_eq!(again.sets, vec![Some(vec![0]), Some(vec![0]), None]);
+        assert_eq!(again.eager, vec![true, false]);
+        assert!((again.cost - (1.0 + 10.0)).abs() < 1e-9);
+        // Nothing changed for a rule that touches no changed scan: its set is kept as is.
+        let touch = vec![vec![0, 1], vec![], vec![]];
+        let kept = c.choose(&reqs, Some((&chosen, &[false, true])), &touch);
+        assert_eq!(kept.sets, vec![Some(vec![0]), Some(vec![2]), None]);
     }
 }
