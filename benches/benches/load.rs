@@ -6,6 +6,10 @@
 //!   (`jit::compile`): from compiler output to runnable code.
 //! - `load/load/rules=3000`: `bundle::load` alone (decode, signature, bind, verify).
 //! - `load/jit/rules=3000`: `jit::compile` of the verified program alone.
+//! - `load/ready_lazy/rules=3000`, `load/ready_eager/rules=3000`: `bundle::load`, then
+//!   `Engine::from_loaded_owned` with the JIT and the prefilter, code generated on first use
+//!   (the default) or every rule at once (`EngineOptions::jit_eager`): what `vigil run BUNDLE`
+//!   pays before its first event.
 //!
 //! Before criterion runs, the memory figure: resident memory with the rules loaded as an agent
 //! loads them (`bundle::load`, then `Engine::from_loaded` with the JIT and the prefilter), for
@@ -13,7 +17,8 @@
 //! `rules/windows` rule. Each is measured in a fresh process: this bench writes the bundle to a
 //! temporary file and runs itself again (`VIGIL_LOAD_RSS_CHILD=<file>`), so that the figure
 //! holds no compiler memory and no allocator leftovers of the parent; the child reads
-//! `VmRSS` before and after loading and `VmHWM` (the peak, JIT compilation included) from
+//! `VmRSS` before and after loading and `VmHWM` (the peak; the JIT generates code on first use,
+//! so none is generated here) from
 //! `/proc/self/status` (Linux; "n/a" elsewhere). The goal: at most 64 MB with 3,000 rules.
 //!
 //! Run: `cargo bench -p vigil-benches --bench load`.
@@ -203,6 +208,19 @@ fn load_bench(c: &mut Criterion) {
     g.bench_function(id("jit"), |b| {
         b.iter(|| jit::compile(&compiled.verified).expect("it JIT-compiles"));
     });
+    for (name, jit_eager) in [("ready_lazy", false), ("ready_eager", true)] {
+        g.bench_function(id(name), |b| {
+            b.iter(|| {
+                let loaded = load(&bytes, &schema, &trust, &budget, NOW_UNIX).expect("it loads");
+                let options = EngineOptions {
+                    engine: EngineKind::Jit,
+                    jit_eager,
+                    ..EngineOptions::default()
+                };
+                Engine::from_loaded_owned(loaded, options).expect("the engine builds")
+            });
+        });
+    }
     g.finish();
 }
 
