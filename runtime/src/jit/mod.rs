@@ -18,7 +18,8 @@
 //! evaluated, under a lock that only compilation takes. With the prefilter skipping most rules
 //! of a large bundle on most events, loading the converted SigmaHQ set then costs no code
 //! generation, and only the rules that ever become candidates take code memory. A rule compiles
-//! in well under a millisecond (its size is bounded by the verifier), once. A rule the JIT
+//! once, in 0.5 to 1 ms on average for the converted SigmaHQ rules (its size is bounded by the
+//! verifier). A rule the JIT
 //! refuses when compiled lazily is evaluated by the interpreter (the oracle: same results) and
 //! counted in [`JitStats::refused`].
 //!
