@@ -191,17 +191,20 @@ impl Interp {
     /// Constant list `l` (a `ListId`'s index): its element type and its items as this
     /// interpreter reads them (string items folded once). The JIT's helpers read the same
     /// prepared lists, so both engines compare against one copy.
+    #[cfg(feature = "jit")]
     pub(crate) fn prepared_list(&self, l: usize) -> Option<(Scalar, &PreparedList)> {
         let elem = self.program.lists.get(l)?.elem;
         Some((elem, self.lists.get(l)?))
     }
 
     /// The program's compiled regexes, by `RegexId`.
+    #[cfg(feature = "jit")]
     pub(crate) fn regexes(&self) -> &[crate::matcher::Matcher] {
         &self.regexes
     }
 
     /// The builtin bound to call `c` (a `CallId`'s index).
+    #[cfg(feature = "jit")]
     pub(crate) fn builtin_row(&self, c: usize) -> Option<&'static Builtin> {
         self.calls.get(c).copied().flatten()
     }
