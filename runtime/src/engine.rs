@@ -132,7 +132,7 @@ pub struct EngineOptions {
     /// failing the build ([`EngineError::Jit`]). Off (the default): each rule is compiled the
     /// first time it is evaluated (most rules of a large bundle never are: the prefilter skips
     /// them), so loading costs no code generation; a rule the JIT then refuses runs on the
-    /// interpreter, with the same results, and is counted ([`crate::jit::JitStats::refused`]).
+    /// interpreter, with the same results, and is counted (`JitStats::refused` of the `jit` module).
     pub jit_eager: bool,
 }
 

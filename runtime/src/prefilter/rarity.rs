@@ -1,5 +1,5 @@
 //! How often a literal is expected to occur in one field value of an event, estimated from the
-//! literals themselves (no event data): the prefilter's trigger sets ([`super::PerType`]) are
+//! literals themselves (no event data): the prefilter's trigger sets (`PerType` in `prefilter`) are
 //! chosen to wake as few rules as possible, so a rule whose condition needs both
 //! `image endswith "\\cmd.exe"` and `command_line contains " -"` is triggered by the first.
 //!
