@@ -65,7 +65,7 @@
 //! every other builtin (the registry's own `eval`; a string result lives in the call's
 //! scratch). A helper returns 0/1 or a status `>= 2`, which compiled code returns at once.
 //!
-//! Prefilter bits: compiled against the engine's [`Prefilter`] ([`compile_prefiltered`]), a
+//! Prefilter bits: compiled against the engine's [`Prefilter`] ([`lazy`] with the prefilter), a
 //! literal test on a `string` field whose patterns the prefilter scans for (`contains`,
 //! `startswith`, `endswith`, `==`, folded or not, `any`/`all` lists, `in`/`iin` constant
 //! lists) first loads the `hits` word of the [`EvalCtx`]: when not 0 (the engine passed this
